@@ -1,0 +1,34 @@
+# `make demo` and `make test` set everything up on a fresh machine: they create .venv if it is
+# missing and install the project with its dev extras. System packages the tests need
+# (PostgreSQL server, Chromium) are installed by .ci/system-deps when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.kpiforge-installed
+
+.PHONY: install demo test system-deps bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/kpiforge validate
+	$(BIN)/kpiforge eval --inputs examples/sample_inputs.yaml
+
+system-deps:
+	bash .ci/system-deps
+
+test: $(STAMP) system-deps
+	$(BIN)/python -m pytest -q
+	$(BIN)/kpiforge validate
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_formulas.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

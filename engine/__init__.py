@@ -1,0 +1,44 @@
+"""kpiforge: business KPIs defined once in YAML, validated, safely evaluated, computed, alerted.
+
+The public API is what ``__all__`` lists; modules whose names start with ``_`` are private.
+"""
+
+from ._engine import Engine
+from ._model import Definition, Direction, Objective, Result, Results, Status, Thresholds, Unit
+from .errors import (
+    DefinitionError,
+    Diagnostic,
+    FormulaError,
+    InputError,
+    KpiforgeError,
+    PluginError,
+    ProjectError,
+    SinkError,
+    SourceError,
+    UnknownKpiError,
+)
+from .hookspecs import hookimpl
+
+__all__ = [
+    "Definition",
+    "DefinitionError",
+    "Diagnostic",
+    "Direction",
+    "Engine",
+    "FormulaError",
+    "InputError",
+    "KpiforgeError",
+    "Objective",
+    "PluginError",
+    "ProjectError",
+    "Result",
+    "Results",
+    "SinkError",
+    "SourceError",
+    "Status",
+    "Thresholds",
+    "Unit",
+    "UnknownKpiError",
+    "hookimpl",
+]
+__version__ = "0.1.0"

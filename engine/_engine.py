@@ -1,0 +1,204 @@
+"""The :class:`Engine`: a loaded, immutable definition set that evaluates KPIs."""
+
+from __future__ import annotations
+
+import math
+import os
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ._definitions import Catalog, did_you_mean, load_catalog
+from ._formulas import FunctionSpec
+from ._model import Definition, Direction, Objective, Result, Results, Status
+from ._plugins import Plugins, default_plugins
+from ._status import classify, classify_array
+from .errors import Diagnostic, InputError, UnknownKpiError
+
+_MISSING = "missing input: "
+
+
+def function_specs(plugins: Plugins) -> dict[str, FunctionSpec]:
+    return {
+        name: FunctionSpec(name, reg.obj, reg.min_args, reg.max_args, reg.doc)
+        for name, reg in plugins.functions.items()
+    }
+
+
+def _normalise_inputs(inputs: Mapping[str, Any]) -> tuple[dict[str, Any], int | None]:
+    """Inputs as Python floats (None = missing) or float64 arrays of one common length."""
+    values: dict[str, Any] = {}
+    size: int | None = None
+    for name, value in inputs.items():
+        if value is None:
+            values[name] = None
+            continue
+        if isinstance(value, bool):
+            values[name] = float(value)
+            continue
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            number = float(value)
+            values[name] = None if math.isnan(number) else number
+            continue
+        if isinstance(value, str):
+            raise InputError(f"input '{name}': expected a number, got text {value[:40]!r}")
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"input '{name}': expected a number or a list of numbers ({exc})") from exc
+        if array.ndim != 1:
+            raise InputError(f"input '{name}': expected a flat list of numbers, got shape {array.shape}")
+        if size is not None and len(array) != size:
+            raise InputError(f"input '{name}' has {len(array)} values but other inputs have {size}")
+        size = len(array)
+        values[name] = array
+    return values, size
+
+
+class Engine:
+    """A loaded definition set. Immutable after :meth:`load` and safe to share between threads."""
+
+    __slots__ = ("_catalog", "_plugins", "_plans")
+
+    def __init__(self, catalog: Catalog, plugins: Plugins):
+        object.__setattr__(self, "_catalog", catalog)
+        object.__setattr__(self, "_plugins", plugins)
+        # per KPI, precomputed once: (definition, formula, declared input names used, deps)
+        object.__setattr__(self, "_plans", MappingProxyType({
+            kpi_id: (catalog.definitions[kpi_id], catalog.formulas[kpi_id],
+                     tuple(sorted(catalog.formulas[kpi_id].names & set(catalog.definitions[kpi_id].inputs))),
+                     catalog.definitions[kpi_id].depends_on)
+            for kpi_id in catalog.order
+        }))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Engine is immutable; cannot set {name!r}")
+
+    @classmethod
+    def load(cls, *paths: str | os.PathLike[str], plugins: Plugins | None = None,
+             currency: str = "EUR") -> "Engine":
+        """Load definitions from files or folders; with no path, the bundled standard catalog.
+
+        Raises :class:`kpiforge.DefinitionError` listing every error of every file.
+        """
+        plugins = plugins or default_plugins()
+        catalog = load_catalog(paths or None, functions=function_specs(plugins),
+                               default_currency=currency)
+        return cls(catalog, plugins)
+
+    # -- what was loaded -------------------------------------------------------------------
+    @property
+    def definitions(self) -> Mapping[str, Definition]:
+        return self._catalog.definitions
+
+    @property
+    def objectives(self) -> Mapping[str, Objective]:
+        return self._catalog.objectives
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        return self._catalog.warnings
+
+    @property
+    def plugins(self) -> Plugins:
+        return self._plugins
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
+    def __getitem__(self, kpi_id: str) -> Definition:
+        return self._definition(kpi_id)
+
+    def _definition(self, kpi_id: str) -> Definition:
+        try:
+            return self._catalog.definitions[kpi_id]
+        except KeyError:
+            raise UnknownKpiError(
+                f"unknown KPI '{kpi_id}'{did_you_mean(kpi_id, self._catalog.definitions)}") from None
+
+    def required_inputs(self, kpi_id: str) -> frozenset[str]:
+        """Every raw input a KPI needs, through all its dependencies."""
+        needed: set[str] = set()
+        for kpi in self.plan([kpi_id]):
+            needed.update(self._plans[kpi][2])
+        return frozenset(needed)
+
+    def plan(self, kpis: Iterable[str]) -> list[str]:
+        """The KPIs to evaluate for ``kpis``, dependencies included, in dependency order."""
+        wanted: set[str] = set()
+        stack = [k for k in kpis]
+        while stack:
+            kpi = stack.pop()
+            if kpi in wanted:
+                continue
+            self._definition(kpi)
+            wanted.add(kpi)
+            stack.extend(self._plans[kpi][3])
+        return [k for k in self._catalog.order if k in wanted]
+
+    def computable(self, available: Iterable[str]) -> list[str]:
+        """KPIs whose raw inputs, through every dependency, are all in ``available``."""
+        have = set(available)
+        ok: set[str] = set()
+        for kpi in self._catalog.order:
+            _, _, used, deps = self._plans[kpi]
+            if all(n in have for n in used) and all(d in ok for d in deps):
+                ok.add(kpi)
+        return [k for k in self._catalog.order if k in ok]
+
+    # -- evaluation ------------------------------------------------------------------------
+    def evaluate(self, inputs: Mapping[str, Any], kpis: Sequence[str] | None = None) -> Results:
+        """Evaluate KPIs on scalar inputs or on equal-length arrays (one entry per slice).
+
+        With ``kpis`` given, those and what they depend on; otherwise every KPI whose inputs
+        are all given. A value that cannot be computed is null with a reason, never a number.
+        """
+        values, size = _normalise_inputs(inputs)
+        if kpis is None:
+            order = self.computable(n for n, v in values.items() if v is not None)
+        else:
+            order = self.plan(kpis)
+        results: dict[str, Result] = {}
+        computed: dict[str, Any] = {}
+        reasons: dict[str, Any] = {}
+        for kpi in order:
+            definition, formula, used, deps = self._plans[kpi]
+            namespace = {name: values.get(name) for name in used}
+            for dep in deps:
+                namespace[dep] = computed[dep]
+            evaluation = formula.evaluate(namespace, size)
+            value, reason = evaluation.value, evaluation.reason
+            if size is None:
+                if reason is not None and reason.startswith(_MISSING) and reason[len(_MISSING):] in deps:
+                    dep = reason[len(_MISSING):]
+                    reason = f"depends on {dep}: {reasons[dep]}"
+                status = classify(value, definition.direction, definition.thresholds,
+                                  definition.target, definition.tolerance)
+            else:
+                if deps:
+                    reason = self._explain_dependencies(reason, deps, reasons)
+                status = classify_array(value, definition.direction, definition.thresholds,
+                                        definition.target, definition.tolerance)
+            computed[kpi] = value
+            reasons[kpi] = reason
+            results[kpi] = Result(kpi, value, definition.unit.value, status, reason)
+        return Results(results)
+
+    @staticmethod
+    def _explain_dependencies(reason: np.ndarray, deps: tuple[str, ...],
+                              reasons: Mapping[str, np.ndarray]) -> np.ndarray:
+        bad = np.flatnonzero(reason != None)  # noqa: E711 - elementwise on an object array
+        if not len(bad):
+            return reason
+        reason = reason.copy()
+        for i in bad:
+            text = reason[i]
+            if text.startswith(_MISSING) and text[len(_MISSING):] in deps:
+                dep = text[len(_MISSING):]
+                reason[i] = f"depends on {dep}: {reasons[dep][i]}"
+        return reason
+
+
+__all__ = ["Engine", "Status"]

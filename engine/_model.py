@@ -1,0 +1,209 @@
+"""The plain data of kpiforge: definitions in, results out. Frozen dataclasses throughout."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+__all__ = [
+    "Definition",
+    "Direction",
+    "InputSpec",
+    "Objective",
+    "Result",
+    "Results",
+    "Status",
+    "Thresholds",
+    "Unit",
+]
+
+
+class Status(StrEnum):
+    GOOD = "good"
+    OK = "ok"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    UNKNOWN = "unknown"
+
+
+class Direction(StrEnum):
+    HIGHER_IS_BETTER = "higher_is_better"
+    LOWER_IS_BETTER = "lower_is_better"
+    TARGET = "target"
+
+
+class Unit(StrEnum):
+    COUNT = "count"
+    PERCENT = "percent"
+    RATIO = "ratio"
+    CURRENCY = "currency"
+    SECONDS = "seconds"
+    SCORE = "score"
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    good: float | None = None
+    warning: float | None = None
+    critical: float | None = None
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: v for k, v in (("good", self.good), ("warning", self.warning),
+                                   ("critical", self.critical)) if v is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpec:
+    name: str
+    description: str = ""
+    unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """One KPI as written in YAML, after validation. ``path``/``line`` say where it was defined."""
+
+    id: str
+    name: str
+    formula: str
+    unit: Unit
+    direction: Direction
+    inputs: Mapping[str, InputSpec] = field(default_factory=lambda: _EMPTY)
+    thresholds: Thresholds = Thresholds()
+    target: float | None = None
+    tolerance: float | None = None
+    currency: str | None = None
+    category: str = ""
+    description: str = ""
+    descriptions: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    labels: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    objectives: tuple[str, ...] = ()
+    owner: str = ""
+    tags: tuple[str, ...] = ()
+    version: int = 1
+    status: str = "draft"
+    vanity: bool = False
+    alerts: Mapping[str, Any] | None = None
+    depends_on: tuple[str, ...] = ()
+    path: str = ""
+    line: int = 0
+
+    def label(self, lang: str = "en") -> str:
+        return self.labels.get(lang) or self.labels.get("en") or self.name
+
+    def text(self, lang: str = "en") -> str:
+        return self.descriptions.get(lang) or self.description
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "labels": dict(self.labels),
+            "description": self.description,
+            "descriptions": dict(self.descriptions),
+            "category": self.category,
+            "objectives": list(self.objectives),
+            "owner": self.owner,
+            "tags": list(self.tags),
+            "version": self.version,
+            "status": self.status,
+            "vanity": self.vanity,
+            "formula": self.formula,
+            "inputs": {n: {"description": s.description, "unit": s.unit}
+                       for n, s in self.inputs.items()},
+            "depends_on": list(self.depends_on),
+            "unit": str(self.unit),
+            "currency": self.currency,
+            "direction": str(self.direction),
+            "thresholds": self.thresholds.to_dict(),
+            "path": self.path,
+        }
+        if self.direction is Direction.TARGET:
+            data["target"] = self.target
+            data["tolerance"] = self.tolerance
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Objective:
+    id: str
+    labels: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    descriptions: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    kpis: tuple[str, ...] = ()
+    path: str = ""
+    line: int = 0
+
+    def label(self, lang: str = "en") -> str:
+        return self.labels.get(lang) or self.labels.get("en") or self.id
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars become Python numbers and NaN becomes None, so JSON output holds plain data."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The value of one KPI.
+
+    On scalar inputs ``value`` is a float or None, ``status`` a :class:`Status` and ``reason``
+    a string or None. On array inputs (one entry per slice) ``value`` is a float64 array with NaN
+    where null, and ``status``/``reason`` are object arrays of the same length.
+    """
+
+    kpi: str
+    value: Any
+    unit: str
+    status: Any
+    reason: Any = None
+
+    @property
+    def is_array(self) -> bool:
+        return isinstance(self.value, np.ndarray)
+
+    def __len__(self) -> int:
+        return len(self.value) if self.is_array else 1
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.is_array:
+            return [{"kpi": self.kpi, "value": _plain(self.value), "unit": self.unit,
+                     "status": str(self.status), "reason": self.reason}]
+        return [
+            {"kpi": self.kpi, "index": i, "value": _plain(v), "unit": self.unit,
+             "status": str(s), "reason": r}
+            for i, (v, s, r) in enumerate(zip(self.value.tolist(), self.status, self.reason))
+        ]
+
+
+@dataclass(frozen=True)
+class Results(Mapping[str, Result]):
+    """Results by KPI id, in evaluation (dependency) order."""
+
+    by_kpi: Mapping[str, Result] = field(default_factory=dict)
+
+    def __getitem__(self, kpi: str) -> Result:
+        return self.by_kpi[kpi]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.by_kpi)
+
+    def __len__(self) -> int:
+        return len(self.by_kpi)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """Plain dicts (JSON-ready): one per KPI, or one per KPI and slice for array inputs."""
+        records: list[dict[str, Any]] = []
+        for result in self.by_kpi.values():
+            records.extend(result.records())
+        return records
