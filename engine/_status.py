@@ -11,6 +11,26 @@ from ._model import Direction, Status, Thresholds
 
 _STATUS_ARRAY = np.array([s for s in Status], dtype=object)
 _INDEX = {s: i for i, s in enumerate(Status)}
+# 550 / 1000 * 100 is 55.00000000000001 in binary floating point: a value that close to a
+# threshold is taken as equal to it, so a formula's rounding never flips a status.
+_REL_EPSILON = 1e-9
+
+
+def _snap(value: float, thresholds: Thresholds) -> float:
+    for bound in (thresholds.good, thresholds.warning, thresholds.critical):
+        if bound is not None and abs(value - bound) <= _REL_EPSILON * max(1.0, abs(bound)):
+            return bound
+    return value
+
+
+def _snap_array(values: np.ndarray, thresholds: Thresholds) -> np.ndarray:
+    snapped = values
+    for bound in (thresholds.good, thresholds.warning, thresholds.critical):
+        if bound is not None:
+            close = np.abs(values - bound) <= _REL_EPSILON * max(1.0, abs(bound))
+            if close.any():
+                snapped = np.where(close, bound, snapped)
+    return snapped
 
 
 def classify(value: float | None, direction: Direction, thresholds: Thresholds,
@@ -19,6 +39,8 @@ def classify(value: float | None, direction: Direction, thresholds: Thresholds,
     if value is None or not math.isfinite(value):
         return Status.UNKNOWN
     good, warning, critical = thresholds.good, thresholds.warning, thresholds.critical
+    if direction is not Direction.TARGET:
+        value = _snap(value, thresholds)
     if direction is Direction.HIGHER_IS_BETTER:
         if critical is not None and value < critical:
             return Status.CRITICAL
@@ -36,7 +58,7 @@ def classify(value: float | None, direction: Direction, thresholds: Thresholds,
             return Status.GOOD
         return Status.OK
     # target: thresholds are distances from the target
-    distance = abs(value - (target or 0.0))
+    distance = _snap(abs(value - (target or 0.0)), thresholds)
     if critical is not None and distance > critical:
         return Status.CRITICAL
     if warning is not None and distance > warning:
@@ -54,8 +76,10 @@ def classify_array(values: np.ndarray, direction: Direction, thresholds: Thresho
     codes = np.full(values.shape, _INDEX[Status.OK], dtype=np.int8)
     finite = np.isfinite(values)
     with np.errstate(invalid="ignore"):
+        if direction is not Direction.TARGET:
+            values = _snap_array(values, thresholds)
         if direction is Direction.TARGET:
-            x = np.abs(values - (target or 0.0))
+            x = _snap_array(np.abs(values - (target or 0.0)), thresholds)
             tol = tolerance if tolerance is not None else (good or 0.0)
             rules: list[tuple[Any, Status]] = [(x <= tol, Status.GOOD)]
             if warning is not None:

@@ -35,6 +35,8 @@ CASES = [
     (4.6, T, FREQ, 3.0, 0.5, Status.WARNING),
     (1.4, T, FREQ, 3.0, 0.5, Status.WARNING),
     (6.1, T, FREQ, 3.0, 0.5, Status.CRITICAL),
+    (550 / 1000 * 100, L, BOUNCE, None, None, Status.OK),  # 55.00000000000001 is 55
+    (55.000001, L, BOUNCE, None, None, Status.WARNING),
     (12.0, H, Thresholds(), None, None, Status.OK),  # no thresholds: computed is ok
     (-5.0, H, Thresholds(good=0.0), None, None, Status.OK),
 ]
