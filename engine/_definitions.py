@@ -7,7 +7,6 @@ ids, unknown names, unused inputs, cycles, threshold order, objectives.
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,7 +20,7 @@ from ._model import Definition, Direction, InputSpec, Objective, Thresholds, Uni
 from ._schema import load_schema, validate
 from ._status import threshold_order_problem
 from ._yamlio import Document, load_document
-from .errors import DefinitionError, Diagnostic, FormulaError
+from .errors import DefinitionError, Diagnostic, FormulaError, did_you_mean
 
 DEFAULT_CURRENCY = "EUR"
 OBJECTIVES_FILE = "objectives.yaml"
@@ -105,11 +104,6 @@ def _dotted(path: tuple[str | int, ...]) -> str:
         else:
             text += ("." if text else "") + str(part)
     return text
-
-
-def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.75)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _kpi_schema(kind: str) -> dict[str, Any]:

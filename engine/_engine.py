@@ -9,12 +9,12 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ._definitions import Catalog, did_you_mean, load_catalog
+from ._definitions import Catalog, load_catalog
 from ._formulas import FunctionSpec
 from ._model import Definition, Direction, Objective, Result, Results, Status
 from ._plugins import Plugins, default_plugins
 from ._status import classify, classify_array
-from .errors import Diagnostic, InputError, UnknownKpiError
+from .errors import Diagnostic, InputError, UnknownKpiError, did_you_mean
 
 _MISSING = "missing input: "
 

@@ -8,11 +8,13 @@ not be delivered. Third-party exceptions are translated at the boundary with ``r
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 __all__ = [
     "Diagnostic",
+    "did_you_mean",
     "DefinitionError",
     "FormulaError",
     "InputError",
@@ -60,6 +62,17 @@ class Diagnostic:
             "field": self.field,
             "message": self.message,
         }
+
+
+def did_you_mean(word: Any, choices: Iterable[Any]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or an empty string. One rule everywhere."""
+    if not isinstance(word, str):
+        return ""
+    names = [c for c in choices if isinstance(c, str)]
+    close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+    if not close:  # case slips ("Sum") score low with difflib but are the commonest typo
+        close = [c for c in names if c.lower() == word.lower()][:1]
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 class KpiforgeError(Exception):
