@@ -10,20 +10,13 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from ._definitions import Catalog, load_catalog
-from ._formulas import FunctionSpec
+from ._formulas import function_specs
 from ._model import Definition, Direction, Objective, Result, Results, Status
 from ._plugins import Plugins, default_plugins
 from ._status import classify, classify_array
 from .errors import Diagnostic, InputError, UnknownKpiError, did_you_mean
 
 _MISSING = "missing input: "
-
-
-def function_specs(plugins: Plugins) -> dict[str, FunctionSpec]:
-    return {
-        name: FunctionSpec(name, reg.obj, reg.min_args, reg.max_args, reg.doc)
-        for name, reg in plugins.functions.items()
-    }
 
 
 def _normalise_inputs(inputs: Mapping[str, Any]) -> tuple[dict[str, Any], int | None]:
@@ -83,7 +76,7 @@ class Engine:
         Raises :class:`kpiforge.DefinitionError` listing every error of every file.
         """
         plugins = plugins or default_plugins()
-        catalog = load_catalog(paths or None, functions=function_specs(plugins),
+        catalog = load_catalog(paths or None, functions=function_specs(plugins.functions),
                                default_currency=currency)
         return cls(catalog, plugins)
 

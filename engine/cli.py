@@ -99,10 +99,10 @@ def cli(ctx: click.Context, plugins_dir: str | None) -> None:
 def validate(context: Context, paths: tuple[str, ...], fmt: str) -> None:
     """Check KPI definition files and folders (default: the bundled catalog)."""
     from ._definitions import load_catalog
-    from ._engine import function_specs
+    from ._formulas import function_specs
 
     try:
-        catalog = load_catalog(paths or None, functions=function_specs(context.plugins))
+        catalog = load_catalog(paths or None, functions=function_specs(context.plugins.functions))
         diagnostics, ok, count = catalog.diagnostics, True, len(catalog.definitions)
     except DefinitionError as exc:
         diagnostics, ok, count = exc.diagnostics, False, None

@@ -1,0 +1,202 @@
+"""The built-in formula functions, registered exactly like a third-party plugin's.
+
+Every function accepts Python floats and float64 arrays (mixed: scalars broadcast). When no
+argument is an array the work is done with plain Python floats and a ``float`` comes back:
+that path is the hot one (a catalog evaluated per slice) and numpy's per-call overhead would
+dominate it; it also keeps Python's exceptions (``math domain error``, overflow), which the
+formula engine turns into exact null reasons. On arrays the numpy result is returned as is:
+the engine evaluates under ``np.errstate(all="ignore")`` and explains non-finite slices itself.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import reduce
+from typing import Any
+
+import numpy as np
+
+from kpiforge.hookspecs import hookimpl
+
+__all__ = [
+    "abs_",
+    "clip",
+    "coalesce",
+    "exp",
+    "kpiforge_register_functions",
+    "log",
+    "max_",
+    "min_",
+    "round_",
+    "safe_div",
+    "sqrt",
+    "where",
+]
+
+_ndarray = np.ndarray
+_NAN = float("nan")
+
+
+def _has_array(args: tuple[Any, ...]) -> bool:
+    for a in args:
+        if type(a) is _ndarray:
+            return True
+    return False
+
+
+def _floats(args: tuple[Any, ...]) -> list[float]:
+    return [a if type(a) is float else float(a) for a in args]
+
+
+def min_(*args: Any) -> Any:
+    """Smallest argument, slice by slice; NaN (a missing value) wins."""
+    if _has_array(args):
+        return reduce(np.minimum, args)
+    values = _floats(args)
+    for v in values:
+        if v != v:
+            return v
+    return min(values)
+
+
+def max_(*args: Any) -> Any:
+    """Largest argument, slice by slice; NaN (a missing value) wins."""
+    if _has_array(args):
+        return reduce(np.maximum, args)
+    values = _floats(args)
+    for v in values:
+        if v != v:
+            return v
+    return max(values)
+
+
+def abs_(x: Any) -> Any:
+    """Absolute value."""
+    if type(x) is float:
+        return abs(x)
+    if type(x) is _ndarray:
+        return np.abs(x)
+    return abs(float(x))
+
+
+def round_(x: Any, ndigits: Any = 0.0) -> Any:
+    """Round half to even to ``ndigits`` decimals (may be negative), like numpy and Python."""
+    if type(ndigits) is _ndarray:
+        raise TypeError("round(): ndigits must be a single number, not a column")
+    digits = int(ndigits)  # NaN ndigits raises ValueError: a data problem, reported as reason
+    if type(x) is _ndarray:
+        return np.round(x, digits)
+    x = x if type(x) is float else float(x)
+    if x != x or x in (math.inf, -math.inf):
+        return x
+    return round(x, digits)
+
+
+def sqrt(x: Any) -> Any:
+    """Square root; negative input is a math domain error."""
+    if type(x) is float:
+        return math.sqrt(x)
+    if type(x) is _ndarray:
+        return np.sqrt(x)
+    return math.sqrt(float(x))
+
+
+def log(x: Any, base: Any = None) -> Any:
+    """Natural logarithm, or logarithm to ``base``; x <= 0 is a math domain error."""
+    if base is None:
+        if type(x) is float:
+            return math.log(x)
+        if type(x) is _ndarray:
+            return np.log(x)
+        return math.log(float(x))
+    if type(x) is _ndarray or type(base) is _ndarray:
+        return np.log(x) / np.log(base)
+    return math.log(float(x), float(base))
+
+
+def exp(x: Any) -> Any:
+    """e ** x; overflow is reported as a non-finite result."""
+    if type(x) is float:
+        return math.exp(x)
+    if type(x) is _ndarray:
+        return np.exp(x)
+    return math.exp(float(x))
+
+
+def clip(x: Any, lo: Any, hi: Any) -> Any:
+    """``x`` limited to ``[lo, hi]`` (``hi`` wins if ``lo > hi``); NaN in any argument gives NaN."""
+    if _has_array((x, lo, hi)):
+        return np.minimum(np.maximum(x, lo), hi)
+    x, lo, hi = _floats((x, lo, hi))
+    if x != x or lo != lo or hi != hi:
+        return _NAN
+    if x < lo:
+        x = lo
+    if x > hi:
+        x = hi
+    return x
+
+
+def safe_div(a: Any, b: Any, default: Any = 0.0) -> Any:
+    """``a / b``, or ``default`` where ``b == 0`` or the quotient is not finite (NaN included)."""
+    if _has_array((a, b, default)):
+        with np.errstate(all="ignore"):
+            q = np.divide(a, b)
+        return np.where((np.asarray(b) == 0) | ~np.isfinite(q), default, q)
+    a, b, default = _floats((a, b, default))
+    if b == 0.0:
+        return default
+    try:
+        q = a / b
+    except OverflowError:
+        return default
+    if q - q != 0.0:
+        return default
+    return q
+
+
+def where(cond: Any, a: Any, b: Any) -> Any:
+    """``a`` where ``cond`` is non-zero, else ``b``; both sides are computed (use ``a if c else b``
+    for a guard that must not be evaluated)."""
+    if _has_array((cond, a, b)):
+        return np.where(cond, a, b)
+    return float(a) if cond else float(b)
+
+
+def coalesce(*args: Any) -> Any:
+    """The first argument that is not NaN (missing), slice by slice; NaN if all are."""
+    if _has_array(args):
+        arrays = np.broadcast_arrays(*[np.asarray(a, dtype=np.float64) for a in args])
+        out = arrays[0].copy()
+        for nxt in arrays[1:]:
+            gap = np.isnan(out)
+            if not gap.any():
+                break
+            out[gap] = nxt[gap]
+        return out
+    for a in args:
+        if a == a:
+            return a if type(a) is float else float(a)
+    return _NAN
+
+
+_BUILTINS: tuple[tuple[str, Any, int, int | None], ...] = (
+    ("min", min_, 1, None),
+    ("max", max_, 1, None),
+    ("abs", abs_, 1, 1),
+    ("round", round_, 1, 2),
+    ("sqrt", sqrt, 1, 1),
+    ("log", log, 1, 2),
+    ("exp", exp, 1, 1),
+    ("clip", clip, 3, 3),
+    ("safe_div", safe_div, 2, 3),
+    ("where", where, 3, 3),
+    ("coalesce", coalesce, 1, None),
+)
+
+
+@hookimpl
+def kpiforge_register_functions(register: Any) -> None:
+    for name, func, min_args, max_args in _BUILTINS:
+        doc = (func.__doc__ or "").strip()
+        register(name, func, min_args=min_args, max_args=max_args, doc=doc)

@@ -1,0 +1,187 @@
+"""Hostile formulas: every one is refused at compile time, before anything runs.
+
+Formulas come from YAML files anyone may edit. These are known escapes from Python sandboxes
+(including asteval's own CVE-2025-24359 f-string format-spec escape), resource exhaustion, and
+syntax that has no place in a formula. Each must raise FormulaError with a clear message and a
+column; pure arithmetic overflow compiles and evaluates to null with a reason, quickly.
+"""
+
+from __future__ import annotations
+
+import builtins
+import time
+
+import pytest
+
+from kpiforge._formulas import MAX_FORMULA_LENGTH, compile_formula, function_specs
+from kpiforge._plugins import load_plugins
+from kpiforge.errors import FormulaError
+
+FUNCS = function_specs(load_plugins().functions)
+
+# formula, expected code, a fragment the message must contain (case-insensitive)
+HOSTILE = [
+    ("__import__('os')", "forbidden", "names starting with '_'"),
+    ("().__class__.__bases__[0].__subclasses__()", "forbidden", "attribute access is not allowed"),
+    ("print.__reduce__()", "forbidden", "attribute access is not allowed"),
+    ("'{0.__class__}'.format(x)", "forbidden", "attribute access is not allowed"),
+    ("f'{x!r:{x.__class__}}'", "forbidden", "f-strings are not allowed"),
+    ("f'{x}'", "forbidden", "f-strings are not allowed"),
+    ("raise SystemExit", "forbidden", "raise is not allowed"),
+    ("exit()", "unknown-function", "unknown function 'exit'"),
+    ("open('/etc/passwd')", "unknown-function", "unknown function 'open'"),
+    ("open('/etc/passwd').read()", "forbidden", "attribute access is not allowed"),
+    ("loadtxt('/etc/passwd')", "unknown-function", "unknown function 'loadtxt'"),
+    ("fromfile(x)", "unknown-function", "unknown function 'fromfile'"),
+    ("'a'*10**9", "forbidden", "strings are not allowed"),
+    ("'a'.center(10**9)", "forbidden", "attribute access is not allowed"),
+    ("b'a' * 3", "forbidden", "strings are not allowed"),
+    ("bytearray(10**9)", "unknown-function", "unknown function 'bytearray'"),
+    ("sum(range(10**10))", "unknown-function", "unknown function 'sum'"),
+    ("[x for x in range(10)]", "forbidden", "comprehensions are not allowed"),
+    ("(x for x in y)", "forbidden", "generator expressions are not allowed"),
+    ("{x: 1 for x in y}", "forbidden", "comprehensions are not allowed"),
+    ("lambda: 1", "forbidden", "lambda is not allowed"),
+    ("x := 1", "syntax", "syntax error"),
+    ("(x := 1)", "forbidden", "assignment expressions (:=) are not allowed"),
+    ("x = 1", "forbidden", "assignment is not allowed"),
+    ("x += 1", "forbidden", "assignment is not allowed"),
+    ("import os", "forbidden", "import is not allowed"),
+    ("from os import system", "forbidden", "import is not allowed"),
+    ("x[0]", "forbidden", "subscripts and indexing are not allowed"),
+    ("x.real", "forbidden", "attribute access is not allowed ('.real')"),
+    ("__builtins__", "forbidden", "names starting with '_'"),
+    ("_private", "forbidden", "names starting with '_'"),
+    ("_pow(2, 3)", "forbidden", "names starting with '_'"),  # internal helpers stay internal
+    ("_where(x, 1, 2)", "forbidden", "names starting with '_'"),
+    ("clip(x, lo=1, hi=2)", "forbidden", "keyword arguments are not allowed"),
+    ("max(**x)", "forbidden", "keyword arguments are not allowed"),
+    ("max(*args)", "forbidden", "starred arguments (*args) are not allowed"),
+    ("*args", "forbidden", "starred arguments (*args) are not allowed"),
+    ("a; b", "forbidden", "a formula is a single expression"),
+    ("a + 1; import os", "forbidden", "import is not allowed"),
+    ("a\nb", "forbidden", "a formula is a single expression"),
+    ("x = 1\ny = 2", "forbidden", "assignment is not allowed"),
+    ("while True: pass", "forbidden", "loops are not allowed"),
+    ("for i in x: pass", "forbidden", "loops are not allowed"),
+    ("def f(): pass", "forbidden", "function definitions are not allowed"),
+    ("class A: pass", "forbidden", "class definitions are not allowed"),
+    ("if x: y", "forbidden", "if statements are not allowed"),
+    ("with x: pass", "forbidden", "with statements are not allowed"),
+    ("try: x\nexcept: y", "forbidden", "try statements are not allowed"),
+    ("del x", "forbidden", "del is not allowed"),
+    ("global x", "forbidden", "global is not allowed"),
+    ("assert x", "forbidden", "assert is not allowed"),
+    ("yield", "forbidden", "yield is not allowed"),
+    ("yield x", "forbidden", "yield is not allowed"),
+    ("await x", "forbidden", "await is not allowed"),
+    ("min()", "arity", "min() takes at least 1 argument (0 given)"),
+    ("sqrt(1, 2)", "arity", "sqrt() takes exactly 1 argument (2 given)"),
+    ("clip(x)", "arity", "clip() takes exactly 3 arguments (1 given)"),
+    ("round(x, 1, 2)", "arity", "round() takes 1 to 2 arguments (3 given)"),
+    ("foo(x)", "unknown-function", "unknown function 'foo'"),
+    ("mni(x)", "unknown-function", "did you mean 'min'"),
+    ("eval('1')", "unknown-function", "unknown function 'eval'"),
+    ("getattr(x, 'y')", "unknown-function", "unknown function 'getattr'"),
+    ("min(x)(y)", "forbidden", "only registered functions can be called"),
+    ("min + 1", "forbidden", "function 'min' must be called"),
+    ("x @ y", "forbidden", "operator '@' is not allowed"),
+    ("x << 1000", "forbidden", "operator '<<' is not allowed"),
+    ("x | y", "forbidden", "operator '|' is not allowed"),
+    ("x ^ y", "forbidden", "operator '^' is not allowed"),
+    ("~x", "forbidden", "operator '~' is not allowed"),
+    ("x in y", "forbidden", "comparison operator 'in' is not allowed"),
+    ("x is None", "forbidden", "comparison operator 'is' is not allowed"),
+    ("None", "forbidden", "not allowed"),
+    ("True + 1", "forbidden", "True/False are not allowed"),
+    ("1j * x", "forbidden", "complex numbers are not allowed"),
+    ("...", "forbidden", "not allowed"),
+    ("[1, 2]", "forbidden", "lists are not allowed"),
+    ("(1, 2)", "forbidden", "tuples are not allowed"),
+    ("{1: 2}", "forbidden", "dicts are not allowed"),
+    ("{1}", "forbidden", "sets are not allowed"),
+    ("x[::-1]", "forbidden", "subscripts and indexing are not allowed"),
+    ("", "syntax", "formula is empty"),
+    ("   ", "syntax", "formula is empty"),
+    ("a +* b", "syntax", "syntax error"),
+    ("1\x00", "syntax", "null bytes"),
+    ("(" * 10_000 + "1" + ")" * 10_000, "too-complex", "too long"),
+    ("(" * 300 + "1" + ")" * 300, "too-complex", "too many nested parentheses"),
+    ("-" * 3_999 + "1", "too-complex", "too complex"),
+    ("not " * 900 + "x", "too-complex", "too complex"),
+    ("+".join(["x"] * 1_500), "too-complex", "too complex"),
+    ("x" * (MAX_FORMULA_LENGTH + 1), "too-complex", "too long"),
+]
+
+
+@pytest.fixture(autouse=True)
+def no_host_access(monkeypatch):
+    """Nothing a rejected formula says may reach the host: trip-wire the obvious doors."""
+
+    def tripwire(*args, **kwargs):
+        raise AssertionError(f"a formula reached the host: {args!r}")
+
+    monkeypatch.setattr(builtins, "open", tripwire)
+    monkeypatch.setattr(builtins, "exit", tripwire, raising=False)
+    import os
+    monkeypatch.setattr(os, "system", tripwire)
+    yield
+
+
+@pytest.mark.parametrize("text, code, fragment", HOSTILE,
+                         ids=[repr(t[:40]) for t, _, _ in HOSTILE])
+def test_rejected_at_compile_time(text, code, fragment):
+    with pytest.raises(FormulaError) as info:
+        compile_formula(text, functions=FUNCS)
+    err = info.value
+    assert err.code == code, err
+    assert fragment.lower() in err.message.lower(), err.message
+    assert err.column >= 1, err
+    assert err.column <= max(len(text), 1) + 1, err
+
+
+@pytest.mark.parametrize("text, column", [
+    ("x.real", 2),  # points at the '.'
+    ("1 + _x", 5),
+    ("a + foo(b)", 5),
+    ("clip(x, lo=1, hi=2)", 9),
+    ("  a + 'str'", 7),  # leading blanks are counted
+    ("é + 'x'", 5),  # characters, not UTF-8 bytes
+    ("a +* b", 4),
+    ("a; b", 4),
+    ("min()", 1),
+    ("(a +\n b.c)", 8),  # a column in the text, counted across lines
+])
+def test_errors_point_at_the_construct(text, column):
+    with pytest.raises(FormulaError) as info:
+        compile_formula(text, functions=FUNCS)
+    assert info.value.column == column, info.value
+    assert str(info.value).startswith(f"column {column}: ")
+
+
+@pytest.mark.parametrize("text", ["10**10**10", "10 ** 10 ** 10 * x", "exp(exp(x))",
+                                  "2 ** 1e10", "(10.0 ** 308) * 10 ** 308"])
+def test_arithmetic_overflow_is_null_with_reason_and_fast(text):
+    formula = compile_formula(text, functions=FUNCS)
+    start = time.perf_counter()
+    result = formula.evaluate({"x": 1000.0})
+    assert time.perf_counter() - start < 0.5
+    assert result.value is None
+    assert result.reason == "result is not finite"
+
+
+def test_overflow_in_array_mode_is_null_per_slice():
+    import numpy as np
+
+    formula = compile_formula("10 ** x", functions=FUNCS)
+    result = formula.evaluate({"x": np.array([2.0, 1e10])})
+    assert result.value[0] == 100.0 and np.isnan(result.value[1])
+    assert list(result.reason) == [None, "result is not finite"]
+
+
+def test_no_hostile_formula_is_accepted_even_without_functions():
+    for text, _, _ in HOSTILE:
+        if text == "min + 1":  # a plain variable named min when no function has that name
+            continue
+        with pytest.raises(FormulaError):
+            compile_formula(text, functions={})
