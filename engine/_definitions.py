@@ -129,10 +129,11 @@ class _Loading:
 
     def load_kpi_file(self, file: Path) -> None:
         try:
-            doc = load_document(file, display_path=self.display(file))
+            doc = load_document(file, display_path=self.display(file), keep_going=True)
         except DefinitionError as exc:
             self.diagnostics.extend(exc.diagnostics)
             return
+        self.diagnostics.extend(doc.problems)
         data = doc.data
         if isinstance(data, dict) and "kpis" in data:
             problems = validate(doc, _kpi_schema("list"))

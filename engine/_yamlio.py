@@ -121,6 +121,7 @@ class Document:
     data: Any
     positions: Mapping[KeyPath, Position] = field(default_factory=dict)
     key_positions: Mapping[KeyPath, Position] = field(default_factory=dict)
+    problems: tuple[Diagnostic, ...] = ()  # errors kept with keep_going=True (see load_document)
 
     def position(self, path: Sequence[str | int]) -> Position:
         """Position of the value at ``path``, else of its nearest known ancestor, else (1, 1)."""
@@ -146,10 +147,14 @@ class Document:
         return Diagnostic(self.path, line, column, code, message, field=field_name(path))
 
 
-def load_document(path: str | os.PathLike[str], *, display_path: str | None = None) -> Document:
+def load_document(path: str | os.PathLike[str], *, display_path: str | None = None,
+                  keep_going: bool = False) -> Document:
     """Load one YAML file; raise :class:`DefinitionError` listing every problem found.
 
-    ``display_path`` is what messages show (e.g. a path relative to the project).
+    ``display_path`` is what messages show (e.g. a path relative to the project). With
+    ``keep_going``, a file whose only errors leave its structure intact (non-finite numbers)
+    is returned with those errors in ``Document.problems``, so the caller can go on checking
+    it and report everything at once; the caller must then treat the document as invalid.
     """
     shown = display_path if display_path is not None else os.fsdecode(path)
     try:
@@ -170,10 +175,10 @@ def load_document(path: str | os.PathLike[str], *, display_path: str | None = No
         column = len(raw[line_start : exc.start].decode("utf-8", "replace")) + 1
         message = f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})"
         raise DefinitionError([Diagnostic(shown, line, column, "encoding", message)]) from None
-    return _load(text, shown)
+    return _load(text, shown, keep_going)
 
 
-def load_text(text: str, path: str) -> Document:
+def load_text(text: str, path: str, *, keep_going: bool = False) -> Document:
     """Load YAML from a string, with exactly the checks :func:`load_document` applies."""
     path = str(path)
     try:
@@ -184,7 +189,7 @@ def load_text(text: str, path: str) -> Document:
         raise DefinitionError([Diagnostic(path, line, column, "encoding", message)]) from None
     if size > MAX_FILE_BYTES:
         raise DefinitionError([_too_large(path, size)])
-    return _load(text, path)
+    return _load(text, path, keep_going)
 
 
 def _too_large(path: str, size: int) -> Diagnostic:
@@ -197,7 +202,10 @@ def _text_position(text: str, index: int) -> Position:
     return text.count("\n", 0, index) + 1, index - line_start + 1
 
 
-def _load(text: str, path: str) -> Document:
+_RECOVERABLE = frozenset({"non-finite"})
+
+
+def _load(text: str, path: str, keep_going: bool = False) -> Document:
     if text.startswith("\ufeff"):
         text = text[1:]
     bad = _NON_PRINTABLE.search(text)
@@ -214,13 +222,15 @@ def _load(text: str, path: str) -> Document:
         builder.build(text, _CoreSchemaLoader)
     if not builder.diagnostics and builder.root is None:
         builder.diagnostics.append(Diagnostic(path, 0, 0, "empty", "file has no content"))
-    if any(d.is_error for d in builder.diagnostics):
+    errors = [d for d in builder.diagnostics if d.is_error]
+    if errors and not (keep_going and all(d.code in _RECOVERABLE for d in errors)):
         raise DefinitionError(builder.diagnostics)
     return Document(
         path,
         builder.root,
         MappingProxyType(builder.positions),
         MappingProxyType(builder.key_positions),
+        tuple(builder.diagnostics),
     )
 
 

@@ -345,3 +345,12 @@ def test_non_finite_values_never_load():
         with pytest.raises(DefinitionError):
             load_text(text, "x.yaml")
     assert math.isfinite(load_text("v: 1.7976931348623157e308", "x.yaml").data["v"])
+
+
+def test_keep_going_returns_non_finite_numbers_as_problems_not_data_loss():
+    doc = load_text("a: .nan\nb: [1, .inf]\n", "k.yaml", keep_going=True)
+    assert [(d.code, d.field) for d in doc.problems] == [("non-finite", "a"), ("non-finite", "b[1]")]
+    with pytest.raises(DefinitionError):
+        load_text("a: .nan\n", "k.yaml")  # without keep_going it stays an error
+    with pytest.raises(DefinitionError):
+        load_text("a: [unclosed\n", "k.yaml", keep_going=True)  # structure lost: still raised
