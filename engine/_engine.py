@@ -179,6 +179,11 @@ class Engine:
             results[kpi] = Result(kpi, value, definition.unit.value, status, reason)
         return Results(results)
 
+    def run(self, project, **kwargs):
+        """KPI values per period and slice from a project's sources; see ``kpiforge._run.run``."""
+        from ._run import run
+        return run(self, project, **kwargs)
+
     @staticmethod
     def _explain_dependencies(reason: np.ndarray, deps: tuple[str, ...],
                               reasons: Mapping[str, np.ndarray]) -> np.ndarray:

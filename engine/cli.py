@@ -315,3 +315,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         group.main(args=args, prog_name="kpiforge", obj=plugins)
     except KpiforgeError as exc:  # last line of defence: never a traceback for our own errors
         fail(str(exc))
+
+
+from ._cli_run import run_command  # noqa: E402  (the command module imports this one)
+
+cli.add_command(run_command)

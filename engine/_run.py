@@ -1,0 +1,491 @@
+"""``engine.run(...)``: KPI values per period and per slice, computed from a project's sources.
+
+The steps, each done once per run:
+
+1. pick the periods (``period``, ``start``/``end``, ``last`` or the latest period with data)
+   and, for comparisons, the previous / year-earlier periods; merge them into time ranges;
+2. fetch every needed source ONCE: one aggregate query grouped by period and the requested
+   dimensions (a source that cannot be split by one of them is not queried at all);
+3. lay the aggregated rows out on one grid, period x slice, with NaN where a source has no
+   row (numpy, keyed by period label and slice);
+4. call ``engine.evaluate`` ONCE on the whole grid (vectorised over every row);
+5. post-process the reasons row by row: ``source 'shop' cannot be split by campaign`` when an
+   input comes from such a source, ``no source provides input 'x'`` when nobody provides it,
+   ``no data`` when none of the KPI's inputs has a row there, else the engine's own reason
+   (``missing input: x``, ``division by zero``, ...).
+
+Ratios are therefore computed from aggregated inputs of the whole period (sum of clicks over
+sum of impressions), ``count_distinct`` is recomputed by the database at each grain, and a
+period without data is null, never 0.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from ._definitions import did_you_mean
+from ._model import Status
+from ._periods import GRAINS, Period, PeriodError, finer, parse_date, parse_period, period_of, periods_between
+from ._project import DEFAULT_PROJECT_FILE, Project, load_project, project_from_dict
+from ._sources import SourceFrame, SourceRequest
+from .errors import KpiforgeError, SourceError
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+__all__ = ["COMPARE_MODES", "RunError", "RunResult", "as_project", "run"]
+
+COMPARE_MODES = ("previous", "year")
+NO_DATA = "no data"
+
+
+class RunError(KpiforgeError, ValueError):
+    """The run was asked something inconsistent (two period selections, an unknown dimension)."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :meth:`Engine.run` returns: the records plus what was computed.
+
+    ``records`` are plain JSON-ready dicts, exactly the ``results`` of ``kpiforge run --format
+    json``: ``kpi, period, slice, value, unit, status, reason, previous, change_pct`` (plus
+    ``previous_year``/``change_pct_year`` when both comparisons were asked), ordered by KPI,
+    period, slice. Iterating a RunResult yields the records.
+    """
+
+    records: tuple[dict[str, Any], ...]
+    grain: str
+    periods: tuple[str, ...]
+    by: tuple[str, ...] = ()
+    kpis: tuple[str, ...] = ()
+    compare: tuple[str, ...] = ()
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """Fresh copies of the records (safe to modify)."""
+        return [{**r, "slice": dict(r["slice"])} for r in self.records]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"results": self.to_records()}
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+# --------------------------------------------------------------------------- inputs to a run
+
+def as_project(project: Any, *, plugins: Any = None) -> Project:
+    """A :class:`Project` from a Project, a path to kpiforge.yaml (or its folder), or a dict."""
+    if isinstance(project, Project):
+        return project
+    if isinstance(project, Mapping):
+        return project_from_dict(project, plugins=plugins)
+    if isinstance(project, (str, os.PathLike)):
+        path = Path(project)
+        if path.is_dir():
+            path = path / DEFAULT_PROJECT_FILE
+        return load_project(path, plugins=plugins)
+    raise RunError(f"expected a project: a path to {DEFAULT_PROJECT_FILE}, a Project or a dict, "
+                   f"got {type(project).__name__}")
+
+
+def _compare_modes(compare: Iterable[str] | str | None) -> tuple[str, ...]:
+    if not compare:
+        return ()
+    items = [compare] if isinstance(compare, str) else list(compare)
+    modes: list[str] = []
+    for item in items:
+        for part in str(item).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if part not in COMPARE_MODES:
+                raise RunError(f"unknown comparison '{part}'{did_you_mean(part, COMPARE_MODES)}; "
+                               f"use {' or '.join(COMPARE_MODES)}")
+            if part not in modes:
+                modes.append(part)
+    return tuple(sorted(modes, key=COMPARE_MODES.index))
+
+
+def _as_date(value: Any, what: str) -> date:
+    if isinstance(value, date):
+        return value if type(value) is date else value.date()  # type: ignore[union-attr]
+    try:
+        return parse_date(str(value))
+    except PeriodError as exc:
+        raise RunError(f"{what}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- sources
+
+@dataclass
+class _Fetched:
+    name: str
+    inputs: tuple[str, ...]
+    missing_dims: tuple[str, ...]  # requested dimensions this source cannot be split by
+    frame: SourceFrame | None = None
+    present: np.ndarray | None = None  # per grid row: the source has a row there
+
+
+def _build_sources(project: Project, names: Iterable[str], plugins: Any,
+                   data: Mapping[str, Any]) -> dict[str, Any]:
+    built = {}
+    for name in names:
+        config = project.sources[name]
+        registration = plugins.source_types.get(config.type)
+        if registration is None:
+            raise SourceError(f"source '{name}': unknown source type '{config.type}'"
+                              f"{did_you_mean(config.type, plugins.source_types)}")
+        settings = project.source_settings(name)
+        if name in data:
+            settings["data"] = data[name]
+        try:
+            built[name] = registration.obj(name, settings, project.root)
+        except KpiforgeError:
+            raise
+        except Exception as exc:  # a plugin's factory: translate, naming source and plugin
+            raise SourceError(f"source '{name}' ({config.type}, plugin {registration.plugin}): "
+                              f"{type(exc).__name__}: {exc}") from exc
+    return built
+
+
+def _call(name: str, what: str, func: Any, *args: Any) -> Any:
+    try:
+        return func(*args)
+    except KpiforgeError:
+        raise
+    except Exception as exc:
+        raise SourceError(f"source '{name}': {what} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _latest(project: Project, sources: Mapping[str, Any]) -> date | None:
+    """The newest local day with data over ``sources``."""
+    best: date | None = None
+    request = SourceRequest("day", project.timezone, project.week_start_index)
+    for name, source in sources.items():
+        if hasattr(source, "latest"):
+            moment = _call(name, "finding the latest data", source.latest, request)
+            day = moment.date() if hasattr(moment, "date") and moment is not None else moment
+        else:  # a plugin source without latest(): ask for every day, keep the last label
+            frame = _call(name, "fetch", source.fetch, request)
+            day = max((date.fromisoformat(p) for p in frame.periods), default=None)
+        if day is not None and (best is None or day > best):
+            best = day
+    return best
+
+
+def _ranges(periods: Iterable[Period]) -> tuple[tuple[date, date], ...]:
+    """Contiguous periods merged into [start, end) day ranges."""
+    ranges: list[list[date]] = []
+    for period in sorted(set(periods)):
+        if ranges and ranges[-1][1] >= period.start:
+            ranges[-1][1] = max(ranges[-1][1], period.end)
+        else:
+            ranges.append([period.start, period.end])
+    return tuple((a, b) for a, b in ranges)
+
+
+# --------------------------------------------------------------------------- the run
+
+def run(engine: "Engine", project_or_sources: Any, *, grain: str | None = None,
+        period: str | None = None, by: Sequence[str] | str | None = (),
+        kpis: Sequence[str] | None = None, compare: Iterable[str] | str | None = (),
+        start: Any = None, end: Any = None, last: int | None = None,
+        data: Mapping[str, Any] | Any = None) -> RunResult:
+    """Compute KPIs per period and slice from a project's sources (see the module docstring).
+
+    Periods: ``period`` (``"2026-10"``, ``"2026-W43"``, ...), or ``start``/``end`` (dates,
+    both included; each period overlapping them is computed whole; ``end`` defaults to the
+    latest data), or ``last=N`` (the N periods ending with the latest period that has data,
+    which may still be in progress), or by default the latest period with data. ``grain``
+    defaults to the period's own grain with ``period``, else ``month``. ``by`` lists
+    dimensions; ``compare`` holds ``"previous"`` and/or ``"year"``. ``data`` maps a
+    dataframe/records source name to its table (a single table is accepted when the project
+    has exactly one such source).
+    """
+    project = as_project(project_or_sources, plugins=engine.plugins)
+    modes = _compare_modes(compare)
+    dims = _dims(by)
+    ws = project.week_start_index
+    if grain is not None and grain not in GRAINS:
+        raise RunError(f"unknown grain '{grain}'{did_you_mean(grain, GRAINS)}; use one of {', '.join(GRAINS)}")
+    chosen = [n for n, v in (("period", period), ("start/end", start if start is not None else end),
+                             ("last", last)) if v is not None]
+    if len(chosen) > 1:
+        raise RunError(f"choose one of period, start/end and last (got {' and '.join(chosen)})")
+    if last is not None and (not isinstance(last, int) or isinstance(last, bool) or last < 1):
+        raise RunError(f"last must be a whole number of periods >= 1, got {last!r}")
+    if not project.sources:
+        raise RunError("the project has no sources")
+
+    # which KPIs, which inputs, which sources
+    provided = project.input_sources()
+    if kpis:
+        wanted = list(dict.fromkeys(kpis))
+        engine.plan(wanted)  # UnknownKpiError (with did-you-mean) for an unknown id
+    else:
+        wanted = engine.computable(provided)
+        if not wanted:
+            raise RunError("no KPI can be computed from the inputs the sources provide "
+                           f"({', '.join(sorted(provided)) or 'none'})")
+    required = {kpi: engine.required_inputs(kpi) for kpi in wanted}
+    needed_inputs = sorted(set().union(*required.values()) & set(provided))
+    needed_sources = list(dict.fromkeys(provided[i] for i in needed_inputs))
+
+    known_dims = project.dimensions()
+    for dim in dims:
+        if dim not in known_dims:
+            raise RunError(f"unknown dimension '{dim}'{did_you_mean(dim, known_dims)}; "
+                           f"the sources can be split by: {', '.join(known_dims) or 'nothing'}")
+    fetched: dict[str, _Fetched] = {}
+    for name in needed_sources:
+        config = project.sources[name]
+        fetched[name] = _Fetched(name, tuple(i for i in needed_inputs if provided[i] == name),
+                                 tuple(d for d in dims if d not in config.dimensions))
+    splittable = [f.name for f in fetched.values() if not f.missing_dims]
+    # every needed source, even one that cannot be split: it still tells where data ends
+    sources = _build_sources(project, needed_sources, engine.plugins, _data_by_source(project, data))
+
+    # which periods
+    grain, current = _select_periods(project, sources, grain, period, start, end, last, ws)
+    if not current:
+        return RunResult((), grain, (), dims, tuple(wanted), modes)
+    shifted = {mode: {p: (p.previous() if mode == "previous" else p.year_before()) for p in current}
+               for mode in modes}
+    all_periods = sorted(set(current).union(*(m.values() for m in shifted.values())))
+    ranges = _ranges(all_periods)
+
+    # fetch: one aggregate query per source
+    for name in splittable:
+        f = fetched[name]
+        config = project.sources[name]
+        request = SourceRequest(grain, project.timezone, ws, ranges, dims,
+                                {i: config.inputs[i] for i in f.inputs})
+        frame = _call(name, "fetch", sources[name].fetch, request)
+        if not isinstance(frame, SourceFrame):
+            raise SourceError(f"source '{name}': fetch returned {type(frame).__name__}, not a SourceFrame")
+        for what, keys in (("dimension", dims), ("input", f.inputs)):
+            table = frame.dims if what == "dimension" else frame.inputs
+            absent = [k for k in keys if k not in table]
+            if absent:
+                raise SourceError(f"source '{name}': fetch returned no {what} {', '.join(absent)}")
+        f.frame = frame
+
+    # the grid: every period x every slice seen in the current periods
+    current_labels = {p.label for p in current}
+    slices: list[tuple[Any, ...]] = []
+    seen: set[tuple[Any, ...]] = set()
+    for f in fetched.values():
+        if f.frame is None:
+            continue
+        columns = [f.frame.dims[d] for d in dims]
+        for i, label in enumerate(f.frame.periods.tolist()):
+            if label in current_labels:
+                key = tuple(c[i] for c in columns)
+                if key not in seen:
+                    seen.add(key)
+                    slices.append(key)
+    if not dims:
+        slices = [()]
+    elif not slices and not splittable:
+        slices = [tuple(None for _ in dims)]  # nothing can be split: one row to carry the reason
+    slices.sort(key=lambda s: tuple((v is None, "" if v is None else v) for v in s))
+    slice_index = {s: i for i, s in enumerate(slices)}
+    period_index = {p.label: i for i, p in enumerate(all_periods)}
+    n_rows = len(all_periods) * len(slices)
+
+    arrays: dict[str, np.ndarray] = {}
+    for f in fetched.values():
+        present = np.zeros(n_rows, dtype=bool)
+        for name in f.inputs:
+            arrays[name] = np.full(n_rows, np.nan)
+        if f.frame is not None and len(f.frame):
+            rows, where = _locate(f.frame, dims, period_index, slice_index, len(slices))
+            present[rows] = True
+            for name in f.inputs:
+                arrays[name][rows] = np.asarray(f.frame.inputs[name], dtype=np.float64)[where]
+        f.present = present
+
+    # one vectorised evaluation for every row of every period
+    results = engine.evaluate(arrays, kpis=wanted) if n_rows else None
+
+    # reasons, row by row
+    values: dict[str, np.ndarray] = {}
+    statuses: dict[str, np.ndarray] = {}
+    reasons: dict[str, np.ndarray] = {}
+    for kpi in wanted:
+        result = results[kpi]
+        value = np.array(result.value, dtype=np.float64, copy=True)
+        status = np.array(result.status, dtype=object, copy=True)
+        reason = np.array(result.reason, dtype=object, copy=True)
+        inputs = required[kpi]
+        blocked = [fetched[provided[i]] for i in sorted(inputs) if i in provided
+                   and fetched[provided[i]].missing_dims]
+        unprovided = sorted(i for i in inputs if i not in provided)
+        forced = np.zeros(n_rows, dtype=bool)
+        if blocked:
+            first = blocked[0]
+            reason[:] = f"source '{first.name}' cannot be split by {', '.join(first.missing_dims)}"
+            forced[:] = True
+        elif unprovided:
+            nulls = np.isnan(value)
+            reason[nulls] = (f"no source provides input '{unprovided[0]}'" if len(unprovided) == 1
+                             else f"no source provides inputs {', '.join(unprovided)}")
+        elif inputs:
+            absent = np.ones(n_rows, dtype=bool)
+            for i in inputs:
+                absent &= ~fetched[provided[i]].present
+            reason[absent] = NO_DATA
+            forced |= absent
+        value[forced] = np.nan
+        status[forced | np.isnan(value)] = Status.UNKNOWN
+        values[kpi], statuses[kpi], reasons[kpi] = value, status, reason
+
+    records = _records(wanted, results, current, slices, dims, values, statuses, reasons,
+                       shifted, modes, period_index, len(slices))
+    return RunResult(tuple(records), grain, tuple(p.label for p in current), dims, tuple(wanted), modes)
+
+
+def _dims(by: Sequence[str] | str | None) -> tuple[str, ...]:
+    if not by:
+        return ()
+    items = [by] if isinstance(by, str) else list(by)
+    out: list[str] = []
+    for item in items:
+        for part in str(item).split(","):
+            part = part.strip()
+            if part and part not in out:
+                out.append(part)
+    return tuple(out)
+
+
+def _data_by_source(project: Project, data: Any) -> dict[str, Any]:
+    tables = dict(project.inline_data)
+    in_memory = [n for n, s in project.sources.items() if s.type in ("dataframe", "records")]
+    if data is None:
+        return tables
+    if isinstance(data, Mapping) and all(isinstance(k, str) for k in data) and (
+            set(data) <= set(project.sources)) and data:
+        tables.update(data)
+        return tables
+    if len(in_memory) == 1:
+        tables[in_memory[0]] = data
+        return tables
+    names = ", ".join(in_memory) or "none"
+    raise RunError(f"data: pass a mapping of source name to table (dataframe/records sources: {names})")
+
+
+def _select_periods(project: Project, sources: Mapping[str, Any], grain: str | None,
+                    period: str | None, start: Any, end: Any, last: int | None,
+                    ws: int) -> tuple[str, list[Period]]:
+    if period is not None:
+        try:
+            chosen = parse_period(str(period), ws)
+        except PeriodError as exc:
+            raise RunError(str(exc)) from None
+        grain = grain or chosen.grain
+        if finer(chosen.grain, grain):
+            raise RunError(f"period {chosen.label} is a {chosen.grain}, shorter than the grain "
+                           f"'{grain}'; use a longer period or a finer grain")
+        return grain, periods_between(chosen.start, chosen.end - timedelta(days=1), grain, ws)
+    grain = grain or "month"
+    if start is not None or end is not None:
+        if start is None:
+            raise RunError("an end date needs a start date")
+        first = _as_date(start, "start")
+        if end is not None:
+            final = _as_date(end, "end")
+        else:
+            latest = _latest(project, sources)
+            if latest is None:
+                return grain, []
+            final = latest
+        if final < first:
+            raise RunError(f"the end date {final} is before the start date {first}")
+        return grain, periods_between(first, final, grain, ws)
+    latest = _latest(project, sources)
+    if latest is None:
+        return grain, []
+    newest = period_of(latest, grain, ws)
+    count = last or 1
+    return grain, [newest.shift(i - count + 1) for i in range(count)]
+
+
+def _locate(frame: SourceFrame, dims: Sequence[str], period_index: Mapping[str, int],
+            slice_index: Mapping[tuple[Any, ...], int], n_slices: int) -> tuple[np.ndarray, np.ndarray]:
+    """Grid row of each frame row that falls on the grid: ``(grid rows, frame rows)``."""
+    columns = [frame.dims[d].tolist() for d in dims]
+    labels = frame.periods.tolist()
+    rows: list[int] = []
+    where: list[int] = []
+    seen: set[int] = set()
+    for i, label in enumerate(labels):
+        p = period_index.get(label)
+        if p is None:
+            continue
+        s = slice_index.get(tuple(c[i] for c in columns))
+        if s is None:
+            continue
+        row = p * n_slices + s
+        if row in seen:  # a plugin returned the same period/slice twice
+            raise SourceError(f"period {label} appears twice for the same slice")
+        seen.add(row)
+        rows.append(row)
+        where.append(i)
+    return np.asarray(rows, dtype=np.intp), np.asarray(where, dtype=np.intp)
+
+
+def _plain(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def _change(value: float | None, previous: float | None) -> float | None:
+    if value is None or previous is None or previous == 0:
+        return None
+    return (value - previous) / abs(previous) * 100.0
+
+
+def _records(kpis: Sequence[str], results: Any, current: Sequence[Period], slices: Sequence[tuple],
+             dims: Sequence[str], values: Mapping[str, np.ndarray], statuses: Mapping[str, np.ndarray],
+             reasons: Mapping[str, np.ndarray], shifted: Mapping[str, Mapping[Period, Period]],
+             modes: Sequence[str], period_index: Mapping[str, int], n_slices: int) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    both = len(modes) == 2
+    for kpi in kpis:
+        unit = results[kpi].unit
+        value_list = values[kpi].tolist()
+        status_list = statuses[kpi].tolist()
+        reason_list = reasons[kpi].tolist()
+        for period in current:
+            base = period_index[period.label] * n_slices
+            compare_bases = {m: period_index[shifted[m][period].label] * n_slices for m in modes}
+            for s, key in enumerate(slices):
+                row = base + s
+                value = _plain(value_list[row])
+                record: dict[str, Any] = {
+                    "kpi": kpi,
+                    "period": period.label,
+                    "slice": dict(zip(dims, key)),
+                    "value": value,
+                    "unit": unit,
+                    "status": str(status_list[row]),
+                    "reason": reason_list[row] if value is None else None,
+                    "previous": None,
+                    "change_pct": None,
+                }
+                for mode in modes:
+                    previous = _plain(value_list[compare_bases[mode] + s])
+                    suffix = "_year" if both and mode == "year" else ""
+                    record["previous" + suffix] = previous
+                    record["change_pct" + suffix] = _change(value, previous)
+                records.append(record)
+    return records

@@ -1,0 +1,202 @@
+"""Database sources: ``duckdb`` and ``sqlite`` files, and ``sql`` (any SQLAlchemy URL).
+
+Each reads a ``table`` (quoted; ``schema.table`` allowed) or a ``query`` (trusted project-owner
+SQL) and runs one aggregate ``GROUP BY`` per request in the database itself.
+
+* ``duckdb``: opened read-only with the duckdb package.
+* ``sqlite``: opened read-only with the standard library's sqlite3 and aggregated in SQLite's
+  own SQL (``strftime`` for periods). DuckDB's sqlite extension would need a download, and
+  SQLite is perfectly able to aggregate by itself.
+* ``sql``: ``url: postgresql+psycopg://user:${PG_PASSWORD}@host:5432/db``. SQLAlchemy is
+  imported only when such a source is used; the SQL is generated per dialect (PostgreSQL:
+  ``AT TIME ZONE``, ``date_trunc``; SQLite URLs reuse the sqlite dialect). Values of ``${VAR}``
+  never appear in error messages.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from kpiforge._sources import (
+    Dialect,
+    DuckDBDialect,
+    Params,
+    PostgresDialect,
+    SourceRequest,
+    SqliteDialect,
+    SqlSource,
+    dbapi_columns,
+    duckdb_columns,
+    quote_identifier,
+    require_setting,
+    table_or_query,
+)
+from kpiforge.errors import SourceError
+from kpiforge.hookspecs import hookimpl
+
+__all__ = ["DuckDBSource", "SqlAlchemySource", "SqliteSource", "kpiforge_register_source_types"]
+
+SQL_EXTRA_HINT = "pip install 'kpiforge[sql]'"
+
+
+def _database_file(name: str, settings: Mapping[str, Any], project_dir: Path) -> Path:
+    raw = require_setting(name, settings, "path")
+    if not isinstance(raw, str):
+        raise SourceError(f"source '{name}': 'path' must be one file")
+    return Path(project_dir) / raw
+
+
+class _SqliteSpan:
+    """SQLite has no time-zone data: the offset CASE needs the span of the queried times."""
+
+    name: str
+    time: str
+
+    def _span(self, request: SourceRequest) -> tuple[datetime, datetime] | None:
+        if request.ranges:
+            return (datetime.combine(request.start, datetime.min.time()),
+                    datetime.combine(request.end, datetime.min.time()))
+        params = Params("colon")
+        column = quote_identifier(self.time)
+        as_utc = (f"CASE WHEN typeof({column}) IN ('integer', 'real') "
+                  f"THEN datetime({column}, 'unixepoch') ELSE datetime({column}) END")
+        sql = (f"SELECT MIN({as_utc}) AS lo, MAX({as_utc}) AS hi "
+               f"FROM {self.relation(params)} AS __src")
+        try:
+            columns = self._query(sql, params.values, ())
+        except SourceError:
+            raise
+        except Exception as exc:
+            raise self._fail(exc, "query failed") from exc
+        low, high = columns["lo"][0], columns["hi"][0]
+        if low is None or high is None:
+            return None
+        return datetime.fromisoformat(low) - timedelta(days=1), datetime.fromisoformat(high) + timedelta(days=1)
+
+
+class DuckDBSource(SqlSource):
+    dialect = DuckDBDialect()
+    kind = "duckdb"
+
+    def __init__(self, name: str, settings: Mapping[str, Any], project_dir: Path):
+        super().__init__(name, settings)
+        self.path = _database_file(name, settings, project_dir)
+        self.from_item = table_or_query(name, settings)
+
+    def relation(self, params: Params) -> str:
+        return self.from_item
+
+    def _query(self, sql: str, params: Mapping[str, Any], setup: Sequence[str]) -> dict[str, Any]:
+        import duckdb
+
+        if not self.path.is_file():  # connecting would create an empty database
+            raise SourceError(f"source '{self.name}': database file {self.path} does not exist")
+        connection = duckdb.connect(str(self.path), read_only=True)
+        try:
+            return duckdb_columns(connection, sql, params, setup)
+        finally:
+            connection.close()
+
+
+class SqliteSource(_SqliteSpan, SqlSource):
+    dialect = SqliteDialect()
+    kind = "sqlite"
+
+    def __init__(self, name: str, settings: Mapping[str, Any], project_dir: Path):
+        super().__init__(name, settings)
+        self.path = _database_file(name, settings, project_dir)
+        self.from_item = table_or_query(name, settings)
+
+    def relation(self, params: Params) -> str:
+        return self.from_item
+
+    def _query(self, sql: str, params: Mapping[str, Any], setup: Sequence[str]) -> dict[str, Any]:
+        if not self.path.is_file():
+            raise SourceError(f"source '{self.name}': database file {self.path} does not exist")
+        connection = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            for statement in setup:
+                connection.execute(statement)
+            return dbapi_columns(connection.execute(sql, dict(params)))
+        finally:
+            connection.close()
+
+
+_DIALECTS: dict[str, type[Dialect]] = {
+    "postgresql": PostgresDialect,
+    "sqlite": SqliteDialect,
+    "duckdb": DuckDBDialect,
+}
+
+
+class SqlAlchemySource(_SqliteSpan, SqlSource):
+    kind = "sql"
+
+    def __init__(self, name: str, settings: Mapping[str, Any], project_dir: Path):
+        super().__init__(name, settings)
+        try:
+            import sqlalchemy
+        except ImportError as exc:
+            raise SourceError(f"source '{name}': the sql source needs SQLAlchemy: "
+                              f"{SQL_EXTRA_HINT}") from exc
+        self._sa = sqlalchemy
+        url = require_setting(name, settings, "url")
+        try:
+            self.url = sqlalchemy.engine.make_url(url)
+        except Exception as exc:  # never echo the URL: it holds the expanded password
+            raise SourceError(f"source '{name}': 'url' is not a valid SQLAlchemy URL") from None
+        backend = self.url.get_backend_name()
+        dialect = _DIALECTS.get(backend)
+        if dialect is None:
+            raise SourceError(f"source '{name}': the {backend} dialect is not supported "
+                              f"(supported: {', '.join(sorted(_DIALECTS))})")
+        self.dialect = dialect()
+        self.secrets = [s for s in (self.url.password,) if s]
+        self.from_item = table_or_query(name, settings)
+
+    def _span(self, request: SourceRequest) -> tuple[datetime, datetime] | None:
+        if not isinstance(self.dialect, SqliteDialect):
+            return None
+        return super()._span(request)
+
+    def relation(self, params: Params) -> str:
+        return self.from_item
+
+    def _redact(self, message: str) -> str:
+        for secret in self.secrets:
+            message = message.replace(str(secret), "***")
+        return message
+
+    def _query(self, sql: str, params: Mapping[str, Any], setup: Sequence[str]) -> dict[str, Any]:
+        sa = self._sa
+        try:
+            engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
+        except ImportError as exc:  # the DBAPI driver (psycopg, ...) is missing
+            raise SourceError(f"source '{self.name}': driver for {self.url.drivername} is not "
+                              f"installed: {SQL_EXTRA_HINT} ({exc.name or exc})") from exc
+        try:
+            with engine.connect() as connection:
+                for statement in setup:
+                    connection.execute(sa.text(statement))
+                result = connection.execute(sa.text(sql), dict(params))
+                names = list(result.keys())
+                rows = result.fetchall()
+        finally:
+            engine.dispose()
+        columns: dict[str, list[Any]] = {n: [] for n in names}
+        for name, values in zip(names, zip(*rows)) if rows else ():
+            columns[name] = list(values)
+        return columns
+
+
+@hookimpl
+def kpiforge_register_source_types(register) -> None:
+    register("duckdb", DuckDBSource,
+             doc="A DuckDB database file (table or query), opened read-only.")
+    register("sqlite", SqliteSource,
+             doc="A SQLite database file (table or query), aggregated by SQLite itself.")
+    register("sql", SqlAlchemySource,
+             doc="Any SQLAlchemy URL (PostgreSQL, SQLite, ...); needs kpiforge[sql].")

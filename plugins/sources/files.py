@@ -1,0 +1,90 @@
+"""File sources: ``csv``, ``parquet`` and ``json``, read and aggregated by DuckDB.
+
+``path`` is relative to the project file and may be a glob (``data/ads_*.csv``) or a list of
+them; files of one source are read together (``union_by_name``), so columns may come in any
+order. ``options`` go to DuckDB's reader as named arguments (``delim: ";"``, ``header: true``).
+The file list and every option value are bound parameters; option names are checked
+identifiers. DuckDB reads only the columns the query uses and aggregates in one ``GROUP BY``.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from kpiforge._sources import DuckDBDialect, Params, SqlSource, duckdb_columns, require_setting
+from kpiforge.errors import SourceError
+from kpiforge.hookspecs import hookimpl
+
+__all__ = ["FileSource", "kpiforge_register_source_types"]
+
+_READERS = {"csv": "read_csv_auto", "parquet": "read_parquet", "json": "read_json_auto"}
+_OPTION = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+class FileSource(SqlSource):
+    dialect = DuckDBDialect()
+
+    def __init__(self, name: str, settings: Mapping[str, Any], project_dir: Path, fmt: str):
+        super().__init__(name, settings)
+        self.kind = fmt
+        raw = require_setting(name, settings, "path")
+        patterns = [raw] if isinstance(raw, str) else list(raw)
+        if not patterns or not all(isinstance(p, str) and p for p in patterns):
+            raise SourceError(f"source '{name}': 'path' must be a path or a list of paths")
+        self.patterns = [str(Path(project_dir) / p) for p in patterns]
+        self.shown = patterns
+        options = settings.get("options") or {}
+        if not isinstance(options, Mapping):
+            raise SourceError(f"source '{name}': 'options' must be a mapping")
+        for key, value in options.items():
+            if not isinstance(key, str) or not _OPTION.match(key):
+                raise SourceError(f"source '{name}': invalid reader option name {key!r}")
+            if isinstance(value, (Mapping, list, tuple)):
+                raise SourceError(f"source '{name}': reader option '{key}' must be a single value")
+        # several files of one source may list their columns in different orders
+        self.options = {"union_by_name": True, **options}
+
+    def files(self) -> list[str]:
+        found: list[str] = []
+        for pattern, shown in zip(self.patterns, self.shown):
+            matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else (
+                [pattern] if Path(pattern).exists() else [])
+            if not matches:
+                raise SourceError(f"source '{self.name}': no file matches '{shown}'")
+            found.extend(m for m in matches if m not in found)
+        return found
+
+    def relation(self, params: Params) -> str:
+        arguments = [params.add(self.files())]
+        arguments.extend(f"{key} := {params.add(value)}" for key, value in self.options.items())
+        return f"{_READERS[self.kind]}({', '.join(arguments)})"
+
+    def _query(self, sql: str, params: Mapping[str, Any], setup: Sequence[str]) -> dict[str, Any]:
+        import duckdb
+
+        connection = duckdb.connect()
+        try:
+            return duckdb_columns(connection, sql, params, setup)
+        finally:
+            connection.close()
+
+
+def _factory(fmt: str):
+    def make(name: str, settings: Mapping[str, Any], project_dir: Path) -> FileSource:
+        return FileSource(name, settings, Path(project_dir), fmt)
+
+    make.__name__ = f"{fmt}_source"
+    return make
+
+
+@hookimpl
+def kpiforge_register_source_types(register) -> None:
+    register("csv", _factory("csv"),
+             doc="CSV files (globs allowed), read and aggregated by DuckDB's read_csv_auto.")
+    register("parquet", _factory("parquet"),
+             doc="Parquet files (globs allowed), read and aggregated by DuckDB's read_parquet.")
+    register("json", _factory("json"),
+             doc="JSON / NDJSON files (globs allowed), read and aggregated by DuckDB's read_json_auto.")

@@ -1,0 +1,99 @@
+"""In-memory sources for embedding: ``dataframe`` and ``records``.
+
+Pass the table to :meth:`kpiforge.Engine.run` with ``data={"events": table}`` (or under the
+source's ``data`` key in a dict project). Accepted: a pandas or polars DataFrame, a pyarrow
+Table or RecordBatch, or a list of dicts (``records``, which may also be written inline in the
+project file). DuckDB scans the object in place through a registered view and aggregates it
+with the same single ``GROUP BY`` as the file sources; nothing is copied row by row in Python
+except a list of dicts, which has to become a table first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from kpiforge._sources import DuckDBDialect, Params, SqlSource, duckdb_columns
+from kpiforge.errors import SourceError
+from kpiforge.hookspecs import hookimpl
+
+__all__ = ["RecordsSource", "kpiforge_register_source_types", "to_table"]
+
+DATAFRAME_EXTRA_HINT = "pip install 'kpiforge[dataframe]'"
+_VIEW = "__kpiforge_data"
+
+
+def to_table(name: str, data: Any) -> Any:
+    """Something DuckDB can register as a view: pandas/pyarrow as is, polars and lists via arrow."""
+    module = type(data).__module__.split(".")[0]
+    if module in ("pandas", "pyarrow"):
+        return data
+    if module == "polars":
+        try:
+            return data.to_arrow()
+        except ImportError as exc:
+            raise SourceError(f"source '{name}': reading a polars DataFrame needs pyarrow: "
+                              f"{DATAFRAME_EXTRA_HINT}") from exc
+    if isinstance(data, (list, tuple)):
+        if not all(isinstance(row, Mapping) for row in data):
+            raise SourceError(f"source '{name}': records must be a list of mappings (dicts)")
+        rows = [dict(row) for row in data]
+        try:
+            import pyarrow
+        except ImportError:
+            pyarrow = None
+        if pyarrow is not None:
+            try:
+                return pyarrow.Table.from_pylist(rows)
+            except (pyarrow.ArrowException, TypeError, ValueError) as exc:
+                raise SourceError(f"source '{name}': records cannot form a table: {exc}") from exc
+        try:
+            import pandas
+        except ImportError as exc:
+            raise SourceError(f"source '{name}': reading records needs pyarrow or pandas: "
+                              f"{DATAFRAME_EXTRA_HINT}") from exc
+        return pandas.DataFrame.from_records(rows)
+    raise SourceError(f"source '{name}': expected a pandas/polars DataFrame, a pyarrow Table or a "
+                      f"list of dicts, got {type(data).__name__}")
+
+
+class RecordsSource(SqlSource):
+    dialect = DuckDBDialect()
+
+    def __init__(self, name: str, settings: Mapping[str, Any], project_dir: Path, kind: str):
+        super().__init__(name, settings)
+        self.kind = kind
+        data = settings.get("data")
+        if data is None:
+            raise SourceError(f"source '{name}' ({kind}) has no data: pass it to engine.run(..., "
+                              f"data={{'{name}': table}})")
+        self.table = to_table(name, data)
+
+    def relation(self, params: Params) -> str:
+        return _VIEW
+
+    def _query(self, sql: str, params: Mapping[str, Any], setup: Sequence[str]) -> dict[str, Any]:
+        import duckdb
+
+        connection = duckdb.connect()
+        try:
+            connection.register(_VIEW, self.table)
+            return duckdb_columns(connection, sql, params, setup)
+        finally:
+            connection.close()
+
+
+def _factory(kind: str):
+    def make(name: str, settings: Mapping[str, Any], project_dir: Path) -> RecordsSource:
+        return RecordsSource(name, settings, Path(project_dir), kind)
+
+    make.__name__ = f"{kind}_source"
+    return make
+
+
+@hookimpl
+def kpiforge_register_source_types(register) -> None:
+    register("dataframe", _factory("dataframe"),
+             doc="An in-memory pandas/polars DataFrame or pyarrow Table passed to engine.run(data=...).")
+    register("records", _factory("records"),
+             doc="A list of dicts passed to engine.run(data=...) or written under 'data:'.")

@@ -1,0 +1,436 @@
+"""``engine.run`` / ``kpiforge run``: the correctness rules, each built so the wrong way differs.
+
+The project (Europe/Paris) has three sources: ``ads`` (CSV, by channel and campaign), ``shop``
+(DuckDB, by channel only, TIMESTAMPTZ times) and ``web`` (CSV, by channel, visitor ids).
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from kpiforge import Engine, ProjectError, SourceError, UnknownKpiError
+from kpiforge._project import load_project
+from kpiforge._run import RunError, RunResult, _change
+
+DEFINITIONS = """\
+currency: EUR
+kpis:
+  - {id: ctr, name: CTR, formula: clicks / impressions * 100, unit: percent, direction: higher_is_better,
+     inputs: {clicks: {unit: count}, impressions: {unit: count}}, thresholds: {good: 3, warning: 2, critical: 1}}
+  - {id: aov, name: AOV, formula: revenue / orders, unit: currency, direction: higher_is_better,
+     inputs: {revenue: {unit: currency}, orders: {unit: count}}}
+  - {id: roas, name: ROAS, formula: revenue / cost, unit: ratio, direction: higher_is_better,
+     inputs: {revenue: {unit: currency}, cost: {unit: currency}}}
+  - {id: visitors, name: Visitors, formula: visitors, unit: count, direction: higher_is_better,
+     inputs: {visitors: {unit: count}}}
+  - {id: conversion_rate, name: CR, formula: conversions / visitors * 100, unit: percent,
+     direction: higher_is_better, inputs: {conversions: {unit: count}, visitors: {unit: count}}}
+"""
+
+PROJECT = """\
+definitions: [defs/]
+currency: EUR
+timezone: Europe/Paris
+sources:
+  ads:
+    type: csv
+    path: data/ads_*.csv
+    time: date
+    dimensions: [channel, campaign]
+    inputs:
+      impressions: {agg: sum}
+      clicks: {agg: sum}
+      cost: {column: spend, agg: sum}
+  shop:
+    type: duckdb
+    path: data/shop.duckdb
+    table: orders
+    time: ordered_at
+    dimensions: [channel]
+    inputs:
+      revenue: {column: amount, agg: sum, filter: {status: paid}}
+      orders: {column: order_id, agg: count_distinct, filter: {status: paid}}
+  web:
+    type: csv
+    path: data/web.csv
+    time: ts
+    dimensions: [channel]
+    inputs:
+      visitors: {column: visitor, agg: count_distinct}
+"""
+
+ADS = """\
+date,channel,campaign,impressions,clicks,spend
+2025-10-10,search,a,2000,20,4.0
+2026-08-10,search,a,100,0,1.0
+2026-09-15,search,a,1000,10,5.0
+2026-10-01,search,a,100,1,1.0
+2026-10-02,search,b,900,90,9.0
+2026-10-02,social,c,500,5,10.0
+"""
+
+ORDERS = [
+    ("2025-10-15 10:00:00+00", "search", "o0", 50.0, "paid"),
+    ("2026-09-20 10:00:00+00", "search", "o1", 40.0, "paid"),
+    ("2026-10-05 10:00:00+00", "search", "o2", 60.0, "paid"),
+    ("2026-10-05 11:00:00+00", "search", "o2", 0.0, "paid"),  # a second line of the same order
+    ("2026-10-06 10:00:00+00", "search", "o3", 40.0, "paid"),
+    ("2026-10-07 10:00:00+00", "search", "o9", 999.0, "refunded"),
+    ("2026-10-31 23:30:00+00", "search", "o4", 100.0, "paid"),  # 1 November 00:30 in Paris
+]
+
+WEB = """\
+ts,channel,visitor
+2026-10-01 09:00:00,search,v1
+2026-10-01 10:00:00,search,v2
+2026-10-02 09:00:00,search,v1
+2026-10-20 09:00:00,social,v1
+2026-10-20 10:00:00,social,v3
+"""
+
+
+def build_project(root: Path, project_text: str = PROJECT) -> Path:
+    (root / "defs").mkdir(parents=True, exist_ok=True)
+    (root / "defs" / "kpis.yaml").write_text(DEFINITIONS)
+    (root / "data").mkdir(exist_ok=True)
+    (root / "data" / "ads_2026.csv").write_text(ADS)
+    (root / "data" / "web.csv").write_text(WEB)
+    database = root / "data" / "shop.duckdb"
+    if not database.exists():
+        con = duckdb.connect(str(database))
+        con.execute("CREATE TABLE orders (ordered_at TIMESTAMPTZ, channel VARCHAR, order_id VARCHAR, "
+                    "amount DOUBLE, status VARCHAR)")
+        con.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?)", ORDERS)
+        con.close()
+    path = root / "kpiforge.yaml"
+    path.write_text(project_text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def project_file(tmp_path_factory):
+    return build_project(tmp_path_factory.mktemp("project"))
+
+
+@pytest.fixture(scope="module")
+def project(project_file):
+    return load_project(project_file)
+
+
+@pytest.fixture(scope="module")
+def engine(project):
+    return project.engine()
+
+
+def values(result, kpi, key="value"):
+    """{(period, *slice values): value} of one KPI."""
+    return {(r["period"], *r["slice"].values()): r[key] for r in result if r["kpi"] == kpi}
+
+
+# ----------------------------------------------------------------------------- correctness rules
+
+def test_a_ratio_is_computed_from_the_period_totals_not_averaged_from_days(engine, project):
+    daily = engine.run(project, grain="day", period="2026-10", kpis=["ctr"])
+    assert {k: v for k, v in values(daily, "ctr").items() if v is not None} == {
+        ("2026-10-01",): 1.0, ("2026-10-02",): pytest.approx(95 / 1400 * 100)}
+    monthly = engine.run(project, period="2026-10", kpis=["ctr"])
+    # (1 + 90 + 5) / (100 + 900 + 500): the mean of the daily CTRs would be about 3.89
+    assert values(monthly, "ctr") == {("2026-10",): pytest.approx(6.4)}
+
+
+def test_count_distinct_is_recounted_at_each_grain_never_summed(engine, project):
+    days = values(engine.run(project, grain="day", period="2026-10", kpis=["visitors"]), "visitors")
+    assert sum(v for v in days.values() if v is not None) == 5  # v1 counted on three days
+    month = engine.run(project, period="2026-10", kpis=["visitors"])
+    assert values(month, "visitors") == {("2026-10",): 3.0}
+    by_channel = engine.run(project, period="2026-10", by=["channel"], kpis=["visitors"])
+    assert values(by_channel, "visitors") == {("2026-10", "search"): 2.0, ("2026-10", "social"): 2.0}
+    assert values(engine.run(project, period="2026", kpis=["visitors"]), "visitors") == {("2026",): 3.0}
+
+
+def test_a_period_without_data_is_null_with_reason_no_data_for_every_kpi(engine, project):
+    result = engine.run(project, start="2026-07-01", end="2026-10-31")
+    july = [r for r in result if r["period"] == "2026-07"]
+    assert {r["kpi"] for r in july} == {"ctr", "aov", "roas", "visitors"}  # conversions: nobody
+    for r in july:
+        assert (r["value"], r["status"], r["reason"]) == (None, "unknown", "no data"), r
+    # August has ad rows with 0 clicks: a real 0 %, not "no data"
+    assert values(result, "ctr")[("2026-08",)] == 0.0
+
+
+def test_a_slice_a_source_has_no_rows_for_is_no_data_and_a_partial_kpi_names_the_input(engine, project):
+    result = engine.run(project, period="2026-10", by="channel", kpis=["ctr", "aov", "roas"])
+    assert values(result, "ctr") == {("2026-10", "search"): pytest.approx(9.1),
+                                     ("2026-10", "social"): pytest.approx(1.0)}
+    assert values(result, "aov") == {("2026-10", "search"): 50.0, ("2026-10", "social"): None}
+    assert values(result, "aov", "reason")[("2026-10", "social")] == "no data"
+    assert values(result, "roas", "reason")[("2026-10", "social")] == "missing input: revenue"
+    assert values(result, "roas")[("2026-10", "search")] == pytest.approx(100 / 10)
+
+
+def test_a_source_that_cannot_be_split_gives_null_with_a_reason_never_the_total(engine, project):
+    result = engine.run(project, period="2026-10", by=["channel", "campaign"], kpis=["ctr", "aov", "roas"])
+    assert values(result, "ctr") == {("2026-10", "search", "a"): 1.0, ("2026-10", "search", "b"): 10.0,
+                                     ("2026-10", "social", "c"): 1.0}
+    for kpi in ("aov", "roas"):
+        rows = [r for r in result if r["kpi"] == kpi]
+        assert len(rows) == 3
+        for r in rows:
+            assert r["value"] is None and r["status"] == "unknown"
+            assert r["reason"] == "source 'shop' cannot be split by campaign"
+
+
+def test_nothing_splittable_still_explains_itself(engine, project):
+    (row,) = engine.run(project, period="2026-10", by="campaign", kpis=["aov"])
+    assert row["slice"] == {"campaign": None} and row["reason"] == "source 'shop' cannot be split by campaign"
+
+
+def test_time_zone_boundaries_follow_the_project_time_zone(engine, project, tmp_path):
+    paris = engine.run(project, grain="day", start="2026-10-31", end="2026-11-01", kpis=["aov"])
+    assert values(paris, "aov") == {("2026-10-31",): None, ("2026-11-01",): 100.0}
+    # the same data in a UTC project: the 23:30Z order is in October
+    utc_file = build_project(tmp_path, PROJECT.replace("Europe/Paris", "UTC"))
+    utc = engine.run(utc_file, period="2026-10", kpis=["aov"])
+    assert values(utc, "aov") == {("2026-10",): pytest.approx((60 + 40 + 100) / 3)}
+    assert values(engine.run(project, period="2026-10", kpis=["aov"]), "aov") == {("2026-10",): 50.0}
+
+
+def test_naive_times_are_local_and_aware_ones_are_converted(engine):
+    rows = [{"ts": "2026-10-31 23:30:00", "n": 1.0}, {"ts": "2026-10-31T23:30:00Z", "n": 10.0}]
+    project = {"timezone": "Europe/Paris", "sources": {"events": {
+        "type": "records", "time": "ts", "data": rows, "inputs": {"visitors": {"column": "n", "agg": "sum"}}}}}
+    result = engine.run(project, grain="day", start="2026-10-31", end="2026-11-01", kpis=["visitors"])
+    assert values(result, "visitors") == {("2026-10-31",): 1.0, ("2026-11-01",): 10.0}
+
+
+# ----------------------------------------------------------------------------- periods, compare
+
+def test_the_default_period_is_the_latest_with_data(engine, project):
+    result = engine.run(project, kpis=["aov"])
+    assert result.periods == ("2026-11",) and values(result, "aov") == {("2026-11",): 100.0}
+    last3 = engine.run(project, last=3, kpis=["ctr", "aov"])
+    assert last3.periods == ("2026-09", "2026-10", "2026-11")
+    assert values(last3, "ctr", "reason")[("2026-11",)] == "no data"
+
+
+def test_weeks_are_iso_weeks_unless_the_project_says_otherwise(engine, project, tmp_path):
+    iso = engine.run(project, grain="week", period="2026-10", kpis=["visitors"])
+    assert iso.periods == ("2026-W40", "2026-W41", "2026-W42", "2026-W43", "2026-W44")
+    assert values(iso, "visitors")[("2026-W40",)] == 2.0
+    sunday = build_project(tmp_path, PROJECT.replace("timezone:", "week_start: sunday\ntimezone:"))
+    weeks = engine.run(sunday, grain="week", period="2026-10", kpis=["visitors"])
+    # 1 Oct 2026 is a Thursday: the Sunday week holding it starts on 27 September
+    assert weeks.periods[0] == "2026-W39" and values(weeks, "visitors")[("2026-W39",)] == 2.0
+
+
+def test_compare_with_the_previous_period_and_a_year_earlier(engine, project):
+    result = engine.run(project, period="2026-10", kpis=["ctr", "aov", "visitors"], compare=["previous", "year"])
+    by_kpi = {r["kpi"]: r for r in result}
+    ctr, aov, visitors = by_kpi["ctr"], by_kpi["aov"], by_kpi["visitors"]
+    assert (ctr["previous"], ctr["change_pct"]) == (1.0, pytest.approx(540.0))
+    assert (ctr["previous_year"], ctr["change_pct_year"]) == (1.0, pytest.approx(540.0))
+    assert (aov["previous"], aov["change_pct"]) == (40.0, pytest.approx(25.0))
+    assert (aov["previous_year"], aov["change_pct_year"]) == (50.0, 0.0)
+    assert (visitors["previous"], visitors["change_pct"]) == (None, None)
+    only_year = engine.run(project, period="2026-10", kpis=["aov"], compare="year")
+    assert (only_year.records[0]["previous"], "previous_year" in only_year.records[0]) == (50.0, False)
+
+
+def test_a_previous_value_of_zero_gives_no_change_pct(engine, project):
+    (row,) = engine.run(project, period="2026-09", kpis=["ctr"], compare=["previous"])
+    assert (row["value"], row["previous"], row["change_pct"]) == (1.0, 0.0, None)
+
+
+@pytest.mark.parametrize("value, previous, expected", [
+    (110.0, 100.0, 10.0), (90.0, -100.0, 190.0), (None, 1.0, None), (1.0, None, None), (1.0, 0.0, None),
+])
+def test_change_pct(value, previous, expected):
+    assert _change(value, previous) == expected
+
+
+# ----------------------------------------------------------------------------- evaluation shape
+
+def test_one_evaluation_per_run_and_one_query_per_source(engine, project, monkeypatch):
+    from kpiforge.plugins.sources import databases, files
+
+    calls = {"evaluate": 0, "files": 0, "duckdb": 0}
+    real_evaluate = Engine.evaluate
+
+    def evaluate(self, inputs, kpis=None):
+        calls["evaluate"] += 1
+        return real_evaluate(self, inputs, kpis)
+
+    def counting(module, key):
+        real = module.duckdb_columns
+
+        def spy(*args):
+            calls[key] += 1
+            return real(*args)
+        monkeypatch.setattr(module, "duckdb_columns", spy)
+
+    monkeypatch.setattr(Engine, "evaluate", evaluate)
+    counting(files, "files")
+    counting(databases, "duckdb")
+    engine.run(project, grain="day", start="2026-09-01", end="2026-10-31", by=["channel"],
+               compare=["previous", "year"])
+    assert calls == {"evaluate": 1, "files": 2, "duckdb": 1}  # ads + web, shop
+
+
+def test_records_are_ordered_by_kpi_then_period_then_slice(engine, project):
+    result = engine.run(project, last=2, by="channel", kpis=["visitors", "ctr"])
+    keys = [(r["kpi"], r["period"], r["slice"]["channel"]) for r in result]
+    # the latest data of web and ads (shop is not needed here) is in October
+    assert keys == [
+        ("visitors", "2026-09", "search"), ("visitors", "2026-09", "social"),
+        ("visitors", "2026-10", "search"), ("visitors", "2026-10", "social"),
+        ("ctr", "2026-09", "search"), ("ctr", "2026-09", "social"),
+        ("ctr", "2026-10", "search"), ("ctr", "2026-10", "social"),
+    ]
+    assert set(result.records[0]) == {"kpi", "period", "slice", "value", "unit", "status", "reason",
+                                      "previous", "change_pct"}
+
+
+def test_default_kpis_are_those_the_sources_can_feed(engine, project):
+    result = engine.run(project, period="2026-10")
+    # conversion_rate needs conversions, which no source provides
+    assert set(result.kpis) == {"aov", "ctr", "roas", "visitors"}
+    asked = engine.run(project, period="2026-10", kpis=["conversion_rate"])
+    assert asked.records[0]["reason"] == "no source provides input 'conversions'"
+
+
+# ----------------------------------------------------------------------------- API shapes
+
+def test_the_project_may_be_a_path_a_project_or_a_dict(engine, project, project_file):
+    expected = engine.run(project, period="2026-10", kpis=["ctr"]).records
+    assert engine.run(project_file, period="2026-10", kpis=["ctr"]).records == expected
+    assert engine.run(str(project_file.parent), period="2026-10", kpis=["ctr"]).records == expected
+    import yaml
+
+    data = yaml.safe_load(PROJECT)
+    data["sources"]["ads"]["path"] = str(project_file.parent / "data/ads_*.csv")
+    del data["definitions"]
+    from_dict = engine.run(data, period="2026-10", kpis=["ctr"])
+    assert isinstance(from_dict, RunResult) and from_dict.records == expected
+    copy = from_dict.to_records()
+    copy[0]["slice"]["x"] = 1
+    assert from_dict.records[0]["slice"] == {}
+
+
+@pytest.mark.parametrize("kind", ["pandas", "polars", "pyarrow", "records"])
+def test_in_memory_tables(engine, kind):
+    rows = [
+        {"day": "2026-10-01", "channel": "search", "clicks": 1, "impressions": 100},
+        {"day": "2026-10-02", "channel": "search", "clicks": 90, "impressions": 900},
+        {"day": "2026-10-02", "channel": "social", "clicks": 5, "impressions": 500},
+    ]
+    if kind == "pandas":
+        import pandas as pd
+
+        table = pd.DataFrame(rows).assign(day=lambda f: pd.to_datetime(f["day"]))
+    elif kind == "polars":
+        import polars as pl
+
+        table = pl.DataFrame(rows)
+    elif kind == "pyarrow":
+        import pyarrow as pa
+
+        table = pa.Table.from_pylist(rows)
+    else:
+        table = rows
+    project = {"timezone": "Europe/Paris", "sources": {"ads": {
+        "type": "records" if kind == "records" else "dataframe", "time": "day", "dimensions": ["channel"],
+        "inputs": {"clicks": {"agg": "sum"}, "impressions": {"agg": "sum"}}}}}
+    result = engine.run(project, period="2026-10", kpis=["ctr"], data={"ads": table})
+    assert values(result, "ctr") == {("2026-10",): pytest.approx(6.4)}
+    assert values(engine.run(project, period="2026-10", kpis=["ctr"], data=table, by="channel"), "ctr") == {
+        ("2026-10", "search"): pytest.approx(9.1), ("2026-10", "social"): pytest.approx(1.0)}
+
+
+def test_a_pandas_frame_with_aware_timestamps_is_converted(engine):
+    import pandas as pd
+
+    frame = pd.DataFrame({"ts": pd.to_datetime(["2026-10-31T23:30:00Z"], utc=True), "n": [1.0]})
+    project = {"timezone": "Europe/Paris", "sources": {"events": {
+        "type": "dataframe", "time": "ts", "data": frame, "inputs": {"visitors": {"column": "n", "agg": "sum"}}}}}
+    assert engine.run(project, kpis=["visitors"]).periods == ("2026-11",)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"by": ["chanel"]}, RunError, "unknown dimension 'chanel' \\(did you mean 'channel'\\?\\)"),
+    ({"kpis": ["ctrr"]}, UnknownKpiError, "did you mean 'ctr'"),
+    ({"grain": "month", "period": "2026-W43"}, RunError, "shorter than the grain"),
+    ({"period": "2026-10", "last": 2}, RunError, "choose one of"),
+    ({"period": "October"}, RunError, "is not a period"),
+    ({"start": "2026-10-31", "end": "2026-10-01"}, RunError, "before the start"),
+    ({"compare": ["yesterday"]}, RunError, "unknown comparison"),
+    ({"grain": "fortnight"}, RunError, "unknown grain"),
+    ({"last": 0}, RunError, "last must be"),
+])
+def test_bad_requests_are_clear_errors(engine, project, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        engine.run(project, **kwargs)
+
+
+def test_a_dataframe_source_without_data_says_how_to_give_it(engine):
+    project = {"sources": {"events": {"type": "dataframe", "time": "ts", "inputs": {"visitors": {"agg": "sum"}}}}}
+    with pytest.raises(SourceError, match=r"pass it to engine.run\(\.\.\., data=\{'events': table\}\)"):
+        engine.run(project, period="2026-10")
+
+
+def test_project_errors_surface_from_run(engine, tmp_path):
+    (tmp_path / "kpiforge.yaml").write_text("sources: {ads: {type: csv, time: t}}\n")
+    with pytest.raises(ProjectError, match="missing required field"):
+        engine.run(tmp_path / "kpiforge.yaml")
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+def kpiforge(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "kpiforge", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_cli_json_matches_the_api_and_reads_the_project_in_the_working_directory(engine, project, project_file):
+    proc = kpiforge("run", "--period", "2026-10", "--by", "channel", "--kpi", "aov", "--kpi", "ctr",
+                    "--compare", "previous", "--format", "json", cwd=project_file.parent)
+    assert proc.returncode == 0, proc.stderr
+    api = engine.run(project, period="2026-10", by=["channel"], kpis=["aov", "ctr"], compare=["previous"])
+    assert json.loads(proc.stdout) == {"results": api.to_records()}
+
+
+def test_cli_csv_and_table(project_file):
+    proc = kpiforge("run", "--project", str(project_file), "--period", "2026-10", "--by", "channel",
+                    "--kpi", "aov", "--kpi", "ctr", "--format", "csv", cwd=project_file.parent.parent)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[:3] == [
+        "kpi,period,channel,value,unit,status,reason",
+        "aov,2026-10,search,50.0,currency,ok,",
+        "aov,2026-10,social,,currency,unknown,no data",
+    ]
+    assert [line.split(",")[:3] for line in lines[3:]] == [["ctr", "2026-10", "search"], ["ctr", "2026-10", "social"]]
+    table = kpiforge("run", "--project", str(project_file), "--last", "2", "--kpi", "aov",
+                     "--compare", "previous", cwd=project_file.parent.parent)
+    assert table.returncode == 0, table.stderr
+    assert "50.00 EUR" in table.stdout and "100.00 EUR" in table.stdout and "+100.0 %" in table.stdout
+
+
+def test_cli_reports_project_errors_with_positions(tmp_path):
+    (tmp_path / "kpiforge.yaml").write_text(textwrap.dedent("""\
+        timezone: Europe/Paris
+        sources:
+          ads: {type: cvs, path: a.csv, time: t, inputs: {clicks: {agg: sum}}}
+        """))
+    proc = kpiforge("run", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "kpiforge.yaml:3:" in proc.stderr and "did you mean 'csv'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    missing = kpiforge("run", "--project", "nope.yaml", cwd=tmp_path)
+    assert missing.returncode == 1 and "cannot read file" in missing.stderr
+    both = kpiforge("run", "--period", "2026-10", "--last", "2", cwd=tmp_path)
+    assert both.returncode == 2
