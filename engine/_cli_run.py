@@ -32,10 +32,6 @@ def load_project_or_fail(path: str, plugins: Any) -> Any:
         fail(f"{errors} error{'s' if errors != 1 else ''} in {path}")
 
 
-def _slice_text(slice_: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={'∅' if v is None else v}" for k, v in slice_.items())
-
-
 @click.command(name="run")
 @project_option
 @click.option("--grain", type=click.Choice(GRAINS),
@@ -99,21 +95,71 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
         print_csv(rows, ["kpi", "period", *result.by, "value", "unit", "status", "reason",
                          *compare_columns])
         return
-    table = Table(title=f"KPIs by {result.grain}" + (f" and {', '.join(result.by)}" if result.by else ""))
-    for column in ("KPI", "period", *(["slice"] if result.by else []), "value", "status"):
-        table.add_column(column, justify="right" if column == "value" else "left")
-    for column in compare_columns:
-        table.add_column(column.replace("_", " "), justify="right")
-    table.add_column("reason", style="dim")
+    stdout.print(run_table(records, engine, result, compare_columns))
+    for note in collapsed_notes(records, engine):
+        stdout.print(note, highlight=False)
+
+
+def _collapsible(rows: list[dict[str, Any]]) -> str | None:
+    """The one reason shared by every row of a KPI that has no value anywhere, else None."""
+    reasons = {r["reason"] for r in rows}
+    if len(reasons) == 1 and all(r["value"] is None for r in rows):
+        return next(iter(reasons))
+    return None
+
+
+def _by_kpi(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
     for r in records:
-        definition = engine.definitions.get(r["kpi"])
+        groups.setdefault(r["kpi"], []).append(r)
+    return groups
+
+
+def collapsed_notes(records: list[dict[str, Any]], engine: Any) -> list[str]:
+    """KPIs left out of the table because they have no value anywhere, one line per reason."""
+    by_reason: dict[str, list[str]] = {}
+    for kpi, rows in _by_kpi(records).items():
+        reason = _collapsible(rows)
+        if reason is not None and len(rows) > 1:
+            by_reason.setdefault(reason, []).append(kpi)
+    return [f"[dim]not computed — {reason}: {', '.join(kpis)}[/]" for reason, kpis in by_reason.items()]
+
+
+def run_table(records: list[dict[str, Any]], engine: Any, result: Any,
+              compare_columns: Sequence[str]) -> Table:
+    """One section per KPI, one row per period and slice; periods and slices only when they vary."""
+    periods = list(dict.fromkeys(r["period"] for r in records))
+    title = "KPIs for " + (periods[0] if len(periods) == 1 else f"{periods[0]} … {periods[-1]}")
+    if result.by:
+        title += " by " + ", ".join(result.by)
+    table = Table(title=title, title_justify="left")
+    table.add_column("KPI", no_wrap=True)
+    if len(periods) > 1:
+        table.add_column("period", no_wrap=True)
+    for dim in result.by:
+        table.add_column(dim, no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for column in compare_columns:
+        table.add_column(column.replace("_pct", " %").replace("_", " "), justify="right", no_wrap=True)
+    table.add_column("reason", style="dim", overflow="fold")
+    for kpi, rows in _by_kpi(records).items():
+        if len(rows) > 1 and _collapsible(rows) is not None:
+            continue
+        definition = engine.definitions.get(kpi)
         currency = definition.currency if definition else None
-        cells = [r["kpi"], r["period"], *([_slice_text(r["slice"])] if result.by else []),
-                 format_value(r["value"], r["unit"], currency),
-                 f"[{STATUS_STYLE.get(r['status'], '')}]{r['status']}[/]"]
-        for column in compare_columns:
-            cells.append(format_change(r[column]) if column.startswith("change")
-                         else format_value(r[column], r["unit"], currency))
-        cells.append(r["reason"] or "")
-        table.add_row(*cells)
-    stdout.print(table)
+        for i, r in enumerate(rows):
+            cells = [kpi if i == 0 else ""]
+            if len(periods) > 1:
+                cells.append(r["period"])
+            cells.extend("∅" if r["slice"].get(d) is None else str(r["slice"][d]) for d in result.by)
+            cells.append(format_value(r["value"], r["unit"], currency))
+            cells.append(f"[{STATUS_STYLE.get(r['status'], '')}]{r['status']}[/]")
+            for column in compare_columns:
+                cells.append(format_change(r[column]) if column.startswith("change")
+                             else format_value(r[column], r["unit"], currency))
+            cells.append(r["reason"] or "")
+            table.add_row(*cells)
+        if len(rows) > 1:
+            table.add_section()
+    return table

@@ -25,7 +25,9 @@ from .errors import DefinitionError, Diagnostic, KpiforgeError
 
 PLUGINS_DIR_ENV = "KPIFORGE_PLUGINS_DIR"
 
-stdout = Console(soft_wrap=True)
+# Piped output (make demo, CI logs) would otherwise be cut at 80 columns.
+stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else
+                 int(os.environ.get("COLUMNS", "120")))
 stderr = Console(stderr=True, soft_wrap=True)
 
 
@@ -315,8 +317,5 @@ def main(argv: Sequence[str] | None = None) -> None:
         group.main(args=args, prog_name="kpiforge", obj=plugins)
     except KpiforgeError as exc:  # last line of defence: never a traceback for our own errors
         fail(str(exc))
-
-
-from ._cli_run import run_command  # noqa: E402  (the command module imports this one)
-
-cli.add_command(run_command)
+from ._cli_run import run_command; cli.add_command(run_command)  # noqa: E402
+from ._cli_catalog import catalog_command; cli.add_command(catalog_command, "catalog")  # noqa: E402
