@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import pluggy
 
@@ -93,7 +93,8 @@ def _collect(plugins: Plugins, kind: str, hook_name: str, table: dict[str, Regis
              pattern: re.Pattern[str]) -> None:
     """Call one register hook plugin by plugin so a failure is pinned on the plugin that raised."""
     manager = plugins.manager
-    for impl in reversed(getattr(manager.hook, hook_name).get_hookimpls()):
+    # registration order, so built-ins (registered first) keep their names against late-comers
+    for impl in getattr(manager.hook, hook_name).get_hookimpls():
         plugin_name = _plugin_name(manager, impl.plugin)
         pending: list[Registration] = []
 
@@ -157,12 +158,6 @@ def load_plugins(plugins_dir: str | os.PathLike[str] | None = None,
     for dotted in DEFAULT_PLUGINS:
         try:
             module = importlib.import_module(dotted)
-        except ImportError as exc:
-            # a built-in module not written yet, or an optional part missing
-            if exc.name == dotted:
-                continue
-            plugins.failures[dotted] = f"import: {type(exc).__name__}: {exc}"
-            continue
         except Exception as exc:
             plugins.failures[dotted] = f"import: {type(exc).__name__}: {exc}"
             continue
@@ -220,10 +215,3 @@ def reset_default_plugins() -> None:
     global _default
     with _default_lock:
         _default = None
-
-
-def function_table(plugins: Plugins) -> dict[str, Registration]:
-    return dict(plugins.functions)
-
-
-PluginCallback = Callable[..., None]

@@ -279,7 +279,7 @@ def plugins(context: Context) -> None:
 def build_cli(plugins: Plugins) -> click.Group:
     """Let every plugin add its commands; a name clash names the plugin instead of overwriting."""
     existing = set(cli.commands)
-    for impl in reversed(plugins.manager.hook.kpiforge_register_commands.get_hookimpls()):
+    for impl in plugins.manager.hook.kpiforge_register_commands.get_hookimpls():
         name = plugins.manager.get_name(impl.plugin)
         probe = click.Group()
         try:

@@ -1,0 +1,350 @@
+"""``kpiforge alerts ...`` and ``kpiforge silence ...``: the alert store from the command line.
+
+Every command takes ``--project FILE`` (default ``./kpiforge.yaml``) and reads the project's
+``state``, ``alerting``, ``sinks`` and ``routes`` keys: through ``kpiforge._project`` when it
+exists, else straight from the YAML with the hardened loader.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import secrets
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping, NoReturn
+
+import click
+
+from kpiforge.errors import DefinitionError, KpiforgeError
+from kpiforge.hookspecs import hookimpl
+
+_KEYS = ("state", "alerting", "sinks", "routes")
+
+project_option = click.option(
+    "--project", "project_file", default="kpiforge.yaml", show_default=True,
+    type=click.Path(dir_okay=False), help="The project file (its state: key locates the alert database).")
+format_option = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    from kpiforge.cli import fail
+
+    fail(message, code)
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False))
+
+
+def _diagnostics(exc: DefinitionError) -> None:
+    for d in exc.diagnostics:
+        click.echo(str(d), err=True)
+
+
+def _from_project_object(project: Any) -> dict[str, Any]:
+    """The four keys from a ``Project`` object, whatever it calls its raw data."""
+    for name in ("raw", "data", "document", "config"):
+        raw = getattr(project, name, None)
+        raw = getattr(raw, "data", raw)
+        if isinstance(raw, Mapping):
+            return {k: raw.get(k) for k in _KEYS if k in raw}
+    found = {}
+    for key in _KEYS:
+        value = getattr(project, key, None)
+        if value is not None and not callable(value):
+            found[key] = value
+    return found
+
+
+def load_config(project_file: str) -> tuple[Path, dict[str, Any]]:
+    """(project directory, {state, alerting, sinks, routes}) from the project file."""
+    path = Path(project_file)
+    if not path.is_file():
+        _fail(f"{project_file}: project file not found (use --project FILE)", 2)
+    config: dict[str, Any] = {}
+    try:
+        try:
+            from kpiforge._project import load_project
+        except ImportError:
+            load_project = None
+        if load_project is not None:
+            try:
+                config = _from_project_object(load_project(path))
+            except DefinitionError:
+                # A problem elsewhere in the project (a source's unset ${PG_PASSWORD}) must not
+                # stop anyone from silencing or retrying alerts; the four keys are re-read
+                # below and sinks/routes are checked again when used.
+                config = {}
+        if any(key not in config for key in _KEYS):
+            from kpiforge._yamlio import load_document
+
+            data = load_document(path).data
+            if not isinstance(data, Mapping):
+                _fail(f"{project_file}: expected a mapping at the top level")
+            for key in _KEYS:
+                config.setdefault(key, data.get(key))
+    except DefinitionError as exc:
+        _diagnostics(exc)
+        _fail(f"cannot read {project_file}")
+    return path.resolve().parent, config
+
+
+def _plugins() -> Any:
+    obj = click.get_current_context().find_root().obj
+    plugins = getattr(obj, "plugins", obj)
+    if plugins is None or not hasattr(plugins, "sink_types"):
+        from kpiforge._plugins import default_plugins
+
+        plugins = default_plugins()
+    return plugins
+
+
+def _store(project_file: str, *, must_exist: bool = False) -> Any:
+    from kpiforge.alerts import resolve_state_path
+    from kpiforge.alerts._state import Store
+
+    project_dir, config = load_config(project_file)
+    try:
+        path = resolve_state_path(project_dir, config.get("state"))
+    except KpiforgeError as exc:
+        _fail(f"{project_file}: {exc}")
+    if must_exist and path != ":memory:" and not Path(path).exists():
+        return None
+    try:
+        return Store(path)
+    except KpiforgeError as exc:
+        _fail(str(exc))
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    Console(soft_wrap=True).print(table)
+
+
+# -- kpiforge alerts -----------------------------------------------------------------------
+
+@click.group(name="alerts")
+def alerts_group() -> None:
+    """Alert states, the delivery outbox, and sink tests."""
+
+
+@alerts_group.command(name="list")
+@project_option
+@click.option("--all", "show_all", is_flag=True, help="Include inactive alerts.")
+@format_option
+def alerts_list(project_file: str, show_all: bool, fmt: str) -> None:
+    """Show alert states (pending, firing, resolved)."""
+    store = _store(project_file, must_exist=True)
+    rows = [] if store is None else store.alerts(include_inactive=show_all)
+    if store is not None:
+        silences = store.silences(active_at=time.time())
+        store.close()
+    else:
+        silences = []
+    from kpiforge.alerts import _attributes_of_row, silence_matches
+
+    items = []
+    for row in rows:
+        silenced = any(silence_matches(_attributes_of_row(row), s) for s in silences)
+        items.append({
+            "fingerprint": row["fingerprint"], "kpi": row["kpi"], "slice": row["slice"],
+            "state": row["state"], "severity": row["severity"], "status": row["status"],
+            "value": row["value"], "period": row["period"],
+            "since": _when(row["fired_at"] if row["state"] == "firing" else
+                           row["resolved_at"] if row["state"] == "resolved" else row["started_at"]),
+            "last_notified": _when(row["notified_at"]), "silenced": silenced,
+        })
+    if fmt == "json":
+        _print_json({"alerts": items})
+        return
+    _table(f"{len(items)} alerts", ("kpi", "slice", "state", "severity", "status", "period",
+                                    "since", "notified", "fingerprint"),
+           [(i["kpi"], ", ".join(f"{k}={v}" for k, v in i["slice"].items()),
+             i["state"] + (" (silenced)" if i["silenced"] else ""), i["severity"],
+             i["status"] or "", i["period"] or "", i["since"], i["last_notified"], i["fingerprint"])
+            for i in items])
+
+
+@alerts_group.command(name="pending")
+@project_option
+@format_option
+def alerts_pending(project_file: str, fmt: str) -> None:
+    """Show messages not delivered yet (waiting for a retry, or failed for good)."""
+    store = _store(project_file, must_exist=True)
+    rows = [] if store is None else store.undelivered(include_failed=True)
+    if store is not None:
+        store.close()
+    items = [{"id": r["id"], "sink": r["sink"], "kind": r["kind"], "kpi": r["payload"].get("kpi"),
+              "period": r["payload"].get("period"), "status": r["status"], "attempts": r["attempts"],
+              "next_attempt": _when(r["next_attempt_at"]), "last_error": r["last_error"],
+              "created": _when(r["created_at"])} for r in rows]
+    if fmt == "json":
+        _print_json({"pending": items})
+        return
+    _table(f"{len(items)} undelivered messages",
+           ("id", "sink", "kpi", "kind", "status", "attempts", "next attempt", "last error"),
+           [(i["id"], i["sink"], i["kpi"] or "", i["kind"], i["status"], str(i["attempts"]),
+             i["next_attempt"], i["last_error"] or "") for i in items])
+
+
+@alerts_group.command(name="retry")
+@project_option
+@click.option("--sink", help="Only messages for this sink.")
+@format_option
+def alerts_retry(project_file: str, sink: str | None, fmt: str) -> None:
+    """Deliver every undelivered message now; exit 1 if some still fail."""
+    from kpiforge.alerts import retry_pending
+
+    project_dir, config = load_config(project_file)
+    try:
+        report = retry_pending(project_dir=project_dir, sinks=config.get("sinks"),
+                               state_path=config.get("state"), plugins=_plugins(),
+                               alerting=config.get("alerting"), sink=sink)
+    except DefinitionError as exc:
+        _diagnostics(exc)
+        _fail(f"invalid alerting configuration in {project_file}")
+    except KpiforgeError as exc:
+        _fail(str(exc))
+    if fmt == "json":
+        _print_json(report.to_dict())
+    else:
+        sent = sum(report.sent.values())
+        failed = sum(report.failed.values())
+        click.echo(f"{sent} delivered, {failed} failed, {report.pending} still undelivered")
+        for name, errors in sorted(report.errors.items()):
+            for error in errors[:5]:
+                click.echo(f"  {name}: {error}", err=True)
+    raise SystemExit(1 if report.failed else 0)
+
+
+@alerts_group.command(name="test")
+@click.argument("sink")
+@project_option
+def alerts_test(sink: str, project_file: str) -> None:
+    """Send a test alert to SINK now (no outbox, no state change)."""
+    from kpiforge.alerts import send_test
+
+    project_dir, config = load_config(project_file)
+    try:
+        alert = send_test(sink, project_dir=project_dir, sinks=config.get("sinks"),
+                          plugins=_plugins(), alerting=config.get("alerting"))
+    except DefinitionError as exc:
+        _diagnostics(exc)
+        _fail(f"invalid alerting configuration in {project_file}")
+    except KpiforgeError as exc:
+        _fail(str(exc))
+    click.echo(f"test alert {alert.id} delivered to sink '{sink}'")
+
+
+# -- kpiforge silence ----------------------------------------------------------------------
+
+@click.group(name="silence")
+def silence_group() -> None:
+    """Silence alerts for a while: their state is kept, nothing is sent."""
+
+
+def _parse_match(values: tuple[str, ...]) -> dict[str, str]:
+    matchers: dict[str, str] = {}
+    for text in values:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"expected label=value, got {text!r}", param_hint="--match")
+        matchers[name.strip()] = value.strip()
+    return matchers
+
+
+@silence_group.command(name="add")
+@click.option("--kpi", help="The KPI id to silence.")
+@click.option("--match", "matches", multiple=True, metavar="LABEL=VALUE",
+              help="Only alerts with this label or slice value (repeatable; all must match).")
+@click.option("--for", "duration", required=True, help="How long, e.g. 2h, 2d, 1w.")
+@click.option("--comment", required=True, help="Why (shown in 'silence list').")
+@click.option("--author", default=None, help="Who (default: the current user).")
+@project_option
+def silence_add(kpi: str | None, matches: tuple[str, ...], duration: str, comment: str,
+                author: str | None, project_file: str) -> None:
+    """Add a silence; prints its id."""
+    from kpiforge.alerts._rules import parse_duration
+
+    matchers = _parse_match(matches)
+    if not kpi and not matchers:
+        raise click.UsageError("give --kpi and/or --match: a silence that matches everything "
+                               "would hide every alert")
+    try:
+        seconds = parse_duration(duration, field_name="--for")
+    except KpiforgeError as exc:
+        raise click.BadParameter(str(exc), param_hint="--for") from None
+    if seconds <= 0:
+        raise click.BadParameter("must be longer than 0", param_hint="--for")
+    if author is None:
+        try:
+            author = getpass.getuser()
+        except Exception:  # noqa: BLE001 - no user name in some containers
+            author = ""
+    store = _store(project_file)
+    now = time.time()
+    silence_id = secrets.token_hex(6)
+    try:
+        store.add_silence(silence_id, kpi=kpi, matchers=matchers, starts_at=now,
+                          ends_at=now + seconds, comment=comment, created_by=author, now=now)
+    finally:
+        store.close()
+    click.echo(f"{silence_id} (until {_when(now + seconds)})")
+
+
+@silence_group.command(name="list")
+@project_option
+@click.option("--all", "show_all", is_flag=True, help="Include expired silences.")
+@format_option
+def silence_list(project_file: str, show_all: bool, fmt: str) -> None:
+    """List active silences."""
+    store = _store(project_file, must_exist=True)
+    rows = [] if store is None else store.silences(active_at=None if show_all else time.time())
+    if store is not None:
+        store.close()
+    if fmt == "json":
+        _print_json({"silences": [{**r, "starts_at": _when(r["starts_at"]),
+                                   "ends_at": _when(r["ends_at"]),
+                                   "created_at": _when(r["created_at"])} for r in rows]})
+        return
+    _table(f"{len(rows)} silences", ("id", "kpi", "match", "until", "comment", "by"),
+           [(r["id"], r["kpi"] or "*", ", ".join(f"{k}={v}" for k, v in r["matchers"].items()),
+             _when(r["ends_at"]), r["comment"], r["created_by"]) for r in rows])
+
+
+@silence_group.command(name="remove")
+@click.argument("silence_id")
+@project_option
+def silence_remove(silence_id: str, project_file: str) -> None:
+    """Remove a silence by id."""
+    store = _store(project_file, must_exist=True)
+    removed = False
+    if store is not None:
+        try:
+            removed = store.remove_silence(silence_id)
+        finally:
+            store.close()
+    if not removed:
+        _fail(f"no silence with id {silence_id!r}")
+    click.echo(f"removed {silence_id}")
+
+
+@hookimpl
+def kpiforge_register_commands(cli: click.Group) -> None:
+    cli.add_command(alerts_group)
+    cli.add_command(silence_group)

@@ -1,0 +1,77 @@
+"""Built-in sinks that need nothing but the standard library and rich: ``console`` and ``file``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Mapping
+
+from kpiforge.errors import SinkError
+from kpiforge.hookspecs import hookimpl
+
+_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+class ConsoleSink:
+    """Prints alerts with rich; ``stream: stderr`` to keep stdout for data."""
+
+    def __init__(self, name: str, settings: Mapping[str, Any]):
+        from rich.console import Console
+
+        stream = settings.get("stream", "stdout")
+        if stream not in ("stdout", "stderr"):
+            raise SinkError(f"stream must be 'stdout' or 'stderr', got {stream!r}")
+        self.name = name
+        self.console = Console(file=sys.stderr if stream == "stderr" else sys.stdout,
+                               soft_wrap=True, highlight=False)
+
+    def send(self, alert: Any) -> None:
+        from rich.markup import escape
+
+        style = "green" if alert.state == "resolved" else _STYLE.get(alert.severity, "")
+        label = "RESOLVED" if alert.state == "resolved" else alert.severity.upper()
+        # Alert text comes from KPI files and data: escaped so it never becomes rich markup.
+        self.console.print(f"[{style}]{label}[/] {escape(alert.kpi)}: {escape(alert.message)}")
+
+
+class FileSink:
+    """Appends one JSON object per alert (JSON Lines), flushed and fsynced before returning."""
+
+    def __init__(self, name: str, settings: Mapping[str, Any], project_dir: Path | None = None):
+        path = settings.get("path")
+        if not isinstance(path, str) or not path:
+            raise SinkError("missing 'path' (the JSON Lines file to append alerts to)")
+        resolved = Path(path).expanduser()
+        if not resolved.is_absolute() and project_dir is not None:
+            resolved = Path(project_dir) / resolved
+        self.path = resolved
+        self._lock = threading.Lock()
+
+    def send(self, alert: Any) -> None:
+        line = json.dumps({"id": alert.id, **alert.payload()}, ensure_ascii=False,
+                          allow_nan=False, separators=(",", ":")) + "\n"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._lock, open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise SinkError(f"cannot write {self.path}: {exc.strerror or exc}", retryable=True) from exc
+
+
+def console_sink(name: str, settings: Mapping[str, Any]) -> ConsoleSink:
+    return ConsoleSink(name, settings)
+
+
+def file_sink(name: str, settings: Mapping[str, Any], project_dir: Path | None = None) -> FileSink:
+    return FileSink(name, settings, project_dir)
+
+
+@hookimpl
+def kpiforge_register_sink_types(register: Any) -> None:
+    register("console", console_sink, doc="Print alerts to the terminal (rich).")
+    register("file", file_sink, doc="Append alerts to a JSON Lines file (path:), fsynced.")

@@ -1,0 +1,203 @@
+"""Built-in HTTP sinks: ``webhook`` (Standard Webhooks signed JSON) and ``slack``.
+
+Both need httpx (``pip install 'kpiforge[http]'``), imported when a sink is created so that
+kpiforge works without it. Failures map onto :class:`SinkError`: timeouts, connection errors,
+5xx and 429 are retryable (``Retry-After`` honoured), any other 4xx and 3xx are not.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from kpiforge.errors import SinkError
+from kpiforge.hookspecs import hookimpl
+
+SECRET_PREFIX = "whsec_"
+_MAX_RETRY_AFTER = 86400.0
+
+
+def _httpx() -> Any:
+    try:
+        import httpx
+    except ImportError:
+        raise SinkError("HTTP sinks need httpx: pip install 'kpiforge[http]'") from None
+    return httpx
+
+
+def _url(settings: Mapping[str, Any]) -> str:
+    url = settings.get("url")
+    if not isinstance(url, str) or not url:
+        raise SinkError("missing 'url'")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SinkError(f"url must be an http:// or https:// URL, got {url!r}")
+    return url
+
+
+def _timeout(settings: Mapping[str, Any]) -> float:
+    value = settings.get("timeout", 10.0)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        raise SinkError(f"timeout must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(0.0, seconds), _MAX_RETRY_AFTER)
+
+
+def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float, what: str) -> None:
+    """POST and map the outcome to success or a :class:`SinkError`."""
+    httpx = _httpx()
+    host = urlsplit(url).netloc
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            response = client.post(url, content=body, headers=dict(headers))
+    except httpx.TimeoutException as exc:
+        raise SinkError(f"{what} to {host} timed out after {timeout:g}s ({type(exc).__name__})",
+                        retryable=True) from exc
+    except httpx.TransportError as exc:
+        raise SinkError(f"{what} to {host} failed: {type(exc).__name__}: {exc}",
+                        retryable=True) from exc
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    detail = response.text[:200].strip()
+    message = f"{what} to {host} answered HTTP {status}" + (f": {detail}" if detail else "")
+    if status == 429 or status >= 500:
+        raise SinkError(message, retryable=True,
+                        retry_after=parse_retry_after(response.headers.get("retry-after")))
+    raise SinkError(message, retryable=False)
+
+
+def decode_secret(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret ``whsec_<base64>``."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise SinkError("secret must be a Standard Webhooks secret: 'whsec_' followed by base64")
+    try:
+        key = base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
+    except (binascii.Error, ValueError):
+        raise SinkError("secret: the part after 'whsec_' is not valid base64") from None
+    if len(key) < 16:
+        raise SinkError("secret: the key must be at least 16 bytes (24+ base64 characters)")
+    return key
+
+
+def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` (Standard Webhooks)."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+class WebhookSink:
+    def __init__(self, name: str, settings: Mapping[str, Any]):
+        _httpx()
+        self.name = name
+        self.url = _url(settings)
+        self.timeout = _timeout(settings)
+        secret = settings.get("secret")
+        if secret in (None, ""):
+            self.key = None
+        elif isinstance(secret, str):
+            self.key = decode_secret(secret)
+        else:
+            raise SinkError("secret must be a string 'whsec_<base64>'")
+        headers = settings.get("headers") or {}
+        if not isinstance(headers, Mapping):
+            raise SinkError("headers must be a mapping of header name to value")
+        self.headers = {str(k): str(v) for k, v in headers.items()}
+
+    def send(self, alert: Any) -> None:
+        body = json.dumps(alert.payload(), ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":")).encode("utf-8")
+        timestamp = int(time.time())
+        headers = {**self.headers, "content-type": "application/json",
+                   "user-agent": "kpiforge-webhook/1",
+                   "webhook-id": alert.id, "webhook-timestamp": str(timestamp)}
+        if self.key is not None:
+            headers["webhook-signature"] = sign(self.key, alert.id, timestamp, body)
+        post(self.url, body, headers, self.timeout, "webhook")
+
+
+_SLACK_ICON = {"critical": ":red_circle:", "warning": ":warning:", "info": ":information_source:"}
+
+
+def _mrkdwn(text: Any) -> str:
+    # Slack's only escaping rule: & < > (everything else in mrkdwn is literal text here).
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_message(alert: Any) -> dict[str, Any]:
+    resolved = alert.state == "resolved"
+    icon = ":white_check_mark:" if resolved else _SLACK_ICON.get(alert.severity, "")
+    title = f"{'Resolved' if resolved else alert.severity.capitalize()}: {alert.name}"
+    fields = [
+        {"type": "mrkdwn", "text": f"*KPI*\n{_mrkdwn(alert.kpi)}"},
+        {"type": "mrkdwn", "text": f"*Value*\n{_mrkdwn(alert.value_text)}"},
+        {"type": "mrkdwn", "text": f"*Status*\n{_mrkdwn(alert.status)}"},
+        {"type": "mrkdwn", "text": f"*Period*\n{_mrkdwn(alert.period or '—')}"},
+    ]
+    if alert.slice:
+        fields.append({"type": "mrkdwn", "text": f"*Slice*\n{_mrkdwn(alert.slice_text)}"})
+    context = f"fingerprint {alert.fingerprint}"
+    if alert.owner:
+        context = f"owner {_mrkdwn(alert.owner)} · {context}"
+    return {
+        "text": f"{title}: {alert.message}"[:3000],
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": f"{title}"[:150], "emoji": True}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} {_mrkdwn(alert.message)}"[:3000]}},
+            {"type": "section", "fields": fields},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+        ],
+    }
+
+
+class SlackSink:
+    def __init__(self, name: str, settings: Mapping[str, Any]):
+        _httpx()
+        self.name = name
+        self.url = _url(settings)
+        self.timeout = _timeout(settings)
+
+    def send(self, alert: Any) -> None:
+        body = json.dumps(slack_message(alert), ensure_ascii=False).encode("utf-8")
+        post(self.url, body, {"content-type": "application/json"}, self.timeout, "slack")
+
+
+def webhook_sink(name: str, settings: Mapping[str, Any]) -> WebhookSink:
+    return WebhookSink(name, settings)
+
+
+def slack_sink(name: str, settings: Mapping[str, Any]) -> SlackSink:
+    return SlackSink(name, settings)
+
+
+@hookimpl
+def kpiforge_register_sink_types(register: Any) -> None:
+    register("webhook", webhook_sink,
+             doc="POST a signed JSON alert (Standard Webhooks; schema alert.schema.json).")
+    register("slack", slack_sink, doc="Post to a Slack incoming webhook (blocks).")
