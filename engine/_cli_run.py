@@ -53,10 +53,14 @@ def load_project_or_fail(path: str, plugins: Any) -> Any:
 @click.option("--compare", metavar="previous,year", multiple=True,
               help="Also show the previous period's value and/or the same period a year earlier.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@click.option("--no-alerts", is_flag=True, help="Compute only; leave alert state and sinks alone.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the alerts this run would send, without sending or recording them.")
 @click.pass_obj
 def run_command(context: Any, project_file: str, grain: str | None, period: str | None,
                 start: str | None, end: str | None, last: int | None, by: Sequence[str],
-                kpis: Sequence[str], compare: Sequence[str], fmt: str) -> None:
+                kpis: Sequence[str], compare: Sequence[str], fmt: str, no_alerts: bool,
+                dry_run: bool) -> None:
     """Compute KPIs per period (and dimension) from the project's data sources.
 
     Periods are whole: --from/--to select every period overlapping the dates. Without --period,
@@ -64,7 +68,7 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
     is null with the reason "no data", never 0.
     """
     from ._run import run
-    from .cli import fail, print_csv, print_diagnostics, print_json, stderr, stdout
+    from .cli import fail, print_diagnostics, print_json, stderr, stdout
 
     if sum(x is not None for x in (period, start if start is not None else end, last)) > 1:
         fail("use one of --period, --from/--to and --last", 2)
@@ -85,20 +89,61 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
         stderr.print("no data in the sources for the requested periods", highlight=False)
     if fmt == "json":
         print_json({"results": records})
-        return
-    both = len(result.compare) == 2
-    compare_columns = ["previous", "change_pct"] if result.compare else []
-    if both:
-        compare_columns += ["previous_year", "change_pct_year"]
-    if fmt == "csv":
-        rows = [{**{k: v for k, v in r.items() if k != "slice"}, **r["slice"]} for r in records]
-        print_csv(rows, ["kpi", "period", *result.by, "value", "unit", "status", "reason",
-                         *compare_columns])
-        return
-    stdout.print(run_table(records, engine, result, compare_columns))
-    for note in collapsed_notes(records, engine):
-        stdout.print(note, highlight=False)
+    elif fmt == "csv":
+        print_csv_records(records, result)
+    else:
+        stdout.print(run_table(records, engine, result, compare_columns_of(result)))
+        for note in collapsed_notes(records, engine):
+            stdout.print(note, highlight=False)
+    if not no_alerts and (project.sinks or dry_run):
+        dispatch_alerts(engine, project, records, dry_run=dry_run)
 
+
+def compare_columns_of(result: Any) -> list[str]:
+    columns = ["previous", "change_pct"] if result.compare else []
+    if len(result.compare) == 2:
+        columns += ["previous_year", "change_pct_year"]
+    return columns
+
+
+def print_csv_records(records: list[dict[str, Any]], result: Any) -> None:
+    from .cli import print_csv
+
+    rows = [{**{k: v for k, v in r.items() if k != "slice"}, **r["slice"]} for r in records]
+    print_csv(rows, ["kpi", "period", *result.by, "value", "unit", "status", "reason",
+                     *compare_columns_of(result)])
+
+
+def dispatch_alerts(engine: Any, project: Any, records: list[dict[str, Any]], *,
+                    dry_run: bool) -> None:
+    """Alerts for this run's records; the summary goes to stderr so stdout stays data."""
+    from .alerts import dispatch
+    from .cli import fail, stderr
+
+    try:
+        report = dispatch(engine, records, project_dir=project.root, alerting=project.alerting,
+                          sinks=project.sinks, routes=project.routes, state_path=project.state,
+                          plugins=engine.plugins, dry_run=dry_run)
+    except KpiforgeError as exc:
+        fail(str(exc))
+    if dry_run:
+        for n in report.notifications:
+            where = ", ".join(n.sinks) or "no sink"
+            state = "silenced" if n.silenced else f"would send to {where}"
+            stderr.print(f"[dim]dry run[/] {n.alert.severity.upper()} {n.alert.kpi} "
+                         f"{n.alert.period or ''} {state}: {n.alert.message}", highlight=False)
+    sent = sum(report.sent.values())
+    failed = sum(report.failed.values())
+    summary = (f"alerts: {report.created} new notification(s), {sent} sent, {failed} failed, "
+               f"{report.pending} pending in the outbox")
+    if report.silenced:
+        summary += f", {report.silenced} silenced"
+    if dry_run:
+        summary = f"alerts (dry run): {report.created} notification(s) would be sent"
+    stderr.print(summary, highlight=False)
+    for sink, errors in report.errors.items():
+        for error in errors[:3]:
+            stderr.print(f"[yellow]sink {sink}:[/] {error}", highlight=False)
 
 def _collapsible(rows: list[dict[str, Any]]) -> str | None:
     """The one reason shared by every row of a KPI that has no value anywhere, else None."""
