@@ -317,5 +317,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         group.main(args=args, prog_name="kpiforge", obj=plugins)
     except KpiforgeError as exc:  # last line of defence: never a traceback for our own errors
         fail(str(exc))
-from ._cli_run import run_command; cli.add_command(run_command)  # noqa: E402
-from ._cli_catalog import catalog_command; cli.add_command(catalog_command, "catalog")  # noqa: E402
+
+
+# The commands below live in modules of their own and import this one for its helpers.
+from ._cli_catalog import catalog_command  # noqa: E402
+from ._cli_run import run_command  # noqa: E402
+from ._cli_test import test_command  # noqa: E402
+
+cli.add_command(catalog_command, "catalog")
+cli.add_command(run_command, "run")
+cli.add_command(test_command, "test")

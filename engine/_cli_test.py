@@ -1,0 +1,80 @@
+"""``kpiforge test``: run the declarative ``*.test.yaml`` cases and say which pass.
+
+Text output is one ``PASS``/``FAIL`` line per case (a failure is followed by expected vs
+actual per KPI field and slice) and ``N passed, N failed`` alone on the last line, so scripts
+can read the tail; file diagnostics go to stderr. Exit 1 on any failure or invalid test file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["test_command"]
+
+
+@click.command(name="test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option("--definitions", "-d", "definitions", multiple=True, type=click.Path(),
+              help="Definition files or folders for the test files given directly (repeatable). "
+                   "Default: the folders given, else the bundled catalog.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.pass_obj
+def test_command(context: Any, paths: tuple[str, ...], definitions: tuple[str, ...], fmt: str) -> None:
+    """Run the KPI test files (*.test.yaml) of PATHs: folders (their definitions and tests) or
+    test files. Without PATH, the tests of the bundled catalog (or of --definitions)."""
+    from ._definitions import _display_bundled, bundled_definitions_dir
+    from ._testing import _relative, find_test_files, is_test_file, run_tests
+    from .cli import print_diagnostics, print_json
+
+    folders = [p for p in paths if Path(p).is_dir()]
+    files = [p for p in paths if not Path(p).is_dir()]
+    for file in files:
+        if not is_test_file(file):
+            raise click.BadParameter(f"{file} is neither a folder nor a *.test.yaml file",
+                                     param_hint="PATH")
+    definition_paths = list(definitions) + folders
+    engine = context.engine(definition_paths)
+    if paths:
+        test_files = find_test_files(files + folders)
+    else:
+        test_files = list(engine.catalog.test_files)
+    bundled = not definition_paths
+    display = _display_bundled if bundled else _relative
+    if bundled:
+        # a test file given by path may live in the bundled folder: name it the same way
+        root = bundled_definitions_dir().resolve()
+        display = lambda p: _display_bundled(p) if _under(p, root) else _relative(p)  # noqa: E731
+    report = run_tests(engine, test_files, display=display)
+
+    if fmt == "json":
+        print_json(report.to_dict())
+        raise SystemExit(0 if report.ok else 1)
+    print_diagnostics(report.diagnostics)
+    if not test_files:
+        click.echo("warning: no test files (*.test.yaml) found", err=True)
+    for case in report.cases:
+        if case.passed:
+            click.echo(f"{click.style('PASS', fg='green', bold=True)} {case.file}: {case.name}")
+            continue
+        click.echo(f"{click.style('FAIL', fg='red', bold=True)} {case.file}: {case.name}")
+        for problem in case.problems:
+            click.echo(f"    {problem}")
+        for mismatch in case.mismatches:
+            click.echo(f"    {mismatch}")
+    invalid = report.invalid_files
+    if invalid:
+        click.echo(f"error: {len(invalid)} invalid test file{'s' if len(invalid) != 1 else ''}, "
+                   f"not run: {', '.join(invalid)}", err=True)
+    click.echo(f"{report.passed} passed, {report.failed} failed")
+    raise SystemExit(0 if report.ok else 1)
+
+
+def _under(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+    except ValueError:
+        return False
+    return True
