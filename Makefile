@@ -24,8 +24,9 @@ system-deps:
 	bash .ci/system-deps
 
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest -q
 	$(BIN)/kpiforge validate
+	$(BIN)/kpiforge test
+	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_formulas.py
