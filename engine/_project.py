@@ -21,12 +21,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ._definitions import did_you_mean
 from ._periods import PeriodError, week_start_index, zone
 from ._schema import validate
 from ._sources import InputSpec
 from ._yamlio import Document, field_name, load_document
-from .errors import DefinitionError, Diagnostic, ProjectError, SourceError
+from .errors import DefinitionError, Diagnostic, ProjectError, SourceError, did_you_mean
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -218,7 +217,7 @@ def _build(document: Document, root: Path, path: Path | None, plugins: "Plugins 
     raw_definitions = data.get("definitions")
     if isinstance(raw_definitions, str):
         raw_definitions = [raw_definitions]
-    definitions = tuple((root / p) for p in raw_definitions or ())
+    definitions = tuple(_definition_path(root, p) for p in raw_definitions or ())
     sources = {}
     for name, spec in (data.get("sources") or {}).items():
         inputs = {inp: InputSpec.from_settings(inp, s) for inp, s in spec["inputs"].items()}
@@ -242,6 +241,18 @@ def _build(document: Document, root: Path, path: Path | None, plugins: "Plugins 
     )
 
 
+STANDARD_CATALOG = "kpiforge:standard"
+
+
+def _definition_path(root: Path, item: str) -> Path:
+    """``kpiforge:standard`` names the bundled catalog, wherever kpiforge is installed."""
+    if item == STANDARD_CATALOG:
+        from ._definitions import bundled_definitions_dir
+
+        return bundled_definitions_dir()
+    return root / item
+
+
 def _check(document: Document, root: Path, plugins: "Plugins | None",
            environ: Mapping[str, str] | None) -> list[Diagnostic]:
     """The checks a JSON schema cannot express; run on whatever is well-formed enough."""
@@ -262,7 +273,7 @@ def _check(document: Document, root: Path, plugins: "Plugins | None",
     if isinstance(listed, list):
         for i, item in enumerate(listed):
             where = ("definitions",) if isinstance(raw_definitions, str) else ("definitions", i)
-            if isinstance(item, str) and not (root / item).exists():
+            if isinstance(item, str) and not _definition_path(root, item).exists():
                 out.append(document.diagnostic(where, "path", f"'{item}' does not exist "
                                                f"(paths are relative to {root})"))
 

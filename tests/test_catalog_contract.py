@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from kpiforge import Direction, Engine
+from kpiforge import Engine
 
 H, L = "higher_is_better", "lower_is_better"
 CONTRACT = [
@@ -94,3 +94,8 @@ def test_cli_acceptance_ctr():
                           capture_output=True, text=True, timeout=120)
     assert json.loads(proc.stdout)["results"] == [
         {"kpi": "ctr", "value": 3.0, "unit": "percent", "status": "good", "reason": None}]
+
+
+def test_catalog_money_follows_the_project_currency():
+    assert Engine.load()["aov"].currency == "EUR"  # the default
+    assert Engine.load(currency="USD")["aov"].currency == "USD"
