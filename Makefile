@@ -16,9 +16,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+DEMO := examples/demo
+
+# The main job on the bundled sample data: the seeded demo data set (generated once, not
+# committed), last month by channel with month-over-month change, then the alerts it raises.
 demo: $(STAMP)
-	$(BIN)/kpiforge validate
-	$(BIN)/kpiforge eval --inputs examples/sample_inputs.yaml
+	test -f $(DEMO)/data/sessions.parquet || $(BIN)/python $(DEMO)/generate.py --out $(DEMO)/data
+	$(BIN)/kpiforge run --project $(DEMO)/kpiforge.yaml --grain month --by channel --compare previous
 
 system-deps:
 	bash .ci/system-deps
@@ -30,6 +34,7 @@ test: $(STAMP) system-deps
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_formulas.py
+	$(BIN)/python benchmarks/bench_sources.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -138,6 +138,8 @@ def dispatch_alerts(engine: Any, project: Any, records: list[dict[str, Any]], *,
                f"{report.pending} pending in the outbox")
     if report.silenced:
         summary += f", {report.silenced} silenced"
+    if report.unrouted:
+        summary += f", {report.unrouted} matched no route"
     if dry_run:
         summary = f"alerts (dry run): {report.created} notification(s) would be sent"
     stderr.print(summary, highlight=False)

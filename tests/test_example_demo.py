@@ -75,7 +75,7 @@ def test_generated_data_is_small_and_covers_13_months(demo: Path) -> None:
 def kpiforge_run(project: Path, *options: str) -> list[dict]:
     """`kpiforge run ... --format json` in a subprocess, as a user would call it."""
     kpiforge = shutil.which("kpiforge", path=str(Path(sys.executable).parent)) or "kpiforge"
-    command = [kpiforge, "run", "--project", str(project), *options, "--format", "json"]
+    command = [kpiforge, "run", "--project", str(project), *options, "--format", "json", "--no-alerts"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "NO_COLOR": "1"})
     assert result.returncode == 0, result.stderr
@@ -193,3 +193,22 @@ def test_stocks_take_the_last_value(demo: Path, october_total: list[dict]) -> No
     october = base.loc["2026-10-01"]
     churn = next(r for r in october_total if r["kpi"] == "churn_rate")
     assert math.isclose(churn["value"], october["customers_lost"] / october["customers_start"] * 100)
+
+
+def test_demo_command_shows_alerts_once(demo: Path) -> None:
+    """What `make demo` runs: the first run prints the alerts, the second sends nothing new."""
+    project = demo / "alerting.yaml"  # its own state, whatever the other tests ran
+    project.write_text((demo / "kpiforge.yaml").read_text().replace(
+        "state: .kpiforge/state.db", "state: .kpiforge/alerting-test.db"))
+    command = [sys.executable, "-m", "kpiforge", "run", "--project", str(project),
+               "--grain", "month", "--by", "channel", "--compare", "previous"]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "KPIs for 2026-10 by channel" in first.stdout
+    assert "CRITICAL ctr: Click-through rate (CTR) is critical" in first.stderr  # console sink
+    sent = int(first.stderr.split(" sent,")[0].rsplit(" ", 1)[1])
+    assert sent > 0
+    second = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert "CRITICAL" not in second.stderr
+    assert "alerts: 0 new notification(s), 0 sent" in second.stderr

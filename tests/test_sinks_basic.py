@@ -34,11 +34,11 @@ def test_builtin_sink_types_are_plugins():
 
 
 def test_console_prints_without_interpreting_markup(capsys):
-    ConsoleSink("console", {}).send(make_alert())
-    ConsoleSink("console", {"stream": "stderr"}).send(make_alert(state="resolved", message="back"))
+    ConsoleSink("console", {}).send(make_alert())  # stderr by default: stdout stays data
+    ConsoleSink("console", {"stream": "stdout"}).send(make_alert(state="resolved", message="back"))
     out, err = capsys.readouterr()
-    assert "CRITICAL cpc: CPC [bold]too high[/bold]" in out
-    assert "RESOLVED cpc: back" in err
+    assert "CRITICAL cpc: CPC [bold]too high[/bold]" in err
+    assert "RESOLVED cpc: back" in out
     with pytest.raises(SinkError):
         ConsoleSink("console", {"stream": "printer"})
 

@@ -16,12 +16,12 @@ _STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 
 
 class ConsoleSink:
-    """Prints alerts with rich; ``stream: stderr`` to keep stdout for data."""
+    """Prints alerts with rich, on stderr by default so that stdout stays data (JSON, CSV)."""
 
     def __init__(self, name: str, settings: Mapping[str, Any]):
         from rich.console import Console
 
-        stream = settings.get("stream", "stdout")
+        stream = settings.get("stream", "stderr")
         if stream not in ("stdout", "stderr"):
             raise SinkError(f"stream must be 'stdout' or 'stderr', got {stream!r}")
         self.name = name
