@@ -64,7 +64,7 @@ def test_the_bundled_catalog_tests_pass():
     lines = proc.stdout.splitlines()
     assert SUMMARY.match(lines[-1]) and lines[-1].endswith(" 0 failed")
     passed = int(lines[-1].split()[0])
-    cases = sum(len(load_document(p).data.get("tests", []))
+    cases = sum(len(load_document(p).data.get("tests", [])) + len(load_document(p).data.get("alert_tests", []))
                 for p in (ROOT / "definitions").rglob("*.test.yaml"))
     assert passed == cases > 0
     assert "PASS definitions/acquisition/ctr.test.yaml: " in proc.stdout
