@@ -71,6 +71,7 @@ class Plugins:
     functions: dict[str, Registration] = field(default_factory=dict)
     source_types: dict[str, Registration] = field(default_factory=dict)
     sink_types: dict[str, Registration] = field(default_factory=dict)
+    commands: dict[str, str] = field(default_factory=dict)  # CLI command name -> plugin
     origins: dict[str, str] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
 
@@ -79,6 +80,8 @@ class Plugins:
         for table in (self.functions, self.source_types, self.sink_types):
             for reg in table.values():
                 by_plugin.setdefault(reg.plugin, []).append(f"{reg.kind}:{reg.name}")
+        for command, plugin in self.commands.items():
+            by_plugin.setdefault(plugin, []).append(f"command:{command}")
         return [
             PluginInfo(name, self.origins.get(name, "?"), tuple(sorted(items)))
             for name, items in sorted(by_plugin.items())

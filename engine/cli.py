@@ -293,6 +293,7 @@ def build_cli(plugins: Plugins) -> click.Group:
                 continue
             cli.add_command(command, command_name)
             existing.add(command_name)
+            plugins.commands[command_name] = name
     return cli
 
 

@@ -103,6 +103,8 @@ def test_a_plugin_can_add_a_command(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "hello from a plugin"
     assert "hello" not in kpiforge("--help").stdout.split("Commands:")[1]
+    listing = kpiforge("--plugins-dir", str(tmp_path), "plugins").stdout
+    assert "hello_plugin" in listing and "command:hello" in listing
 
 
 def test_a_plugin_command_cannot_replace_a_builtin(tmp_path):
