@@ -460,20 +460,23 @@ def _records(kpis: Sequence[str], results: Any, current: Sequence[Period], slice
              modes: Sequence[str], period_index: Mapping[str, int], n_slices: int) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     both = len(modes) == 2
+    # a label is computed, not stored: once per period here, not once per KPI x slice
+    labels = [period.label for period in current]
+    bases = [period_index[label] * n_slices for label in labels]
+    compare_bases = [{m: period_index[shifted[m][period].label] * n_slices for m in modes}
+                     for period in current]
     for kpi in kpis:
         unit = results[kpi].unit
         value_list = values[kpi].tolist()
         status_list = statuses[kpi].tolist()
         reason_list = reasons[kpi].tolist()
-        for period in current:
-            base = period_index[period.label] * n_slices
-            compare_bases = {m: period_index[shifted[m][period].label] * n_slices for m in modes}
+        for label, base, compared in zip(labels, bases, compare_bases):
             for s, key in enumerate(slices):
                 row = base + s
                 value = _plain(value_list[row])
                 record: dict[str, Any] = {
                     "kpi": kpi,
-                    "period": period.label,
+                    "period": label,
                     "slice": dict(zip(dims, key)),
                     "value": value,
                     "unit": unit,
@@ -483,7 +486,7 @@ def _records(kpis: Sequence[str], results: Any, current: Sequence[Period], slice
                     "change_pct": None,
                 }
                 for mode in modes:
-                    previous = _plain(value_list[compare_bases[mode] + s])
+                    previous = _plain(value_list[compared[mode] + s])
                     suffix = "_year" if both and mode == "year" else ""
                     record["previous" + suffix] = previous
                     record["change_pct" + suffix] = _change(value, previous)

@@ -16,13 +16,25 @@ time zone: a naive value is taken as already local, an aware one (``...Z``, ``+0
 ``TIMESTAMPTZ``) is converted. DuckDB and PostgreSQL do this with the session time zone plus
 ``AT TIME ZONE``; SQLite has no time-zone database, so the conversion is a ``CASE`` over the
 UTC-offset changes of the zone in the queried span, computed in Python from ``zoneinfo``.
+
+The time range is NOT filtered on that local time: converting every row before filtering is
+most of the cost of a query over a large file, and it hides the filter from the reader (no
+Parquet row-group skipping, no index). The raw column is compared, as an instant, with the
+instants at which the range's local days start: ``CAST(ts AS TIMESTAMPTZ) >= CAST(CAST($p AS
+TIMESTAMP) AS TIMESTAMPTZ)`` with ``$p`` a local midnight, read in the session zone like any
+naive value (DuckDB, PostgreSQL); SQLite compares epoch numbers, UTC text and naive text each
+with its own bound, from :func:`day_start`. Only the rows kept are converted, for their period.
+This is exact whenever the local date never goes backwards across a bound, i.e. for every zone
+except a few 19th-century ones: there :func:`day_start` says so and the local filter is added
+back.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
@@ -43,6 +55,7 @@ __all__ = [
     "SqlSource",
     "SqliteDialect",
     "build_aggregate_query",
+    "day_start",
     "quote_identifier",
 ]
 
@@ -266,6 +279,8 @@ class Dialect:
         raise NotImplementedError
 
     def period_start(self, t: str, grain: str, week_start: int) -> str:
+        if grain == "day":
+            return f"CAST({t} AS DATE)"
         if grain == "week":
             return (f"(CAST({t} AS DATE) - CAST((CAST(EXTRACT(ISODOW FROM {t}) AS INTEGER) + "
                     f"{6 - week_start}) % 7 AS INTEGER))")
@@ -273,6 +288,21 @@ class Dialect:
 
     def time_bound(self, t: str, op: str, value: datetime, params: Params) -> str:
         return f"{t} {op} CAST({params.add(value)} AS TIMESTAMP)"
+
+    def raw_range(self, column: str, start: date, end: date, low: datetime, high: datetime,
+                  params: Params) -> str:
+        """The raw ``column`` from the start of local day ``start`` to the start of ``end``
+        (``low`` and ``high``: those starts as aware UTC instants, computed with zoneinfo).
+        Must not convert the column to local time."""
+        # The session zone (setup()) reads naive values and DATEs as local, so one comparison of
+        # instants covers every type; on a TIMESTAMPTZ column the CAST is a no-op, which keeps
+        # the filter usable by Parquet statistics and indexes. The bounds are local midnights
+        # read the same way, by the database: its zone data then decides both the bounds and
+        # the periods, even where it disagrees with Python's. It is constant-folded.
+        value = f"CAST({column} AS TIMESTAMPTZ)"
+        low_sql, high_sql = (f"CAST(CAST({params.add(datetime.combine(d, time()))} AS TIMESTAMP) "
+                             f"AS TIMESTAMPTZ)" for d in (start, end))
+        return f"({value} >= {low_sql} AND {value} < {high_sql})"
 
     def first_last(self, value: str, t: str, condition: str, which: str) -> str:
         raise NotImplementedError
@@ -319,6 +349,10 @@ class PostgresDialect(Dialect):
         return [f"SELECT set_config('TimeZone', {_string_literal(timezone)}, false)"]
 
 
+def _aware_text(c: str) -> str:
+    return f"({c} LIKE '%Z' OR (substr({c}, -6, 1) IN ('+', '-') AND substr({c}, -3, 1) = ':'))"
+
+
 class SqliteDialect(Dialect):
     name = "sqlite"
     text_type = "TEXT"
@@ -330,13 +364,29 @@ class SqliteDialect(Dialect):
         c = column
         utc_text = f"datetime({c})"
         utc_number = f"datetime({c}, 'unixepoch')"
-        aware_text = (f"({c} LIKE '%Z' OR (substr({c}, -6, 1) IN ('+', '-') "
-                      f"AND substr({c}, -3, 1) = ':'))")
         return (f"(CASE WHEN typeof({c}) IN ('integer', 'real') THEN "
                 f"{self._to_local(utc_number, request.timezone, span, params)} "
-                f"WHEN typeof({c}) = 'text' AND {aware_text} THEN "
+                f"WHEN typeof({c}) = 'text' AND {_aware_text(c)} THEN "
                 f"{self._to_local(utc_text, request.timezone, span, params)} "
                 f"ELSE datetime({c}) END)")
+
+    def raw_range(self, column: str, start: date, end: date, low: datetime, high: datetime,
+                  params: Params) -> str:
+        # The same three kinds of value as local_time(), each compared without the offset CASE:
+        # epoch numbers with epoch bounds, aware text (datetime() gives UTC) with UTC bounds,
+        # naive text, already local, with the local midnights.
+        c = column
+
+        def text(value: datetime) -> str:
+            return params.add(value.strftime("%Y-%m-%d %H:%M:%S"))
+
+        utc_low, utc_high = (v.astimezone(timezone.utc) for v in (low, high))
+        local_low, local_high = (datetime.combine(d, time()) for d in (start, end))
+        return (f"(CASE WHEN typeof({c}) IN ('integer', 'real') THEN "
+                f"{c} >= {params.add(int(low.timestamp()))} AND {c} < {params.add(int(high.timestamp()))} "
+                f"WHEN typeof({c}) = 'text' AND {_aware_text(c)} THEN "
+                f"datetime({c}) >= {text(utc_low)} AND datetime({c}) < {text(utc_high)} "
+                f"ELSE datetime({c}) >= {text(local_low)} AND datetime({c}) < {text(local_high)} END)")
 
     @staticmethod
     def _to_local(utc: str, tz: str, span: tuple[datetime, datetime] | None, params: Params) -> str:
@@ -387,11 +437,46 @@ def _string_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+@functools.lru_cache(maxsize=1024)
+def day_start(day: date, tz: str) -> tuple[datetime, bool]:
+    """The instant (aware, UTC) at which the local day ``day`` starts in ``tz``, and whether
+    comparing instants with it is exactly comparing local dates with ``day``.
+
+    Midnight may not exist (clocks jump from 00:00 to 01:00: the day starts at the jump) or
+    exist twice (clocks go back from 00:00 to 23:00: the day starts at the second one); either
+    way the day starts at the first instant that reads ``day`` or later and stays there. That
+    only fails if the local date goes backwards across ``day`` (Alaska in 1867): then ``exact``
+    is False and the caller must filter on local time as well.
+    """
+    info = zone(tz)
+    midnight = datetime.combine(day, time())
+
+    def local(instant: datetime) -> datetime:
+        return instant.astimezone(info).replace(tzinfo=None)
+
+    candidates = sorted({midnight.replace(tzinfo=info, fold=fold).astimezone(timezone.utc)
+                         for fold in (0, 1)})
+    start = next((c for c in candidates if local(c) >= midnight), candidates[-1])
+    tick = timedelta(microseconds=1)
+    exact = local(start) >= midnight and local(start - tick) < midnight
+    # local time only rises between offset changes, so checking both sides of every change
+    # near the bound proves the whole line; offsets never move by more than a day
+    naive = start.replace(tzinfo=None)
+    _, changes = utc_offset_changes(tz, naive - timedelta(days=3), naive + timedelta(days=3))
+    for change, _offset in changes:
+        at = change.replace(tzinfo=timezone.utc)
+        if at <= start:
+            exact = exact and local(at - tick) < midnight
+        else:
+            exact = exact and local(at) >= midnight
+    return start, exact
+
+
 # --------------------------------------------------------------------------- the query builder
 
-def _filter_sql(spec: InputSpec, params: Params) -> str:
+def _filter_sql(filters: Mapping[str, Any], params: Params) -> str:
     parts = []
-    for column, value in spec.filter.items():
+    for column, value in filters.items():
         col = quote_identifier(column)
         if isinstance(value, tuple):
             present = [v for v in value if v is not None]
@@ -416,18 +501,82 @@ def _value_sql(spec: InputSpec) -> str:
     return quote_identifier(spec.column or spec.name)
 
 
+def _typed(value: Any) -> Any:
+    """A hashable key that keeps 1, 1.0 and True apart: SQL may not treat them alike."""
+    if isinstance(value, tuple):
+        return tuple(_typed(v) for v in value)
+    return (type(value).__name__, value)
+
+
+@dataclass
+class _Plan:
+    """The distinct work of a request. Inputs that read the same value with the same
+    aggregation and filter (``clicks`` and ``visitors`` both counting click rows) share one
+    aggregate; values and filter flags are each computed once per row however many inputs use
+    them."""
+
+    values: list[str] = field(default_factory=list)  # __v<i>: value SQL per row
+    flags: list[Mapping[str, Any]] = field(default_factory=list)  # __c<i>: filter per row
+    aggregates: list[tuple[str, int, int | None, bool]] = field(default_factory=list)
+    columns: list[int] = field(default_factory=list)  # per input: index into aggregates
+
+    @classmethod
+    def of(cls, specs: Sequence[InputSpec]) -> "_Plan":
+        plan = cls()
+        values: dict[str, int] = {}
+        flags: dict[Any, int] = {}
+        aggregates: dict[tuple[str, int, int | None, bool], int] = {}
+        for spec in specs:
+            value_sql = _value_sql(spec)
+            v = values.setdefault(value_sql, len(values))
+            if v == len(plan.values):
+                plan.values.append(value_sql)
+            f = None
+            if spec.filter:
+                key = tuple(sorted((k, _typed(x)) for k, x in spec.filter.items()))
+                f = flags.setdefault(key, len(flags))
+                if f == len(plan.flags):
+                    plan.flags.append(spec.filter)
+            agg = (spec.agg, v, f, spec.column == "*")
+            a = aggregates.setdefault(agg, len(aggregates))
+            if a == len(plan.aggregates):
+                plan.aggregates.append(agg)
+            plan.columns.append(a)
+        return plan
+
+
+def _time_filter(time_column: str, request: SourceRequest, dialect: Dialect,
+                 params: Params) -> tuple[str | None, bool]:
+    """The WHERE on the raw time column for ``request.ranges`` (None: all time) and whether it
+    is exact (see :func:`day_start`)."""
+    if not request.ranges:
+        return None, True
+    column = quote_identifier(time_column)
+    exact = True
+    ranges = []
+    for start, end in request.ranges:
+        low, low_exact = day_start(start, request.timezone)
+        high, high_exact = day_start(end, request.timezone)
+        exact = exact and low_exact and high_exact
+        ranges.append(dialect.raw_range(column, start, end, low, high, params))
+    return "(" + " OR ".join(ranges) + ")", exact
+
+
 def relation_rows_sql(relation: str, time_column: str, request: SourceRequest, dialect: Dialect,
                       params: Params, span: tuple[datetime, datetime] | None,
-                      dims: Sequence[str] = (), inputs: Sequence[InputSpec] = ()) -> str:
-    """Layer 1: local time, dimensions as text, input values and filter flags, per row."""
+                      dims: Sequence[str] = (), plan: _Plan | None = None,
+                      where: str | None = None) -> str:
+    """Layer 1: local time, dimensions as text, input values and filter flags, per row kept
+    by ``where`` (a condition on the raw columns)."""
     columns = [f"{dialect.local_time(quote_identifier(time_column), request, params, span)} AS __t"]
     for i, dim in enumerate(dims):
         columns.append(f"CAST({quote_identifier(dim)} AS {dialect.text_type}) AS __d{i}")
-    for i, spec in enumerate(inputs):
-        columns.append(f"{_value_sql(spec)} AS __v{i}")
-        if spec.filter:
-            columns.append(f"CASE WHEN {_filter_sql(spec, params)} THEN 1 ELSE 0 END AS __c{i}")
-    return f"SELECT {', '.join(columns)} FROM {relation} AS __src"
+    if plan is not None:
+        columns.extend(f"{value} AS __v{i}" for i, value in enumerate(plan.values))
+        columns.extend(f"CASE WHEN {_filter_sql(filters, params)} THEN 1 ELSE 0 END AS __c{i}"
+                       for i, filters in enumerate(plan.flags))
+    sql = f"SELECT {', '.join(columns)} FROM {relation} AS __src"
+    return f"{sql} WHERE {where}" if where else sql
 
 
 def build_aggregate_query(relation: str, time_column: str, request: SourceRequest,
@@ -437,64 +586,73 @@ def build_aggregate_query(relation: str, time_column: str, request: SourceReques
 
     Result columns: ``__p`` (period start), ``__d0..`` (dimensions as text), ``__i0..``
     (inputs as floats). ``relation`` is a FROM item (quoted table, ``(query)``, table function);
-    pass the ``params`` it bound its own parameters into, if any.
+    pass the ``params`` it bound its own parameters into, if any. The time range is applied to
+    the relation's rows (a ``query:``'s result, not what the query reads).
     """
     params = params or Params(dialect.param_style)
     specs = list(request.inputs.values())
     dims = list(request.dims)
-    rows = relation_rows_sql(relation, time_column, request, dialect, params, span, dims, specs)
+    plan = _Plan.of(specs)
+    raw_where, exact = _time_filter(time_column, request, dialect, params)
+    rows = relation_rows_sql(relation, time_column, request, dialect, params, span, dims, plan,
+                             raw_where)
 
-    where = ["__t IS NOT NULL"]
-    if request.ranges:
+    where = []
+    if raw_where is None or not exact:
+        where.append("__t IS NOT NULL")
+    if raw_where is not None and not exact:
         ranges = []
         for start, end in request.ranges:
-            low = dialect.time_bound("__t", ">=", datetime.combine(start, datetime.min.time()), params)
-            high = dialect.time_bound("__t", "<", datetime.combine(end, datetime.min.time()), params)
+            low = dialect.time_bound("__t", ">=", datetime.combine(start, time()), params)
+            high = dialect.time_bound("__t", "<", datetime.combine(end, time()), params)
             ranges.append(f"({low} AND {high})")
         where.append("(" + " OR ".join(ranges) + ")")
     dim_cols = [f"__d{i}" for i in range(len(dims))]
     periods = (f"SELECT {dialect.period_start('__t', request.grain, request.week_start)} AS __p, "
-               f"__rows.* FROM ({rows}) AS __rows WHERE {' AND '.join(where)}")
+               f"__rows.* FROM ({rows}) AS __rows")
+    if where:
+        periods += f" WHERE {' AND '.join(where)}"
 
     windows = []
     aggregates = []
-    for i, spec in enumerate(specs):
-        value = f"__v{i}"
-        condition = f"__c{i} = 1" if spec.filter else "1 = 1"
-        if spec.agg in ("first", "last") and dialect.window_first_last:
+    for k, (agg, v, f, star) in enumerate(plan.aggregates):
+        value = f"__v{v}"
+        condition = f"__c{f} = 1" if f is not None else "1 = 1"
+        if agg in ("first", "last") and dialect.window_first_last:
             usable = f"({condition} AND {value} IS NOT NULL)"
-            order = "ASC" if spec.agg == "first" else "DESC"
+            order = "ASC" if agg == "first" else "DESC"
             partition = ", ".join(["__p", *dim_cols, f"CASE WHEN {usable} THEN 1 ELSE 0 END"])
             windows.append(f"FIRST_VALUE({value}) OVER (PARTITION BY {partition} ORDER BY __t {order} "
-                           f"ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS __w{i}")
-            expr = f"MAX(CASE WHEN {usable} THEN __w{i} END)"
-        elif spec.agg in ("first", "last"):
-            expr = dialect.first_last(value, "__t", condition, spec.agg)
+                           f"ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS __w{k}")
+            expr = f"MAX(CASE WHEN {usable} THEN __w{k} END)"
+        elif agg in ("first", "last"):
+            expr = dialect.first_last(value, "__t", condition, agg)
         else:
-            expr = _aggregate(spec, value, condition)
-        aggregates.append(f"CAST({expr} AS {dialect.float_type}) AS __i{i}")
+            expr = _aggregate(agg, star, value, condition if f is not None else None)
+        aggregates.append(f"CAST({expr} AS {dialect.float_type}) AS __a{k}")
     source = f"({periods}) AS __periods"
     if windows:
         source = f"(SELECT __periods.*, {', '.join(windows)} FROM {source}) AS __windows"
     group = ", ".join(["__p", *dim_cols])
-    select = ", ".join(["__p", *dim_cols, *aggregates])
-    sql = f"SELECT {select} FROM {source} GROUP BY {group} ORDER BY {group}"
+    grouped = f"SELECT {', '.join(['__p', *dim_cols, *aggregates])} FROM {source} GROUP BY {group}"
+    # each input is a copy of its shared aggregate, under the column name fetch() expects
+    outputs = [f"__a{k} AS __i{i}" for i, k in enumerate(plan.columns)]
+    sql = f"SELECT {', '.join(['__p', *dim_cols, *outputs])} FROM ({grouped}) AS __grouped ORDER BY {group}"
     return sql, params.values, [s.name for s in specs]
 
 
-def _aggregate(spec: InputSpec, value: str, condition: str) -> str:
-    filtered = bool(spec.filter)
-    picked = f"CASE WHEN {condition} THEN {value} END" if filtered else value
-    if spec.agg == "count" and spec.column == "*":
-        return f"COUNT(CASE WHEN {condition} THEN 1 END)" if filtered else "COUNT(*)"
-    if spec.agg == "count":
+def _aggregate(agg: str, star: bool, value: str, condition: str | None) -> str:
+    picked = f"CASE WHEN {condition} THEN {value} END" if condition else value
+    if agg == "count" and star:
+        return f"COUNT(CASE WHEN {condition} THEN 1 END)" if condition else "COUNT(*)"
+    if agg == "count":
         return f"COUNT({picked})"
-    if spec.agg == "count_distinct":
+    if agg == "count_distinct":
         return f"COUNT(DISTINCT {picked})"
-    if spec.agg == "sum":
+    if agg == "sum":
         # rows exist for this period/slice but none matches the filter: zero, not unknown
-        return f"COALESCE(SUM({picked}), 0)" if filtered else f"SUM({picked})"
-    return f"{spec.agg.upper()}({picked})"
+        return f"COALESCE(SUM({picked}), 0)" if condition else f"SUM({picked})"
+    return f"{agg.upper()}({picked})"
 
 
 def build_latest_query(relation: str, time_column: str, request: SourceRequest, dialect: Dialect,

@@ -281,6 +281,28 @@ def test_one_evaluation_per_run_and_one_query_per_source(engine, project, monkey
     assert calls == {"evaluate": 1, "files": 2, "duckdb": 1}  # ads + web, shop
 
 
+def test_period_labels_are_computed_per_period_not_per_record(engine, project, monkeypatch):
+    from kpiforge._periods import Period
+
+    calls = {"n": 0}
+    real = Period.label
+
+    def counting(self):
+        calls["n"] += 1
+        return real.fget(self)
+
+    monkeypatch.setattr(Period, "label", property(counting))
+    counts = {}
+    for by in ((), ("channel", "campaign")):
+        calls["n"] = 0
+        result = engine.run(project, grain="day", period="2026-10", by=by, kpis=["ctr"],
+                            compare="previous")
+        counts[by] = (calls["n"], len(result))
+    (plain, records), (split, split_records) = counts.values()
+    assert split_records == 3 * records  # three slices: three times the records...
+    assert split == plain  # ...and not one more label
+
+
 def test_records_are_ordered_by_kpi_then_period_then_slice(engine, project):
     result = engine.run(project, last=2, by="channel", kpis=["visitors", "ctr"])
     keys = [(r["kpi"], r["period"], r["slice"]["channel"]) for r in result]

@@ -5,6 +5,7 @@ the project time zone (aware timestamps converted, naive ones taken as local, DS
 week starts, filters, count_distinct, first/last.
 """
 
+import re
 import sqlite3
 from datetime import date
 from urllib.parse import urlsplit
@@ -121,6 +122,45 @@ def test_every_engine_agrees_with_duckdb(databases, engine, grain, tz, week_star
     assert fetch(databases[engine], grain, tz, week_start) == expected
 
 
+NARROW = [
+    # (ranges, grain, expected {period: revenue}) in Europe/Paris; each range starts or ends at
+    # a local midnight that a row is within an hour of, on the other side than in UTC
+    (((date(2026, 7, 1), date(2026, 7, 2)),), "day", {"2026-07-01": 7.0}),
+    (((date(2026, 6, 30), date(2026, 7, 1)),), "day", {}),
+    (((date(2026, 10, 1), date(2026, 11, 1)),), "month", {"2026-10": 90.0}),
+    (((date(2026, 10, 31), date(2026, 11, 2)),), "day", {"2026-10-31": 10.0, "2026-11-01": 50.0}),
+    (((date(2026, 11, 1), date(2026, 11, 2)),), "day", {"2026-11-01": 50.0}),
+    # two ranges at once (a comparison with the year before): each keeps its own rows
+    (((date(2026, 7, 1), date(2026, 7, 2)), (date(2026, 11, 1), date(2026, 11, 2))), "day",
+     {"2026-07-01": 7.0, "2026-11-01": 50.0}),
+]
+
+
+def revenue_by_period(source, grain, ranges, tz="Europe/Paris"):
+    frame = source.fetch(SourceRequest(grain, tz, 0, ranges, (), {"revenue": source.inputs["revenue"]}))
+    return {p: float(v) for p, v in zip(frame.periods.tolist(), frame.inputs["revenue"].tolist())}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("ranges, grain, expected", NARROW)
+def test_time_ranges_end_at_local_midnights_whatever_the_value_type(databases, engine, ranges, grain,
+                                                                    expected):
+    # aware text, naive text and bare dates side by side, filtered before any conversion
+    assert revenue_by_period(databases[engine], grain, ranges) == expected
+
+
+def test_sqlite_filters_the_raw_column_without_the_offset_case(databases):
+    source = databases["sqlite"]
+    request = SourceRequest("month", "Europe/Paris", 0, YEAR_2026, (), source.inputs)
+    sql, _, _ = source._build(request, source._span(request))
+    rows = sql[sql.index('FROM "orders" AS __src'):]
+    where = rows[rows.index(" WHERE ") + 7:].split(") AS __rows")[0]
+    assert 'datetime("ordered_at") >= ' in where
+    # the conversion to local time (datetime(utc, offset modifier)) is for the period only
+    assert "datetime(datetime(" not in where and "'unixepoch'" not in where
+    assert "datetime(datetime(" in sql
+
+
 def test_the_event_at_2330_utc_on_31_october_is_in_november_in_paris(databases):
     for name in ("duckdb", "sqlite"):
         days = fetch(databases[name], grain="day", dims=())
@@ -157,6 +197,12 @@ def test_epoch_numbers_in_sqlite_are_utc_instants(tmp_path, source_types):
     source = source_types["sqlite"].obj("e", {"path": "e.sqlite", "table": "e", "time": "ts",
                                               "inputs": {"n": {"agg": "sum"}}}, tmp_path)
     assert list(fetch(source, dims=())) == [("2026-11",)]
+    november = ((date(2026, 11, 1), date(2026, 12, 1)),)
+    assert list(fetch(source, dims=(), ranges=november)) == [("2026-11",)]
+    assert list(fetch(source, dims=(), ranges=OCTOBER_ONLY)) == []
+
+
+OCTOBER_ONLY = ((date(2026, 10, 1), date(2026, 11, 1)),)
 
 
 def test_missing_database_files_are_errors_and_are_not_created(tmp_path, source_types):
@@ -266,3 +312,18 @@ def test_postgresql_native_types_and_secret_from_the_environment(pg_orders, tmp_
     with pytest.raises(SourceError, match="source 'aware': query failed") as info:
         fetch(source, dims=())
     assert password + "-wrong" not in str(info.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ranges, grain, expected", NARROW)
+def test_postgresql_time_ranges_end_at_local_midnights(pg_orders, source_types, tmp_path, ranges,
+                                                       grain, expected):
+    source = source_types["sql"].obj("shop", {"url": pg_orders, "table": "orders", "time": "ordered_at",
+                                              "inputs": INPUTS}, tmp_path)
+    assert revenue_by_period(source, grain, ranges) == expected
+    for column in ("aware", "naive"):  # native timestamptz / timestamp, 31 Oct 23:30 (UTC / local)
+        typed = source_types["sql"].obj("shop", {"url": pg_orders, "table": "orders", "time": column,
+                                                 "inputs": {"revenue": {"column": "amount", "agg": "sum"}}},
+                                        tmp_path)
+        nov_1 = ((date(2026, 11, 1), date(2026, 11, 2)),)
+        assert revenue_by_period(typed, "day", nov_1) == ({"2026-11-01": 1.0} if column == "aware" else {})

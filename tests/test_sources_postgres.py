@@ -165,3 +165,33 @@ def test_distinct_count_over_a_quarter_is_not_a_sum(projects, events, pg_passwor
         users = {e["user_id"] for e in events if e["channel"] == channel
                  and e["ts"] >= datetime(2026, 9, 30, 22, tzinfo=UTC)}
         assert got[("unique_visitors", "2026-Q4", channel)] == len(users)
+
+
+def test_the_time_range_is_an_index_condition_on_the_raw_column(postgres_url, pg_table, pg_password) -> None:
+    """The range is compared with the raw timestamptz column, so PostgreSQL can use an index on
+    it; the conversion to local time is only computed for the rows kept (for their period)."""
+    from datetime import date
+
+    from kpiforge._sources import SourceRequest
+    from kpiforge.plugins.sources.databases import SqlAlchemySource
+
+    source = SqlAlchemySource("events", {"url": postgres_url, "table": pg_table, "time": "ts",
+                                         "inputs": {"clicks": {"column": "id", "agg": "count"}}}, Path("."))
+    request = SourceRequest("month", "Europe/Paris", 0, ((date(2026, 10, 1), date(2026, 11, 1)),), (),
+                            source.inputs)
+    sql, params, _ = source._build(request, None)
+    engine = sa.create_engine(postgres_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {pg_table}_ts ON {pg_table} (ts)"))
+            for statement in source.dialect.setup("Europe/Paris"):
+                connection.execute(sa.text(statement))
+            connection.execute(sa.text("SET LOCAL enable_seqscan = off"))
+            plan = "\n".join(row[0] for row in connection.execute(sa.text("EXPLAIN " + sql), params))
+            got = connection.execute(sa.text(sql), params).fetchall()
+    finally:
+        engine.dispose()
+    assert "Index Cond: ((ts >= " in plan, plan
+    paris_october = [e for e in make_events() if datetime(2026, 9, 30, 22, tzinfo=UTC) <= e["ts"]
+                     < datetime(2026, 10, 31, 23, tzinfo=UTC)]
+    assert [(str(p), float(n)) for p, n in got] == [("2026-10-01", float(len(paris_october)))]

@@ -5,6 +5,18 @@ them; files of one source are read together (``union_by_name``), so columns may 
 order. ``options`` go to DuckDB's reader as named arguments (``delim: ";"``, ``header: true``).
 The file list and every option value are bound parameters; option names are checked
 identifiers. DuckDB reads only the columns the query uses and aggregates in one ``GROUP BY``.
+
+``query`` (optional) shapes the files first: a DuckDB ``SELECT`` in which the file(s) of
+``path`` are the view ``source``::
+
+    query: >-
+      SELECT CAST(date_trunc('month', date) AS DATE) AS month, count(*) AS orders
+      FROM source GROUP BY 1
+
+``time``, ``dimensions`` and the inputs then name columns of the query's result, and the
+time range and the periods apply to that result: the query always sees every row of the files,
+so it may compare months, rank rows or use window functions over the whole history. The query
+may have its own ``WITH``. Like ``expression:``, it is trusted project-owner SQL.
 """
 
 from __future__ import annotations
@@ -14,7 +26,14 @@ import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from kpiforge._sources import DuckDBDialect, Params, SqlSource, duckdb_columns, require_setting
+from kpiforge._sources import (
+    DuckDBDialect,
+    Params,
+    SqlSource,
+    duckdb_columns,
+    quote_identifier,
+    require_setting,
+)
 from kpiforge.errors import SourceError
 from kpiforge.hookspecs import hookimpl
 
@@ -22,6 +41,7 @@ __all__ = ["FileSource", "kpiforge_register_source_types"]
 
 _READERS = {"csv": "read_csv_auto", "parquet": "read_parquet", "json": "read_json_auto"}
 _OPTION = re.compile(r"^[a-z_][a-z0-9_]*$")
+SOURCE_VIEW = "source"  # what a query: calls the files
 
 
 class FileSource(SqlSource):
@@ -46,6 +66,13 @@ class FileSource(SqlSource):
                 raise SourceError(f"source '{name}': reader option '{key}' must be a single value")
         # several files of one source may list their columns in different orders
         self.options = {"union_by_name": True, **options}
+        if settings.get("table") is not None:
+            raise SourceError(f"source '{name}': a {fmt} source reads 'path'; it has no 'table' "
+                              f"(use 'query' to select from the files, named {SOURCE_VIEW})")
+        query = settings.get("query")
+        if query is not None and (not isinstance(query, str) or not query.strip()):
+            raise SourceError(f"source '{name}': 'query' must be a SQL SELECT")
+        self.query = query.strip().rstrip(";").strip() if query is not None else None
 
     def files(self) -> list[str]:
         found: list[str] = []
@@ -60,7 +87,14 @@ class FileSource(SqlSource):
     def relation(self, params: Params) -> str:
         arguments = [params.add(self.files())]
         arguments.extend(f"{key} := {params.add(value)}" for key, value in self.options.items())
-        return f"{_READERS[self.kind]}({', '.join(arguments)})"
+        reader = f"{_READERS[self.kind]}({', '.join(arguments)})"
+        if self.query is None:
+            return reader
+        # A CTE rather than a view: a view cannot take bound parameters (the file list). The
+        # query sits in a subquery of its own so that it may start with its own WITH, and the
+        # run's time filter goes around it, on its result.
+        return (f"(WITH {quote_identifier(SOURCE_VIEW)} AS (SELECT * FROM {reader}) "
+                f"SELECT * FROM ({self.query}\n) AS __query)")
 
     def _query(self, sql: str, params: Mapping[str, Any], setup: Sequence[str]) -> dict[str, Any]:
         import duckdb
@@ -83,8 +117,11 @@ def _factory(fmt: str):
 @hookimpl
 def kpiforge_register_source_types(register) -> None:
     register("csv", _factory("csv"),
-             doc="CSV files (globs allowed), read and aggregated by DuckDB's read_csv_auto.")
+             doc="CSV files (globs allowed), read and aggregated by DuckDB's read_csv_auto; "
+                 "a 'query' sees them as the view 'source'.")
     register("parquet", _factory("parquet"),
-             doc="Parquet files (globs allowed), read and aggregated by DuckDB's read_parquet.")
+             doc="Parquet files (globs allowed), read and aggregated by DuckDB's read_parquet; "
+                 "a 'query' sees them as the view 'source'.")
     register("json", _factory("json"),
-             doc="JSON / NDJSON files (globs allowed), read and aggregated by DuckDB's read_json_auto.")
+             doc="JSON / NDJSON files (globs allowed), read and aggregated by DuckDB's "
+                 "read_json_auto; a 'query' sees them as the view 'source'.")
