@@ -11,7 +11,7 @@ import numpy as np
 
 from ._definitions import Catalog, load_catalog
 from ._formulas import function_specs
-from ._model import Definition, Direction, Objective, Result, Results, Status
+from ._model import Definition, Objective, Result, Results, Status
 from ._plugins import Plugins, default_plugins
 from ._status import classify, classify_array
 from .errors import Diagnostic, InputError, UnknownKpiError, did_you_mean
@@ -179,10 +179,17 @@ class Engine:
             results[kpi] = Result(kpi, value, definition.unit.value, status, reason)
         return Results(results)
 
-    def run(self, project, **kwargs):
-        """KPI values per period and slice from a project's sources; see ``kpiforge._run.run``."""
+    def run(self, project: Any, **options: Any) -> Any:
+        """KPI values per period and slice from a project's sources.
+
+        ``project`` is a path to ``kpiforge.yaml``, a loaded project or a dict shaped like one;
+        ``options`` are those of ``kpiforge._run.run`` (``grain``, ``period``, ``by``, ``kpis``,
+        ``compare``, ``start``, ``end``, ``last``, ``data``). Returns a ``RunResult`` whose
+        ``to_records()`` are the records ``kpiforge run --format json`` prints.
+        """
         from ._run import run
-        return run(self, project, **kwargs)
+
+        return run(self, project, **options)
 
     @staticmethod
     def _explain_dependencies(reason: np.ndarray, deps: tuple[str, ...],

@@ -11,7 +11,6 @@ import io
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any, Iterable, NoReturn, Sequence
 
 import click

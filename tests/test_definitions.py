@@ -1,5 +1,6 @@
 """Loading definition sets: every error of every file at once, positioned, golden-checked."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -104,7 +105,7 @@ def test_missing_path_is_reported(tmp_path):
 
 def test_definitions_are_frozen():
     engine = Engine.load(FIXTURES / "valid")
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         engine["ctr"].formula = "1"  # type: ignore[misc]
     with pytest.raises(TypeError):
         engine.definitions["x"] = engine["ctr"]  # type: ignore[index]

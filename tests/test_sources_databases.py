@@ -5,7 +5,6 @@ the project time zone (aware timestamps converted, naive ones taken as local, DS
 week starts, filters, count_distinct, first/last.
 """
 
-import re
 import sqlite3
 from datetime import date
 from urllib.parse import urlsplit

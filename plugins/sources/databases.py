@@ -11,6 +11,10 @@ SQL) and runs one aggregate ``GROUP BY`` per request in the database itself.
   imported only when such a source is used; the SQL is generated per dialect (PostgreSQL:
   ``AT TIME ZONE``, ``date_trunc``; SQLite URLs reuse the sqlite dialect). Values of ``${VAR}``
   never appear in error messages.
+
+The time range is compared with the raw time column, before any conversion to local time (see
+``kpiforge._sources``): an index on a ``timestamptz`` column serves it, and with a ``query`` it
+applies to the query's result.
 """
 
 from __future__ import annotations
@@ -146,7 +150,7 @@ class SqlAlchemySource(_SqliteSpan, SqlSource):
         url = require_setting(name, settings, "url")
         try:
             self.url = sqlalchemy.engine.make_url(url)
-        except Exception as exc:  # never echo the URL: it holds the expanded password
+        except Exception:  # never echo the URL: it holds the expanded password
             raise SourceError(f"source '{name}': 'url' is not a valid SQLAlchemy URL") from None
         backend = self.url.get_backend_name()
         dialect = _DIALECTS.get(backend)
