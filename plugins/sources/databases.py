@@ -81,9 +81,8 @@ class _SqliteSpan:
         return datetime.fromisoformat(low) - timedelta(days=1), datetime.fromisoformat(high) + timedelta(days=1)
 
 
-class DuckDBSource(SqlSource):
-    dialect = DuckDBDialect()
-    kind = "duckdb"
+class _DatabaseFile(SqlSource):
+    """A database in one file (path:), read through a table or a query."""
 
     def __init__(self, name: str, settings: Mapping[str, Any], project_dir: Path):
         super().__init__(name, settings)
@@ -92,6 +91,11 @@ class DuckDBSource(SqlSource):
 
     def relation(self, params: Params) -> str:
         return self.from_item
+
+
+class DuckDBSource(_DatabaseFile):
+    dialect = DuckDBDialect()
+    kind = "duckdb"
 
     def _query(self, sql: str, params: Mapping[str, Any], setup: Sequence[str]) -> dict[str, Any]:
         import duckdb
@@ -105,17 +109,9 @@ class DuckDBSource(SqlSource):
             connection.close()
 
 
-class SqliteSource(_SqliteSpan, SqlSource):
+class SqliteSource(_SqliteSpan, _DatabaseFile):
     dialect = SqliteDialect()
     kind = "sqlite"
-
-    def __init__(self, name: str, settings: Mapping[str, Any], project_dir: Path):
-        super().__init__(name, settings)
-        self.path = _database_file(name, settings, project_dir)
-        self.from_item = table_or_query(name, settings)
-
-    def relation(self, params: Params) -> str:
-        return self.from_item
 
     def _query(self, sql: str, params: Mapping[str, Any], setup: Sequence[str]) -> dict[str, Any]:
         if not self.path.is_file():
