@@ -259,3 +259,21 @@ def test_file_sink_line_is_valid_json_per_alert(engine, tmp_path):
     lines = (tmp_path / "out" / "alerts.jsonl").read_text().splitlines()
     assert len(lines) == 2
     assert [json.loads(line)["data"]["kpi"] for line in lines] == ["ctr", "cpc"]
+
+
+def test_apprise_sink_reaches_a_real_receiver(hook_server):
+    """Apprise's own json:// service posts to our loopback server: the extra works end to end."""
+    pytest.importorskip("apprise", reason="apprise is a dev dependency: make test installs it")
+    from kpiforge.plugins.sinks.apprise import AppriseSink
+    from tests.test_sinks_basic import make_alert
+
+    url = hook_server.url.replace("http://", "json://") + "/apprise"
+    AppriseSink("pager", {"urls": [url]}).send(make_alert())
+    [request] = hook_server.received("/apprise")
+    body = request.json()
+    assert body["title"].startswith("Critical:")
+    assert "too high" in body["message"]
+    hook_server.answer("/apprise", "500")
+    with pytest.raises(SinkError) as failed:
+        AppriseSink("pager", {"urls": [url]}).send(make_alert())
+    assert failed.value.retryable
