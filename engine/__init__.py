@@ -15,6 +15,7 @@ from .errors import (
     ProjectError,
     SinkError,
     SourceError,
+    StateError,
     UnknownKpiError,
 )
 from .hookspecs import hookimpl
@@ -35,6 +36,7 @@ __all__ = [
     "Results",
     "SinkError",
     "SourceError",
+    "StateError",
     "Status",
     "Thresholds",
     "Unit",

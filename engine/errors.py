@@ -23,6 +23,7 @@ __all__ = [
     "ProjectError",
     "SinkError",
     "SourceError",
+    "StateError",
     "UnknownKpiError",
 ]
 
@@ -133,10 +134,17 @@ class SinkError(KpiforgeError):
 
     ``retryable`` tells the outbox whether another attempt may succeed (timeouts, connection
     errors, 5xx, 429) or not (other 4xx, bad configuration); ``retry_after`` is the delay in
-    seconds a server asked for, if any.
+    seconds a server asked for, if any. ``setting`` names the sink setting a factory refused
+    (``"url"``), so a project-load diagnostic can point at its line.
     """
 
-    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None):
+    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None,
+                 setting: str | None = None):
         self.retryable = retryable
         self.retry_after = retry_after
+        self.setting = setting
         super().__init__(message)
+
+
+class StateError(KpiforgeError):
+    """The alert state database cannot be used: damaged, not kpiforge's, or locked too long."""

@@ -1,8 +1,10 @@
 """Delivery from the outbox: one worker thread per sink, each call with a timeout, bounded retries.
 
 A message is an outbox row: one alert for one sink, with an id that is sent as ``webhook-id``
-on every attempt so receivers can drop duplicates. Delivery is at-least-once: a crash after a
-send and before its row is marked delivered sends that message again, with the same id.
+on every attempt so receivers can drop duplicates. A sender claims each message (a lease, see
+``Store.claim``) right before sending it, so concurrent senders never send one message twice.
+Delivery is at-least-once: a crash after a send and before its row is marked delivered sends
+that message again, with the same id.
 
 Sinks never wait for one another: each runs in its own thread, and a sink whose first message
 exhausts its in-process retries is considered down for this round (its other messages are
@@ -20,9 +22,9 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
-from ..errors import KpiforgeError, SinkError
+from ..errors import KpiforgeError, SinkError, StateError
 from ._rules import parse_duration
-from ._state import Store
+from ._state import Store, new_owner
 
 __all__ = ["FAILPOINT_ENV", "DeliveryResult", "RetryPolicy", "deliver", "failpoint", "send_with_retries"]
 
@@ -30,6 +32,8 @@ FAILPOINT_ENV = "KPIFORGE_FAILPOINT"
 # Outbox rows that keep failing are retried at most this far apart.
 OUTBOX_MAX_DELAY = 3600.0
 _GRACE = 1.0
+# Added to a claim's lease beyond the longest a send can take, for slow disks and clock skew.
+LEASE_MARGIN = 60.0
 
 
 def failpoint(name: str) -> None:
@@ -179,6 +183,7 @@ class SinkResult:
     sent: int = 0
     failed: int = 0
     deferred: int = 0
+    skipped: int = 0  # claimed by another sender, or delivered by one meanwhile
     errors: list[str] = field(default_factory=list)
 
 
@@ -190,15 +195,28 @@ class DeliveryResult:
         return self.by_sink.setdefault(name, SinkResult())
 
 
+def lease_for(policy: RetryPolicy) -> float:
+    """How long a claim on one message lasts: its whole in-process retry cycle, and a margin."""
+    return policy.max_attempts * (policy.timeout + _GRACE) + policy.max_total_delay + LEASE_MARGIN
+
+
 def _worker(db_path: str, name: str, sink: Any, build_error: SinkError | None,
             policy: RetryPolicy, rows: list[dict[str, Any]], make_alert: Callable[[dict], Any],
-            clock: Callable[[], float], result: SinkResult) -> None:
-    store = Store(db_path)
+            clock: Callable[[], float], result: SinkResult, statuses: tuple[str, ...],
+            owner: str) -> None:
+    try:
+        store = Store(db_path, verify=False)
+    except KpiforgeError as exc:
+        result.failed += len(rows)
+        result.errors.append(str(exc))
+        return
+    done = 0
     try:
         down = False
         for row in rows:
             if down:
                 result.deferred += 1
+                done += 1
                 continue
             if build_error is not None:
                 store.record_attempt(row["id"], name, attempt=row["attempts"] + 1, now=clock(),
@@ -207,11 +225,20 @@ def _worker(db_path: str, name: str, sink: Any, build_error: SinkError | None,
                                      next_attempt_at=clock() + policy.outbox_delay(row["attempts"] + 1))
                 result.failed += 1
                 result.errors.append(str(build_error))
+                done += 1
                 continue
+            claimed = store.claim(row["id"], owner, lease=lease_for(policy), statuses=statuses)
+            if claimed is None:
+                result.skipped += 1
+                done += 1
+                continue
+            sent = False
 
             def on_attempt(attempt: int, ok: bool, error: SinkError | None, duration: float,
-                           retry_in: float | None, _row: dict = row) -> None:
+                           retry_in: float | None, _row: dict = claimed) -> None:
+                nonlocal sent
                 if ok:
+                    sent = True
                     failpoint("after-send")
                 now = clock()
                 status = "delivered" if ok else ("pending" if error and error.retryable else "failed")
@@ -220,14 +247,33 @@ def _worker(db_path: str, name: str, sink: Any, build_error: SinkError | None,
                                      duration_ms=duration, status=status,
                                      next_attempt_at=None if retry_in is None else now + retry_in)
 
-            outcome = send_with_retries(sink.send, lambda _row=row: make_alert(_row), policy,
-                                        previous_attempts=row["attempts"], on_attempt=on_attempt)
+            try:
+                outcome = send_with_retries(sink.send, lambda _row=claimed: make_alert(_row),
+                                            policy, previous_attempts=claimed["attempts"],
+                                            on_attempt=on_attempt)
+                store.release(claimed["id"], owner)
+            except StateError as exc:
+                # The outbox row keeps its claim until the lease ends (or this process does),
+                # then another sender takes it: sent again, with the same id, if it was sent.
+                done += 1
+                result.failed += 1
+                what = ("sent, but not recorded as delivered (it may be sent again, with the "
+                        "same id)" if sent else "not sent")
+                result.errors.append(f"{what}: {exc}")
+                down = True
+                continue
+            done += 1
             if outcome.ok:
                 result.sent += 1
             else:
                 result.failed += 1
                 result.errors.append(str(outcome.error))
                 down = outcome.deferred
+    except Exception as exc:  # noqa: BLE001 - a dead worker must not pass for "0 failed"
+        left = len(rows) - done
+        result.failed += left
+        result.errors.append(f"delivery stopped with {left} message(s) not sent: "
+                             f"{exc if isinstance(exc, KpiforgeError) else type(exc).__name__}")
     finally:
         store.close()
 
@@ -239,11 +285,15 @@ def worker_bound(policy: RetryPolicy, messages: int) -> float:
 
 
 def deliver(db_path: str, rows: list[dict[str, Any]], sinks: Mapping[str, tuple[Any, SinkError | None, RetryPolicy]],
-            *, make_alert: Callable[[dict], Any], clock: Callable[[], float]) -> DeliveryResult:
+            *, make_alert: Callable[[dict], Any], clock: Callable[[], float],
+            statuses: tuple[str, ...] = ("pending",)) -> DeliveryResult:
     """Deliver outbox ``rows``; ``sinks`` maps a sink name to (sink, build error, policy).
 
-    Rows for a sink no longer configured are marked failed with an error naming it.
+    Each message is claimed just before it is sent and only while still in one of
+    ``statuses``, so a message another sender holds or has delivered is skipped. Rows for a
+    sink no longer configured are marked failed with an error naming it.
     """
+    owner = new_owner()
     result = DeliveryResult()
     by_sink: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -254,7 +304,7 @@ def deliver(db_path: str, rows: list[dict[str, Any]], sinks: Mapping[str, tuple[
         for name, sink_rows in by_sink.items():
             sink_result = result.sink(name)
             if name not in sinks:
-                orphan_store = orphan_store or Store(db_path)
+                orphan_store = orphan_store or Store(db_path, verify=False)
                 message = f"sink '{name}' is not defined under sinks in kpiforge.yaml any more"
                 for row in sink_rows:
                     orphan_store.record_attempt(row["id"], name, attempt=row["attempts"] + 1,
@@ -267,7 +317,7 @@ def deliver(db_path: str, rows: list[dict[str, Any]], sinks: Mapping[str, tuple[
             thread = threading.Thread(
                 target=_worker, name=f"kpiforge-sink-{name}", daemon=True,
                 args=(db_path, name, sink, build_error, policy, sink_rows, make_alert, clock,
-                      sink_result))
+                      sink_result, statuses, owner))
             thread.start()
             threads.append((name, thread, time.monotonic() + worker_bound(policy, len(sink_rows))))
     finally:

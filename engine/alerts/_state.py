@@ -5,6 +5,11 @@ what was last told to the outside world), ``outbox`` (one row per message to one
 in the same transaction as the state change that caused it), ``deliveries`` (every attempt,
 for ``kpiforge alerts pending``) and ``silences``.
 
+A sender claims an outbox message before sending it (``claimed_by``, ``claim_expires``: a
+lease), so two runs, or a run and ``kpiforge alerts retry``, never both send one message. A
+claim whose lease expired, or whose holder is a process of this machine that no longer
+exists (killed), can be taken again: that message may then be sent twice, with the same id.
+
 The database runs in WAL mode with ``synchronous=FULL``: a row the outbox committed survives a
 crash of the process (SIGKILL) and of the machine, which is what "no alert is lost" rests on.
 Timestamps are UTC epoch seconds (REAL) so comparisons are plain arithmetic.
@@ -15,16 +20,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import sqlite3
 import threading
-from pathlib import Path
-from typing import Any, Iterator, Mapping
+import time
+import uuid
+from typing import Any, Iterator, Mapping, Sequence
 
-from ..errors import KpiforgeError
+from ._statefile import connect, sqlite_errors
 
-__all__ = ["Store", "advance", "decide", "mark_notified", "new_row"]
+__all__ = ["BUSY_TIMEOUT", "Store", "advance", "decide", "mark_notified", "new_row", "new_owner"]
 
-SCHEMA_VERSION = 1
+# 1: the four tables. 2: outbox.claimed_by and outbox.claim_expires (delivery leases).
+SCHEMA_VERSION = 2
+# Seconds a statement waits for another process's write lock before giving up.
+BUSY_TIMEOUT = 30.0
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
     fingerprint TEXT PRIMARY KEY,
@@ -61,7 +71,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_at REAL NOT NULL,
     next_attempt_at REAL NOT NULL,
     last_error TEXT,
-    delivered_at REAL
+    delivered_at REAL,
+    claimed_by TEXT,
+    claim_expires REAL
 );
 CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, next_attempt_at);
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -86,6 +98,36 @@ CREATE TABLE IF NOT EXISTS silences (
 );
 """
 
+
+
+def _migrate(conn: sqlite3.Connection, old: int) -> None:
+    if old < 2:
+        conn.execute("ALTER TABLE outbox ADD COLUMN claimed_by TEXT")
+        conn.execute("ALTER TABLE outbox ADD COLUMN claim_expires REAL")
+
+
+def new_owner() -> str:
+    """A claim holder's name: host and process (to tell a killed holder) and a unique part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _holder_alive(owner: str) -> bool:
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True  # another machine's process: only its lease tells
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
 # The fields the state machine owns; ``base`` snapshots them before a period's step so that
 # evaluating the same period again replays the step instead of counting it twice.
 MACHINE_FIELDS = ("state", "severity", "active_count", "inactive_count", "episode",
@@ -93,31 +135,18 @@ MACHINE_FIELDS = ("state", "severity", "active_count", "inactive_count", "episod
 
 
 class Store:
-    """One connection to the alert database. Not shared between threads: open one per thread."""
+    """One connection to the alert database. Not shared between threads: open one per thread.
 
-    def __init__(self, path: str | os.PathLike[str]):
+    Opening checks the file first (see :mod:`._statefile`): a damaged, empty or foreign file
+    raises :class:`StateError` and is left untouched. ``verify=False`` skips those checks, for
+    the extra connections of a process that has just opened the file once.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, verify: bool = True):
         self.path = os.fspath(path)
-        memory = self.path == ":memory:"
-        if not memory:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), never implicit.
-            self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                        check_same_thread=False)
-            self.conn.row_factory = sqlite3.Row
-            if not memory:
-                self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=FULL")
-            self.conn.execute("PRAGMA busy_timeout=30000")
-            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise KpiforgeError(
-                    f"{self.path}: alert state was written by a newer kpiforge "
-                    f"(schema {version}, this one knows {SCHEMA_VERSION})")
-            self.conn.executescript(_SCHEMA)
-            self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.Error as exc:
-            raise KpiforgeError(f"cannot open alert state {self.path}: {exc}") from exc
+        self.busy_timeout = BUSY_TIMEOUT
+        self.conn = connect(self.path, schema=_SCHEMA, version=SCHEMA_VERSION,
+                            busy_timeout=self.busy_timeout, migrate=_migrate, verify=verify)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -129,15 +158,24 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def errors(self) -> contextlib.AbstractContextManager[None]:
+        """SQLite errors (a lock held too long, a damaged page) as :class:`StateError`."""
+        return sqlite_errors(self.path, self.busy_timeout)
+
+    def begin(self) -> None:
+        with self.errors():
+            self.conn.execute("BEGIN IMMEDIATE")
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE so two runs at once serialise instead of failing at commit."""
-        with self._lock:
+        with self._lock, self.errors():
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
                 raise
             else:
                 self.conn.execute("COMMIT")
@@ -193,6 +231,29 @@ class Store:
             rows.append(row)
         return rows
 
+    def claim(self, msg_id: str, owner: str, *, lease: float, statuses: Sequence[str],
+              now: float | None = None) -> dict[str, Any] | None:
+        """Take message ``msg_id`` for ``owner`` for ``lease`` seconds; its fresh row, or None.
+
+        None when it is no longer in one of ``statuses`` (another sender delivered it) or
+        another live sender holds an unexpired claim. ``now`` is wall-clock time (leases are
+        compared across processes, so never a replayed clock).
+        """
+        now = time.time() if now is None else now
+        with self.transaction() as conn:
+            row = conn.execute("SELECT * FROM outbox WHERE id = ?", (msg_id,)).fetchone()
+            if row is None or row["status"] not in statuses:
+                return None
+            holder, expires = row["claimed_by"], row["claim_expires"]
+            if (holder and holder != owner and expires is not None and expires > now
+                    and _holder_alive(holder)):
+                return None
+            conn.execute("UPDATE outbox SET claimed_by = ?, claim_expires = ? WHERE id = ?",
+                         (owner, now + lease, msg_id))
+        data = dict(row)
+        data["payload"] = json.loads(data["payload"])
+        return data
+
     def pending_count(self) -> int:
         return self.conn.execute(
             "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'failed')").fetchone()[0]
@@ -205,15 +266,25 @@ class Store:
                 "INSERT INTO deliveries (outbox_id, sink, attempt, at, ok, error, duration_ms)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (msg_id, sink, attempt, now, int(ok), error, duration_ms))
+            # A delivery ends the claim, whoever holds it now (a sender whose lease ran out may
+            # still finish), and no failure recorded later undoes it.
             if ok:
                 conn.execute(
                     "UPDATE outbox SET status = 'delivered', attempts = ?, delivered_at = ?,"
-                    " last_error = NULL WHERE id = ?", (attempt, now, msg_id))
+                    " last_error = NULL, claimed_by = NULL, claim_expires = NULL WHERE id = ?",
+                    (attempt, now, msg_id))
             else:
                 conn.execute(
                     "UPDATE outbox SET status = ?, attempts = ?, last_error = ?,"
-                    " next_attempt_at = COALESCE(?, next_attempt_at) WHERE id = ?",
+                    " next_attempt_at = COALESCE(?, next_attempt_at)"
+                    " WHERE id = ? AND status != 'delivered'",
                     (status, attempt, error, next_attempt_at, msg_id))
+
+    def release(self, msg_id: str, owner: str) -> None:
+        """End ``owner``'s claim on a message it is done with (sent or not)."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE outbox SET claimed_by = NULL, claim_expires = NULL"
+                         " WHERE id = ? AND claimed_by = ?", (msg_id, owner))
 
     def prune_delivered(self, older_than: float) -> None:
         with self.transaction() as conn:
