@@ -55,7 +55,8 @@ class HookServer:
         return f"http://{host}:{port}"
 
     def answer(self, path: str, *responses: str, default: str = "200") -> None:
-        """``responses`` are ``"200"``, ``"500"``, ``"400"``, ``"429:<retry-after>"``, ``"hang"``."""
+        """``responses`` are ``"200"``, ``"500"``, ``"400"``, ``"429:<retry-after>"``, ``"hang"``,
+        ``"slow:<seconds>"`` (200 after that long)."""
         with self.lock:
             self.scripts[path] = list(responses)
             self.defaults[path] = default
@@ -88,6 +89,9 @@ def _handler(server: HookServer) -> type[BaseHTTPRequestHandler]:
             if answer == "hang":
                 server.release.wait(HANG_LIMIT)
                 return
+            if answer.startswith("slow:"):
+                time.sleep(float(answer[5:]))
+                answer = "200"
             code, _, retry_after = answer.partition(":")
             self.send_response(int(code))
             if retry_after:
