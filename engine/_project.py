@@ -211,6 +211,7 @@ def _build(document: Document, root: Path, path: Path | None, plugins: "Plugins 
     if not isinstance(data, dict):
         raise ProjectError(diagnostics or [document.diagnostic((), "schema", "expected a mapping")])
     diagnostics.extend(_check(document, root, plugins, environ))
+    diagnostics.extend(_check_alerting(document, root, plugins, environ))
     if any(d.is_error for d in diagnostics):
         raise ProjectError(diagnostics)
 
@@ -239,6 +240,25 @@ def _build(document: Document, root: Path, path: Path | None, plugins: "Plugins 
         routes=_freeze(data.get("routes") or []),
         raw=_freeze(data),
     )
+
+
+def _check_alerting(document: Document, root: Path, plugins: "Plugins | None",
+                    environ: Mapping[str, str] | None) -> list[Diagnostic]:
+    """``alerting``/``sinks``/``routes``: every sink is built now, not after the queries."""
+    data = document.data
+    if not any(key in data for key in ("alerting", "sinks", "routes")):
+        return []
+    from .alerts._config import check_alerting
+
+    if plugins is None:
+        from ._plugins import default_plugins
+
+        plugins = default_plugins()
+    sources = data.get("sources")
+    dimensions = [d for spec in (sources.values() if isinstance(sources, dict) else ())
+                  if isinstance(spec, dict) and isinstance(spec.get("dimensions"), list)
+                  for d in spec["dimensions"] if isinstance(d, str)]
+    return check_alerting(document, root, plugins.sink_types, environ, dimensions)
 
 
 STANDARD_CATALOG = "kpiforge:standard"

@@ -23,12 +23,14 @@ class AppriseSink:
         if isinstance(urls, str):
             urls = [urls]
         if not isinstance(urls, (list, tuple)) or not urls or not all(isinstance(u, str) for u in urls):
-            raise SinkError("missing 'urls' (an Apprise URL or a list of them)")
+            raise SinkError("missing 'urls' (an Apprise URL or a list of them)",
+                            setting="url" if "url" in settings else "urls")
         self.name = name
         self.client = apprise.Apprise()
         for url in urls:
             if not self.client.add(url):
-                raise SinkError(f"apprise does not understand the URL scheme of {url.split(':', 1)[0]!r}")
+                raise SinkError(f"apprise does not understand the URL scheme of {url.split(':', 1)[0]!r}",
+                                setting="url" if "url" in settings else "urls")
         self._types = {"critical": apprise.NotifyType.FAILURE, "warning": apprise.NotifyType.WARNING,
                        "info": apprise.NotifyType.INFO}
         self._success = apprise.NotifyType.SUCCESS

@@ -23,7 +23,7 @@ class ConsoleSink:
 
         stream = settings.get("stream", "stderr")
         if stream not in ("stdout", "stderr"):
-            raise SinkError(f"stream must be 'stdout' or 'stderr', got {stream!r}")
+            raise SinkError(f"stream must be 'stdout' or 'stderr', got {stream!r}", setting="stream")
         self.name = name
         self.console = Console(file=sys.stderr if stream == "stderr" else sys.stdout,
                                soft_wrap=True, highlight=False)
@@ -43,7 +43,7 @@ class FileSink:
     def __init__(self, name: str, settings: Mapping[str, Any], project_dir: Path | None = None):
         path = settings.get("path")
         if not isinstance(path, str) or not path:
-            raise SinkError("missing 'path' (the JSON Lines file to append alerts to)")
+            raise SinkError("missing 'path' (the JSON Lines file to append alerts to)", setting="path")
         resolved = Path(path).expanduser()
         if not resolved.is_absolute() and project_dir is not None:
             resolved = Path(project_dir) / resolved

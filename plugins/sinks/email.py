@@ -8,6 +8,7 @@ server). Credentials are never sent over an unencrypted connection to another ho
 from __future__ import annotations
 
 import ipaddress
+import re
 import smtplib
 import socket
 import ssl
@@ -21,6 +22,8 @@ from kpiforge.errors import SinkError
 from kpiforge.hookspecs import hookimpl
 
 _DEFAULT_PORT = {"starttls": 587, "ssl": 465, "none": 25}
+# local@domain, the plain form SMTP's MAIL FROM / RCPT TO take (no display name, no spaces).
+_ADDRESS = re.compile(r'^[^\s@<>()\[\],;:"\\]+@[^\s@<>()\[\],;:"\\.]+(?:\.[^\s@<>()\[\],;:"\\.]+)*\Z')
 _COLOR = {"critical": "#b91c1c", "warning": "#b45309", "info": "#1d4ed8"}
 
 
@@ -36,14 +39,18 @@ def _is_loopback(host: str) -> bool:
 def _addresses(value: Any, key: str, required: bool) -> list[str]:
     if value in (None, "", []):
         if required:
-            raise SinkError(f"missing '{key}' (an address or a list of addresses)")
+            raise SinkError(f"missing '{key}' (an address or a list of addresses)", setting=key)
         return []
     items = [value] if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not all(isinstance(a, str) and "@" in a for a in items):
-        raise SinkError(f"'{key}' must be an e-mail address or a list of addresses")
+    if not isinstance(items, (list, tuple)) or not all(isinstance(a, str) for a in items):
+        raise SinkError(f"'{key}' must be an e-mail address or a list of addresses", setting=key)
     for address in items:
         if any(c in address for c in "\r\n"):
-            raise SinkError(f"'{key}' contains a line break")
+            raise SinkError(f"'{key}' contains a line break", setting=key)
+        if not _ADDRESS.match(address):
+            hint = " (several addresses go in a list: [a@x.com, b@x.com])" if "," in address else ""
+            raise SinkError(f"'{key}' must be an e-mail address or a list of addresses: "
+                            f"{address!r} is not one{hint}", setting=key)
     return list(items)
 
 
@@ -90,15 +97,18 @@ class EmailSink:
         self.name = name
         host = settings.get("host")
         if not isinstance(host, str) or not host:
-            raise SinkError("missing 'host' (the SMTP server)")
+            raise SinkError("missing 'host' (the SMTP server)", setting="host")
+        if "://" in host or any(c.isspace() or c in "/@" for c in host):
+            raise SinkError(f"host must be a host name or address, like smtp.example.com; got "
+                            f"{host!r}", setting="host")
         self.host = host
         tls = settings.get("tls", "none" if _is_loopback(host) else "starttls")
         if tls not in _DEFAULT_PORT:
-            raise SinkError(f"tls must be one of starttls, ssl, none; got {tls!r}")
+            raise SinkError(f"tls must be one of starttls, ssl, none; got {tls!r}", setting="tls")
         self.tls = tls
         port = settings.get("port", _DEFAULT_PORT[tls])
         if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-            raise SinkError(f"port must be an integer from 1 to 65535, got {port!r}")
+            raise SinkError(f"port must be an integer from 1 to 65535, got {port!r}", setting="port")
         self.port = port
         self.sender = _addresses(settings.get("from"), "from", True)[0]
         self.to = _addresses(settings.get("to"), "to", True)
@@ -106,9 +116,11 @@ class EmailSink:
         self.username = settings.get("username")
         self.password = settings.get("password")
         if (self.username is None) != (self.password is None):
-            raise SinkError("give both 'username' and 'password', or neither")
+            raise SinkError("give both 'username' and 'password', or neither",
+                            setting="password" if self.password is None else "username")
         if self.username is not None and tls == "none" and not _is_loopback(host):
-            raise SinkError("refusing to send SMTP credentials without TLS to a non-loopback host")
+            raise SinkError("refusing to send SMTP credentials without TLS to a non-loopback host",
+                            setting="tls")
         self.subject = settings.get("subject")
         timeout = settings.get("timeout", 10.0)
         self.timeout = float(timeout) if isinstance(timeout, (int, float)) else 10.0

@@ -11,7 +11,9 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import json
+import re
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any, Mapping
@@ -21,6 +23,18 @@ from kpiforge.errors import SinkError
 from kpiforge.hookspecs import hookimpl
 
 SECRET_PREFIX = "whsec_"
+_LABEL = re.compile(r"\w(?:[\w-]*\w)?\Z")
+
+
+def _well_formed_host(host: str) -> bool:
+    """A DNS name (internationalised too), an IPv4 address or an IPv6 one (brackets stripped)."""
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return False
+        return True
+    return all(_LABEL.match(label) for label in host.removesuffix(".").split("."))
 _MAX_RETRY_AFTER = 86400.0
 
 
@@ -35,17 +49,27 @@ def _httpx() -> Any:
 def _url(settings: Mapping[str, Any]) -> str:
     url = settings.get("url")
     if not isinstance(url, str) or not url:
-        raise SinkError("missing 'url'")
-    parts = urlsplit(url)
+        raise SinkError("missing 'url'", setting="url")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a bracketed host that is no IPv6 address, a port out of range
+        raise SinkError(f"url is not a well-formed URL (host and port), got {url!r}",
+                        setting="url") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SinkError(f"url must be an http:// or https:// URL, got {url!r}")
+        raise SinkError(f"url must be an http:// or https:// URL, got {url!r}", setting="url")
+    if (not parts.hostname or port == 0 or any(c.isspace() for c in url)
+            or not _well_formed_host(parts.hostname)):
+        raise SinkError(f"url is not a well-formed URL (host and port), got {url!r}",
+                        setting="url")
     return url
 
 
 def _timeout(settings: Mapping[str, Any]) -> float:
     value = settings.get("timeout", 10.0)
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-        raise SinkError(f"timeout must be a positive number of seconds, got {value!r}")
+        raise SinkError(f"timeout must be a positive number of seconds, got {value!r}",
+                        setting="timeout")
     return float(value)
 
 
@@ -96,13 +120,16 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float, what
 def decode_secret(secret: str) -> bytes:
     """The HMAC key of a Standard Webhooks secret ``whsec_<base64>``."""
     if not secret.startswith(SECRET_PREFIX):
-        raise SinkError("secret must be a Standard Webhooks secret: 'whsec_' followed by base64")
+        raise SinkError("secret must be a Standard Webhooks secret: 'whsec_' followed by base64",
+                        setting="secret")
     try:
         key = base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
     except (binascii.Error, ValueError):
-        raise SinkError("secret: the part after 'whsec_' is not valid base64") from None
+        raise SinkError("secret: the part after 'whsec_' is not valid base64",
+                        setting="secret") from None
     if len(key) < 16:
-        raise SinkError("secret: the key must be at least 16 bytes (24+ base64 characters)")
+        raise SinkError("secret: the key must be at least 16 bytes (24+ base64 characters)",
+                        setting="secret")
     return key
 
 
@@ -124,10 +151,10 @@ class WebhookSink:
         elif isinstance(secret, str):
             self.key = decode_secret(secret)
         else:
-            raise SinkError("secret must be a string 'whsec_<base64>'")
+            raise SinkError("secret must be a string 'whsec_<base64>'", setting="secret")
         headers = settings.get("headers") or {}
         if not isinstance(headers, Mapping):
-            raise SinkError("headers must be a mapping of header name to value")
+            raise SinkError("headers must be a mapping of header name to value", setting="headers")
         self.headers = {str(k): str(v) for k, v in headers.items()}
 
     def send(self, alert: Any) -> None:

@@ -1,0 +1,188 @@
+"""Project-load checks of ``alerting:``, ``sinks:`` and ``routes:``, positioned in the file.
+
+Without them a mistake in a sink (an unset ``${WEBHOOK_SECRET}``, a malformed URL, a route
+naming ``opps``) would surface at send time, after every query has run. Here every sink is
+built once, the way delivery builds it (constructed, never connected: sink factories must not
+touch the network), and each problem becomes a :class:`Diagnostic` at its line in
+``kpiforge.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from .._yamlio import Document
+from ..errors import Diagnostic, KpiforgeError, SinkError, did_you_mean
+from ._delivery import RetryPolicy
+from ._routing import _DELIVERY_KEYS, _ENV_REF, _MATCH_FIELDS, SinkConfig, build_sink, expand_env
+from ._rules import SEVERITIES, parse_duration
+
+__all__ = ["check_alerting"]
+
+_ALLOWED_VALUES = {
+    "severity": SEVERITIES,
+    "state": ("firing", "resolved"),
+    "status": ("good", "ok", "warning", "critical", "unknown"),
+}
+KeyPath = tuple[str | int, ...]
+
+
+def _env_refs(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:
+    """(key path, variable) for every ``${VAR}`` in a setting (``$$`` is a literal ``$``)."""
+    if isinstance(value, str):
+        for match in _ENV_REF.finditer(value):
+            if match.group(1):
+                yield path, match.group(1)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _env_refs(item, path + (key,))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _env_refs(item, path + (i,))
+
+
+def _conceal(message: str, values: Sequence[str]) -> str:
+    # A factory may quote a setting it refuses; a secret expanded into it must not be shown.
+    for value in sorted(values, key=len, reverse=True):
+        if value:
+            message = message.replace(value, "***")
+    return message
+
+
+def check_alerting(document: Document, root: Path, sink_types: Mapping[str, Any],
+                   environ: Mapping[str, str] | None = None,
+                   dimensions: Sequence[str] = ()) -> list[Diagnostic]:
+    """Every problem of the alerting keys of ``document``; sinks are built, not connected."""
+    env = os.environ if environ is None else environ
+    data = document.data if isinstance(document.data, Mapping) else {}
+    out: list[Diagnostic] = []
+    base = RetryPolicy()
+
+    alerting = data.get("alerting")
+    if isinstance(alerting, Mapping):
+        if "repeat_interval" in alerting:
+            try:
+                parse_duration(alerting["repeat_interval"], field_name="repeat_interval")
+            except KpiforgeError as exc:
+                out.append(document.diagnostic(("alerting", "repeat_interval"), "alerting",
+                                               str(exc).split(": ", 1)[-1]))
+        base, problems = _policy(document, ("alerting",), alerting, base)
+        out.extend(problems)
+
+    sinks = data.get("sinks")
+    names: list[str] = []
+    if isinstance(sinks, Mapping):
+        for name, raw in sinks.items():
+            names.append(str(name))
+            if isinstance(raw, Mapping):
+                out.extend(_check_sink(document, root, sink_types, env, str(name), raw, base))
+
+    routes = data.get("routes")
+    if isinstance(routes, list):
+        for i, route in enumerate(routes):
+            if isinstance(route, Mapping):
+                out.extend(_check_route(document, i, route, names, dimensions))
+    return out
+
+
+def _policy(document: Document, where: KeyPath, raw: Mapping[str, Any],
+            base: RetryPolicy) -> tuple[RetryPolicy, list[Diagnostic]]:
+    problems: list[Diagnostic] = []
+    policy = base
+    retry = raw.get("retry")
+    if isinstance(retry, Mapping):
+        for key, value in retry.items():
+            try:
+                policy = policy.override({key: value}, None, key=".".join(map(str, where)))
+            except KpiforgeError as exc:
+                problems.append(document.diagnostic(where + ("retry", key), "retry",
+                                                    str(exc).split(": ", 1)[-1]))
+    if "timeout" in raw:
+        try:
+            policy = policy.override(None, raw["timeout"], key=".".join(map(str, where)))
+        except KpiforgeError as exc:
+            problems.append(document.diagnostic(where + ("timeout",), "sink-settings",
+                                                str(exc).split(": ", 1)[-1]))
+    return policy, problems
+
+
+def _check_sink(document: Document, root: Path, sink_types: Mapping[str, Any],
+                env: Mapping[str, str], name: str, raw: Mapping[str, Any],
+                base: RetryPolicy) -> list[Diagnostic]:
+    where: KeyPath = ("sinks", name)
+    kind = raw.get("type")
+    if not isinstance(kind, str):
+        return []  # the schema reports it
+    if kind not in sink_types:
+        known = ", ".join(sorted(sink_types)) or "none"
+        return [document.diagnostic(where + ("type",), "sink-type",
+                                    f"unknown sink type '{kind}'{did_you_mean(kind, sink_types)}; "
+                                    f"registered types: {known}")]
+    policy, problems = _policy(document, where, raw, base)
+    settings = {k: v for k, v in raw.items() if k not in _DELIVERY_KEYS}
+    secrets = []
+    for path, variable in _env_refs(settings, where):
+        if variable not in env:
+            problems.append(document.diagnostic(
+                path, "env", f"environment variable {variable} is not set "
+                             f"(referenced as ${{{variable}}})"))
+        else:
+            secrets.append(env[variable])
+    if problems:
+        return problems
+    expanded = expand_env(settings, f"sinks.{name}", env)
+    expanded["timeout"] = policy.timeout
+    try:
+        build_sink(SinkConfig(name, kind, expanded, policy), sink_types, root)
+    except SinkError as exc:
+        cause = exc.__cause__ if isinstance(exc.__cause__, SinkError) else exc
+        setting = getattr(cause, "setting", None)
+        message = str(cause) if cause is not exc else str(exc).removeprefix(f"sinks.{name}: ")
+        path = where + (setting,) if isinstance(setting, str) and setting in raw else where
+        if isinstance(setting, str):
+            message = message.removeprefix(f"{setting}: ")  # the diagnostic names the field
+        problems.append(document.diagnostic(path, "sink-settings", _conceal(message, secrets)))
+    return problems
+
+
+def _check_route(document: Document, i: int, route: Mapping[str, Any], names: Sequence[str],
+                 dimensions: Sequence[str]) -> list[Diagnostic]:
+    where: KeyPath = ("routes", i)
+    out: list[Diagnostic] = []
+    sinks = route.get("sinks")
+    if isinstance(sinks, list):
+        for j, sink in enumerate(sinks):
+            if isinstance(sink, str) and sink not in names:
+                defined = ", ".join(names) or "none"
+                out.append(document.diagnostic(
+                    where + ("sinks", j), "unknown-sink",
+                    f"route names sink '{sink}' which is not defined under sinks"
+                    f"{did_you_mean(sink, names)} (defined: {defined})"))
+    match = route.get("match")
+    if not isinstance(match, Mapping):
+        return out
+    known = [*_MATCH_FIELDS, "labels", *dimensions]
+    for key, wanted in match.items():
+        if key in _ALLOWED_VALUES:
+            allowed = _ALLOWED_VALUES[key]
+            values = wanted if isinstance(wanted, list) else [wanted]
+            for k, value in enumerate(values):
+                if isinstance(value, str) and value not in allowed:
+                    path = where + ("match", key) + ((k,) if isinstance(wanted, list) else ())
+                    out.append(document.diagnostic(
+                        path, "route-match",
+                        f"{key} is never '{value}'{did_you_mean(value, allowed)}; "
+                        f"it is one of {', '.join(allowed)}"))
+        elif key not in known:
+            # Any other key matches an alert label, which only the KPI files declare; a key
+            # one letter away from a field or a dimension is a typo, not a label.
+            hint = did_you_mean(key, known)
+            if hint:
+                out.append(document.diagnostic(
+                    where + ("match", key), "route-match",
+                    f"'{key}' is not an alert field or a dimension{hint}; a route matches on "
+                    f"{', '.join(_MATCH_FIELDS)}, a source dimension, or an alert label",
+                    at_key=True))
+    return out
