@@ -211,7 +211,9 @@ def _build(document: Document, root: Path, path: Path | None, plugins: "Plugins 
     if not isinstance(data, dict):
         raise ProjectError(diagnostics or [document.diagnostic((), "schema", "expected a mapping")])
     diagnostics.extend(_check(document, root, plugins, environ))
-    diagnostics.extend(_check_alerting(document, root, plugins, environ))
+    reported = {d.field for d in diagnostics}  # the schema's own finding on a field suffices
+    diagnostics.extend(d for d in _check_alerting(document, root, plugins, environ)
+                       if d.field not in reported)
     if any(d.is_error for d in diagnostics):
         raise ProjectError(diagnostics)
 

@@ -100,11 +100,12 @@ def _policy(document: Document, where: KeyPath, raw: Mapping[str, Any],
                 problems.append(document.diagnostic(where + ("retry", key), "retry",
                                                     str(exc).split(": ", 1)[-1]))
     if "timeout" in raw:
+        dotted = ".".join(map(str, where)) + ".timeout"
         try:
-            policy = policy.override(None, raw["timeout"], key=".".join(map(str, where)))
+            policy = policy.override(None, raw["timeout"], key=dotted.removesuffix(".timeout"))
         except KpiforgeError as exc:
-            problems.append(document.diagnostic(where + ("timeout",), "sink-settings",
-                                                str(exc).split(": ", 1)[-1]))
+            message = str(exc).removeprefix(dotted).removeprefix(":").strip()
+            problems.append(document.diagnostic(where + ("timeout",), "sink-settings", message))
     return policy, problems
 
 

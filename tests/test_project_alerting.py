@@ -1,0 +1,125 @@
+"""``alerting``, ``sinks`` and ``routes`` of kpiforge.yaml are checked when the project loads,
+each problem at its line, before any query runs."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kpiforge import ProjectError
+from kpiforge._project import load_project
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "whsec_" + base64.b64encode(b"load-time-secret-0123456789").decode()
+
+SOURCES = """\
+sources:
+  ads: {type: csv, path: ads.csv, time: date, dimensions: [channel], inputs: {clicks: {agg: sum}}}
+"""  # lines 1-2; the fragments below start at line 3
+
+
+@pytest.mark.parametrize("fragment, where, words", [
+    ("sinks:\n  ops: {type: webhook, url: 'https://h.example.com/k', secret: '${KPIF_UNSET_S}'}\n",
+     "4:64: error[env]: sinks.ops.secret", "environment variable KPIF_UNSET_S is not set"),
+    ("sinks:\n  ops:\n    type: webhook\n    url: 'https://h.example.com/${KPIF_UNSET_U}/x'\n",
+     "6:10: error[env]: sinks.ops.url", "KPIF_UNSET_U is not set"),
+    ("sinks:\n  ops: {type: webhook, url: 'http://exa mple.com/x'}\n",
+     "4:29: error[sink-settings]: sinks.ops.url", "not a well-formed URL"),
+    ("sinks:\n  ops: {type: webhook, url: 'ftp://example.com/x'}\n",
+     "4:29: error[sink-settings]: sinks.ops.url", "http:// or https://"),
+    ("sinks:\n  ops: {type: slack, url: 'https://[nope]/x'}\n",
+     "4:27: error[sink-settings]: sinks.ops.url", "not a well-formed URL"),
+    ("sinks:\n  ops: {type: webhook, url: 'https://h.example.com/k', secret: 'whsec_!!'}\n",
+     "4:64: error[sink-settings]: sinks.ops.secret", "not valid base64"),
+    ("sinks:\n  ops: {type: webhook, url: 'https://h.example.com/k', secret: 'hunter2'}\n",
+     "4:64: error[sink-settings]: sinks.ops.secret", "Standard Webhooks secret"),
+    ("sinks:\n  m: {type: email, host: smtp.example.com, from: kpi@example.com, to: [growth@]}\n",
+     "4:71: error[sink-settings]: sinks.m.to", "'growth@' is not one"),
+    ("sinks:\n  m: {type: email, host: smtp.example.com, from: 'kpi example.com', to: [a@b.com]}\n",
+     "4:50: error[sink-settings]: sinks.m.from", "'kpi example.com' is not one"),
+    ("sinks:\n  m: {type: email, host: 'smtp://mail.example.com', from: k@b.com, to: a@b.com}\n",
+     "4:26: error[sink-settings]: sinks.m.host", "host name or address"),
+    ("sinks:\n  m: {type: email, host: smtp.example.com, port: 0, from: k@b.com, to: a@b.com}\n",
+     "4:50: error[sink-settings]: sinks.m.port", "port must be"),
+    ("sinks:\n  log: {type: file}\n", "4:8: error[sink-settings]: sinks.log", "missing 'path'"),
+    ("sinks:\n  ops: {type: webhok, url: 'https://h.example.com/k'}\n",
+     "4:15: error[sink-type]: sinks.ops.type", "unknown sink type 'webhok' (did you mean 'webhook'?)"),
+    ("sinks:\n  ops: {type: console, timeout: 0}\n",
+     "4:33: error[sink-settings]: sinks.ops.timeout: must be more than 0", ""),
+    ("alerting: {repeat_interval: 1d, timeout: 0s}\n",
+     "3:42: error[sink-settings]: alerting.timeout: must be more than 0", ""),
+    ("sinks:\n  mail: {type: console}\nroutes:\n  - sinks: [mial]\n",
+     "6:13: error[unknown-sink]: routes[0].sinks[0]", "'mial' which is not defined under sinks "
+                                                     "(did you mean 'mail'?)"),
+    ("sinks:\n  ops: {type: console}\nroutes:\n  - match: {severty: critical}\n    sinks: [ops]\n",
+     "6:13: error[route-match]: routes[0].match.severty", "(did you mean 'severity'?)"),
+    ("sinks:\n  ops: {type: console}\nroutes:\n  - match: {chanel: search}\n    sinks: [ops]\n",
+     "6:13: error[route-match]: routes[0].match.chanel", "(did you mean 'channel'?)"),
+    ("sinks:\n  ops: {type: console}\nroutes:\n  - match: {severity: [warning, critcal]}\n"
+     "    sinks: [ops]\n",
+     "6:33: error[route-match]: routes[0].match.severity[1]", "never 'critcal' (did you mean 'critical'?)"),
+    ("sinks:\n  ops: {type: console}\nroutes:\n  - match: {state: fired}\n    sinks: [ops]\n",
+     "6:20: error[route-match]: routes[0].match.state", "one of firing, resolved"),
+])
+def test_alerting_mistakes_are_reported_at_their_line(tmp_path, monkeypatch, fragment, where, words):
+    for name in ("KPIF_UNSET_S", "KPIF_UNSET_U"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "kpiforge.yaml").write_text(SOURCES + fragment)
+    with pytest.raises(ProjectError) as caught:
+        load_project(tmp_path / "kpiforge.yaml")
+    lines = [str(d) for d in caught.value.diagnostics]
+    assert any(line.startswith(f"{tmp_path / 'kpiforge.yaml'}:{where}") and words in line
+               for line in lines), lines
+
+
+def test_a_valid_alerting_configuration_loads(tmp_path, monkeypatch):
+    monkeypatch.setenv("KPIF_HOOK_SECRET", SECRET)
+    (tmp_path / "kpiforge.yaml").write_text(SOURCES + """\
+alerting: {repeat_interval: 4h, timeout: 5s, retry: {max_attempts: 2}}
+sinks:
+  ops: {type: webhook, url: 'https://hooks.example.com/kpi', secret: '${KPIF_HOOK_SECRET}'}
+  chat: {type: slack, url: 'https://hooks.slack.com/services/T0/B0/xyz'}
+  mail: {type: email, host: smtp.example.com, from: kpi@example.com, to: [a@example.com, b@exämple.fr]}
+  log: {type: file, path: alerts.jsonl, timeout: 1s}
+  tty: {type: console}
+routes:
+  - match: {severity: [warning, critical], channel: search, team: finance}
+    sinks: [ops, mail]
+    continue: true
+  - match: {labels: {team: growth}, state: resolved}
+    sinks: [chat, log, tty]
+""")
+    project = load_project(tmp_path / "kpiforge.yaml")
+    assert project.sinks["ops"]["secret"] == "${KPIF_HOOK_SECRET}"  # never the secret itself
+
+
+def test_a_secret_expanded_into_a_refused_setting_is_not_shown(tmp_path, monkeypatch):
+    monkeypatch.setenv("KPIF_TOKEN", "s3cr3t-token-value")
+    (tmp_path / "kpiforge.yaml").write_text(
+        SOURCES + "sinks:\n  ops: {type: webhook, url: 'http://exa mple.com/${KPIF_TOKEN}'}\n")
+    with pytest.raises(ProjectError) as caught:
+        load_project(tmp_path / "kpiforge.yaml")
+    assert "not a well-formed URL" in str(caught.value)
+    assert "s3cr3t-token-value" not in str(caught.value)
+
+
+def test_kpiforge_run_stops_before_any_query(tmp_path):
+    rows = ["date,channel,clicks"] + [f"2026-09-{d:02d},search,40" for d in range(1, 31)]
+    (tmp_path / "ads.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "kpiforge.yaml").write_text(
+        SOURCES + "state: state/alerts.db\n"
+        "sinks:\n  ops: {type: webhook, url: 'https://h.example.com/k', secret: '${KPIF_UNSET_S}'}\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("KPIF_UNSET_S", None)
+    done = subprocess.run([sys.executable, "-m", "kpiforge", "run", "--format", "json"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "kpiforge.yaml:5:64: error[env]: sinks.ops.secret: environment variable KPIF_UNSET_S" \
+        in done.stderr
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    assert not (tmp_path / "state").exists()
