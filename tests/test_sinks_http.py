@@ -215,6 +215,10 @@ def test_connection_refused_is_retryable():
 @pytest.mark.parametrize("settings, words", [
     ({}, "missing 'url'"),
     ({"url": "ftp://example.com/x"}, "http:// or https://"),
+    ({"url": "http://exa mple.com/x"}, "not a well-formed URL"),
+    ({"url": "http://example.com:99999/x"}, "not a well-formed URL"),
+    ({"url": "http://[not-ipv6]/x"}, "not a well-formed URL"),
+    ({"url": "http://a..b/x"}, "not a well-formed URL"),
     ({"url": "http://127.0.0.1/x", "secret": "not-a-secret"}, "whsec_"),
     ({"url": "http://127.0.0.1/x", "secret": "whsec_!!!"}, "not valid base64"),
     ({"url": "http://127.0.0.1/x", "secret": "whsec_" + base64.b64encode(b"short").decode()}, "16 bytes"),

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..errors import Diagnostic, KpiforgeError, ProjectError, SinkError
+from ..errors import Diagnostic, KpiforgeError, ProjectError, SinkError, did_you_mean
 from ._delivery import RetryPolicy
 
 __all__ = ["Route", "SinkConfig", "build_sink", "expand_env", "parse_routes", "parse_sinks",
@@ -102,7 +102,8 @@ def parse_sinks(config: Mapping[str, Any] | None, sink_types: Mapping[str, Any],
         if type_name not in sink_types:
             known = ", ".join(sorted(sink_types)) or "none"
             problems.add(f"{key}.type", "unknown-sink-type",
-                         f"unknown sink type '{type_name}' (known: {known})")
+                         f"unknown sink type '{type_name}'{did_you_mean(type_name, sink_types)}"
+                         f" (known: {known})")
             continue
         try:
             policy = base_policy.override(raw.get("retry"), raw.get("timeout"), key=key)
@@ -160,8 +161,8 @@ def parse_routes(config: Sequence[Any] | None, sink_names: Sequence[str], *,
             if sink not in sink_names:
                 known = ", ".join(sorted(sink_names)) or "none defined"
                 problems.add(f"{key}.sinks[{j}]", "unknown-sink",
-                             f"route names sink '{sink}' which is not defined under sinks "
-                             f"(defined: {known})")
+                             f"route names sink '{sink}' which is not defined under sinks"
+                             f"{did_you_mean(sink, sink_names)} (defined: {known})")
         cont = raw.get("continue", False)
         if not isinstance(cont, bool):
             problems.add(f"{key}.continue", "route-continue", "expected true or false")
