@@ -79,6 +79,11 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
         print_diagnostics(exc.diagnostics)
         fail(f"{len(exc.errors)} error(s) in the definitions")
     print_diagnostics(engine.warnings)
+    if not no_alerts:
+        route_problems = project.check_routes(engine)
+        if route_problems:
+            print_diagnostics(route_problems)
+            fail(f"{len(route_problems)} error(s) in the routes of {project_file}")
     try:
         result = run(engine, project, grain=grain, period=period, by=list(by),
                      kpis=list(kpis) or None, compare=list(compare), start=start, end=end, last=last)

@@ -130,6 +130,8 @@ class Project:
     inline_data: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
     # the file's data as written (read-only, ${VAR} unexpanded), for features reading own keys
     raw: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
+    # the loaded file with its positions, for checks that need the definitions (alert routes)
+    document: Document | None = field(default=None, repr=False, compare=False)
 
     @property
     def week_start_index(self) -> int:
@@ -160,6 +162,14 @@ class Project:
         settings["dimensions"] = list(config.dimensions)
         settings["inputs"] = dict(config.inputs)
         return settings
+
+    def check_routes(self, engine: "Engine") -> list[Diagnostic]:
+        """``routes`` matchers naming a KPI, category, owner or label no loaded KPI has."""
+        if self.document is None or not self.routes:
+            return []
+        from .alerts._config import check_routes_against
+
+        return check_routes_against(self.document, engine.definitions, self.dimensions())
 
     def engine(self, plugins: "Plugins | None" = None) -> "Engine":
         """The :class:`kpiforge.Engine` of this project's definitions (bundled by default)."""
@@ -241,6 +251,7 @@ def _build(document: Document, root: Path, path: Path | None, plugins: "Plugins 
         sinks=_freeze(data.get("sinks") or {}),
         routes=_freeze(data.get("routes") or []),
         raw=_freeze(data),
+        document=document,
     )
 
 

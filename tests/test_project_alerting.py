@@ -123,3 +123,41 @@ def test_kpiforge_run_stops_before_any_query(tmp_path):
         in done.stderr
     assert done.stdout == "" and "Traceback" not in done.stderr
     assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("match, where, words", [
+    ("{kpi: [ctr, cpcc]}", "7:24: error[route-match]: routes[0].match.kpi[1]",
+     "no KPI has kpi 'cpcc' (did you mean 'cpc'?)"),
+    ("{category: acquisiton}", "7:23: error[route-match]: routes[0].match.category",
+     "(did you mean 'acquisition'?)"),
+    ("{owner: grwth}", "7:20: error[route-match]: routes[0].match.owner", "(did you mean 'growth'?)"),
+    ("{tem: finance}", "7:13: error[route-match]: routes[0].match.tem",
+     "not an alert field, a source dimension or a label any KPI's alerts declare (did you mean 'team'?)"),
+    ("{labels: {teem: finance}}", "7:22: error[route-match]: routes[0].match.labels.teem",
+     "no KPI's alerts declare the label 'teem' (did you mean 'team'?)"),
+])
+def test_kpiforge_run_checks_route_matchers_against_the_kpis(tmp_path, match, where, words):
+    from tests.alert_servers import write_kpis
+
+    write_kpis(tmp_path)
+    rows = ["date,channel,clicks,impressions"] + [f"2026-09-{d:02d},search,40,1000"
+                                                  for d in range(1, 31)]
+    (tmp_path / "ads.csv").write_text("\n".join(rows) + "\n")
+    sources = SOURCES.replace("{clicks: {agg: sum}}", "{clicks: {agg: sum}, impressions: {agg: sum}}")
+    good = "  - match: {team: finance, channel: search, kpi: revenue, labels: {team: finance}}\n" \
+           "    sinks: [log]\n"
+    (tmp_path / "kpiforge.yaml").write_text(
+        "definitions: [kpis.yaml]\n" + sources + "sinks:\n  log: {type: file, path: a.jsonl}\n"
+        f"routes:\n  - match: {match}\n    sinks: [log]\n" + good)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "kpiforge", "run", "--format", "json"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    problems = [line for line in done.stderr.splitlines() if "error[" in line]
+    assert len(problems) == 1 and problems[0].startswith(f"kpiforge.yaml:{where}: ") \
+        and words in problems[0], done.stderr
+    assert done.stdout == ""
+    no_alerts = subprocess.run([sys.executable, "-m", "kpiforge", "run", "--format", "json",
+                                "--no-alerts"], cwd=tmp_path, env=env, capture_output=True,
+                               text=True, timeout=120)
+    assert no_alerts.returncode == 0, no_alerts.stderr

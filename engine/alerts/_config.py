@@ -19,7 +19,7 @@ from ._delivery import RetryPolicy
 from ._routing import _DELIVERY_KEYS, _ENV_REF, _MATCH_FIELDS, SinkConfig, build_sink, expand_env
 from ._rules import SEVERITIES, parse_duration
 
-__all__ = ["check_alerting"]
+__all__ = ["check_alerting", "check_routes_against"]
 
 _ALLOWED_VALUES = {
     "severity": SEVERITIES,
@@ -186,4 +186,53 @@ def _check_route(document: Document, i: int, route: Mapping[str, Any], names: Se
                     f"'{key}' is not an alert field or a dimension{hint}; a route matches on "
                     f"{', '.join(_MATCH_FIELDS)}, a source dimension, or an alert label",
                     at_key=True))
+    return out
+
+
+def check_routes_against(document: Document, definitions: Mapping[str, Any],
+                         dimensions: Sequence[str] = ()) -> list[Diagnostic]:
+    """Route matchers against the loaded KPIs: ids, categories, owners and alert labels.
+
+    Run once the definitions are loaded (before any query): a matcher naming a label no KPI
+    declares, or a KPI, category or owner no definition has, would never match anything.
+    """
+    data = document.data if isinstance(document.data, Mapping) else {}
+    routes = data.get("routes")
+    if not isinstance(routes, list):
+        return []
+    defs = list(definitions.values())
+    labels = sorted({str(k) for d in defs for k in ((getattr(d, "alerts", None) or {}).get("labels") or {})})
+    known_values = {
+        "kpi": sorted(definitions),
+        "category": sorted({d.category for d in defs if getattr(d, "category", None)}),
+        "owner": sorted({d.owner for d in defs if getattr(d, "owner", None)}),
+    }
+    fields = [*_MATCH_FIELDS, "labels", *dimensions]
+    out: list[Diagnostic] = []
+    for i, route in enumerate(routes):
+        match = route.get("match") if isinstance(route, Mapping) else None
+        if not isinstance(match, Mapping):
+            continue
+        where: KeyPath = ("routes", i, "match")
+        for key, wanted in match.items():
+            if key == "labels" and isinstance(wanted, Mapping):
+                for label in wanted:
+                    if label not in labels:
+                        out.append(document.diagnostic(
+                            where + ("labels", label), "route-match",
+                            f"no KPI's alerts declare the label '{label}'"
+                            f"{did_you_mean(label, labels)}", at_key=True))
+            elif key in known_values:
+                values = wanted if isinstance(wanted, list) else [wanted]
+                for k, value in enumerate(values):
+                    if str(value) not in known_values[key]:
+                        path = where + (key,) + ((k,) if isinstance(wanted, list) else ())
+                        out.append(document.diagnostic(
+                            path, "route-match", f"no KPI has {key} '{value}'"
+                                                 f"{did_you_mean(str(value), known_values[key])}"))
+            elif key not in fields and key not in labels:
+                out.append(document.diagnostic(
+                    where + (key,), "route-match",
+                    f"'{key}' is not an alert field, a source dimension or a label any KPI's "
+                    f"alerts declare{did_you_mean(key, [*fields, *labels])}", at_key=True))
     return out
