@@ -85,6 +85,11 @@ def kpiforge_register_sink_types(register: SinkTypeRegister) -> None:
     object with ``send(alert) -> None`` raising :class:`kpiforge.SinkError` on failure. The
     engine calls each sink on its own, so one failing sink never stops the others.
     Every implementation is called.
+
+    The factory is also called when the project loads, to check the settings before any
+    query runs: it must only construct (validate, never connect), and it should raise
+    ``SinkError(message, setting="url")`` naming the refused setting so the error points at
+    its line in ``kpiforge.yaml``.
     """
 
 
