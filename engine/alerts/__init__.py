@@ -492,7 +492,9 @@ def dispatch(engine: Any, records: Iterable[Mapping[str, Any]], *, project_dir: 
 
         store.begin()
         try:
-            _evaluate(store, records, definitions.get, settings, now_ts, silences, report, queue)
+            with store.errors():
+                _evaluate(store, records, definitions.get, settings, now_ts, silences, report,
+                          queue)
         except BaseException:
             store.conn.execute("ROLLBACK")
             raise

@@ -24,7 +24,8 @@ from typing import Any, Callable, Mapping
 
 from ..errors import KpiforgeError, SinkError, StateError
 from ._rules import parse_duration
-from ._state import Store, new_owner
+from ._leases import new_owner
+from ._state import Store
 
 __all__ = ["FAILPOINT_ENV", "DeliveryResult", "RetryPolicy", "deliver", "failpoint", "send_with_retries"]
 

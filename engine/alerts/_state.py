@@ -20,16 +20,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import sqlite3
 import threading
 import time
-import uuid
 from typing import Any, Iterator, Mapping, Sequence
 
+from ._leases import holder_alive
 from ._statefile import connect, sqlite_errors
 
-__all__ = ["BUSY_TIMEOUT", "Store", "advance", "decide", "mark_notified", "new_row", "new_owner"]
+__all__ = ["BUSY_TIMEOUT", "Store", "advance", "decide", "mark_notified", "new_row"]
 
 # 1: the four tables. 2: outbox.claimed_by and outbox.claim_expires (delivery leases).
 SCHEMA_VERSION = 2
@@ -104,28 +103,6 @@ def _migrate(conn: sqlite3.Connection, old: int) -> None:
     if old < 2:
         conn.execute("ALTER TABLE outbox ADD COLUMN claimed_by TEXT")
         conn.execute("ALTER TABLE outbox ADD COLUMN claim_expires REAL")
-
-
-def new_owner() -> str:
-    """A claim holder's name: host and process (to tell a killed holder) and a unique part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-
-
-def _holder_alive(owner: str) -> bool:
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return True  # another machine's process: only its lease tells
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, owned by someone else
-        return True
-    return True
 
 
 # The fields the state machine owns; ``base`` snapshots them before a period's step so that
@@ -246,7 +223,7 @@ class Store:
                 return None
             holder, expires = row["claimed_by"], row["claim_expires"]
             if (holder and holder != owner and expires is not None and expires > now
-                    and _holder_alive(holder)):
+                    and holder_alive(holder)):
                 return None
             conn.execute("UPDATE outbox SET claimed_by = ?, claim_expires = ? WHERE id = ?",
                          (owner, now + lease, msg_id))
