@@ -32,3 +32,8 @@ def format_change(change_pct: float | None) -> str:
         return "—"
     arrow = "▲" if change_pct > 0 else "▼" if change_pct < 0 else "="
     return f"{arrow} {change_pct:+.1f} %"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 KPI``, ``2 KPIs``, ``0 entries`` (with ``many="entries"``): every count message."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
