@@ -12,7 +12,7 @@ import json
 import math
 import os
 import sys
-from typing import Any, Iterable, Mapping, NoReturn, Sequence
+from typing import Any, Iterable, NoReturn, Sequence
 
 import click
 from rich.console import Console
@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ._engine import Engine
-from ._format import STATUS_STYLE, format_value, plural
+from ._format import STATUS_STYLE, format_value, plain, plural, show_value
 from ._plugins import Plugins, load_plugins
 from ._terminal import clean, echo, text
 from .errors import DefinitionError, Diagnostic, KpiforgeError, did_you_mean
@@ -158,36 +158,6 @@ def list_(context: Context, definitions: tuple[str, ...], category: str | None, 
     stdout.print(table)
 
 
-def _plain(value: Any) -> Any:
-    """Frozen mappings and tuples of a definition as JSON-ready dicts and lists."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _show_value(key: str, value: Any) -> str:
-    """One field of ``show`` as text: mappings one ``key: value`` per line, never a repr."""
-    if key == "inputs":
-        return "\n".join(f"{name}: {spec.get('description') or '-'}"
-                         + (f" ({spec['unit']})" if spec.get("unit") else "")
-                         for name, spec in value.items())
-    if isinstance(value, Mapping):
-        return "\n".join(f"{k}: {_inline(v)}" for k, v in value.items())
-    return _inline(value)
-
-
-def _inline(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k}={_inline(v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_inline(v) for v in value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 @cli.command()
 @click.argument("kpi_id")
 @definitions_option
@@ -204,7 +174,7 @@ def show(context: Context, kpi_id: str, definitions: tuple[str, ...], fmt: str) 
     data["inputs_needed"] = sorted(engine.required_inputs(kpi_id))
     data["used_by"] = sorted(k for k, other in engine.definitions.items() if kpi_id in other.depends_on)
     if d.alerts is not None:
-        data["alerts"] = _plain(d.alerts)
+        data["alerts"] = plain(d.alerts)
     if fmt == "json":
         print_json(data)
         return
@@ -216,7 +186,7 @@ def show(context: Context, kpi_id: str, definitions: tuple[str, ...], fmt: str) 
                 "inputs", "depends_on", "inputs_needed", "used_by", "labels", "tags", "vanity",
                 "path"):
         if key in data and data[key] not in (None, "", [], {}):
-            table.add_row(key, text(_show_value(key, data[key])))
+            table.add_row(key, text(show_value(key, data[key])))
     stdout.print(table)
 
 
