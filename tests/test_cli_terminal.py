@@ -251,3 +251,18 @@ def test_eval_still_evaluates_what_it_can():
                     "--format", "json")
     assert proc.returncode == 0, proc.stderr
     assert [r["kpi"] for r in json.loads(proc.stdout)["results"]] == ["ctr"]
+
+
+def test_kpiforge_test_prints_case_names_literally(tmp_path):
+    (tmp_path / "kpis.yaml").write_text(HOSTILE_KPI)
+    (tmp_path / "kpis.test.yaml").write_text(textwrap.dedent("""\
+        tests:
+          - name: "fails [/x] \\e[2J"
+            inputs: {clicks: 1, impressions: 10}
+            expect:
+              ctr: {value: 99.0}
+        """))
+    proc = kpiforge("test", ".", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert_clean(proc)
+    assert "FAIL kpis.test.yaml: fails [/x] \\x1b[2J" in proc.stdout
