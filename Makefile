@@ -1,38 +1,50 @@
 # `make demo` and `make test` set everything up on a fresh machine: they create .venv if it is
-# missing and install the project with its dev extras. System packages the tests need
-# (PostgreSQL server, Chromium) are installed by .ci/system-deps when missing.
+# missing and install the project, the demo with only what it needs (the runtime and the 'demo'
+# extra), the tests with the dev extras. System packages the tests need (PostgreSQL server,
+# Chromium) are installed by .ci/system-deps when missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.kpiforge-installed
+RUNTIME_STAMP := $(VENV)/.kpiforge-runtime
+DEV_STAMP := $(VENV)/.kpiforge-dev
+
+# setuptools' notice that the editable install uses an import hook, shown at every install
+PIP := PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip
 
 .PHONY: install demo test system-deps bench clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-install: $(STAMP)
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e '.[demo]'
+	touch $(RUNTIME_STAMP)
+
+# the dev extras include everything the demo needs, so a dev install serves the demo too
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e '.[dev]'
+	touch $(DEV_STAMP) $(RUNTIME_STAMP)
+
+install: $(DEV_STAMP)
 
 DEMO := examples/demo
 
 # The main job on the bundled sample data: the seeded demo data set (generated once, not
 # committed), last month by channel with month-over-month change, then the alerts it raises.
-demo: $(STAMP)
+demo: $(RUNTIME_STAMP)
 	test -f $(DEMO)/data/sessions.parquet || $(BIN)/python $(DEMO)/generate.py --out $(DEMO)/data
 	$(BIN)/kpiforge run --project $(DEMO)/kpiforge.yaml --grain month --by channel --compare previous
 
 system-deps:
 	bash .ci/system-deps
 
-test: $(STAMP) system-deps
+test: $(DEV_STAMP) system-deps
 	$(BIN)/kpiforge validate
 	$(BIN)/kpiforge test
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/bench_formulas.py
 	$(BIN)/python benchmarks/bench_sources.py
 

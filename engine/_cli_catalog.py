@@ -27,6 +27,7 @@ def catalog_command(context: Any, definitions: tuple[str, ...], lang: str, fmt: 
     and the dependency graph. Markdown for repositories, one self-contained HTML page for
     people, JSON for tools."""
     from ._catalog import FILE_NAMES, render
+    from ._terminal import echo
     from .cli import fail
 
     engine = context.engine(definitions)
@@ -42,4 +43,4 @@ def catalog_command(context: Any, definitions: tuple[str, ...], lang: str, fmt: 
             handle.write(text)
     except OSError as exc:
         fail(f"cannot write {target}: {exc.strerror or exc}")
-    click.echo(f"wrote {target}", err=True)
+    echo(f"wrote {target}", err=True)

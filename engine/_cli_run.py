@@ -6,9 +6,11 @@ from typing import Any, Sequence
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from ._format import STATUS_STYLE, format_change, format_value
 from ._periods import GRAINS
+from ._terminal import text
 from .errors import DefinitionError, KpiforgeError
 
 __all__ = ["project_option", "run_command"]
@@ -167,14 +169,15 @@ def _by_kpi(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return groups
 
 
-def collapsed_notes(records: list[dict[str, Any]], engine: Any) -> list[str]:
+def collapsed_notes(records: list[dict[str, Any]], engine: Any) -> list[Text]:
     """KPIs left out of the table because they have no value anywhere, one line per reason."""
     by_reason: dict[str, list[str]] = {}
     for kpi, rows in _by_kpi(records).items():
         reason = _collapsible(rows)
         if reason is not None and len(rows) > 1:
             by_reason.setdefault(reason, []).append(kpi)
-    return [f"[dim]not computed — {reason}: {', '.join(kpis)}[/]" for reason, kpis in by_reason.items()]
+    return [text(f"not computed — {reason}: {', '.join(kpis)}", "dim")
+            for reason, kpis in by_reason.items()]
 
 
 def run_table(records: list[dict[str, Any]], engine: Any, result: Any,
@@ -184,12 +187,12 @@ def run_table(records: list[dict[str, Any]], engine: Any, result: Any,
     title = "KPIs for " + (periods[0] if len(periods) == 1 else f"{periods[0]} … {periods[-1]}")
     if result.by:
         title += " by " + ", ".join(result.by)
-    table = Table(title=title, title_justify="left")
+    table = Table(title=text(title), title_justify="left")
     table.add_column("KPI", no_wrap=True)
     if len(periods) > 1:
         table.add_column("period", no_wrap=True)
     for dim in result.by:
-        table.add_column(dim, no_wrap=True)
+        table.add_column(text(dim), no_wrap=True)
     table.add_column("value", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for column in compare_columns:
@@ -201,16 +204,16 @@ def run_table(records: list[dict[str, Any]], engine: Any, result: Any,
         definition = engine.definitions.get(kpi)
         currency = definition.currency if definition else None
         for i, r in enumerate(rows):
-            cells = [kpi if i == 0 else ""]
+            cells = [text(kpi if i == 0 else "")]
             if len(periods) > 1:
-                cells.append(r["period"])
-            cells.extend("∅" if r["slice"].get(d) is None else str(r["slice"][d]) for d in result.by)
-            cells.append(format_value(r["value"], r["unit"], currency))
-            cells.append(f"[{STATUS_STYLE.get(r['status'], '')}]{r['status']}[/]")
+                cells.append(text(r["period"]))
+            cells.extend(text("∅" if r["slice"].get(d) is None else r["slice"][d]) for d in result.by)
+            cells.append(text(format_value(r["value"], r["unit"], currency)))
+            cells.append(text(r["status"], STATUS_STYLE.get(r["status"], "")))
             for column in compare_columns:
-                cells.append(format_change(r[column]) if column.startswith("change")
-                             else format_value(r[column], r["unit"], currency))
-            cells.append(r["reason"] or "")
+                cells.append(text(format_change(r[column]) if column.startswith("change")
+                                  else format_value(r[column], r["unit"], currency)))
+            cells.append(text(r["reason"] or ""))
             table.add_row(*cells)
         if len(rows) > 1:
             table.add_section()

@@ -26,6 +26,8 @@ def test_command(context: Any, paths: tuple[str, ...], definitions: tuple[str, .
     """Run the KPI test files (*.test.yaml) of PATHs: folders (their definitions and tests) or
     test files. Without PATH, the tests of the bundled catalog (or of --definitions)."""
     from ._definitions import _display_bundled, bundled_definitions_dir
+    from ._format import plural
+    from ._terminal import clean, echo
     from ._testing import _relative, find_test_files, is_test_file, run_tests
     from .cli import print_diagnostics, print_json
 
@@ -57,17 +59,18 @@ def test_command(context: Any, paths: tuple[str, ...], definitions: tuple[str, .
         click.echo("warning: no test files (*.test.yaml) found", err=True)
     for case in report.cases:
         if case.passed:
-            click.echo(f"{click.style('PASS', fg='green', bold=True)} {case.file}: {case.name}")
+            click.echo(f"{click.style('PASS', fg='green', bold=True)} "
+                       f"{clean(f'{case.file}: {case.name}')}")
             continue
-        click.echo(f"{click.style('FAIL', fg='red', bold=True)} {case.file}: {case.name}")
+        click.echo(f"{click.style('FAIL', fg='red', bold=True)} {clean(f'{case.file}: {case.name}')}")
         for problem in case.problems:
-            click.echo(f"    {problem}")
+            echo(f"    {problem}")
         for mismatch in case.mismatches:
-            click.echo(f"    {mismatch}")
+            echo(f"    {mismatch}")
     invalid = report.invalid_files
     if invalid:
-        click.echo(f"error: {len(invalid)} invalid test file{'s' if len(invalid) != 1 else ''}, "
-                   f"not run: {', '.join(invalid)}", err=True)
+        echo(f"error: {plural(len(invalid), 'invalid test file')}, not run: {', '.join(invalid)}",
+             err=True)
     click.echo(f"{report.passed} passed, {report.failed} failed")
     raise SystemExit(0 if report.ok else 1)
 

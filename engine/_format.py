@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Mapping
 
 STATUS_STYLE = {
     "good": "bold green",
@@ -32,3 +33,38 @@ def format_change(change_pct: float | None) -> str:
         return "—"
     arrow = "▲" if change_pct > 0 else "▼" if change_pct < 0 else "="
     return f"{arrow} {change_pct:+.1f} %"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 KPI``, ``2 KPIs``, ``0 entries`` (with ``many="entries"``): every count message."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def plain(value: Any) -> Any:
+    """Frozen mappings and tuples of a definition as JSON-ready dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def show_value(key: str, value: Any) -> str:
+    """One field of ``show`` as text: mappings one ``key: value`` per line, never a repr."""
+    if key == "inputs":
+        return "\n".join(f"{name}: {spec.get('description') or '-'}"
+                         + (f" ({spec['unit']})" if spec.get("unit") else "")
+                         for name, spec in value.items())
+    if isinstance(value, Mapping):
+        return "\n".join(f"{k}: {_inline(v)}" for k, v in value.items())
+    return _inline(value)
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_inline(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_inline(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -121,8 +121,8 @@ def _as_date(value: Any, what: str) -> date:
         return value if type(value) is date else value.date()  # type: ignore[union-attr]
     try:
         return parse_date(str(value))
-    except PeriodError as exc:
-        raise RunError(f"{what}: {exc}") from None
+    except PeriodError:
+        raise RunError(f"{what}: {value} is not a date (YYYY-MM-DD)") from None
 
 
 # --------------------------------------------------------------------------- sources
@@ -401,9 +401,9 @@ def _select_periods(project: Project, sources: Mapping[str, Any], grain: str | N
     if start is not None or end is not None:
         if start is None:
             raise RunError("an end date needs a start date")
-        first = _as_date(start, "start")
+        first = _as_date(start, "--from")
         if end is not None:
-            final = _as_date(end, "end")
+            final = _as_date(end, "--to")
         else:
             latest = _latest(project, sources)
             if latest is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import sys
 from typing import Any, Iterable, NoReturn, Sequence
@@ -16,11 +17,13 @@ from typing import Any, Iterable, NoReturn, Sequence
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ._engine import Engine
-from ._format import STATUS_STYLE, format_value
+from ._format import STATUS_STYLE, format_value, plain, plural, show_value
 from ._plugins import Plugins, load_plugins
-from .errors import DefinitionError, Diagnostic, KpiforgeError
+from ._terminal import clean, echo, text
+from .errors import DefinitionError, Diagnostic, KpiforgeError, did_you_mean
 
 PLUGINS_DIR_ENV = "KPIFORGE_PLUGINS_DIR"
 
@@ -31,8 +34,12 @@ stderr = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    stderr.print(Text.assemble(("error:", "bold red"), " ", clean(message)), highlight=False)
     raise SystemExit(code)
+
+
+def warn(message: str) -> None:
+    stderr.print(Text.assemble(("warning:", "yellow"), " ", clean(message)), highlight=False)
 
 
 def print_json(data: Any) -> None:
@@ -52,7 +59,7 @@ def print_csv(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
 
 def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
     for d in diagnostics:
-        click.echo(str(d), err=True)
+        echo(d, err=True)
 
 
 class Context:
@@ -66,8 +73,7 @@ class Context:
             engine = Engine.load(*paths, plugins=self.plugins)
         except DefinitionError as exc:
             print_diagnostics(exc.diagnostics)
-            errors = len(exc.errors)
-            fail(f"{errors} error{'s' if errors != 1 else ''} in the definitions")
+            fail(f"{plural(len(exc.errors), 'error')} in the definitions")
         print_diagnostics(engine.warnings)
         return engine
 
@@ -89,7 +95,7 @@ def cli(ctx: click.Context, plugins_dir: str | None) -> None:
         except KpiforgeError as exc:
             fail(str(exc), 2)
     for name, problem in sorted(plugins.failures.items()):
-        stderr.print(f"[yellow]warning:[/] plugin {name} failed: {problem}", highlight=False)
+        warn(f"plugin {name} failed: {problem}")
     ctx.obj = Context(plugins)
 
 
@@ -115,10 +121,9 @@ def validate(context: Context, paths: tuple[str, ...], fmt: str) -> None:
         errors = sum(d.is_error for d in diagnostics)
         warnings = len(diagnostics) - errors
         if ok:
-            click.echo(f"{count} KPIs valid, {warnings} warning{'s' if warnings != 1 else ''}")
+            click.echo(f"{plural(count or 0, 'KPI')} valid, {plural(warnings, 'warning')}")
         else:
-            click.echo(f"{errors} error{'s' if errors != 1 else ''}, "
-                       f"{warnings} warning{'s' if warnings != 1 else ''}", err=True)
+            click.echo(f"{plural(errors, 'error')}, {plural(warnings, 'warning')}", err=True)
     raise SystemExit(0 if ok else 1)
 
 
@@ -135,16 +140,21 @@ definitions_option = click.option(
 def list_(context: Context, definitions: tuple[str, ...], category: str | None, fmt: str) -> None:
     """List the loaded KPIs."""
     engine = context.engine(definitions)
+    categories = sorted({d.category for d in engine.definitions.values()})
+    if category is not None and category not in categories:
+        hint = did_you_mean(category, categories) or f" (categories: {', '.join(categories)})"
+        fail(f"--category: unknown category '{category}'{hint}")
     items = [d for d in engine.definitions.values() if category in (None, d.category)]
     items.sort(key=lambda d: (d.category, d.id))
     if fmt == "json":
         print_json({"kpis": [d.to_dict() for d in items]})
         return
-    table = Table(title=f"{len(items)} KPIs")
+    table = Table(title=text(plural(len(items), "KPI")))
     for column in ("id", "category", "name", "unit", "direction", "formula"):
         table.add_column(column)
     for d in items:
-        table.add_row(d.id, d.category, d.name, d.unit.value, d.direction.value, d.formula)
+        table.add_row(*map(text, (d.id, d.category, d.name, d.unit.value, d.direction.value,
+                                  d.formula)))
     stdout.print(table)
 
 
@@ -163,22 +173,20 @@ def show(context: Context, kpi_id: str, definitions: tuple[str, ...], fmt: str) 
     data = d.to_dict()
     data["inputs_needed"] = sorted(engine.required_inputs(kpi_id))
     data["used_by"] = sorted(k for k, other in engine.definitions.items() if kpi_id in other.depends_on)
+    if d.alerts is not None:
+        data["alerts"] = plain(d.alerts)
     if fmt == "json":
         print_json(data)
         return
-    table = Table(show_header=False, title=f"{d.id} — {d.name}")
+    table = Table(show_header=False, title=text(f"{d.id} — {d.name}"))
     table.add_column("field", style="bold")
     table.add_column("value")
     for key in ("description", "category", "objectives", "owner", "status", "version", "formula",
-                "unit", "currency", "direction", "target", "tolerance", "thresholds", "inputs",
-                "depends_on", "inputs_needed", "used_by", "labels", "tags", "vanity", "path"):
+                "unit", "currency", "direction", "target", "tolerance", "thresholds", "alerts",
+                "inputs", "depends_on", "inputs_needed", "used_by", "labels", "tags", "vanity",
+                "path"):
         if key in data and data[key] not in (None, "", [], {}):
-            value = data[key]
-            if isinstance(value, dict):
-                value = "\n".join(f"{k}: {v}" for k, v in value.items())
-            elif isinstance(value, list):
-                value = ", ".join(map(str, value))
-            table.add_row(key, str(value))
+            table.add_row(key, text(show_value(key, data[key])))
     stdout.print(table)
 
 
@@ -186,10 +194,14 @@ def parse_assignment(text: str) -> tuple[str, float]:
     name, sep, raw = text.partition("=")
     if not sep or not name.strip():
         raise click.BadParameter(f"expected NAME=VALUE, got {text!r}", param_hint="--set")
+    name = clean(name.strip())
     try:
-        return name.strip(), float(raw)
+        number = float(raw)
     except ValueError:
-        raise click.BadParameter(f"{name.strip()}: {raw!r} is not a number", param_hint="--set") from None
+        raise click.BadParameter(f"{name}: {raw!r} is not a number", param_hint="--set") from None
+    if not math.isfinite(number):  # nan would silently become a missing input
+        raise click.BadParameter(f"{name}: {raw!r} is not a finite number", param_hint="--set")
+    return name, number
 
 
 def read_inputs_file(path: str) -> dict[str, Any]:
@@ -206,12 +218,37 @@ def read_inputs_file(path: str) -> dict[str, Any]:
     return data
 
 
+def check_input_names(engine: Engine, names: Sequence[tuple[str, str]]) -> None:
+    """An input no loaded KPI uses is a typo (``clics``), not something to ignore silently."""
+    known = {name for d in engine.definitions.values() for name in d.inputs}
+    for name, where in names:
+        if name not in known:
+            fail(f"{where}: no loaded KPI has an input named '{name}'"
+                 f"{did_you_mean(name, sorted(known))}")
+
+
+def nothing_computable(engine: Engine, given: set[str]) -> str:
+    """Why no KPI can be computed: the KPIs closest to the inputs given and what they lack."""
+    if not given:
+        return "no inputs given (use --set NAME=VALUE or --inputs FILE)"
+    lacking = []
+    for kpi_id in engine.definitions:
+        needed = engine.required_inputs(kpi_id)
+        if needed & given:
+            lacking.append((len(needed - given), kpi_id, sorted(needed - given)))
+    lacking.sort()
+    hints = "; ".join(f"{kpi_id} also needs {', '.join(missing)}"
+                      for _, kpi_id, missing in lacking[:3])
+    return (f"no KPI can be computed from {', '.join(sorted(given))}"
+            + (f": {hints}" if hints else ""))
+
+
 RESULT_COLUMNS = ("kpi", "value", "unit", "status", "reason")
 
 
 def result_table(records: list[dict[str, Any]], engine: Engine, *, title: str,
                  extra: Sequence[str] = ()) -> Table:
-    table = Table(title=title)
+    table = Table(title=text(title))
     table.add_column("KPI")
     for column in extra:
         table.add_column(column)
@@ -223,9 +260,9 @@ def result_table(records: list[dict[str, Any]], engine: Engine, *, title: str,
         currency = definition.currency if definition else None
         status = row["status"]
         table.add_row(
-            row["kpi"], *[str(row.get(c, "")) for c in extra],
-            format_value(row["value"], row["unit"], currency),
-            f"[{STATUS_STYLE.get(status, '')}]{status}[/]", row.get("reason") or "")
+            text(row["kpi"]), *[text(row.get(c, "")) for c in extra],
+            text(format_value(row["value"], row["unit"], currency)),
+            text(status, STATUS_STYLE.get(status, "")), text(row.get("reason") or ""))
     return table
 
 
@@ -242,12 +279,17 @@ def eval_(context: Context, definitions: tuple[str, ...], assignments: tuple[str
     """Evaluate KPIs on input values given on the command line or in a file."""
     engine = context.engine(definitions)
     inputs: dict[str, Any] = read_inputs_file(inputs_file) if inputs_file else {}
-    inputs.update(parse_assignment(a) for a in assignments)
+    given = [parse_assignment(a) for a in assignments]
+    check_input_names(engine, [(name, "--set") for name, _ in given]
+                      + [(str(name), inputs_file or "") for name in inputs])
+    inputs.update(given)
     try:
         results = engine.evaluate(inputs, kpis=list(kpis) or None)
     except KpiforgeError as exc:
         fail(str(exc))
     records = results.to_records()
+    if not kpis and not records:
+        fail(nothing_computable(engine, {n for n, v in inputs.items() if v is not None}))
     if fmt == "json":
         print_json({"results": records})
     elif fmt == "csv":
@@ -255,10 +297,13 @@ def eval_(context: Context, definitions: tuple[str, ...], assignments: tuple[str
             "index" in r for r in records) else RESULT_COLUMNS
         print_csv(records, columns)
     else:
-        if not records:
-            stderr.print("no KPI can be computed from the given inputs", highlight=False)
         extra = ("index",) if any("index" in r for r in records) else ()
         stdout.print(result_table(records, engine, title="KPI values", extra=extra))
+    missing = sorted({n for k in kpis for n in engine.required_inputs(k)}
+                     - {n for n, v in inputs.items() if v is not None})
+    if kpis and missing and all(r["value"] is None for r in records):
+        fail(f"no requested KPI can be computed: missing {plural(len(missing), 'input')}: "
+             f"{', '.join(missing)}")
 
 
 @cli.command()
@@ -269,9 +314,9 @@ def plugins(context: Context) -> None:
     for column in ("plugin", "origin", "registered"):
         table.add_column(column)
     for info in context.plugins.infos():
-        table.add_row(info.name, info.origin, "\n".join(info.registered) or "—")
+        table.add_row(text(info.name), text(info.origin), text("\n".join(info.registered) or "—"))
     for name, problem in sorted(context.plugins.failures.items()):
-        table.add_row(name, "[red]failed[/]", problem)
+        table.add_row(text(name), text("failed", "red"), text(problem))
     stdout.print(table)
 
 

@@ -17,7 +17,9 @@ from typing import Any, Mapping, NoReturn
 
 import click
 
-from kpiforge.errors import DefinitionError, KpiforgeError
+from kpiforge._format import plural
+from kpiforge._terminal import echo, text
+from kpiforge.errors import DefinitionError, KpiforgeError, did_you_mean
 from kpiforge.hookspecs import hookimpl
 
 _KEYS = ("state", "alerting", "sinks", "routes")
@@ -40,7 +42,7 @@ def _print_json(data: Any) -> None:
 
 def _diagnostics(exc: DefinitionError) -> None:
     for d in exc.diagnostics:
-        click.echo(str(d), err=True)
+        echo(d, err=True)
 
 
 def _from_project_object(project: Any) -> dict[str, Any]:
@@ -124,16 +126,23 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    from rich.console import Console
+def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]],
+           ids: tuple[str, ...] = ("id",)) -> None:
+    """A rich table on stdout. ``ids`` columns are never cut: the other columns wrap instead."""
     from rich.table import Table
 
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
+    from kpiforge.cli import stdout
+
+    table = Table(title=text(title))
+    for i, column in enumerate(columns):
+        if column in ids:
+            width = max([len(column)] + [len(row[i]) for row in rows])
+            table.add_column(column, no_wrap=True, min_width=width)
+        else:
+            table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*row)
-    Console(soft_wrap=True).print(table)
+        table.add_row(*map(text, row))
+    stdout.print(table)
 
 
 # -- kpiforge alerts -----------------------------------------------------------------------
@@ -163,7 +172,9 @@ def alerts_list(project_file: str, show_all: bool, fmt: str) -> None:
         silenced = any(silence_matches(_attributes_of_row(row), s) for s in silences)
         items.append({
             "fingerprint": row["fingerprint"], "kpi": row["kpi"], "slice": row["slice"],
-            "state": row["state"], "severity": row["severity"], "status": row["status"],
+            "state": row["state"], "status": row["status"],
+            # an inactive series keeps the store's default severity, which means nothing
+            "severity": None if row["state"] == "inactive" else row["severity"],
             "value": row["value"], "period": row["period"],
             "since": _when(row["fired_at"] if row["state"] == "firing" else
                            row["resolved_at"] if row["state"] == "resolved" else row["started_at"]),
@@ -172,12 +183,12 @@ def alerts_list(project_file: str, show_all: bool, fmt: str) -> None:
     if fmt == "json":
         _print_json({"alerts": items})
         return
-    _table(f"{len(items)} alerts", ("kpi", "slice", "state", "severity", "status", "period",
-                                    "since", "notified", "fingerprint"),
+    _table(plural(len(items), "alert"), ("kpi", "slice", "state", "severity", "status", "period",
+                                        "since", "notified", "fingerprint"),
            [(i["kpi"], ", ".join(f"{k}={v}" for k, v in i["slice"].items()),
-             i["state"] + (" (silenced)" if i["silenced"] else ""), i["severity"],
+             i["state"] + (" (silenced)" if i["silenced"] else ""), i["severity"] or "-",
              i["status"] or "", i["period"] or "", i["since"], i["last_notified"], i["fingerprint"])
-            for i in items])
+            for i in items], ids=("fingerprint",))
 
 
 @alerts_group.command(name="pending")
@@ -196,7 +207,7 @@ def alerts_pending(project_file: str, fmt: str) -> None:
     if fmt == "json":
         _print_json({"pending": items})
         return
-    _table(f"{len(items)} undelivered messages",
+    _table(plural(len(items), "undelivered message"),
            ("id", "sink", "kpi", "kind", "status", "attempts", "next attempt", "last error"),
            [(i["id"], i["sink"], i["kpi"] or "", i["kind"], i["status"], str(i["attempts"]),
              i["next_attempt"], i["last_error"] or "") for i in items])
@@ -228,7 +239,7 @@ def alerts_retry(project_file: str, sink: str | None, fmt: str) -> None:
         click.echo(f"{sent} delivered, {failed} failed, {report.pending} still undelivered")
         for name, errors in sorted(report.errors.items()):
             for error in errors[:5]:
-                click.echo(f"  {name}: {error}", err=True)
+                echo(f"  {name}: {error}", err=True)
     raise SystemExit(1 if report.failed else 0)
 
 
@@ -248,7 +259,7 @@ def alerts_test(sink: str, project_file: str) -> None:
         _fail(f"invalid alerting configuration in {project_file}")
     except KpiforgeError as exc:
         _fail(str(exc))
-    click.echo(f"test alert {alert.id} delivered to sink '{sink}'")
+    echo(f"test alert {alert.id} delivered to sink '{sink}'")
 
 
 # -- kpiforge silence ----------------------------------------------------------------------
@@ -297,6 +308,8 @@ def silence_add(kpi: str | None, matches: tuple[str, ...], duration: str, commen
         except Exception:  # noqa: BLE001 - no user name in some containers
             author = ""
     store = _store(project_file)
+    if kpi:
+        _check_kpi(kpi, project_file, store)
     now = time.time()
     silence_id = secrets.token_hex(6)
     try:
@@ -305,6 +318,39 @@ def silence_add(kpi: str | None, matches: tuple[str, ...], duration: str, commen
     finally:
         store.close()
     click.echo(f"{silence_id} (until {_when(now + seconds)})")
+
+
+def _project_kpis(project_file: str) -> set[str] | None:
+    """The ids of the project's KPIs; None when its definitions do not load."""
+    from kpiforge._engine import Engine
+    from kpiforge._project import _definition_path
+    from kpiforge._yamlio import load_document
+
+    try:
+        data = load_document(project_file).data
+        paths = data.get("definitions") if isinstance(data, Mapping) else None
+        paths = [paths] if isinstance(paths, str) else paths or []
+        root = Path(project_file).resolve().parent
+        currency = data.get("currency", "EUR") if isinstance(data, Mapping) else "EUR"
+        engine = Engine.load(*(_definition_path(root, str(p)) for p in paths), plugins=_plugins(),
+                             currency=currency if isinstance(currency, str) else "EUR")
+    except KpiforgeError:
+        return None
+    return set(engine.definitions)
+
+
+def _check_kpi(kpi: str, project_file: str, store: Any) -> None:
+    """A silence for a KPI nobody defines would silence nothing: a typo, refused."""
+    known = _project_kpis(project_file)
+    if known is None:
+        from kpiforge.cli import warn
+
+        warn(f"cannot check --kpi '{kpi}': the definitions of {project_file} do not load")
+        return
+    known |= {row["kpi"] for row in store.alerts(include_inactive=True)}
+    if kpi not in known:
+        store.close()
+        _fail(f"--kpi: unknown KPI '{kpi}'{did_you_mean(kpi, sorted(known))}")
 
 
 @silence_group.command(name="list")
@@ -322,7 +368,7 @@ def silence_list(project_file: str, show_all: bool, fmt: str) -> None:
                                    "ends_at": _when(r["ends_at"]),
                                    "created_at": _when(r["created_at"])} for r in rows]})
         return
-    _table(f"{len(rows)} silences", ("id", "kpi", "match", "until", "comment", "by"),
+    _table(plural(len(rows), "silence"), ("id", "kpi", "match", "until", "comment", "by"),
            [(r["id"], r["kpi"] or "*", ", ".join(f"{k}={v}" for k, v in r["matchers"].items()),
              _when(r["ends_at"]), r["comment"], r["created_by"]) for r in rows])
 
@@ -341,7 +387,7 @@ def silence_remove(silence_id: str, project_file: str) -> None:
             store.close()
     if not removed:
         _fail(f"no silence with id {silence_id!r}")
-    click.echo(f"removed {silence_id}")
+    echo(f"removed {silence_id}")
 
 
 @hookimpl

@@ -262,7 +262,7 @@ def test_alerts_pending_and_retry(cli_project, hook_server):
     [row] = json.loads(pending.output)["pending"]
     assert row["sink"] == "hook" and row["status"] == "failed" and "HTTP 400" in row["last_error"]
     table = invoke(alerts_group, "pending", "--project", project)
-    assert "1 undelivered messages" in table.output
+    assert "1 undelivered message\n" in table.output
 
     retried = invoke(alerts_group, "retry", "--project", project)
     assert retried.exit_code == 0 and "1 delivered, 0 failed, 0 still undelivered" in retried.output

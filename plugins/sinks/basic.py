@@ -29,12 +29,15 @@ class ConsoleSink:
                                soft_wrap=True, highlight=False)
 
     def send(self, alert: Any) -> None:
-        from rich.markup import escape
+        from rich.text import Text
+
+        from kpiforge._terminal import clean
 
         style = "green" if alert.state == "resolved" else _STYLE.get(alert.severity, "")
-        label = "RESOLVED" if alert.state == "resolved" else alert.severity.upper()
-        # Alert text comes from KPI files and data: escaped so it never becomes rich markup.
-        self.console.print(f"[{style}]{label}[/] {escape(alert.kpi)}: {escape(alert.message)}")
+        label = "RESOLVED" if alert.state == "resolved" else str(alert.severity).upper()
+        # Alert text comes from KPI files and data: never markup, never escape sequences.
+        self.console.print(Text.assemble((clean(label), style), " ",
+                                         clean(f"{alert.kpi}: {alert.message}")))
 
 
 class FileSink:

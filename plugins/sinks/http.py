@@ -1,7 +1,7 @@
 """Built-in HTTP sinks: ``webhook`` (Standard Webhooks signed JSON) and ``slack``.
 
-Both need httpx (``pip install 'kpiforge[http]'``), imported when a sink is created so that
-kpiforge works without it. Failures map onto :class:`SinkError`: timeouts, connection errors,
+Both need httpx, a core dependency of kpiforge, imported when a sink is created so that
+importing kpiforge stays fast. Failures map onto :class:`SinkError`: timeouts, connection errors,
 5xx and 429 are retryable (``Retry-After`` honoured), any other 4xx and 3xx are not.
 """
 
@@ -42,6 +42,7 @@ def _httpx() -> Any:
     try:
         import httpx
     except ImportError:
+        # httpx is a core dependency and 'http' an empty extra: installing it brings httpx back
         raise SinkError("HTTP sinks need httpx: pip install 'kpiforge[http]'") from None
     return httpx
 

@@ -1,0 +1,40 @@
+"""`make demo` installs the runtime and the demo's needs only; `make test` the dev extras."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+
+
+def planned(target: str, tmp_path: Path) -> str:
+    """The commands `make TARGET` would run on a machine without a venv (nothing is run)."""
+    proc = subprocess.run(["make", "-n", target, f"VENV={tmp_path / 'venv'}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_demo_installs_the_runtime_and_the_demo_extra_only(tmp_path):
+    commands = planned("demo", tmp_path)
+    assert "-e '.[demo]'" in commands and "[dev]" not in commands
+    assert ".kpiforge-runtime" in commands and ".kpiforge-dev" not in commands
+
+
+def test_test_installs_the_dev_extras(tmp_path):
+    commands = planned("test", tmp_path)
+    assert "-e '.[dev]'" in commands and ".kpiforge-dev" in commands
+
+
+def test_the_demo_extra_covers_what_the_demo_generator_imports():
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    names = {r.split(">")[0].split("[")[0] for r in extras["demo"]}
+    source = (ROOT / "examples/demo/generate.py").read_text()
+    assert {"pandas", "pyarrow"} <= names
+    assert "import pandas" in source and "import pyarrow" in source
