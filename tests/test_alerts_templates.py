@@ -204,3 +204,53 @@ def test_bounded_constructs_still_work(source, expected):
 def test_a_value_just_under_the_limit_is_fine():
     text = render("{{ ('x' * (%d - 10))|length }}" % MAX_VALUE, CONTEXT)
     assert text == str(MAX_VALUE - 10)
+
+
+def test_templates_render_before_the_write_transaction(tmp_path, monkeypatch):
+    """While a message renders, another process can still write the state database."""
+    import sqlite3
+
+    from kpiforge import Engine
+    from kpiforge.alerts import _templates, dispatch
+    from tests.alert_servers import record, recording_plugins, write_kpis
+
+    plugins, recorder = recording_plugins()
+    engine = Engine.load(write_kpis(tmp_path), plugins=plugins)
+    db = tmp_path / ".kpiforge" / "state.db"
+    original = _templates.render
+    seen: list[str] = []
+
+    def render_and_try_to_write(*args, **kwargs):
+        if db.exists():
+            other = sqlite3.connect(db, timeout=0, isolation_level=None)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("ROLLBACK")
+                seen.append("could write")
+            except sqlite3.OperationalError as exc:
+                seen.append(str(exc))
+            finally:
+                other.close()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_templates, "render", render_and_try_to_write)
+    options = dict(project_dir=tmp_path, alerting={}, sinks={"ops": {"type": "recorder"}},
+                   routes=None, state_path=None, plugins=plugins)
+    report = dispatch(engine, [record("revenue", "2026-10", 50.0, "good", previous=100.0,
+                                      change_pct=-50.0)], **options)
+    assert report.created == 1 and seen and set(seen) == {"could write"}, seen
+    [alert] = recorder.of("ops")
+    assert alert.message.startswith("Revenue fell") and alert.message_html == alert.message
+
+
+def test_messages_missing_under_the_lock_are_rendered_after_it():
+    from kpiforge.alerts._messages import Messages
+
+    messages = Messages()
+    assert messages.render("{{ name }}!", CONTEXT, resolved=False) == "Coût par clic!"
+    messages.strict = True
+    assert messages.render("{{ name }}!", CONTEXT, resolved=False) == "Coût par clic!"
+    assert messages.render("{{ kpi }}?", CONTEXT, resolved=False) == ""
+    assert len(messages.missing) == 1
+    messages.render_missing()
+    assert not messages.missing and messages.render("{{ kpi }}?", CONTEXT, resolved=False) == "cpc?"
