@@ -21,6 +21,8 @@ from kpiforge.errors import SinkError
 from kpiforge.hookspecs import hookimpl
 
 _DEFAULT_PORT = {"starttls": 587, "ssl": 465, "none": 25}
+# Settings never to print or store (see kpiforge._redact).
+SECRET_SETTINGS = {"email": {"password": "value"}}
 _COLOR = {"critical": "#b91c1c", "warning": "#b45309", "info": "#1d4ed8"}
 
 

@@ -18,10 +18,17 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from kpiforge._redact import redact_url
 from kpiforge.errors import SinkError
 from kpiforge.hookspecs import hookimpl
 
 SECRET_PREFIX = "whsec_"
+# Settings never to print or store (see kpiforge._redact): a webhook URL's userinfo and query,
+# its signing secret and header values (Authorization); a Slack URL's path is its token.
+SECRET_SETTINGS = {
+    "webhook": {"url": "url", "secret": "value", "headers": "value"},
+    "slack": {"url": "token_url"},
+}
 _MAX_RETRY_AFTER = 86400.0
 
 
@@ -37,10 +44,21 @@ def _url(settings: Mapping[str, Any]) -> str:
     url = settings.get("url")
     if not isinstance(url, str) or not url:
         raise SinkError("missing 'url'")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise SinkError(f"url is not a valid URL: {redact_url(url, mask_path=True)!r}") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SinkError(f"url must be an http:// or https:// URL, got {url!r}")
+        raise SinkError("url must be an http:// or https:// URL, got "
+                        f"{redact_url(url, mask_path=True)!r}")
     return url
+
+
+def _host(url: str) -> str:
+    # hostname:port only: the netloc may carry a user name and password
+    parts = urlsplit(url)
+    return parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
 
 
 def _timeout(settings: Mapping[str, Any]) -> float:
@@ -73,7 +91,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float, what: str) -> None:
     """POST and map the outcome to success or a :class:`SinkError`."""
     httpx = _httpx()
-    host = urlsplit(url).netloc
+    host = _host(url)
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False) as client:
             response = client.post(url, content=body, headers=dict(headers))
