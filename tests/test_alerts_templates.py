@@ -162,6 +162,13 @@ RESOURCE_HOSTILE = {
     "nested literals sharing references":
         "{% set ns = namespace(a=[1], b=[1]) %}{% for i in range(60) %}"
         "{% set ns.a = [ns.a, ns.a] %}{% set ns.b = [ns.b, ns.b] %}{% endfor %}{{ ns.a == ns.b }}",
+    "namespaces nested in namespaces": "{% set ns = namespace(cur=namespace(v='x' * 1000)) %}"
+        "{% for i in range(60) %}{% set n = namespace() %}{% set n.a = ns.cur %}"
+        "{% set n.b = ns.cur %}{% set ns.cur = n %}{% endfor %}{{ ns.cur|string|length }}",
+    "dict() nesting": "{% set ns = namespace(d={'k': 'v'}) %}{% for i in range(60) %}"
+        "{% set ns.d = dict(a=ns.d, b=ns.d) %}{% endfor %}{{ ns.d == ns.d }}",
+    "filter block over a large buffer": "{% set s = 'x' * 60000 %}{% filter upper %}"
+        "{% for i in range(100) %}{{ s }}{% endfor %}{% endfilter %}",
     "macro varargs nesting": "{% macro m(n) %}{{ varargs }}{% endmacro %}{{ m(1, 2) }}",
     "split of a large string": BIG + "{{ (s ~ s ~ s)|list|length }}",
     "nested loops printing nothing":
