@@ -196,13 +196,17 @@ def alerts_list(project_file: str, show_all: bool, fmt: str) -> None:
 @format_option
 def alerts_pending(project_file: str, fmt: str) -> None:
     """Show messages not delivered yet (waiting for a retry, or failed for good)."""
+    from kpiforge._redact import redact_text
+
     store = _store(project_file, must_exist=True)
     rows = [] if store is None else store.undelivered(include_failed=True)
     if store is not None:
         store.close()
     items = [{"id": r["id"], "sink": r["sink"], "kind": r["kind"], "kpi": r["payload"].get("kpi"),
               "period": r["payload"].get("period"), "status": r["status"], "attempts": r["attempts"],
-              "next_attempt": _when(r["next_attempt_at"]), "last_error": r["last_error"],
+              "next_attempt": _when(r["next_attempt_at"]),
+              # masked again here for rows written before errors were redacted
+              "last_error": redact_text(r["last_error"]) if r["last_error"] else None,
               "created": _when(r["created_at"])} for r in rows]
     if fmt == "json":
         _print_json({"pending": items})

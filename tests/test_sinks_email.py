@@ -53,13 +53,14 @@ def test_alert_email_through_dispatch(tmp_path, smtp_server):
     assert html.lstrip().lower().startswith("<!doctype html>")
 
 
-def test_html_part_escapes_and_keeps_rendered_markup(smtp_server):
+def test_html_part_escapes_the_message_once(smtp_server):
     sink = EmailSink("mail", {"host": smtp_server.host, "port": smtp_server.port,
                               "from": "kpi@example.com", "to": "a@example.com"})
     sink.send(make_alert(owner="<script>x</script>"))
     message = parse(smtp_server.envelopes[0])
     html = message.get_body(("html",)).get_content()
-    assert "CPC &lt;b&gt;too high&lt;/b&gt;" in html  # message_html is used as is, once escaped
+    assert "CPC &lt;b&gt;too high&lt;/b&gt;" in html  # the text message, escaped once
+    assert "&amp;lt;" not in html
     assert "&lt;script&gt;x&lt;/script&gt;" in html and "<script>" not in html
     assert "CPC <b>too high</b>" in message.get_body(("plain",)).get_content()
 

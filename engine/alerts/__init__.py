@@ -33,13 +33,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from markupsafe import escape
+
 from .._format import format_change, format_value
 from ..errors import KpiforgeError, SinkError, StateError
 from ._delivery import RetryPolicy, deliver, failpoint, send_with_retries
 from ._routing import build_sink, parse_routes, parse_sinks, route_alert
 from ._rules import Rule, fingerprint, parse_duration, rule_for, slice_text
 from ._state import Store, advance, decide, mark_notified, new_row
-from ._templates import render_message
+from ._messages import Messages, ReadThrough
 
 __all__ = [
     "Alert",
@@ -72,8 +74,8 @@ class Alert:
     """One notification about one alert series, as handed to a sink's ``send``.
 
     ``id`` is the outbox message id: the same on every delivery attempt (Standard Webhooks
-    ``webhook-id``). ``message`` is plain text; ``message_html`` the same template rendered
-    with HTML autoescaping, for sinks that send HTML.
+    ``webhook-id``). ``message`` is plain text (the template's output is never markup);
+    ``message_html`` is that text HTML-escaped, for sinks that send HTML.
     """
 
     fingerprint: str
@@ -184,6 +186,10 @@ class DispatchReport:
     dry_run: bool = False
     state_path: str = ""
 
+    def reset(self) -> None:
+        self.notifications.clear()
+        self.silenced = self.unrouted = self.stale = 0
+
     @property
     def created(self) -> int:
         return sum(1 for n in self.notifications if not n.silenced)
@@ -277,7 +283,8 @@ def _silenced(alert: Alert, silences: Sequence[Mapping[str, Any]]) -> bool:
 
 
 def _build_alert(definition: Any, rule: Rule, record: Mapping[str, Any], row: Mapping[str, Any],
-                 kind: str, change: float | None, now: float, lang: str) -> Alert:
+                 kind: str, change: float | None, now: float, lang: str,
+                 messages: Messages) -> Alert:
     state = "resolved" if kind == "resolved" else "firing"
     value = _finite(record.get("value"))
     unit = str(record.get("unit") or definition.unit.value)
@@ -307,9 +314,8 @@ def _build_alert(definition: Any, rule: Rule, record: Mapping[str, Any], row: Ma
         "lang": lang,
         "resolved": state == "resolved",
     }
-    message = render_message(rule.message, context, resolved=state == "resolved")
-    message_html = render_message(rule.message, context, html=True, resolved=state == "resolved")
-    return Alert(message=message, message_html=message_html, **base)
+    message = messages.render(rule.message, context, resolved=state == "resolved")
+    return Alert(message=message, message_html=str(escape(message)), **base)
 
 
 def _step_key(record: Mapping[str, Any], now: float) -> str:
@@ -323,8 +329,10 @@ def _step_key(record: Mapping[str, Any], now: float) -> str:
 def _evaluate(store: Store, records: Iterable[Mapping[str, Any]],
               definition_of: Callable[[str], Any], settings: _Settings, now: float,
               silences: Sequence[Mapping[str, Any]], report: DispatchReport,
-              on_notification: Callable[[Alert, bool], None]) -> None:
+              on_notification: Callable[[Alert, bool], None],
+              messages: Messages | None = None) -> None:
     """Rules -> state machine -> notifications, all inside the caller's transaction."""
+    messages = messages or Messages()
     rules: dict[str, Rule | None] = {}
     prepared = []
     for record in records:
@@ -363,7 +371,7 @@ def _evaluate(store: Store, records: Iterable[Mapping[str, Any]],
             mark_notified(updated, "resolved", now)
         elif kind is not None:
             alert = _build_alert(definition, rule, record, updated, kind, condition.change_pct,
-                                 now, settings.lang)
+                                 now, settings.lang, messages)
             silenced = _silenced(alert, silences)
             if silenced:
                 report.silenced += 1  # state kept; told nothing, so it is told when unsilenced
@@ -490,14 +498,29 @@ def dispatch(engine: Any, records: Iterable[Mapping[str, Any]], *, project_dir: 
                 store.add_outbox(_new_message_id(), alert.fingerprint, sink, alert.kind,
                                  alert.to_dict(), now_ts)
 
-        store.begin()
-        try:
-            with store.errors():
-                _evaluate(store, records, definitions.get, settings, now_ts, silences, report,
-                          queue)
-        except BaseException:
+        # Templates are rendered first, outside any transaction, so a slow template never
+        # holds the write lock; the transaction then uses those messages. Should another run
+        # change the state in between, the new messages are rendered after a rollback.
+        records = list(records)
+        messages = Messages()
+        with store.errors():
+            _evaluate(ReadThrough(store), records, definitions.get, settings, now_ts, silences,
+                      DispatchReport(), lambda alert, silenced: None, messages)
+        for attempt in range(3):
+            messages.strict = attempt < 2
+            store.begin()
+            try:
+                with store.errors():
+                    _evaluate(store, records, definitions.get, settings, now_ts, silences,
+                              report, queue, messages)
+            except BaseException:
+                store.conn.execute("ROLLBACK")
+                raise
+            if not messages.missing:
+                break
             store.conn.execute("ROLLBACK")
-            raise
+            messages.render_missing()
+            report.reset()
         if dry_run:
             store.conn.execute("ROLLBACK")
             report.pending = store.pending_count()

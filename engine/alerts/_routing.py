@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .._redact import redact_text, sink_secrets
 from ..errors import Diagnostic, KpiforgeError, ProjectError, SinkError, did_you_mean
 from ._delivery import RetryPolicy
 
@@ -198,11 +199,16 @@ def route_alert(attributes: Mapping[str, str], routes: list[Route] | None,
 
 
 def build_sink(config: SinkConfig, sink_types: Mapping[str, Any], project_dir: Path) -> Any:
-    """Instantiate one sink; any failure becomes a :class:`SinkError` naming the sink."""
+    """Instantiate one sink; any failure becomes a :class:`SinkError` naming the sink.
+
+    The sink is returned wrapped so that no error it raises carries one of its secret
+    settings (see :mod:`kpiforge._redact`): those texts are printed and stored in state.db.
+    """
     if config.error:
         raise SinkError(config.error)
     registration = sink_types[config.type]
     factory = getattr(registration, "obj", registration)
+    secrets = sink_secrets(config.type, factory, config.settings)
     kwargs: dict[str, Any] = {}
     try:
         if "project_dir" in inspect.signature(factory).parameters:
@@ -210,10 +216,30 @@ def build_sink(config: SinkConfig, sink_types: Mapping[str, Any], project_dir: P
     except (TypeError, ValueError):
         pass
     try:
-        return factory(config.name, dict(config.settings), **kwargs)
+        return _RedactingSink(factory(config.name, dict(config.settings), **kwargs), secrets)
     except SinkError as exc:
-        raise SinkError(f"sinks.{config.name}: {exc}", retryable=exc.retryable) from exc
+        raise SinkError(redact_text(f"sinks.{config.name}: {exc}", secrets),
+                        retryable=exc.retryable, setting=exc.setting) from None
     except KpiforgeError as exc:
-        raise SinkError(f"sinks.{config.name}: {exc}") from exc
+        raise SinkError(redact_text(f"sinks.{config.name}: {exc}", secrets)) from None
     except Exception as exc:  # a third-party factory must not break delivery to the others
-        raise SinkError(f"sinks.{config.name}: {type(exc).__name__}: {exc}") from exc
+        raise SinkError(redact_text(f"sinks.{config.name}: {type(exc).__name__}: {exc}",
+                                    secrets)) from None
+
+
+class _RedactingSink:
+    """A sink whose errors are :class:`SinkError` texts without the sink's secrets."""
+
+    def __init__(self, sink: Any, secrets: Sequence[str]):
+        self.sink = sink
+        self._secrets = tuple(secrets)
+
+    def send(self, alert: Any) -> None:
+        try:
+            self.sink.send(alert)
+        except SinkError as exc:
+            raise SinkError(redact_text(str(exc), self._secrets), retryable=exc.retryable,
+                            retry_after=exc.retry_after) from None
+        except Exception as exc:  # noqa: BLE001 - translated: maybe transient, so retryable
+            raise SinkError(redact_text(f"{type(exc).__name__}: {exc}", self._secrets),
+                            retryable=True) from None

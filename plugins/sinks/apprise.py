@@ -11,6 +11,9 @@ from typing import Any, Mapping
 from kpiforge.errors import SinkError
 from kpiforge.hookspecs import hookimpl
 
+# Apprise URLs carry the service's tokens and passwords: never printed or stored whole.
+SECRET_SETTINGS = {"apprise": {"urls": "token_url", "url": "token_url"}}
+
 
 class AppriseSink:
     def __init__(self, name: str, settings: Mapping[str, Any]):

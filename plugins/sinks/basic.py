@@ -13,6 +13,7 @@ from kpiforge.errors import SinkError
 from kpiforge.hookspecs import hookimpl
 
 _STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+SECRET_SETTINGS: dict[str, dict[str, str]] = {"console": {}, "file": {}}
 
 
 class ConsoleSink:

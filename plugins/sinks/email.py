@@ -24,6 +24,8 @@ from kpiforge.hookspecs import hookimpl
 _DEFAULT_PORT = {"starttls": 587, "ssl": 465, "none": 25}
 # local@domain, the plain form SMTP's MAIL FROM / RCPT TO take (no display name, no spaces).
 _ADDRESS = re.compile(r'^[^\s@<>()\[\],;:"\\]+@[^\s@<>()\[\],;:"\\.]+(?:\.[^\s@<>()\[\],;:"\\.]+)*\Z')
+# Settings never to print or store (see kpiforge._redact).
+SECRET_SETTINGS = {"email": {"password": "value"}}
 _COLOR = {"critical": "#b91c1c", "warning": "#b45309", "info": "#1d4ed8"}
 
 
@@ -70,15 +72,17 @@ def html_body(alert: Any) -> str:
     if alert.owner:
         rows.append(("Owner", alert.owner))
     table = Markup("").join(
-        Markup('<tr><th align="left" style="padding:2px 12px 2px 0">{}</th><td>{}</td></tr>').format(k, v)
+        Markup('<tr><th align="left" style="padding:2px 12px 2px 0">{}</th><td>{}</td></tr>').format(k, str(v))
         for k, v in rows)
-    # message_html was rendered with autoescaping on, so it is safe markup already.
-    message = Markup(alert.message_html or escape(alert.message))
+    # The message is text, whatever its template wrote: markup in it (even a template's own
+    # literal HTML, which KPI files from third parties may carry) is shown, never rendered.
+    message = escape(str(alert.message))
     return str(Markup(
         '<!doctype html><html><body style="font-family:sans-serif">'
-        '<h2 style="color:{color}">{title}</h2><p>{message}</p><table>{table}</table>'
+        '<h2 style="color:{color}">{title}</h2><p style="white-space:pre-wrap">{message}</p>'
+        '<table>{table}</table>'
         '<p style="color:#6b7280;font-size:12px">fingerprint {fp}</p></body></html>'
-    ).format(color=color, title=default_subject(alert), message=message, table=table,
+    ).format(color=color, title=str(default_subject(alert)), message=message, table=table,
              fp=alert.fingerprint))
 
 

@@ -19,10 +19,17 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from kpiforge._redact import redact_url
 from kpiforge.errors import SinkError
 from kpiforge.hookspecs import hookimpl
 
 SECRET_PREFIX = "whsec_"
+# Settings never to print or store (see kpiforge._redact): a webhook URL's userinfo and query,
+# its signing secret and header values (Authorization); a Slack URL's path is its token.
+SECRET_SETTINGS = {
+    "webhook": {"url": "url", "secret": "value", "headers": "value"},
+    "slack": {"url": "token_url"},
+}
 _LABEL = re.compile(r"\w(?:[\w-]*\w)?\Z")
 
 
@@ -51,19 +58,26 @@ def _url(settings: Mapping[str, Any]) -> str:
     url = settings.get("url")
     if not isinstance(url, str) or not url:
         raise SinkError("missing 'url'", setting="url")
+    shown = redact_url(url, mask_path=True)
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:  # a bracketed host that is no IPv6 address, a port out of range
-        raise SinkError(f"url is not a well-formed URL (host and port), got {url!r}",
+        raise SinkError(f"url is not a well-formed URL (host and port), got {shown!r}",
                         setting="url") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SinkError(f"url must be an http:// or https:// URL, got {url!r}", setting="url")
+        raise SinkError(f"url must be an http:// or https:// URL, got {shown!r}", setting="url")
     if (not parts.hostname or port == 0 or any(c.isspace() for c in url)
             or not _well_formed_host(parts.hostname)):
-        raise SinkError(f"url is not a well-formed URL (host and port), got {url!r}",
+        raise SinkError(f"url is not a well-formed URL (host and port), got {shown!r}",
                         setting="url")
     return url
+
+
+def _host(url: str) -> str:
+    # hostname:port only: the netloc may carry a user name and password
+    parts = urlsplit(url)
+    return parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
 
 
 def _timeout(settings: Mapping[str, Any]) -> float:
@@ -97,7 +111,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float, what: str) -> None:
     """POST and map the outcome to success or a :class:`SinkError`."""
     httpx = _httpx()
-    host = urlsplit(url).netloc
+    host = _host(url)
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False) as client:
             response = client.post(url, content=body, headers=dict(headers))
@@ -171,35 +185,59 @@ class WebhookSink:
 
 
 _SLACK_ICON = {"critical": ":red_circle:", "warning": ":warning:", "info": ":information_source:"}
+# Slack has no escape for its formatting characters, and a zero-width space next to one is a
+# word boundary that *enables* formatting; so in text that comes from KPI files and data,
+# each is replaced by a look-alike character. Inside a word (signup_rate, a*b) they never
+# format and are kept.
+_LOOK_ALIKES = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"}
+_FORMATTING = re.compile(r"`|(?<![^\W_])[*_~]|[*_~](?![^\W_])")
+_PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
 
 
-def _mrkdwn(text: Any) -> str:
-    # Slack's only escaping rule: & < > (everything else in mrkdwn is literal text here).
+def _entities(text: Any) -> str:
+    # Slack's control characters: < and > would start a link or a mention (<!channel>).
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def mrkdwn_text(text: Any) -> str:
+    """``text`` shown as is in a Slack mrkdwn field: no link, no mention, no formatting."""
+    return _FORMATTING.sub(lambda m: _LOOK_ALIKES[m.group(0)], _entities(text))
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return _PARTIAL_ENTITY.sub("", text[: limit - 1]) + "…"
+
+
+def _field(label: str, value: Any) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": _cut(f"*{label}*\n{mrkdwn_text(value)}", 2000),
+            "verbatim": True}
+
+
 def slack_message(alert: Any) -> dict[str, Any]:
+    """The Slack payload. Every text from the alert is escaped for its field: entities for
+    ``& < >`` everywhere (plain_text too), look-alikes for formatting characters in mrkdwn,
+    and ``verbatim`` so that Slack does not turn names or URLs into links."""
     resolved = alert.state == "resolved"
     icon = ":white_check_mark:" if resolved else _SLACK_ICON.get(alert.severity, "")
-    title = f"{'Resolved' if resolved else alert.severity.capitalize()}: {alert.name}"
-    fields = [
-        {"type": "mrkdwn", "text": f"*KPI*\n{_mrkdwn(alert.kpi)}"},
-        {"type": "mrkdwn", "text": f"*Value*\n{_mrkdwn(alert.value_text)}"},
-        {"type": "mrkdwn", "text": f"*Status*\n{_mrkdwn(alert.status)}"},
-        {"type": "mrkdwn", "text": f"*Period*\n{_mrkdwn(alert.period or '—')}"},
-    ]
+    label = "Resolved" if resolved else str(alert.severity).capitalize()
+    fields = [_field("KPI", alert.kpi), _field("Value", alert.value_text),
+              _field("Status", alert.status), _field("Period", alert.period or "—")]
     if alert.slice:
-        fields.append({"type": "mrkdwn", "text": f"*Slice*\n{_mrkdwn(alert.slice_text)}"})
-    context = f"fingerprint {alert.fingerprint}"
+        fields.append(_field("Slice", alert.slice_text))
+    context = f"fingerprint {mrkdwn_text(alert.fingerprint)}"
     if alert.owner:
-        context = f"owner {_mrkdwn(alert.owner)} · {context}"
+        context = f"owner {mrkdwn_text(alert.owner)} · {context}"
     return {
-        "text": f"{title}: {alert.message}"[:3000],
+        "text": _cut(f"{mrkdwn_text(label)}: {mrkdwn_text(alert.name)}: {mrkdwn_text(alert.message)}", 3000),
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": f"{title}"[:150], "emoji": True}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} {_mrkdwn(alert.message)}"[:3000]}},
+            {"type": "header", "text": {"type": "plain_text", "emoji": True,
+                                        "text": _cut(f"{label}: {_entities(alert.name)}", 150)}},
+            {"type": "section", "text": {"type": "mrkdwn", "verbatim": True,
+                                         "text": _cut(f"{icon} {mrkdwn_text(alert.message)}", 3000)}},
             {"type": "section", "fields": fields},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": context, "verbatim": True}]},
         ],
     }
 
