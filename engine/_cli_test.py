@@ -25,7 +25,7 @@ __all__ = ["test_command"]
 def test_command(context: Any, paths: tuple[str, ...], definitions: tuple[str, ...], fmt: str) -> None:
     """Run the KPI test files (*.test.yaml) of PATHs: folders (their definitions and tests) or
     test files. Without PATH, the tests of the bundled catalog (or of --definitions)."""
-    from ._definitions import _display_bundled
+    from ._defpaths import display_path
     from ._testing import find_test_files, is_test_file, run_tests
     from .cli import print_diagnostics, print_json
 
@@ -41,8 +41,8 @@ def test_command(context: Any, paths: tuple[str, ...], definitions: tuple[str, .
         test_files = find_test_files(files + folders)
     else:
         test_files = list(engine.catalog.test_files)
-    display = _display_bundled  # bundled files as definitions/..., any other relative to here
-    report = run_tests(engine, test_files, display=display)
+    # bundled files as definitions/..., any other relative to here
+    report = run_tests(engine, test_files, display=display_path)
 
     if fmt == "json":
         print_json(report.to_dict())

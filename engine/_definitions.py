@@ -47,11 +47,6 @@ class Catalog:
         return tuple(d for d in self.diagnostics if not d.is_error)
 
 
-# Kept for the modules that name them here; both now show any file the same way.
-_display = display_path
-_display_bundled = display_path
-
-
 def _diag(doc: Document, path: tuple[str | int, ...], code: str, message: str,
           severity: str = "error", *, key: bool = False) -> Diagnostic:
     line, column = doc.key_position(path) if key else doc.position(path)
