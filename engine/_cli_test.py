@@ -25,10 +25,10 @@ __all__ = ["test_command"]
 def test_command(context: Any, paths: tuple[str, ...], definitions: tuple[str, ...], fmt: str) -> None:
     """Run the KPI test files (*.test.yaml) of PATHs: folders (their definitions and tests) or
     test files. Without PATH, the tests of the bundled catalog (or of --definitions)."""
-    from ._definitions import _display_bundled, bundled_definitions_dir
+    from ._defpaths import display_path
     from ._format import plural
     from ._terminal import clean, echo
-    from ._testing import _relative, find_test_files, is_test_file, run_tests
+    from ._testing import find_test_files, is_test_file, run_tests
     from .cli import print_diagnostics, print_json
 
     folders = [p for p in paths if Path(p).is_dir()]
@@ -43,13 +43,8 @@ def test_command(context: Any, paths: tuple[str, ...], definitions: tuple[str, .
         test_files = find_test_files(files + folders)
     else:
         test_files = list(engine.catalog.test_files)
-    bundled = not definition_paths
-    display = _display_bundled if bundled else _relative
-    if bundled:
-        # a test file given by path may live in the bundled folder: name it the same way
-        root = bundled_definitions_dir().resolve()
-        display = lambda p: _display_bundled(p) if _under(p, root) else _relative(p)  # noqa: E731
-    report = run_tests(engine, test_files, display=display)
+    # bundled files as definitions/..., any other relative to here
+    report = run_tests(engine, test_files, display=display_path)
 
     if fmt == "json":
         print_json(report.to_dict())
@@ -74,10 +69,3 @@ def test_command(context: Any, paths: tuple[str, ...], definitions: tuple[str, .
     click.echo(f"{report.passed} passed, {report.failed} failed")
     raise SystemExit(0 if report.ok else 1)
 
-
-def _under(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root)
-    except ValueError:
-        return False
-    return True

@@ -7,26 +7,28 @@ ids, unknown names, unused inputs, cycles, threshold order, objectives.
 
 from __future__ import annotations
 
+import functools
 import os
-from dataclasses import dataclass, field
-from importlib import resources
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
+from ._defpaths import OBJECTIVES_FILE, bundled_definitions_dir, discover, display_path
 from ._formulas import Formula, FunctionSpec, compile_formula
 from ._graph import find_cycles, topological_order
 from ._model import Definition, Direction, InputSpec, Objective, Thresholds, Unit
-from ._schema import load_schema, validate
+from ._schema import compile_schema, load_schema, validate
 from ._status import threshold_order_problem
 from ._yamlio import Document, load_document
-from .errors import DefinitionError, Diagnostic, FormulaError, did_you_mean
+from .errors import (MAX_DIAGNOSTICS_PER_FILE, DefinitionError, Diagnostic, FormulaError,
+                     did_you_mean, limit_per_file, shorten)
+
+__all__ = ["Catalog", "OBJECTIVES_FILE", "bundled_definitions_dir", "discover", "load_catalog"]
 
 DEFAULT_CURRENCY = "EUR"
-OBJECTIVES_FILE = "objectives.yaml"
 MAX_KPIS_PER_OBJECTIVE = 7  # the guide's "5 to 7 KPIs per objective"
-_YAML_SUFFIXES = (".yaml", ".yml")
-_TEST_SUFFIXES = (".test.yaml", ".test.yml")
 
 
 @dataclass(frozen=True)
@@ -45,51 +47,6 @@ class Catalog:
         return tuple(d for d in self.diagnostics if not d.is_error)
 
 
-def bundled_definitions_dir() -> Path:
-    return Path(str(resources.files("kpiforge.definitions")))
-
-
-def _display(path: Path) -> str:
-    """Paths in messages: relative to the working directory, or to the package for bundled files."""
-    try:
-        return os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
-
-
-def _display_bundled(path: Path) -> str:
-    try:
-        return "definitions/" + path.relative_to(bundled_definitions_dir()).as_posix()
-    except ValueError:
-        return _display(path)
-
-
-def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Path], list[Path], list[Diagnostic]]:
-    """Split the given files/folders into definition files, objectives files and test files."""
-    kpi_files: list[Path] = []
-    objective_files: list[Path] = []
-    test_files: list[Path] = []
-    problems: list[Diagnostic] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            candidates = sorted(p for p in path.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file())
-        elif path.is_file():
-            candidates = [path]
-        else:
-            problems.append(Diagnostic(str(raw), 0, 0, "not-found", "no such file or directory"))
-            continue
-        for candidate in candidates:
-            if candidate.name.endswith(_TEST_SUFFIXES):
-                test_files.append(candidate)
-            elif candidate.name == OBJECTIVES_FILE:
-                objective_files.append(candidate)
-            else:
-                kpi_files.append(candidate)
-    dedup = lambda items: list(dict.fromkeys(p.resolve() for p in items))  # noqa: E731
-    return dedup(kpi_files), dedup(objective_files), dedup(test_files), problems
-
-
 def _diag(doc: Document, path: tuple[str | int, ...], code: str, message: str,
           severity: str = "error", *, key: bool = False) -> Diagnostic:
     line, column = doc.key_position(path) if key else doc.position(path)
@@ -106,17 +63,37 @@ def _dotted(path: tuple[str | int, ...]) -> str:
     return text
 
 
-def _kpi_schema(kind: str) -> dict[str, Any]:
+@functools.lru_cache(maxsize=None)
+def _kpi_validator(kind: str) -> Any:
     """The published schema re-rooted at one KPI, or at a `kpis:` file whose items are checked
     one by one, so errors name the field instead of a failed oneOf and one bad KPI of a list
-    does not hide the others."""
-    full = load_schema("kpi.schema.json")
+    does not hide the others. Built once: a file may hold thousands of KPIs."""
+    full = _inline_refs(load_schema("kpi.schema.json"))
     base = {k: v for k, v in full.items() if k not in ("oneOf", "title", "description")}
     if kind == "single":
-        return {**base, "$ref": "#/$defs/kpi"}
+        return compile_schema({**base, "$ref": "#/$defs/kpi"})
     file_schema = full["oneOf"][1]
-    loose_items = {**file_schema["properties"]["kpis"], "items": {"type": "object"}}
-    return {**base, **file_schema, "properties": {**file_schema["properties"], "kpis": loose_items}}
+    any_items = {k: v for k, v in file_schema["properties"]["kpis"].items() if k != "items"}
+    return compile_schema({**base, **file_schema,
+                           "properties": {**file_schema["properties"], "kpis": any_items}})
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with each local ``$ref`` replaced by what it names (the KPI schema has no
+    recursion): resolving refs was a third of the cost of validating a KPI."""
+    defs = schema.get("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/") and len(node) == 1:
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return {k: inline(v) for k, v in schema.items()}
 
 
 @dataclass
@@ -134,38 +111,52 @@ class _Loading:
             self.diagnostics.extend(exc.diagnostics)
             return
         self.diagnostics.extend(doc.problems)
+        found = len(doc.problems)
         data = doc.data
         if isinstance(data, dict) and "kpis" in data:
-            problems = validate(doc, _kpi_schema("list"))
+            problems = validate(doc, _kpi_validator("list"))
             self.diagnostics.extend(problems)
             if problems:
                 return
-            single = _kpi_schema("single")
-            for i, item in enumerate(data["kpis"]):
-                self.check_kpi(doc, ("kpis", i), item, data.get("currency"), single)
+            items = data["kpis"]
+            for i, item in enumerate(items):
+                if found >= MAX_DIAGNOSTICS_PER_FILE:
+                    # Past the cap nothing more would be shown, and checking 100,000 broken
+                    # entries one by one is what made such a file take half a minute.
+                    left = len(items) - i
+                    self.diagnostics.append(Diagnostic(
+                        doc.path, 0, 0, "not-checked",
+                        f"stopped after {found:,} diagnostics: {left:,} more "
+                        f"KPI{'s' if left != 1 else ''} of this file not checked", "note"))
+                    break
+                found += self.check_kpi(doc, ("kpis", i), item, data.get("currency"))
         else:
-            self.check_kpi(doc, (), data, None, _kpi_schema("single"))
+            self.check_kpi(doc, (), data, None)
 
     def check_kpi(self, doc: Document, where: tuple[str | int, ...], data: Any,
-                  file_currency: str | None, schema: dict[str, Any]) -> None:
-        problems = validate(doc, schema, base_path=where)
+                  file_currency: str | None) -> int:
+        """Check one KPI's schema (and formula); the number of diagnostics it got."""
+        problems = validate(doc, _kpi_validator("single"), base_path=where)
         self.diagnostics.extend(problems)
         if not problems:
             self.raw.append((doc, where, data, file_currency))
-            return
+            return 0
         # still check the formula, so fixing the schema error does not reveal a new one
         if isinstance(data, dict) and isinstance(data.get("formula"), str):
             try:
                 compile_formula(data["formula"], functions=self.functions)
             except FormulaError as exc:
                 self.diagnostics.append(formula_diagnostic(doc, where, data["formula"], exc))
+                return len(problems) + 1
+        return len(problems)
 
 
 def formula_diagnostic(doc: Document, where: tuple[str | int, ...], text: str,
                        exc: FormulaError) -> Diagnostic:
     line, column = doc.position(where + ("formula",))
     return Diagnostic(doc.path, line, column + max(exc.column - 1, 0), exc.code,
-                      f"{exc.message} in formula '{text}'", "error", _dotted(where + ("formula",)))
+                      f"{shorten(exc.message, 200)} in formula '{shorten(text)}'", "error",
+                      _dotted(where + ("formula",)))
 
 
 def _build(doc: Document, where: tuple[str | int, ...], data: Mapping[str, Any],
@@ -210,11 +201,9 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
                  functions: Mapping[str, FunctionSpec],
                  default_currency: str = DEFAULT_CURRENCY) -> Catalog:
     """Load, validate and compile a definition set. Raises :class:`DefinitionError` listing every error."""
-    bundled = paths is None
-    paths = [bundled_definitions_dir()] if bundled else list(paths)
+    paths = [bundled_definitions_dir()] if paths is None else list(paths)
     kpi_files, objective_files, test_files, diagnostics = discover(paths)
-    state = _Loading(functions, default_currency, _display_bundled if bundled else _display,
-                     diagnostics)
+    state = _Loading(functions, default_currency, display_path, diagnostics)
     for file in kpi_files:
         state.load_kpi_file(file)
 
@@ -236,6 +225,10 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
     formulas: dict[str, Formula] = {}
     definitions: dict[str, Definition] = {}
     graph: dict[str, tuple[str, ...]] = {}
+    kpi_ids = sorted(built)
+    # A hint compares a name with every KPI id: for thousands of broken KPIs that is quadratic,
+    # so only the diagnostics that can be shown (the first ones of each file) get one.
+    hints_given: Counter[str] = Counter()
     for kpi_id, (definition, doc, where) in built.items():
         formula_ok = True
         problem = threshold_order_problem(definition.direction, definition.thresholds)
@@ -257,10 +250,12 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
                     depends.append(name)
                     continue
                 formula_ok = False
-                hint = did_you_mean(name, sorted(declared | set(built)))
+                hints_given[doc.path] += 1
+                hint = (did_you_mean(name, sorted(declared) + kpi_ids)
+                        if hints_given[doc.path] <= MAX_DIAGNOSTICS_PER_FILE else "")
                 state.diagnostics.append(_diag(
                     doc, where + ("formula",), "unknown-name",
-                    f"'{name}' is neither a declared input nor a KPI id{hint}"))
+                    f"'{shorten(name)}' is neither a declared input nor a KPI id{hint}"))
             for name in sorted(declared - formula.names):
                 state.diagnostics.append(_diag(
                     doc, where + ("inputs", name), "unused-input",
@@ -276,38 +271,41 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
         state.diagnostics.append(_diag(doc, where + ("formula",), "cycle",
                                        "dependency cycle: " + " -> ".join(cycle)))
 
-    objectives = _load_objectives(objective_files, definitions, state)
+    objectives = _load_objectives(objective_files, definitions, built, state)
     catalog = Catalog(
         definitions=MappingProxyType(definitions),
         formulas=MappingProxyType(formulas),
         objectives=MappingProxyType(objectives),
         order=tuple(topological_order(graph)) if not any(
             d.code == "cycle" for d in state.diagnostics) else tuple(graph),
-        diagnostics=tuple(sorted(state.diagnostics)),
+        diagnostics=limit_per_file(state.diagnostics),
         test_files=tuple(test_files),
     )
-    if any(d.is_error for d in catalog.diagnostics):
-        raise DefinitionError(catalog.diagnostics)
+    if any(d.is_error for d in state.diagnostics):
+        raise DefinitionError(state.diagnostics)
     return catalog
 
 
 def _replace_depends(definition: Definition, depends: tuple[str, ...]) -> Definition:
-    from dataclasses import replace
-
     return replace(definition, depends_on=depends)
 
 
-def _load_objectives(files: list[Path], definitions: Mapping[str, Definition],
+def _load_objectives(files: list[Path], definitions: dict[str, Definition],
+                     built: Mapping[str, tuple[Definition, Document, tuple[str | int, ...]]],
                      state: _Loading) -> dict[str, Objective]:
+    """Objectives, each with every KPI that belongs to it: those its file lists and those whose
+    own ``objectives:`` names it. Either side is enough, so a team KPI can join a bundled
+    objective (and a team objective gather bundled KPIs) without editing a file it does not
+    own. ``definitions`` is updated in place so both sides agree."""
     objectives: dict[str, Objective] = {}
-    where_defined: dict[str, Document] = {}
+    listed_at: dict[str, tuple[Document, tuple[str | int, ...]]] = {}
     for file in files:
         try:
             doc = load_document(file, display_path=state.display(file))
         except DefinitionError as exc:
             state.diagnostics.extend(exc.diagnostics)
             continue
-        problems = validate(doc, load_schema("objectives.schema.json"))
+        problems = validate(doc, "objectives.schema.json")
         state.diagnostics.extend(problems)
         if problems:
             continue
@@ -328,38 +326,42 @@ def _load_objectives(files: list[Path], definitions: Mapping[str, Definition],
                 item["id"], MappingProxyType(dict(item["labels"])),
                 MappingProxyType(dict(item.get("descriptions") or {})), kpis, doc.path,
                 doc.position(where)[0])
-            where_defined[item["id"]] = doc
+            listed_at[item["id"]] = (doc, where)
+            # counted on the file's own list: the advice is for whoever writes that file
             if len(kpis) > MAX_KPIS_PER_OBJECTIVE:
                 state.diagnostics.append(_diag(
                     doc, where + ("kpis",), "too-many-kpis",
                     f"objective '{item['id']}' has {len(kpis)} KPIs; the guide advises 5 to "
                     f"{MAX_KPIS_PER_OBJECTIVE} per objective", "warning"))
-            known = [definitions[k] for k in kpis if k in definitions]
-            if known and all(d.vanity for d in known):
-                state.diagnostics.append(_diag(
-                    doc, where + ("kpis",), "vanity-only",
-                    f"objective '{item['id']}' is served only by vanity KPIs", "warning"))
     if not files:
         return objectives
+
+    members = {o.id: list(o.kpis) for o in objectives.values()}
     for definition in definitions.values():
-        for objective_id in definition.objectives:
-            objective = objectives.get(objective_id)
-            if objective is None:
-                state.diagnostics.append(Diagnostic(
-                    definition.path, definition.line, 1, "unknown-objective",
+        _, doc, where = built[definition.id]
+        for j, objective_id in enumerate(definition.objectives):
+            if objective_id not in objectives:
+                state.diagnostics.append(_diag(
+                    doc, where + ("objectives", j), "unknown-objective",
                     f"KPI '{definition.id}' names unknown objective '{objective_id}'"
-                    f"{did_you_mean(objective_id, objectives)}", "error", "objectives"))
-            elif definition.id not in objective.kpis:
-                state.diagnostics.append(Diagnostic(
-                    objective.path, objective.line, 1, "objective-mismatch",
-                    f"KPI '{definition.id}' names objective '{objective_id}' but the objective "
-                    f"does not list it", "error", "kpis"))
-    for objective in objectives.values():
-        for kpi in objective.kpis:
-            definition = definitions.get(kpi)
-            if definition is not None and objective.id not in definition.objectives:
-                state.diagnostics.append(Diagnostic(
-                    definition.path, definition.line, 1, "objective-mismatch",
-                    f"objective '{objective.id}' lists KPI '{kpi}' but the KPI's objectives "
-                    f"do not name it", "error", "objectives"))
+                    f"{did_you_mean(objective_id, objectives)}"))
+            elif definition.id not in members[objective_id]:
+                members[objective_id].append(definition.id)
+    named_by: dict[str, list[str]] = {}
+    for objective_id, kpis in members.items():
+        objectives[objective_id] = replace(objectives[objective_id], kpis=tuple(kpis))
+        for kpi in kpis:
+            named_by.setdefault(kpi, []).append(objective_id)
+        known = [definitions[k] for k in kpis if k in definitions]
+        if known and all(d.vanity for d in known):
+            doc, where = listed_at[objective_id]
+            state.diagnostics.append(_diag(
+                doc, where + ("kpis",), "vanity-only",
+                f"objective '{objective_id}' is served only by vanity KPIs", "warning"))
+    for kpi, objective_ids in named_by.items():
+        definition = definitions.get(kpi)
+        if definition is not None:
+            extra = tuple(o for o in objective_ids if o not in definition.objectives)
+            if extra:
+                definitions[kpi] = replace(definition, objectives=definition.objectives + extra)
     return objectives

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
 
+from ._defpaths import resolve_definition_path, unknown_reference
 from ._periods import PeriodError, week_start_index, zone
 from ._schema import validate
 from ._sources import InputSpec
@@ -274,16 +275,13 @@ def _check_alerting(document: Document, root: Path, plugins: "Plugins | None",
     return check_alerting(document, root, plugins.sink_types, environ, dimensions)
 
 
-STANDARD_CATALOG = "kpiforge:standard"
-
-
 def _definition_path(root: Path, item: str) -> Path:
-    """``kpiforge:standard`` names the bundled catalog, wherever kpiforge is installed."""
-    if item == STANDARD_CATALOG:
-        from ._definitions import bundled_definitions_dir
-
-        return bundled_definitions_dir()
-    return root / item
+    """A ``definitions`` item as a path: references (``kpiforge:standard``) resolve as
+    everywhere else, other items relative to the project's folder."""
+    path = resolve_definition_path(item, root)
+    if path is None:  # _check reported it; the project is not built
+        raise ValueError(item)
+    return path
 
 
 def _check(document: Document, root: Path, plugins: "Plugins | None",
@@ -306,7 +304,11 @@ def _check(document: Document, root: Path, plugins: "Plugins | None",
     if isinstance(listed, list):
         for i, item in enumerate(listed):
             where = ("definitions",) if isinstance(raw_definitions, str) else ("definitions", i)
-            if isinstance(item, str) and not _definition_path(root, item).exists():
+            if not isinstance(item, str):
+                continue
+            if resolve_definition_path(item, root) is None:
+                out.append(document.diagnostic(where, "unknown-reference", unknown_reference(item)))
+            elif not _definition_path(root, item).exists():
                 out.append(document.diagnostic(where, "path", f"'{item}' does not exist "
                                                f"(paths are relative to {root})"))
 

@@ -31,7 +31,7 @@ from referencing.jsonschema import DRAFT202012
 from ._yamlio import Document, KeyPath, field_name
 from .errors import Diagnostic, did_you_mean
 
-__all__ = ["DIALECT", "check_schema", "load_schema", "schema_names", "validate"]
+__all__ = ["DIALECT", "check_schema", "compile_schema", "load_schema", "schema_names", "validate"]
 
 SCHEMA_PACKAGE = "kpiforge.schemas"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -86,6 +86,12 @@ def _registry() -> Registry:
     return Registry(retrieve=_retrieve).with_resources(resources)  # type: ignore[call-arg]
 
 
+def compile_schema(schema: dict[str, Any]) -> Draft202012Validator:
+    """A validator for a derived schema, to build once and pass to :func:`validate` many times
+    (building one per call costs more than validating a small document)."""
+    return _validator(schema)
+
+
 def _validator(schema: dict[str, Any]) -> Draft202012Validator:
     return Draft202012Validator(
         schema, registry=_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER
@@ -98,14 +104,21 @@ def _named_validator(name: str) -> Draft202012Validator:
 
 
 def validate(
-    document: Document, schema: str | dict[str, Any], *, base_path: Sequence[str | int] = ()
+    document: Document, schema: str | dict[str, Any] | Draft202012Validator, *,
+    base_path: Sequence[str | int] = ()
 ) -> list[Diagnostic]:
     """Every schema violation in ``document`` (or in its value at ``base_path``), sorted.
 
-    ``schema`` is a file name in :mod:`kpiforge.schemas` or a schema dict. Paths in the
-    diagnostics are relative to the document root, so they stay right with ``base_path``.
+    ``schema`` is a file name in :mod:`kpiforge.schemas`, a schema dict or a validator from
+    :func:`compile_schema`. Paths in the diagnostics are relative to the document root, so they
+    stay right with ``base_path``.
     """
-    validator = _named_validator(schema) if isinstance(schema, str) else _validator(schema)
+    if isinstance(schema, str):
+        validator = _named_validator(schema)
+    elif isinstance(schema, dict):
+        validator = _validator(schema)
+    else:
+        validator = schema
     base = tuple(base_path)
     instance = document.data
     for step, part in enumerate(base):
@@ -184,7 +197,7 @@ class _Explainer:
             inner = next(iter(self.explain_value(error, path)), None)
             reason = inner.message if inner else "not allowed"
             reason = reason.removeprefix(f"{_show(key)} ")  # the name is already in the message
-            yield self.at(path + (key,), f"invalid field name '{key}': {reason}", at_key=True)
+            yield self.at(path + (key,), f"invalid field name {_show(key)}: {reason}", at_key=True)
             return
         yield from self.explain_value(error, path)
 
@@ -216,7 +229,7 @@ class _Explainer:
             yield self.at(path, _message(error))
 
     def unknown_field(self, path: KeyPath, key: str, known: list[str]) -> Diagnostic:
-        return self.at(path + (key,), f"unknown field '{key}'{did_you_mean(key, known)}", at_key=True)
+        return self.at(path + (key,), f"unknown field {_show(key)}{did_you_mean(key, known)}", at_key=True)
 
     def explain_alternatives(self, error: ValidationError, path: KeyPath) -> Iterator[Diagnostic]:
         """Explain a failed oneOf/anyOf by the alternative the author most plausibly meant.

@@ -192,7 +192,7 @@ def find_test_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
         path = Path(raw)
         if path.is_dir():
             found.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_test_file(p)))
-        elif path.is_file() and is_test_file(path):
+        elif path.exists() and is_test_file(path):  # a FIFO or device is refused when loaded
             found.append(path)
     return list(dict.fromkeys(p.resolve() for p in found))
 

@@ -21,13 +21,15 @@ import json
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
 import yaml
 
-from .errors import DefinitionError, Diagnostic
+from ._files import FileRefused, FileTooLarge, read_user_file
+from .errors import MAX_DIAGNOSTICS_PER_FILE, DefinitionError, Diagnostic, shorten
 
 __all__ = [
     "MAX_DEPTH",
@@ -43,7 +45,7 @@ __all__ = [
 MAX_FILE_BYTES = 1_000_000
 MAX_DEPTH = 64
 # A hostile file could otherwise produce one diagnostic per alias: hundreds of thousands.
-MAX_DIAGNOSTICS = 100
+MAX_DIAGNOSTICS = MAX_DIAGNOSTICS_PER_FILE
 
 KeyPath = tuple[str | int, ...]
 Position = tuple[int, int]
@@ -102,7 +104,9 @@ def field_name(path: Sequence[str | int]) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif _PLAIN_FIELD.match(part):
+            continue
+        part = shorten(part)  # a key is source text too: a 100 kB one must not be echoed
+        if _PLAIN_FIELD.match(part):
             out += f".{part}" if out else part
         else:
             out += f"[{json.dumps(part, ensure_ascii=False)}]"
@@ -158,15 +162,11 @@ def load_document(path: str | os.PathLike[str], *, display_path: str | None = No
     """
     shown = display_path if display_path is not None else os.fsdecode(path)
     try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            # Read one byte past the cap so a huge (or endless, like a FIFO) file costs nothing.
-            raw = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise DefinitionError([Diagnostic(shown, 0, 0, "io", f"cannot read file: {reason}")]) from exc
-    if len(raw) > MAX_FILE_BYTES:
-        raise DefinitionError([_too_large(shown, max(size, len(raw)))])
+        raw = read_user_file(path, limit=MAX_FILE_BYTES)
+    except FileTooLarge as exc:
+        raise DefinitionError([_too_large(shown, exc.size)]) from None
+    except FileRefused as exc:
+        raise DefinitionError([Diagnostic(shown, 0, 0, exc.code, exc.reason)]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -202,7 +202,10 @@ def _text_position(text: str, index: int) -> Position:
     return text.count("\n", 0, index) + 1, index - line_start + 1
 
 
-_RECOVERABLE = frozenset({"non-finite"})
+# Numbers that are no float: the value is kept as an infinity so the rest of the file can be
+# checked (the document stays invalid), and nothing downstream has to convert a huge int.
+_RECOVERABLE = frozenset({"non-finite", "number-too-large"})
+_FLOAT_MAX = int(sys.float_info.max)
 
 
 def _load(text: str, path: str, keep_going: bool = False) -> Document:
@@ -299,44 +302,40 @@ class _Builder:
         where = field_name(path) if path else ""
         self.diagnostics.append(Diagnostic(self.path, line, column, code, message, field=where))
         if len(self.diagnostics) >= MAX_DIAGNOSTICS:
-            message = f"stopped after {MAX_DIAGNOSTICS} errors"
-            self.diagnostics.append(Diagnostic(self.path, line, column, "too-many-errors", message))
+            message = f"stopped after {MAX_DIAGNOSTICS} errors; the rest of the file was not checked"
+            self.diagnostics.append(Diagnostic(self.path, 0, 0, "too-many-errors", message, "note"))
             raise _Stop
 
     def _consume(self, loader: Any) -> None:
         documents = 0
+        # Most frequent events first, by exact type: this loop runs once per node, and a 1 MB
+        # file can hold hundreds of thousands of them.
+        scalar, mapping, sequence = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+        ends = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
         while True:
             event = loader.get_event()
+            kind = type(event)
+            if kind in ends:
+                frame = self.stack.pop()
+                self._attach(frame.container, frame.position, reported=False)
+                continue
             mark = event.start_mark
             position = (mark.line + 1, mark.column + 1)
-            if isinstance(event, yaml.StreamEndEvent):
-                return
-            if isinstance(event, yaml.DocumentStartEvent):
-                documents += 1
-                if documents > 1:
-                    message = "a definition file must hold exactly one YAML document"
-                    self.report(position, "multiple-documents", message)
-                    raise _Stop
-            elif isinstance(event, yaml.AliasEvent):
-                # Once per name: a billion-laughs file would otherwise drown the useful lines.
-                if event.anchor not in self.aliases_seen:
-                    self.aliases_seen.add(event.anchor)
-                    where = self._child_path()
-                    self.report(position, "yaml-alias", f"aliases (*{event.anchor}) are not allowed", where)
-                self._attach(None, position, reported=True)
-            elif isinstance(event, yaml.ScalarEvent):
+            if kind is scalar:
                 where = self._child_path()
-                self._check_anchor(event, position, where)
+                if event.anchor is not None:
+                    self._check_anchor(event, position, where)
                 value, ok = self._scalar(event, position, where)
                 if where is not None:
                     self.positions.setdefault(where, position)
                 self._attach(value, position, reported=not ok)
-            elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            elif kind is mapping or kind is sequence:
                 where = self._child_path()
-                self._check_anchor(event, position, where)
-                is_map = isinstance(event, yaml.MappingStartEvent)
+                if event.anchor is not None:
+                    self._check_anchor(event, position, where)
+                is_map = kind is mapping
                 if event.tag not in (None, "!", _MAP if is_map else _SEQ):
-                    self.report(position, "yaml-tag", f"tag '{_short_tag(event.tag)}' is not allowed", where)
+                    self.report(position, "yaml-tag", f"tag {_quote(_short_tag(event.tag))} is not allowed", where)
                 if len(self.stack) >= MAX_DEPTH:
                     # No field: at this depth the dotted path would be the longest part of the line.
                     self.report(position, "too-deep", f"nesting is deeper than {MAX_DEPTH} levels")
@@ -344,13 +343,25 @@ class _Builder:
                 if where is not None:
                     self.positions.setdefault(where, position)
                 self.stack.append(_Frame({} if is_map else [], where, position))
-            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
-                frame = self.stack.pop()
-                self._attach(frame.container, frame.position, reported=False)
+            elif kind is yaml.StreamEndEvent:
+                return
+            elif kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    message = "a definition file must hold exactly one YAML document"
+                    self.report(position, "multiple-documents", message)
+                    raise _Stop
+            elif kind is yaml.AliasEvent:
+                # Once per name: a billion-laughs file would otherwise drown the useful lines.
+                if event.anchor not in self.aliases_seen:
+                    self.aliases_seen.add(event.anchor)
+                    where = self._child_path()
+                    self.report(position, "yaml-alias", f"aliases (*{shorten(event.anchor)}) are not allowed", where)
+                self._attach(None, position, reported=True)
 
     def _check_anchor(self, event: Any, position: Position, where: KeyPath | None) -> None:
         if event.anchor is not None:
-            self.report(position, "yaml-alias", f"anchors (&{event.anchor}) are not allowed", where)
+            self.report(position, "yaml-alias", f"anchors (&{shorten(event.anchor)}) are not allowed", where)
 
     def _child_path(self) -> KeyPath | None:
         """Key path of the node about to start, or None if it is a mapping key (or under one)."""
@@ -388,14 +399,14 @@ class _Builder:
             elif key is None:
                 message = "a key must be a string, not empty (null)"
             else:
-                text = json.dumps(key)
+                text = shorten(json.dumps(key))
                 message = f"key {text} must be a string (quote it: \"{text}\")"
             self.report(position, "key-type", message, frame.path)
             return _BAD_KEY
         first = frame.first_lines.get(key)
         if first is not None:
             where = None if frame.path is None else frame.path + (key,)
-            message = f"duplicate key '{key}' (first defined at line {first})"
+            message = f"duplicate key {_quote(key)} (first defined at line {first})"
             self.report(position, "duplicate-key", message, where)
             return _BAD_KEY
         frame.first_lines[key] = position[0]
@@ -406,7 +417,9 @@ class _Builder:
     def _scalar(self, event: Any, position: Position, where: KeyPath | None) -> tuple[Any, bool]:
         """The scalar's Python value, and False if a diagnostic was reported for it."""
         tag, text = event.tag, event.value
-        if tag is None or tag == "!":
+        if tag is None and event.implicit[0]:
+            tag = _resolve_plain(text)  # what the core-schema resolvers give, without their lookup
+        elif tag is None or tag == "!":
             tag = self.loader.resolve(yaml.ScalarNode, text, event.implicit)
         try:
             if tag == _STR:
@@ -416,21 +429,40 @@ class _Builder:
             if tag == _BOOL and _BOOL_RE.match(text):
                 return text[0] in "tT", True
             if tag == _INT and _INT_RE.match(text):
-                return _to_int(text), True
+                number = _to_int(text)
+                if abs(number) > _FLOAT_MAX:
+                    return self._too_large(text, position, where)
+                return number, True
             if tag == _FLOAT and (_FLOAT_RE.match(text) or _INT_RE.match(text)):
                 number = _to_float(text)
                 if not math.isfinite(number):
-                    self.report(position, "non-finite", f"'{text}' is not a finite number", where)
+                    self.report(position, "non-finite", f"{_quote(text)} is not a finite number", where)
                     return number, False
                 return number, True
         except ValueError:  # int() refuses more than sys.get_int_max_str_digits() digits
-            self.report(position, "number-too-large", f"number with {len(text)} digits is too large", where)
-            return None, False
+            return self._too_large(text, position, where)
         if tag in (_NULL, _BOOL, _INT, _FLOAT):
-            self.report(position, "yaml-tag", f"'{text}' cannot be read as {_short_tag(tag)}", where)
+            self.report(position, "yaml-tag", f"{_quote(text)} cannot be read as {_short_tag(tag)}", where)
         else:
-            self.report(position, "yaml-tag", f"tag '{_short_tag(tag)}' is not allowed", where)
+            self.report(position, "yaml-tag", f"tag {_quote(_short_tag(tag))} is not allowed", where)
         return None, False
+
+    def _too_large(self, text: str, position: Position, where: KeyPath | None) -> tuple[float, bool]:
+        digits = len(text.lstrip("+-"))
+        message = f"number with {digits:,} digits is too large (numbers must be within about ±1.8e308)"
+        self.report(position, "number-too-large", message, where)
+        return (-math.inf if text.startswith("-") else math.inf), False
+
+
+def _resolve_plain(text: str) -> str:
+    # The same order as the resolvers registered above: the first that matches wins.
+    for tag, pattern in _PLAIN_RESOLVERS:
+        if pattern.match(text):
+            return tag
+    return _STR
+
+
+_PLAIN_RESOLVERS = ((_NULL, _NULL_RE), (_BOOL, _BOOL_RE), (_INT, _INT_RE), (_FLOAT, _FLOAT_RE))
 
 
 def _to_int(text: str) -> int:
@@ -450,3 +482,8 @@ def _to_float(text: str) -> float:
 
 def _short_tag(tag: str) -> str:
     return "!!" + tag[len(_YAML_TAG) :] if tag.startswith(_YAML_TAG) else tag
+
+
+def _quote(text: str) -> str:
+    """Source text inside a message: quoted and cut, so a 100 kB scalar is not echoed whole."""
+    return f"'{shorten(text)}'"

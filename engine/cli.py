@@ -119,7 +119,7 @@ def validate(context: Context, paths: tuple[str, ...], fmt: str) -> None:
     else:
         print_diagnostics(diagnostics)
         errors = sum(d.is_error for d in diagnostics)
-        warnings = len(diagnostics) - errors
+        warnings = sum(d.severity == "warning" for d in diagnostics)
         if ok:
             click.echo(f"{plural(count or 0, 'KPI')} valid, {plural(warnings, 'warning')}")
         else:

@@ -9,10 +9,12 @@ not be delivered. Third-party exceptions are translated at the boundary with ``r
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 __all__ = [
+    "MAX_DIAGNOSTICS_PER_FILE",
     "Diagnostic",
     "did_you_mean",
     "DefinitionError",
@@ -25,7 +27,14 @@ __all__ = [
     "SourceError",
     "StateError",
     "UnknownKpiError",
+    "limit_per_file",
+    "shorten",
 ]
+
+# Past this, more lines of one file help nobody: the first ones show what is wrong.
+MAX_DIAGNOSTICS_PER_FILE = 50
+MAX_ECHO = 80  # characters of source text (a formula, a value) quoted in a message
+_MORE = "more"  # code of the "N more diagnostics in this file not shown" note
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -45,6 +54,8 @@ class Diagnostic:
     field: str = ""
 
     def __str__(self) -> str:
+        if self.severity == "note" and not self.line:
+            return f"{self.path}: note: {self.message}"
         where = f"{self.path}:{self.line}:{self.column}"
         what = f"{self.field}: {self.message}" if self.field else self.message
         return f"{where}: {self.severity}[{self.code}]: {what}"
@@ -69,11 +80,55 @@ def did_you_mean(word: Any, choices: Iterable[Any]) -> str:
     """`` (did you mean 'x'?)`` for the closest choice, or an empty string. One rule everywhere."""
     if not isinstance(word, str):
         return ""
-    names = [c for c in choices if isinstance(c, str)]
+    # A ratio >= 0.6 needs similar lengths; filtering on that first is what keeps a hint cheap
+    # against thousands of choices (difflib would build a matcher for each).
+    size = len(word)
+    names = [c for c in choices if isinstance(c, str) and 2 * min(size, len(c)) >= 0.6 * (size + len(c))]
     close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
     if not close:  # case slips ("Sum") score low with difflib but are the commonest typo
         close = [c for c in names if c.lower() == word.lower()][:1]
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def shorten(text: str, limit: int = MAX_ECHO) -> str:
+    """Source text cut to ``limit`` characters with an ellipsis, for quoting in a message."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _order(d: Diagnostic) -> tuple[Any, ...]:
+    # notes close their file's block: they summarise what was left out of it
+    return (d.path, d.severity == "note", d)
+
+
+def limit_per_file(diagnostics: Iterable[Diagnostic],
+                   limit: int = MAX_DIAGNOSTICS_PER_FILE) -> tuple[Diagnostic, ...]:
+    """Sorted, at most ``limit`` per file (errors before warnings when some must go), each cut
+    file closed by a note saying how many more it has. Notes themselves are always kept.
+
+    Idempotent, so diagnostics can be re-wrapped (a ``ProjectError`` from a ``DefinitionError``)
+    without notes multiplying.
+    """
+    by_path: dict[str, list[Diagnostic]] = {}
+    hidden: Counter[str] = Counter()
+    notes: list[Diagnostic] = []
+    for d in diagnostics:
+        if d.code == _MORE:  # an earlier cut's note: its count joins this cut's
+            hidden[d.path] += int(d.message.split(" ", 1)[0].replace(",", ""))
+        elif d.severity == "note":
+            notes.append(d)
+        else:
+            by_path.setdefault(d.path, []).append(d)
+    kept = list(notes)
+    for path, items in by_path.items():
+        if len(items) > limit:
+            hidden[path] += len(items) - limit
+            items = sorted(items, key=lambda d: (not d.is_error, d))[:limit]
+        kept.extend(items)
+    for path, count in hidden.items():
+        noun = "diagnostic" if count == 1 else "diagnostics"
+        kept.append(Diagnostic(path, 0, 0, _MORE, f"{count:,} more {noun} in this file not shown",
+                               "note"))
+    return tuple(sorted(kept, key=_order))
 
 
 class KpiforgeError(Exception):
@@ -81,10 +136,12 @@ class KpiforgeError(Exception):
 
 
 class DefinitionError(KpiforgeError):
-    """One or more definition files are invalid; ``diagnostics`` lists every finding, sorted."""
+    """One or more definition files are invalid; ``diagnostics`` lists the findings, sorted by
+    file, at most :data:`MAX_DIAGNOSTICS_PER_FILE` per file and then a note saying how many
+    more that file has."""
 
     def __init__(self, diagnostics: Iterable[Diagnostic]):
-        self.diagnostics: tuple[Diagnostic, ...] = tuple(sorted(diagnostics))
+        self.diagnostics: tuple[Diagnostic, ...] = limit_per_file(diagnostics)
         super().__init__("\n".join(str(d) for d in self.diagnostics) or "invalid definitions")
 
     @property

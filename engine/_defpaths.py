@@ -1,0 +1,156 @@
+"""Where definitions come from: references like ``kpiforge:standard``, files and folders.
+
+:func:`resolve_definition_path` is the one place a ``definitions`` item becomes a path, for
+``Engine.load``, every command's ``-d``/PATH and the project file alike. :func:`discover` then
+finds the YAML files of those paths without leaving the folders it was given: a symlink whose
+target lies outside is refused (with nothing of the target read), and anything that is not a
+regular file is reported instead of opened.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import stat
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Iterable
+
+from ._files import is_inside
+from .errors import Diagnostic, did_you_mean, shorten
+
+__all__ = [
+    "OBJECTIVES_FILE",
+    "STANDARD_CATALOG",
+    "bundled_definitions_dir",
+    "discover",
+    "display_path",
+    "is_reference",
+    "resolve_definition_path",
+    "unknown_reference",
+]
+
+STANDARD_CATALOG = "kpiforge:standard"
+OBJECTIVES_FILE = "objectives.yaml"
+_YAML_SUFFIXES = (".yaml", ".yml")
+_TEST_SUFFIXES = (".test.yaml", ".test.yml")
+# namespace:name; two letters at least before the colon, so "C:\kpis" and "C:kpis" stay paths
+_REFERENCE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+\Z")
+
+
+def bundled_definitions_dir() -> Path:
+    return Path(str(resources.files("kpiforge.definitions")))
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled_resolved() -> Path:
+    return bundled_definitions_dir().resolve()
+
+
+def _references() -> dict[str, Callable[[], Path]]:
+    return {STANDARD_CATALOG: bundled_definitions_dir}
+
+
+def is_reference(item: str | os.PathLike[str]) -> bool:
+    """Whether a ``definitions`` item is a ``namespace:name`` reference rather than a path."""
+    return isinstance(item, str) and bool(_REFERENCE.match(item))
+
+
+def unknown_reference(item: str) -> str:
+    """The message for a reference nobody provides, listing the known ones."""
+    known = sorted(_references())
+    return (f"unknown definitions reference '{shorten(item)}'{did_you_mean(item, known)}; "
+            f"known: {', '.join(known)}")
+
+
+def resolve_definition_path(item: str | os.PathLike[str], root: Path | None = None) -> Path | None:
+    """The path a ``definitions`` item names: a reference's folder, or the item as a path
+    (relative to ``root`` when given). None for an unknown reference (see
+    :func:`unknown_reference`)."""
+    if is_reference(item):
+        provider = _references().get(str(item))
+        return provider() if provider else None
+    path = Path(item)
+    return root / path if root is not None else path
+
+
+def display_path(path: Path) -> str:
+    """Paths in messages: bundled files as ``definitions/...`` (wherever kpiforge is
+    installed), others relative to the working directory."""
+    try:
+        return "definitions/" + path.relative_to(_bundled_resolved()).as_posix()
+    except ValueError:
+        pass
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def _is_yaml(path: Path) -> bool:
+    return path.suffix in _YAML_SUFFIXES
+
+
+def _walk(folder: Path, problems: list[Diagnostic]) -> list[Path]:
+    """The YAML files under ``folder``, never leaving it: directory symlinks are not followed
+    (one pointing inside holds nothing new), a file symlink leading outside is refused."""
+    found: list[Path] = []
+    root = folder.resolve()
+    for current, dirs, files in os.walk(folder, followlinks=False):
+        base = Path(current)
+        for name in sorted(dirs):
+            entry = base / name
+            if entry.is_symlink() and not is_inside(entry, root):
+                problems.append(_outside(entry, folder))
+        for name in sorted(files):
+            entry = base / name
+            if not _is_yaml(entry):
+                continue
+            if entry.is_symlink() and not is_inside(entry, root):
+                problems.append(_outside(entry, folder))
+                continue
+            found.append(entry)
+        dirs.sort()
+    return found
+
+
+def _outside(entry: Path, folder: Path) -> Diagnostic:
+    # the target's name is not shown either: the link may point at something private
+    return Diagnostic(display_path(entry), 0, 0, "symlink-outside",
+                      f"symbolic link leads outside {display_path(folder)}; not followed")
+
+
+def discover(paths: Iterable[str | os.PathLike[str]]
+             ) -> tuple[list[Path], list[Path], list[Path], list[Diagnostic]]:
+    """Split the given references, files and folders into definition files, objectives files
+    and test files, with a diagnostic for each item that cannot be used."""
+    kpi_files: list[Path] = []
+    objective_files: list[Path] = []
+    test_files: list[Path] = []
+    problems: list[Diagnostic] = []
+    for raw in paths:
+        path = resolve_definition_path(raw)
+        if path is None:
+            problems.append(Diagnostic(shorten(str(raw)), 0, 0, "unknown-reference",
+                                       unknown_reference(str(raw))))
+            continue
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            problems.append(Diagnostic(shorten(str(raw)), 0, 0, "not-found", "no such file or directory"))
+            continue
+        if stat.S_ISDIR(mode):
+            candidates = _walk(path, problems)
+        else:
+            candidates = [path]
+        for candidate in candidates:
+            if candidate.name.endswith(_TEST_SUFFIXES):
+                test_files.append(candidate)
+            elif candidate.name == OBJECTIVES_FILE:
+                objective_files.append(candidate)
+            else:
+                kpi_files.append(candidate)
+    dedup = lambda items: list(dict.fromkeys(p.resolve() for p in items))  # noqa: E731
+    return dedup(kpi_files), dedup(objective_files), dedup(test_files), problems
+
