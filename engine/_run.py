@@ -296,8 +296,9 @@ def run(engine: "Engine", project_or_sources: Any, *, grain: str | None = None,
                     slices.append(key)
     if not dims:
         slices = [()]
-    elif not slices and not splittable:
-        slices = [tuple(None for _ in dims)]  # nothing can be split: one row to carry the reason
+    elif not slices:
+        # no slice has data (or nothing can be split): one row per period to carry the reason
+        slices = [tuple(None for _ in dims)]
     slices.sort(key=lambda s: tuple((v is None, "" if v is None else v) for v in s))
     slice_index = {s: i for i, s in enumerate(slices)}
     period_index = {p.label: i for i, p in enumerate(all_periods)}
@@ -316,7 +317,7 @@ def run(engine: "Engine", project_or_sources: Any, *, grain: str | None = None,
         f.present = present
 
     # one vectorised evaluation for every row of every period
-    results = engine.evaluate(arrays, kpis=wanted) if n_rows else None
+    results = engine.evaluate(arrays, kpis=wanted)
 
     # reasons, row by row
     values: dict[str, np.ndarray] = {}
@@ -373,8 +374,14 @@ def _data_by_source(project: Project, data: Any) -> dict[str, Any]:
     in_memory = [n for n, s in project.sources.items() if s.type in ("dataframe", "records")]
     if data is None:
         return tables
-    if isinstance(data, Mapping) and all(isinstance(k, str) for k in data) and (
-            set(data) <= set(project.sources)) and data:
+    if isinstance(data, Mapping):
+        # a table type is never a Mapping (DataFrame, pyarrow Table, list): this is {name: table}
+        unknown = [k for k in data if k not in project.sources]
+        if unknown:
+            key = unknown[0]
+            expected = ", ".join(f"'{n}'" for n in in_memory) or "none"
+            raise RunError(f"data: no source is named {key!r}{did_you_mean(key, project.sources)}; "
+                           f"the project's dataframe/records sources: {expected}")
         tables.update(data)
         return tables
     if len(in_memory) == 1:

@@ -163,6 +163,17 @@ def test_a_period_without_data_is_null_with_reason_no_data_for_every_kpi(engine,
     assert values(result, "ctr")[("2026-08",)] == 0.0
 
 
+@pytest.mark.parametrize("by", [["channel"], ["channel", "campaign"], "campaign"])
+def test_a_period_without_any_row_split_by_a_dimension_is_no_data_for_every_kpi(engine, project, by):
+    result = engine.run(project, period="2026-07", by=by)
+    assert {r["kpi"] for r in result} == {"ctr", "aov", "roas", "visitors"}
+    for r in result:
+        assert r["value"] is None and r["status"] == "unknown", r
+        assert r["reason"] == "no data" or r["reason"].endswith("cannot be split by campaign"), r
+        assert set(r["slice"].values()) == {None}
+    assert values(result, "ctr", "reason") == {("2026-07", *[None] * len(result.by)): "no data"}
+
+
 def test_a_slice_a_source_has_no_rows_for_is_no_data_and_a_partial_kpi_names_the_input(engine, project):
     result = engine.run(project, period="2026-10", by="channel", kpis=["ctr", "aov", "roas"])
     assert values(result, "ctr") == {("2026-10", "search"): pytest.approx(9.1),
@@ -396,6 +407,15 @@ def test_a_pandas_frame_with_aware_timestamps_is_converted(engine):
 def test_bad_requests_are_clear_errors(engine, project, kwargs, error, message):
     with pytest.raises(error, match=message):
         engine.run(project, **kwargs)
+
+
+def test_an_unknown_data_key_is_named_with_the_expected_sources(engine):
+    project = {"sources": {"events": {"type": "dataframe", "time": "ts", "inputs": {"visitors": {"agg": "sum"}}}}}
+    rows = [{"ts": "2026-10-01", "visitors": 1}]
+    with pytest.raises(RunError, match=r"data: no source is named 'evnts' \(did you mean 'events'\?\); "
+                                       r"the project's dataframe/records sources: 'events'"):
+        engine.run(project, period="2026-10", data={"evnts": rows})
+    assert values(engine.run(project, period="2026-10", data={"events": rows}), "visitors") == {("2026-10",): 1.0}
 
 
 def test_a_dataframe_source_without_data_says_how_to_give_it(engine):
