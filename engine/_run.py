@@ -66,13 +66,16 @@ class RunResult:
     by: tuple[str, ...] = ()
     kpis: tuple[str, ...] = ()
     compare: tuple[str, ...] = ()
+    # data problems that did not stop the run, one text per source and problem
+    # ("source 'ads': 1 row of data/ads.csv has no date and was left out")
+    warnings: tuple[str, ...] = ()
 
     def to_records(self) -> list[dict[str, Any]]:
         """Fresh copies of the records (safe to modify)."""
         return [{**r, "slice": dict(r["slice"])} for r in self.records]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"results": self.to_records()}
+        return {"results": self.to_records(), "warnings": list(self.warnings)}
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.records)
@@ -158,13 +161,32 @@ def _build_sources(project: Project, names: Iterable[str], plugins: Any,
     return built
 
 
-def _call(name: str, what: str, func: Any, *args: Any) -> Any:
+def _call(project: Project, name: str, what: str, func: Any, *args: Any) -> Any:
     try:
         return func(*args)
+    except SourceError as exc:
+        located = _located(project, name, exc)
+        if located is None:
+            raise
+        raise located from exc
     except KpiforgeError:
         raise
     except Exception as exc:
         raise SourceError(f"source '{name}': {what} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _located(project: Project, name: str, exc: SourceError) -> SourceError | None:
+    """``exc`` with each problem prefixed by the kpiforge.yaml line that declared the setting
+    it is about; None when there is nothing to add (no file, or already located)."""
+    config = project.sources.get(name)
+    if config is None or not config.file or getattr(exc, "located", False):
+        return None
+    problems = getattr(exc, "problems", None) or ((getattr(exc, "field", ()), str(exc)),)
+    lines = [f"{config.file}:{config.line_of(field)}: {text}" for field, text in problems]
+    located = SourceError("\n".join(lines), field=getattr(exc, "field", ()),
+                          debug=getattr(exc, "debug", None))
+    located.located = True  # type: ignore[attr-defined]
+    return located
 
 
 def _latest(project: Project, sources: Mapping[str, Any]) -> date | None:
@@ -173,10 +195,10 @@ def _latest(project: Project, sources: Mapping[str, Any]) -> date | None:
     request = SourceRequest("day", project.timezone, project.week_start_index)
     for name, source in sources.items():
         if hasattr(source, "latest"):
-            moment = _call(name, "finding the latest data", source.latest, request)
+            moment = _call(project, name, "finding the latest data", source.latest, request)
             day = moment.date() if hasattr(moment, "date") and moment is not None else moment
         else:  # a plugin source without latest(): ask for every day, keep the last label
-            frame = _call(name, "fetch", source.fetch, request)
+            frame = _call(project, name, "fetch", source.fetch, request)
             day = max((date.fromisoformat(p) for p in frame.periods), default=None)
         if day is not None and (best is None or day > best):
             best = day
@@ -265,12 +287,13 @@ def run(engine: "Engine", project_or_sources: Any, *, grain: str | None = None,
     ranges = _ranges(all_periods)
 
     # fetch: one aggregate query per source
+    warnings: list[str] = []
     for name in splittable:
         f = fetched[name]
         config = project.sources[name]
         request = SourceRequest(grain, project.timezone, ws, ranges, dims,
                                 {i: config.inputs[i] for i in f.inputs})
-        frame = _call(name, "fetch", sources[name].fetch, request)
+        frame = _call(project, name, "fetch", sources[name].fetch, request)
         if not isinstance(frame, SourceFrame):
             raise SourceError(f"source '{name}': fetch returned {type(frame).__name__}, not a SourceFrame")
         for what, keys in (("dimension", dims), ("input", f.inputs)):
@@ -279,6 +302,7 @@ def run(engine: "Engine", project_or_sources: Any, *, grain: str | None = None,
             if absent:
                 raise SourceError(f"source '{name}': fetch returned no {what} {', '.join(absent)}")
         f.frame = frame
+        warnings.extend(w for w in getattr(frame, "warnings", ()) if w not in warnings)
 
     # the grid: every period x every slice seen in the current periods
     current_labels = {p.label for p in current}
@@ -353,7 +377,8 @@ def run(engine: "Engine", project_or_sources: Any, *, grain: str | None = None,
 
     records = _records(wanted, results, current, slices, dims, values, statuses, reasons,
                        shifted, modes, period_index, len(slices))
-    return RunResult(tuple(records), grain, tuple(p.label for p in current), dims, tuple(wanted), modes)
+    return RunResult(tuple(records), grain, tuple(p.label for p in current), dims, tuple(wanted), modes,
+                     tuple(warnings))
 
 
 def _dims(by: Sequence[str] | str | None) -> tuple[str, ...]:

@@ -267,26 +267,30 @@ def test_change_pct(value, previous, expected):
 # ----------------------------------------------------------------------------- evaluation shape
 
 def test_one_evaluation_per_run_and_one_query_per_source(engine, project, monkeypatch):
+    from kpiforge._duckdb import DuckDBSession
     from kpiforge.plugins.sources import databases, files
 
     calls = {"evaluate": 0, "files": 0, "duckdb": 0}
     real_evaluate = Engine.evaluate
+    real_query = DuckDBSession.query
 
     def evaluate(self, inputs, kpis=None):
         calls["evaluate"] += 1
         return real_evaluate(self, inputs, kpis)
 
-    def counting(module, key):
-        real = module.duckdb_columns
+    def query(self, sql, params):
+        calls["duckdb" if self.connection_is_file else "files"] += 1
+        return real_query(self, sql, params)
 
-        def spy(*args):
-            calls[key] += 1
-            return real(*args)
-        monkeypatch.setattr(module, "duckdb_columns", spy)
+    real_init = DuckDBSession.__init__
+
+    def init(self, connection):
+        real_init(self, connection)
+        self.connection_is_file = connection.execute("SELECT current_database()").fetchone()[0] != "memory"
 
     monkeypatch.setattr(Engine, "evaluate", evaluate)
-    counting(files, "files")
-    counting(databases, "duckdb")
+    monkeypatch.setattr(DuckDBSession, "query", query)
+    monkeypatch.setattr(DuckDBSession, "__init__", init)
     engine.run(project, grain="day", start="2026-09-01", end="2026-10-31", by=["channel"],
                compare=["previous", "year"])
     assert calls == {"evaluate": 1, "files": 2, "duckdb": 1}  # ads + web, shop
