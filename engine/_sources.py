@@ -865,7 +865,14 @@ class SqlSource:
             with self._session(setup) as session:
                 doing = "reading the columns"
                 described = self._describe(session)
-                self._check(session, request, described)
+                try:
+                    self._check(session, request, described)
+                except SourceError as exc:
+                    if exc.debug is None:  # --debug: what was found, and what would have run
+                        would_run, values = build(described)
+                        exc.debug = (f"columns: {described}\nthe query that would run:\n"
+                                     f"{self._redact(would_run)}\nparameters: {values!r}")
+                    raise
                 doing = "the query"
                 sql, params = build(described)
                 return session.query(sql, params)
