@@ -75,10 +75,12 @@ def check_select(name: str, query: str) -> None:
     """Raise a SourceError unless ``query`` is exactly one SELECT statement."""
     import duckdb
 
+    from ._source_checks import first_line
+
     try:
         statements = duckdb.extract_statements(query)
     except duckdb.Error as exc:
-        raise SourceError(f"source '{name}': query: {_first_line(exc)}", field=("query",),
+        raise SourceError(f"source '{name}': query: {first_line(exc)}", field=("query",),
                           debug=f"{type(exc).__name__}: {exc}") from exc
     kinds = [str(s.type).rsplit(".", 1)[-1] for s in statements]
     if kinds != ["SELECT"]:
@@ -88,8 +90,3 @@ def check_select(name: str, query: str) -> None:
         raise SourceError(f"source '{name}': query: must be one SELECT statement, found {found}; "
                           "a query cannot install or load extensions, change settings or attach "
                           "databases", field=("query",))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text.split(": ", 1)[1] if text.split(": ", 1)[0].endswith("Error") and ": " in text else text

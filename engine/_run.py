@@ -153,6 +153,11 @@ def _build_sources(project: Project, names: Iterable[str], plugins: Any,
             settings["data"] = data[name]
         try:
             built[name] = registration.obj(name, settings, project.root)
+        except SourceError as exc:
+            located = _located(project, name, exc) if exc.field else None
+            if located is None:
+                raise
+            raise located from exc
         except KpiforgeError:
             raise
         except Exception as exc:  # a plugin's factory: translate, naming source and plugin

@@ -247,8 +247,9 @@ def test_a_source_with_every_time_present_has_no_warning(engine, tmp_path):
 def test_a_query_cannot_install_load_or_set(engine, tmp_path, kind, statement):
     source = write_data(tmp_path, kind).replace("    table: ads", "")
     path = project(tmp_path, f"{source}\n    query: \"{statement}\"", "cost: {column: spend, agg: sum}")
-    with pytest.raises(SourceError, match="query: must be one SELECT statement.*cannot install or load "
-                                          "extensions, change settings"):
+    line = 1 + [i for i, text in enumerate(path.read_text().splitlines()) if "query:" in text][0]
+    with pytest.raises(SourceError, match=f"^kpiforge.yaml:{line}: source 'ads': query: must be one SELECT "
+                                          "statement.*cannot install or load extensions, change settings"):
         engine.run(path, period="2026-10")
     assert not (tmp_path / "other.db").exists()
 
