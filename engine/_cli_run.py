@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 import click
 from rich.table import Table
 from rich.text import Text
 
-from ._format import STATUS_STYLE, format_change, format_value
+from ._format import STATUS_STYLE, format_change, format_value, plural
 from ._periods import GRAINS
 from ._terminal import text
 from .errors import DefinitionError, KpiforgeError
 
-__all__ = ["project_option", "run_command"]
+__all__ = ["EXIT_FAIL_ON", "EXIT_UNDELIVERED", "project_option", "run_command"]
+
+# Exit codes of kpiforge run: 0 success, 1 a definition, project or data error (or a data
+# warning under --strict), 2 a usage error, EXIT_UNDELIVERED when the KPIs were computed but
+# some notification is left undelivered in the outbox, EXIT_FAIL_ON when --fail-on matched.
+# When several apply, the smallest code wins.
+EXIT_UNDELIVERED = 3
+EXIT_FAIL_ON = 4
+_SEVERITY = {"warning": 1, "critical": 2}
 
 project_option = click.option(
     "--project", "project_file", default="kpiforge.yaml", show_default=True,
@@ -58,16 +66,25 @@ def load_project_or_fail(path: str, plugins: Any) -> Any:
 @click.option("--no-alerts", is_flag=True, help="Compute only; leave alert state and sinks alone.")
 @click.option("--dry-run", is_flag=True,
               help="Print the alerts this run would send, without sending or recording them.")
+@click.option("--strict", is_flag=True,
+              help="Treat data warnings (rows left out for lack of a time) as errors: exit 1, "
+                   "and send no alert.")
+@click.option("--fail-on", type=click.Choice(["warning", "critical"]),
+              help="Exit 4 when any KPI has this status or a worse one (for CI jobs).")
 @click.pass_obj
 def run_command(context: Any, project_file: str, grain: str | None, period: str | None,
                 start: str | None, end: str | None, last: int | None, by: Sequence[str],
                 kpis: Sequence[str], compare: Sequence[str], fmt: str, no_alerts: bool,
-                dry_run: bool) -> None:
+                dry_run: bool, strict: bool, fail_on: str | None) -> None:
     """Compute KPIs per period (and dimension) from the project's data sources.
 
     Periods are whole: --from/--to select every period overlapping the dates. Without --period,
     --from or --last, the latest period with data is computed. A period or slice without data
     is null with the reason "no data", never 0.
+
+    Exit codes: 0 success; 1 a definition, project or data error (with --strict, also a data
+    warning); 2 a usage error; 3 computed, but some notification is left undelivered in the
+    outbox (kpiforge alerts retry); 4 --fail-on matched. The smallest that applies wins.
     """
     from ._run import run
     from .cli import fail, print_diagnostics, print_json, stderr, stdout
@@ -79,31 +96,87 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
         engine = project.engine(context.plugins)
     except DefinitionError as exc:
         print_diagnostics(exc.diagnostics)
-        fail(f"{len(exc.errors)} error(s) in the definitions")
+        fail(f"{plural(len(exc.errors), 'error')} in the definitions")
     print_diagnostics(engine.warnings)
     if not no_alerts:
         route_problems = project.check_routes(engine)
         if route_problems:
             print_diagnostics(route_problems)
-            fail(f"{len(route_problems)} error(s) in the routes of {project_file}")
+            fail(f"{plural(len(route_problems), 'error')} in the routes of {project_file}")
     try:
         result = run(engine, project, grain=grain, period=period, by=list(by),
                      kpis=list(kpis) or None, compare=list(compare), start=start, end=end, last=last)
     except KpiforgeError as exc:
-        fail(str(exc))
+        fail_with_debug(exc, context)
     records = result.to_records()
+    for warning in result.warnings:
+        label = ("error:", "bold red") if strict else ("warning:", "yellow")
+        stderr.print(Text.assemble(label, " ", text(warning)), highlight=False)
     if not records and fmt == "table":
         stderr.print("no data in the sources for the requested periods", highlight=False)
     if fmt == "json":
-        print_json({"results": records})
+        print_json({"results": records, "warnings": list(result.warnings)})
     elif fmt == "csv":
         print_csv_records(records, result)
     else:
         stdout.print(run_table(records, engine, result, compare_columns_of(result)))
         for note in collapsed_notes(records, engine):
             stdout.print(note, highlight=False)
+    if strict and result.warnings:
+        count = len(result.warnings)
+        fail(f"--strict: {plural(count, 'data warning')}"
+             + ("; no alert was sent" if project.sinks and not no_alerts else ""))
+    code = 0
     if not no_alerts and (project.sinks or dry_run):
-        dispatch_alerts(engine, project, records, dry_run=dry_run)
+        report = dispatch_alerts(engine, project, records, dry_run=dry_run)
+        if not dry_run and report.pending:
+            code = EXIT_UNDELIVERED
+    if not code and fail_on is not None:
+        worst = [r for r in records if _SEVERITY.get(r["status"], 0) >= _SEVERITY[fail_on]]
+        if worst:
+            stderr.print(f"--fail-on {fail_on}: {plural(len(worst), 'KPI value')} "
+                         f"{'are' if len(worst) != 1 else 'is'} {fail_on} or worse",
+                         markup=False, highlight=False)
+            code = EXIT_FAIL_ON
+    if code:
+        raise SystemExit(code)
+
+
+def fail_with_debug(exc: BaseException, context: Any) -> NoReturn:
+    """The error on stderr (exit 1); with --debug, first the SQL and the engine's own words."""
+    from .cli import fail, stderr
+
+    if getattr(context, "debug", False):
+        seen: BaseException | None = exc
+        while seen is not None:
+            debug = getattr(seen, "debug", None)
+            if debug:
+                stderr.print(Text("debug:", style="dim"), highlight=False)
+                stderr.out(debug, highlight=False)
+                break
+            seen = seen.__cause__
+    fail(str(exc))
+
+
+def alert_summary(report: Any) -> str:
+    """Notifications (what alerts said) and deliveries (what sinks got) counted apart."""
+    sent = sum(report.sent.values())
+    failed = sum(report.failed.values())
+    if not (sent or failed or report.pending):
+        deliveries = "no deliveries"
+    else:
+        deliveries = f"{plural(sent, 'delivery', 'deliveries')} sent"
+        if failed:
+            deliveries += f", {failed} failed"
+        if report.pending:
+            # the outbox as a whole: what this run left plus older messages still waiting
+            deliveries += f", {report.pending} pending retry"
+    summary = f"alerts: {plural(report.created, 'notification')}; {deliveries}"
+    if report.silenced:
+        summary += f"; {report.silenced} silenced"
+    if report.unrouted:
+        summary += f"; {plural(report.unrouted, 'notification')} matched no route"
+    return summary
 
 
 def compare_columns_of(result: Any) -> list[str]:
@@ -122,7 +195,7 @@ def print_csv_records(records: list[dict[str, Any]], result: Any) -> None:
 
 
 def dispatch_alerts(engine: Any, project: Any, records: list[dict[str, Any]], *,
-                    dry_run: bool) -> None:
+                    dry_run: bool) -> Any:
     """Alerts for this run's records; the summary goes to stderr so stdout stays data."""
     from .alerts import dispatch
     from .cli import fail, stderr
@@ -137,22 +210,18 @@ def dispatch_alerts(engine: Any, project: Any, records: list[dict[str, Any]], *,
         for n in report.notifications:
             where = ", ".join(n.sinks) or "no sink"
             state = "silenced" if n.silenced else f"would send to {where}"
-            stderr.print(f"[dim]dry run[/] {n.alert.severity.upper()} {n.alert.kpi} "
-                         f"{n.alert.period or ''} {state}: {n.alert.message}", highlight=False)
-    sent = sum(report.sent.values())
-    failed = sum(report.failed.values())
-    summary = (f"alerts: {report.created} new notification(s), {sent} sent, {failed} failed, "
-               f"{report.pending} pending in the outbox")
-    if report.silenced:
-        summary += f", {report.silenced} silenced"
-    if report.unrouted:
-        summary += f", {report.unrouted} matched no route"
+            stderr.print(Text.assemble(("dry run", "dim"), " ", text(
+                f"{n.alert.severity.upper()} {n.alert.kpi} {n.alert.period or ''} {state}: "
+                f"{n.alert.message}")), highlight=False)
+    summary = alert_summary(report)
     if dry_run:
-        summary = f"alerts (dry run): {report.created} notification(s) would be sent"
-    stderr.print(summary, highlight=False)
+        summary = f"alerts (dry run): {plural(report.created, 'notification')} would be sent"
+    stderr.print(summary, markup=False, highlight=False)
     for sink, errors in report.errors.items():
         for error in errors[:3]:
-            stderr.print(f"[yellow]sink {sink}:[/] {error}", highlight=False)
+            stderr.print(Text.assemble(text(f"sink {sink}:", "yellow"), " ", text(error)),
+                         highlight=False)
+    return report
 
 def _collapsible(rows: list[dict[str, Any]]) -> str | None:
     """The one reason shared by every row of a KPI that has no value anywhere, else None."""

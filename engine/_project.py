@@ -110,6 +110,16 @@ class SourceConfig:
     inputs: Mapping[str, InputSpec]
     settings: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     line: int = 0
+    # where each setting was written (``("inputs", "cost", "column")`` -> line), for data errors
+    lines: Mapping[tuple[Any, ...], int] = field(default_factory=lambda: _EMPTY, repr=False)
+    file: str = ""
+
+    def line_of(self, path: tuple[Any, ...]) -> int:
+        """The line of ``path`` or of its nearest written ancestor (0: not from a file)."""
+        key = tuple(path)
+        while key and key not in self.lines:
+            key = key[:-1]
+        return self.lines.get(key, self.line)
 
 
 @dataclass(frozen=True)
@@ -236,9 +246,16 @@ def _build(document: Document, root: Path, path: Path | None, plugins: "Plugins 
     for name, spec in (data.get("sources") or {}).items():
         inputs = {inp: InputSpec.from_settings(inp, s) for inp, s in spec["inputs"].items()}
         settings = {k: v for k, v in spec.items() if k not in ("time", "dimensions", "inputs")}
+        base = ("sources", name)
+        lines = {key[2:]: at[0] for key, at in document.positions.items() if key[:2] == base}
+        for i, dim in enumerate(spec.get("dimensions") or ()):
+            if ("dimensions", i) in lines:
+                lines[("dimensions", dim)] = lines[("dimensions", i)]
         sources[name] = SourceConfig(
             name, spec["type"], spec["time"], tuple(spec.get("dimensions") or ()),
-            MappingProxyType(inputs), _freeze(settings), document.position(("sources", name))[0])
+            MappingProxyType(inputs), _freeze(settings), document.position(base)[0],
+            MappingProxyType(lines) if path is not None else _EMPTY,
+            document.path if path is not None else "")
     return Project(
         path=path.resolve() if path else None,
         root=root,

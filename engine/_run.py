@@ -66,13 +66,16 @@ class RunResult:
     by: tuple[str, ...] = ()
     kpis: tuple[str, ...] = ()
     compare: tuple[str, ...] = ()
+    # data problems that did not stop the run, one text per source and problem
+    # ("source 'ads': 1 row of data/ads.csv has no date and was left out")
+    warnings: tuple[str, ...] = ()
 
     def to_records(self) -> list[dict[str, Any]]:
         """Fresh copies of the records (safe to modify)."""
         return [{**r, "slice": dict(r["slice"])} for r in self.records]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"results": self.to_records()}
+        return {"results": self.to_records(), "warnings": list(self.warnings)}
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.records)
@@ -150,6 +153,11 @@ def _build_sources(project: Project, names: Iterable[str], plugins: Any,
             settings["data"] = data[name]
         try:
             built[name] = registration.obj(name, settings, project.root)
+        except SourceError as exc:
+            located = _located(project, name, exc) if exc.field else None
+            if located is None:
+                raise
+            raise located from exc
         except KpiforgeError:
             raise
         except Exception as exc:  # a plugin's factory: translate, naming source and plugin
@@ -158,13 +166,32 @@ def _build_sources(project: Project, names: Iterable[str], plugins: Any,
     return built
 
 
-def _call(name: str, what: str, func: Any, *args: Any) -> Any:
+def _call(project: Project, name: str, what: str, func: Any, *args: Any) -> Any:
     try:
         return func(*args)
+    except SourceError as exc:
+        located = _located(project, name, exc)
+        if located is None:
+            raise
+        raise located from exc
     except KpiforgeError:
         raise
     except Exception as exc:
         raise SourceError(f"source '{name}': {what} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _located(project: Project, name: str, exc: SourceError) -> SourceError | None:
+    """``exc`` with each problem prefixed by the kpiforge.yaml line that declared the setting
+    it is about; None when there is nothing to add (no file, or already located)."""
+    config = project.sources.get(name)
+    if config is None or not config.file or getattr(exc, "located", False):
+        return None
+    problems = getattr(exc, "problems", None) or ((getattr(exc, "field", ()), str(exc)),)
+    lines = [f"{config.file}:{config.line_of(field)}: {text}" for field, text in problems]
+    located = SourceError("\n".join(lines), field=getattr(exc, "field", ()),
+                          debug=getattr(exc, "debug", None))
+    located.located = True  # type: ignore[attr-defined]
+    return located
 
 
 def _latest(project: Project, sources: Mapping[str, Any]) -> date | None:
@@ -173,10 +200,10 @@ def _latest(project: Project, sources: Mapping[str, Any]) -> date | None:
     request = SourceRequest("day", project.timezone, project.week_start_index)
     for name, source in sources.items():
         if hasattr(source, "latest"):
-            moment = _call(name, "finding the latest data", source.latest, request)
+            moment = _call(project, name, "finding the latest data", source.latest, request)
             day = moment.date() if hasattr(moment, "date") and moment is not None else moment
         else:  # a plugin source without latest(): ask for every day, keep the last label
-            frame = _call(name, "fetch", source.fetch, request)
+            frame = _call(project, name, "fetch", source.fetch, request)
             day = max((date.fromisoformat(p) for p in frame.periods), default=None)
         if day is not None and (best is None or day > best):
             best = day
@@ -265,12 +292,13 @@ def run(engine: "Engine", project_or_sources: Any, *, grain: str | None = None,
     ranges = _ranges(all_periods)
 
     # fetch: one aggregate query per source
+    warnings: list[str] = []
     for name in splittable:
         f = fetched[name]
         config = project.sources[name]
         request = SourceRequest(grain, project.timezone, ws, ranges, dims,
                                 {i: config.inputs[i] for i in f.inputs})
-        frame = _call(name, "fetch", sources[name].fetch, request)
+        frame = _call(project, name, "fetch", sources[name].fetch, request)
         if not isinstance(frame, SourceFrame):
             raise SourceError(f"source '{name}': fetch returned {type(frame).__name__}, not a SourceFrame")
         for what, keys in (("dimension", dims), ("input", f.inputs)):
@@ -279,6 +307,7 @@ def run(engine: "Engine", project_or_sources: Any, *, grain: str | None = None,
             if absent:
                 raise SourceError(f"source '{name}': fetch returned no {what} {', '.join(absent)}")
         f.frame = frame
+        warnings.extend(w for w in getattr(frame, "warnings", ()) if w not in warnings)
 
     # the grid: every period x every slice seen in the current periods
     current_labels = {p.label for p in current}
@@ -296,8 +325,9 @@ def run(engine: "Engine", project_or_sources: Any, *, grain: str | None = None,
                     slices.append(key)
     if not dims:
         slices = [()]
-    elif not slices and not splittable:
-        slices = [tuple(None for _ in dims)]  # nothing can be split: one row to carry the reason
+    elif not slices:
+        # no slice has data (or nothing can be split): one row per period to carry the reason
+        slices = [tuple(None for _ in dims)]
     slices.sort(key=lambda s: tuple((v is None, "" if v is None else v) for v in s))
     slice_index = {s: i for i, s in enumerate(slices)}
     period_index = {p.label: i for i, p in enumerate(all_periods)}
@@ -316,7 +346,7 @@ def run(engine: "Engine", project_or_sources: Any, *, grain: str | None = None,
         f.present = present
 
     # one vectorised evaluation for every row of every period
-    results = engine.evaluate(arrays, kpis=wanted) if n_rows else None
+    results = engine.evaluate(arrays, kpis=wanted)
 
     # reasons, row by row
     values: dict[str, np.ndarray] = {}
@@ -352,7 +382,8 @@ def run(engine: "Engine", project_or_sources: Any, *, grain: str | None = None,
 
     records = _records(wanted, results, current, slices, dims, values, statuses, reasons,
                        shifted, modes, period_index, len(slices))
-    return RunResult(tuple(records), grain, tuple(p.label for p in current), dims, tuple(wanted), modes)
+    return RunResult(tuple(records), grain, tuple(p.label for p in current), dims, tuple(wanted), modes,
+                     tuple(warnings))
 
 
 def _dims(by: Sequence[str] | str | None) -> tuple[str, ...]:
@@ -373,8 +404,14 @@ def _data_by_source(project: Project, data: Any) -> dict[str, Any]:
     in_memory = [n for n, s in project.sources.items() if s.type in ("dataframe", "records")]
     if data is None:
         return tables
-    if isinstance(data, Mapping) and all(isinstance(k, str) for k in data) and (
-            set(data) <= set(project.sources)) and data:
+    if isinstance(data, Mapping):
+        # a table type is never a Mapping (DataFrame, pyarrow Table, list): this is {name: table}
+        unknown = [k for k in data if k not in project.sources]
+        if unknown:
+            key = unknown[0]
+            expected = ", ".join(f"'{n}'" for n in in_memory) or "none"
+            raise RunError(f"data: no source is named {key!r}{did_you_mean(key, project.sources)}; "
+                           f"the project's dataframe/records sources: {expected}")
         tables.update(data)
         return tables
     if len(in_memory) == 1:

@@ -41,7 +41,8 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime
 import numpy as np
 
 from ._periods import GRAINS, period_of, utc_offset_changes, zone
-from .errors import SourceError
+from ._source_checks import is_text_type
+from .errors import SourceError, did_you_mean
 
 __all__ = [
     "AGGREGATIONS",
@@ -56,6 +57,7 @@ __all__ = [
     "SqliteDialect",
     "build_aggregate_query",
     "day_start",
+    "dbapi_columns",
     "quote_identifier",
 ]
 
@@ -149,6 +151,8 @@ class SourceFrame:
     periods: np.ndarray
     dims: Mapping[str, np.ndarray] = field(default_factory=dict)
     inputs: Mapping[str, np.ndarray] = field(default_factory=dict)
+    # data problems that did not stop the fetch ("3 rows of data/ads.csv have no date ...")
+    warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.periods)
@@ -163,13 +167,14 @@ class SourceFrame:
     @classmethod
     def from_columns(cls, periods: Iterable[Any], dims: Mapping[str, Iterable[Any]],
                      inputs: Mapping[str, Iterable[Any]], *, grain: str,
-                     week_start: int = 0) -> "SourceFrame":
+                     week_start: int = 0, warnings: Sequence[str] = ()) -> "SourceFrame":
         """Build a frame from raw query columns: period starts (dates, datetimes, datetime64,
         ISO text), dimension values of any type, numbers with None/NULL."""
         return cls(
             period_labels(periods, grain, week_start),
             {name: text_column(values) for name, values in dims.items()},
             {name: float_column(values) for name, values in inputs.items()},
+            tuple(warnings),
         )
 
 
@@ -311,6 +316,16 @@ class Dialect:
         """Statements to run on the connection before the query."""
         return []
 
+    case_sensitive_names = False  # how the engine resolves quoted identifiers
+
+    def raw_time(self, column: str, type_name: str) -> str:
+        """The raw time value of the quoted ``column`` of type ``type_name`` ("" if unknown)."""
+        return column
+
+    def time_missing(self, raw: str) -> str:
+        """A row condition: the time ``raw`` gives no instant (the row fits no period)."""
+        return f"{raw} IS NULL"
+
 
 class DuckDBDialect(Dialect):
     name = "duckdb"
@@ -330,6 +345,12 @@ class DuckDBDialect(Dialect):
     def setup(self, timezone: str) -> list[str]:
         return [f"SET TimeZone = {_string_literal(timezone)}"]
 
+    def raw_time(self, column: str, type_name: str) -> str:
+        # Text times (a CSV column with one unreadable value is typed VARCHAR) are read with
+        # TRY_CAST, so an unreadable value becomes a row left out and counted, not a failed run.
+        # Typed columns keep the bare column, which the Parquet reader can filter on.
+        return f"TRY_CAST({column} AS TIMESTAMPTZ)" if is_text_type(type_name) else column
+
 
 class PostgresDialect(Dialect):
     name = "postgresql"
@@ -347,6 +368,8 @@ class PostgresDialect(Dialect):
 
     def setup(self, timezone: str) -> list[str]:
         return [f"SELECT set_config('TimeZone', {_string_literal(timezone)}, false)"]
+
+    case_sensitive_names = True
 
 
 def _aware_text(c: str) -> str:
@@ -387,6 +410,10 @@ class SqliteDialect(Dialect):
                 f"WHEN typeof({c}) = 'text' AND {_aware_text(c)} THEN "
                 f"datetime({c}) >= {text(utc_low)} AND datetime({c}) < {text(utc_high)} "
                 f"ELSE datetime({c}) >= {text(local_low)} AND datetime({c}) < {text(local_high)} END)")
+
+    def time_missing(self, raw: str) -> str:
+        # numbers are epoch seconds, always readable; text datetime() cannot read gives NULL
+        return f"(typeof({raw}) NOT IN ('integer', 'real') AND datetime({raw}) IS NULL)"
 
     @staticmethod
     def _to_local(utc: str, tz: str, span: tuple[datetime, datetime] | None, params: Params) -> str:
@@ -545,13 +572,12 @@ class _Plan:
         return plan
 
 
-def _time_filter(time_column: str, request: SourceRequest, dialect: Dialect,
+def _time_filter(column: str, request: SourceRequest, dialect: Dialect,
                  params: Params) -> tuple[str | None, bool]:
-    """The WHERE on the raw time column for ``request.ranges`` (None: all time) and whether it
-    is exact (see :func:`day_start`)."""
+    """The WHERE on the raw time value ``column`` (SQL) for ``request.ranges`` (None: all time)
+    and whether it is exact (see :func:`day_start`)."""
     if not request.ranges:
         return None, True
-    column = quote_identifier(time_column)
     exact = True
     ranges = []
     for start, end in request.ranges:
@@ -565,10 +591,12 @@ def _time_filter(time_column: str, request: SourceRequest, dialect: Dialect,
 def relation_rows_sql(relation: str, time_column: str, request: SourceRequest, dialect: Dialect,
                       params: Params, span: tuple[datetime, datetime] | None,
                       dims: Sequence[str] = (), plan: _Plan | None = None,
-                      where: str | None = None) -> str:
+                      where: str | None = None, time_sql: str | None = None) -> str:
     """Layer 1: local time, dimensions as text, input values and filter flags, per row kept
-    by ``where`` (a condition on the raw columns)."""
-    columns = [f"{dialect.local_time(quote_identifier(time_column), request, params, span)} AS __t"]
+    by ``where`` (a condition on the raw columns). ``time_sql`` is the raw time value (default:
+    the quoted ``time_column``)."""
+    raw_time = time_sql or quote_identifier(time_column)
+    columns = [f"{dialect.local_time(raw_time, request, params, span)} AS __t"]
     for i, dim in enumerate(dims):
         columns.append(f"CAST({quote_identifier(dim)} AS {dialect.text_type}) AS __d{i}")
     if plan is not None:
@@ -581,24 +609,34 @@ def relation_rows_sql(relation: str, time_column: str, request: SourceRequest, d
 
 def build_aggregate_query(relation: str, time_column: str, request: SourceRequest,
                           dialect: Dialect, *, span: tuple[datetime, datetime] | None = None,
-                          params: Params | None = None) -> tuple[str, dict[str, Any], list[str]]:
+                          params: Params | None = None, time_sql: str | None = None,
+                          missing_sql: str | None = None) -> tuple[str, dict[str, Any], list[str]]:
     """The ONE aggregate query of a request: ``(sql, params, input names in column order)``.
 
     Result columns: ``__p`` (period start), ``__d0..`` (dimensions as text), ``__i0..``
     (inputs as floats). ``relation`` is a FROM item (quoted table, ``(query)``, table function);
     pass the ``params`` it bound its own parameters into, if any. The time range is applied to
-    the relation's rows (a ``query:``'s result, not what the query reads).
+    the relation's rows (a ``query:``'s result, not what the query reads). ``time_sql`` is the
+    raw time value (default: the quoted column).
+
+    With ``missing_sql`` (a condition on a raw row: its time is NULL or unreadable), those rows
+    are kept by the same scan and end in groups whose ``__p`` is NULL, with their row count in
+    the extra column ``__n``: the caller counts and drops them, without a second query.
     """
     params = params or Params(dialect.param_style)
     specs = list(request.inputs.values())
     dims = list(request.dims)
     plan = _Plan.of(specs)
-    raw_where, exact = _time_filter(time_column, request, dialect, params)
+    raw_time = time_sql or quote_identifier(time_column)
+    raw_where, exact = _time_filter(raw_time, request, dialect, params)
+    kept = raw_where
+    if missing_sql is not None and raw_where is not None:
+        kept = f"({raw_where} OR {missing_sql})"
     rows = relation_rows_sql(relation, time_column, request, dialect, params, span, dims, plan,
-                             raw_where)
+                             kept, time_sql)
 
     where = []
-    if raw_where is None or not exact:
+    if (raw_where is None or not exact) and missing_sql is None:
         where.append("__t IS NOT NULL")
     if raw_where is not None and not exact:
         ranges = []
@@ -606,7 +644,8 @@ def build_aggregate_query(relation: str, time_column: str, request: SourceReques
             low = dialect.time_bound("__t", ">=", datetime.combine(start, time()), params)
             high = dialect.time_bound("__t", "<", datetime.combine(end, time()), params)
             ranges.append(f"({low} AND {high})")
-        where.append("(" + " OR ".join(ranges) + ")")
+        keep_missing = "__t IS NULL OR " if missing_sql is not None else ""
+        where.append("(" + keep_missing + " OR ".join(ranges) + ")")
     dim_cols = [f"__d{i}" for i in range(len(dims))]
     periods = (f"SELECT {dialect.period_start('__t', request.grain, request.week_start)} AS __p, "
                f"__rows.* FROM ({rows}) AS __rows")
@@ -634,9 +673,13 @@ def build_aggregate_query(relation: str, time_column: str, request: SourceReques
     if windows:
         source = f"(SELECT __periods.*, {', '.join(windows)} FROM {source}) AS __windows"
     group = ", ".join(["__p", *dim_cols])
-    grouped = f"SELECT {', '.join(['__p', *dim_cols, *aggregates])} FROM {source} GROUP BY {group}"
+    counted = [f"CAST(COUNT(*) AS {dialect.float_type}) AS __n"] if missing_sql is not None else []
+    grouped = (f"SELECT {', '.join(['__p', *dim_cols, *aggregates, *counted])} FROM {source} "
+               f"GROUP BY {group}")
     # each input is a copy of its shared aggregate, under the column name fetch() expects
     outputs = [f"__a{k} AS __i{i}" for i, k in enumerate(plan.columns)]
+    if counted:
+        outputs.append("__n")
     sql = f"SELECT {', '.join(['__p', *dim_cols, *outputs])} FROM ({grouped}) AS __grouped ORDER BY {group}"
     return sql, params.values, [s.name for s in specs]
 
@@ -657,9 +700,11 @@ def _aggregate(agg: str, star: bool, value: str, condition: str | None) -> str:
 
 def build_latest_query(relation: str, time_column: str, request: SourceRequest, dialect: Dialect,
                        *, span: tuple[datetime, datetime] | None = None,
-                       params: Params | None = None) -> tuple[str, dict[str, Any]]:
+                       params: Params | None = None, time_sql: str | None = None
+                       ) -> tuple[str, dict[str, Any]]:
     params = params or Params(dialect.param_style)
-    rows = relation_rows_sql(relation, time_column, request, dialect, params, span)
+    rows = relation_rows_sql(relation, time_column, request, dialect, params, span,
+                             time_sql=time_sql)
     return f"SELECT MAX(__t) AS __latest FROM ({rows}) AS __rows", params.values
 
 
@@ -705,15 +750,19 @@ def table_or_query(name: str, settings: Mapping[str, Any]) -> str:
 
 
 class SqlSource:
-    """Base of the SQL-backed sources: subclasses give a dialect, a FROM item and ``_query``.
+    """Base of the SQL-backed sources: subclasses give a dialect, a FROM item and ``_session``.
 
-    ``_query(sql, params, setup)`` returns ``{column: sequence}``; everything else (building
-    the one aggregate query, turning columns into a :class:`SourceFrame`, translating errors)
-    is shared.
+    ``_session(setup)`` is a context manager yielding an object with ``query(sql, params)``
+    (``{column: sequence}``) and ``describe(relation, params)`` (``{column: type}``; ``""``
+    where the engine has no types), optionally ``text_example(relation, params, column)`` and
+    ``tables()``. Everything else is shared: the columns the request names are checked against
+    the described relation before the one aggregate query runs, that query counts the rows whose
+    time is missing in the same scan, and engine errors are translated at the boundary.
     """
 
     dialect: Dialect = Dialect()
     kind = "sql"
+    decimal_hint = ""  # the reader option that reads decimal commas, where there is one
 
     def __init__(self, name: str, settings: Mapping[str, Any]):
         self.name = name
@@ -722,65 +771,170 @@ class SqlSource:
             raise SourceError(f"source '{name}': 'time' must be a column name")
         self.dimensions = tuple(settings.get("dimensions") or ())
         self.inputs = source_inputs(name, settings)
+        self._described: dict[str, str] | None = None
 
     # -- to implement ------------------------------------------------------------------------
     def relation(self, params: Params) -> str:
         raise NotImplementedError
 
-    def _query(self, sql: str, params: Mapping[str, Any], setup: Sequence[str]) -> dict[str, Any]:
+    def _session(self, setup: Sequence[str]) -> Any:
         raise NotImplementedError
+
+    @property
+    def where(self) -> str:
+        """What messages call the data read (``data/ads.csv``, ``table 'orders' of shop.db``)."""
+        return f"source '{self.name}'"
 
     def _span(self, request: SourceRequest) -> tuple[datetime, datetime] | None:
         """Naive bounds of the queried time span; only dialects without tz data need it."""
         return None
 
     # -- shared ------------------------------------------------------------------------------
-    def _fail(self, exc: BaseException, doing: str) -> SourceError:
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        return SourceError(f"source '{self.name}': {doing}: {_shorten(self._redact(message), 500)}")
+    def _query(self, sql: str, params: Mapping[str, Any], setup: Sequence[str]) -> dict[str, Any]:
+        """One statement in a session of its own."""
+        with self._session(setup) as session:
+            return session.query(sql, params)
+
+    def _fail(self, exc: BaseException, doing: str, sql: str | None = None,
+              params: Mapping[str, Any] | None = None) -> SourceError:
+        from ._source_checks import translate
+
+        original = self._redact(f"{type(exc).__name__}: {exc}")
+        debug = original if sql is None else f"{self._redact(sql)}\nparameters: {params!r}\n{original}"
+        error = translate(exc, name=self.name, where=self.where, doing=doing,
+                          decimal_hint=self.decimal_hint, debug=debug)
+        return SourceError(_shorten(self._redact(str(error)), 800), field=error.field,
+                           debug=error.debug)
 
     def _redact(self, message: str) -> str:
         return message
+
+    def _describe(self, session: Any) -> dict[str, str]:
+        if self._described is None:
+            self._check_table(session)
+            params = Params(self.dialect.param_style)
+            relation = self.relation(params)
+            self._described = dict(session.describe(relation, params.values))
+        return self._described
+
+    table_name: str | None = None  # a table: setting, checked against the database's tables
+    database: str = ""  # what messages call the database
+
+    def _check_table(self, session: Any) -> None:
+        listing = getattr(session, "tables", None)
+        table = self.table_name
+        if table is None or listing is None:
+            return
+        tables = listing()
+        plain = {t.lower() for t in tables}
+        if table not in tables and (self.dialect.case_sensitive_names or table.lower() not in plain):
+            shown = ", ".join(tables[:20]) or "none"
+            raise SourceError(f"source '{self.name}': table '{table}' is not in {self.database}"
+                              f"{did_you_mean(table, tables)}; its tables: {shown}", field=("table",))
+
+    def _check(self, session: Any, request: SourceRequest, described: Mapping[str, str]) -> None:
+        from ._source_checks import check_columns
+
+        def example(column: str) -> str | None:
+            sample = getattr(session, "text_example", None)
+            if sample is None:
+                return None
+            params = Params(self.dialect.param_style)
+            try:
+                return sample(self.relation(params), params.values, column)
+            except Exception:  # only decorates a message that is raised anyway
+                return None
+
+        check_columns(self.name, self.where, described, request, self.time,
+                      case_sensitive=self.dialect.case_sensitive_names, text_example=example,
+                      decimal_hint=self.decimal_hint)
+
+    def _time_type(self, described: Mapping[str, str]) -> str:
+        wanted = self.time if self.dialect.case_sensitive_names else self.time.lower()
+        for column, type_name in described.items():
+            if (column if self.dialect.case_sensitive_names else column.lower()) == wanted:
+                return type_name
+        return ""
+
+    def _run(self, request: SourceRequest, build: Callable[[Mapping[str, str]], tuple[str, Mapping[str, Any]]],
+             ) -> dict[str, Any]:
+        """Describe and check, then run the query ``build(described)`` makes, in one session."""
+        setup = self.dialect.setup(request.timezone)
+        doing, sql, params = "opening", None, None
+        try:
+            with self._session(setup) as session:
+                doing = "reading the columns"
+                described = self._describe(session)
+                try:
+                    self._check(session, request, described)
+                except SourceError as exc:
+                    if exc.debug is None:  # --debug: what was found, and what would have run
+                        would_run, values = build(described)
+                        exc.debug = (f"columns: {described}\nthe query that would run:\n"
+                                     f"{self._redact(would_run)}\nparameters: {values!r}")
+                    raise
+                doing = "the query"
+                sql, params = build(described)
+                return session.query(sql, params)
+        except SourceError:
+            raise
+        except Exception as exc:  # the engine's own exceptions, translated at the boundary
+            raise self._fail(exc, doing, sql, params) from exc
 
     def fetch(self, request: SourceRequest) -> SourceFrame:
         unknown = [d for d in request.dims if d not in self.dimensions]
         if unknown:
             raise SourceError(f"source '{self.name}' cannot be split by {', '.join(unknown)}")
         span = self._span(request)
-        sql, params, names = self._build(request, span)
-        try:
-            columns = self._query(sql, params, self.dialect.setup(request.timezone))
-        except SourceError:
-            raise
-        except Exception as exc:  # the engine's own exceptions, translated at the boundary
-            raise self._fail(exc, "query failed") from exc
+        names: list[str] = []
+        time_kind: list[str] = []
+
+        def build(described: Mapping[str, str]) -> tuple[str, Mapping[str, Any]]:
+            time_type = self._time_type(described)
+            time_kind.append(time_type)
+            sql, values, input_names = self._build(request, span, time_type)
+            names.extend(input_names)
+            return sql, values
+
+        columns = self._run(request, build)
+        columns, left_out = _drop_missing_times(columns)
+        warnings = ()
+        if left_out:
+            typed = time_kind and time_kind[0] and not is_text_type(time_kind[0])
+            what = f"no {self.time}" if typed else f"an empty or unreadable {self.time}"
+            rows = f"{left_out} row{'s' if left_out != 1 else ''}"
+            verb = ("has", "was") if left_out == 1 else ("have", "were")
+            warnings = (f"source '{self.name}': {rows} of {self.where} {verb[0]} {what} and "
+                        f"{verb[1]} left out",)
         return SourceFrame.from_columns(
             columns["__p"],
             {dim: columns[f"__d{i}"] for i, dim in enumerate(request.dims)},
             {name: columns[f"__i{i}"] for i, name in enumerate(names)},
-            grain=request.grain, week_start=request.week_start)
+            grain=request.grain, week_start=request.week_start, warnings=warnings)
 
-    def _build(self, request: SourceRequest, span: tuple[datetime, datetime] | None
-               ) -> tuple[str, dict[str, Any], list[str]]:
-        # the relation may bind parameters (file paths), so it goes first into one Params
-        params = Params(self.dialect.param_style)
+    def _build(self, request: SourceRequest, span: tuple[datetime, datetime] | None,
+               time_type: str = "") -> tuple[str, dict[str, Any], list[str]]:
+        """The aggregate query of ``request`` (``time_type``: the time column's type)."""
+        params = Params(self.dialect.param_style)  # the relation binds first (file paths)
         relation = self.relation(params)
+        raw = self.dialect.raw_time(quote_identifier(self.time), time_type)
         return build_aggregate_query(relation, self.time, request, self.dialect, span=span,
-                                     params=params)
+                                     params=params, time_sql=raw,
+                                     missing_sql=self.dialect.time_missing(raw))
 
     def latest(self, request: SourceRequest) -> datetime | None:
         """Local time of the newest row (for "the latest period with data")."""
         span = self._span(request)
-        params = Params(self.dialect.param_style)
-        relation = self.relation(params)
-        sql, values = build_latest_query(relation, self.time, request, self.dialect, span=span,
-                                         params=params)
-        try:
-            columns = self._query(sql, values, self.dialect.setup(request.timezone))
-        except SourceError:
-            raise
-        except Exception as exc:
-            raise self._fail(exc, "query failed") from exc
+        bare = SourceRequest(request.grain, request.timezone, request.week_start)
+
+        def build(described: Mapping[str, str]) -> tuple[str, Mapping[str, Any]]:
+            params = Params(self.dialect.param_style)
+            relation = self.relation(params)
+            raw = self.dialect.raw_time(quote_identifier(self.time), self._time_type(described))
+            return build_latest_query(relation, self.time, request, self.dialect, span=span,
+                                      params=params, time_sql=raw)
+
+        columns = self._run(bare, build)
         values = columns["__latest"]
         value = values[0] if len(values) else None
         if np.ma.isMaskedArray(values) and np.ma.getmaskarray(values)[0]:
@@ -798,19 +952,33 @@ class SqlSource:
         return value
 
 
+def _drop_missing_times(columns: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Rows of groups without a period (their time was missing) removed, and how many rows
+    of data they held (``__n``)."""
+    periods = columns["__p"]
+    if np.ma.isMaskedArray(periods):
+        missing = np.ma.getmaskarray(periods)
+    else:
+        missing = np.array([v is None for v in periods], dtype=bool)
+    if not missing.any():
+        return columns, 0
+    counts = columns.get("__n")
+    left_out = int(round(float(np.nansum(np.asarray(float_column(counts))[missing])))) if counts is not None else 0
+    keep = ~missing
+    kept: dict[str, Any] = {}
+    for name, values in columns.items():
+        if isinstance(values, np.ndarray):
+            kept[name] = values[keep]
+        else:
+            kept[name] = [v for v, k in zip(values, keep.tolist()) if k]
+    return kept, left_out
+
+
 def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 Factory = Callable[[str, Mapping[str, Any], Any], Source]
-
-
-def duckdb_columns(connection: Any, sql: str, params: Mapping[str, Any],
-                   setup: Sequence[str]) -> dict[str, Any]:
-    """Run ``setup`` then ``sql`` on a DuckDB connection; the result as numpy columns."""
-    for statement in setup:
-        connection.execute(statement)
-    return connection.execute(sql, dict(params)).fetchnumpy()
 
 
 def dbapi_columns(cursor: Any) -> dict[str, list[Any]]:

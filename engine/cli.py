@@ -65,8 +65,9 @@ def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
 class Context:
     """What every command shares: the plugins (loaded once) and how to load definitions."""
 
-    def __init__(self, plugins: Plugins):
+    def __init__(self, plugins: Plugins, debug: bool = False):
         self.plugins = plugins
+        self.debug = debug
 
     def engine(self, paths: Sequence[str] = ()) -> Engine:
         try:
@@ -84,9 +85,11 @@ pass_context = click.make_pass_decorator(Context)
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--plugins-dir", type=click.Path(file_okay=False), envvar=PLUGINS_DIR_ENV,
               help="Also load plugins from the .py files in this folder.")
+@click.option("--debug", is_flag=True,
+              help="On a data error, also show the generated SQL and the engine's own message.")
 @click.version_option(package_name="kpiforge")
 @click.pass_context
-def cli(ctx: click.Context, plugins_dir: str | None) -> None:
+def cli(ctx: click.Context, plugins_dir: str | None, debug: bool) -> None:
     """kpiforge: business KPIs defined once in YAML, validated, evaluated and alerted on."""
     plugins = ctx.obj if isinstance(ctx.obj, Plugins) else None
     if plugins is None:  # called without main(), e.g. from click's test runner
@@ -96,7 +99,7 @@ def cli(ctx: click.Context, plugins_dir: str | None) -> None:
             fail(str(exc), 2)
     for name, problem in sorted(plugins.failures.items()):
         warn(f"plugin {name} failed: {problem}")
-    ctx.obj = Context(plugins)
+    ctx.obj = Context(plugins, debug)
 
 
 @cli.command()

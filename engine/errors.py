@@ -183,7 +183,17 @@ class PluginError(KpiforgeError):
 
 
 class SourceError(KpiforgeError):
-    """A data source could not be read or queried."""
+    """A data source could not be read or queried.
+
+    ``field`` is the setting of the source the error is about (``("inputs", "cost", "column")``),
+    so that the run can point at the line of ``kpiforge.yaml`` that declared it; ``debug`` holds
+    what only ``--debug`` shows: the generated SQL and the engine's original message.
+    """
+
+    def __init__(self, message: str, *, field: tuple[str, ...] = (), debug: str | None = None):
+        self.field = tuple(field)
+        self.debug = debug
+        super().__init__(message)
 
 
 class SinkError(KpiforgeError):

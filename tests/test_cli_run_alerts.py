@@ -52,11 +52,11 @@ def test_run_sends_each_alert_once(project):
     lines = alert_lines(project)
     assert [(l["data"]["kpi"], l["data"]["slice"], l["data"]["state"]) for l in lines] == [
         ("ctr", {"channel": "display"}, "firing")]
-    assert "1 sent" in first.stderr
+    assert "alerts: 1 notification; 1 delivery sent" in first.stderr
     second = kpiforge(*args, cwd=project)
     assert second.returncode == 0
     assert len(alert_lines(project)) == 1
-    assert "0 new notification" in second.stderr
+    assert "alerts: 0 notifications; no deliveries" in second.stderr
 
 
 def test_dry_run_and_no_alerts_send_nothing_and_record_nothing(project):
@@ -69,3 +69,53 @@ def test_dry_run_and_no_alerts_send_nothing_and_record_nothing(project):
                      cwd=project)
     assert quiet.returncode == 0 and "alerts:" not in quiet.stderr
     assert alert_lines(project) == []
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_exit_3_when_a_notification_is_left_undelivered_in_the_outbox(project):
+    config = project / "kpiforge.yaml"
+    config.write_text(config.read_text().replace(
+        "  log: {type: file, path: alerts.jsonl}",
+        f"  log: {{type: file, path: alerts.jsonl}}\n  hook: {{type: webhook, url: 'http://127.0.0.1:{_closed_port()}/', "
+        "retry: {max_attempts: 1}, timeout: 2s}"))
+    proc = kpiforge("run", "--kpi", "ctr", "--by", "channel", "--period", "2026-09", cwd=project)
+    assert proc.returncode == 3, proc.stderr
+    assert "alerts: 1 notification; 1 delivery sent, 1 failed, 1 pending retry" in proc.stderr
+    assert len(alert_lines(project)) == 1  # the file sink got it all the same
+
+
+@pytest.mark.parametrize("args, code", [
+    (("--by", "channel", "--fail-on", "critical"), 4),   # display is critical
+    (("--fail-on", "warning"), 0),                       # 45 / 2000 = 2.25 %: ok
+    (("--by", "channel", "--fail-on", "warning"), 4),
+    ((), 0),
+])
+def test_fail_on_exits_4_when_a_kpi_has_that_status_or_worse(project, args, code):
+    proc = kpiforge("run", "--kpi", "ctr", "--period", "2026-09", "--no-alerts", *args, cwd=project)
+    assert proc.returncode == code, proc.stderr
+    if code == 4:
+        assert "--fail-on" in proc.stderr and "or worse" in proc.stderr
+
+
+def test_a_period_without_rows_split_by_a_dimension_is_no_data_not_a_crash(project):
+    proc = kpiforge("run", "--kpi", "ctr", "--by", "channel", "--period", "2026-07", "--format", "json",
+                    "--no-alerts", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(proc.stdout)["results"]
+    assert (row["slice"], row["value"], row["reason"]) == ({"channel": None}, None, "no data")
+
+
+def test_alert_summary_counts_notifications_and_deliveries_apart():
+    from kpiforge._cli_run import alert_summary
+    from kpiforge.alerts import DispatchReport
+
+    report = DispatchReport(sent={"a": 2, "b": 1}, failed={"b": 1}, pending=1)
+    report.notifications = [type("N", (), {"silenced": False})()] * 2
+    assert alert_summary(report) == "alerts: 2 notifications; 3 deliveries sent, 1 failed, 1 pending retry"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -206,9 +207,9 @@ def test_demo_command_shows_alerts_once(demo: Path) -> None:
     assert first.returncode == 0, first.stderr
     assert "KPIs for 2026-10 by channel" in first.stdout
     assert "CRITICAL ctr: Click-through rate (CTR) is critical" in first.stderr  # console sink
-    sent = int(first.stderr.split(" sent,")[0].rsplit(" ", 1)[1])
+    sent = int(re.search(r"; (\d+) deliver(?:y|ies) sent", first.stderr).group(1))
     assert sent > 0
     second = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr
     assert "CRITICAL" not in second.stderr
-    assert "alerts: 0 new notification(s), 0 sent" in second.stderr
+    assert "alerts: 0 notifications; no deliveries" in second.stderr

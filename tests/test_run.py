@@ -163,6 +163,17 @@ def test_a_period_without_data_is_null_with_reason_no_data_for_every_kpi(engine,
     assert values(result, "ctr")[("2026-08",)] == 0.0
 
 
+@pytest.mark.parametrize("by", [["channel"], ["channel", "campaign"], "campaign"])
+def test_a_period_without_any_row_split_by_a_dimension_is_no_data_for_every_kpi(engine, project, by):
+    result = engine.run(project, period="2026-07", by=by)
+    assert {r["kpi"] for r in result} == {"ctr", "aov", "roas", "visitors"}
+    for r in result:
+        assert r["value"] is None and r["status"] == "unknown", r
+        assert r["reason"] == "no data" or r["reason"].endswith("cannot be split by campaign"), r
+        assert set(r["slice"].values()) == {None}
+    assert values(result, "ctr", "reason") == {("2026-07", *[None] * len(result.by)): "no data"}
+
+
 def test_a_slice_a_source_has_no_rows_for_is_no_data_and_a_partial_kpi_names_the_input(engine, project):
     result = engine.run(project, period="2026-10", by="channel", kpis=["ctr", "aov", "roas"])
     assert values(result, "ctr") == {("2026-10", "search"): pytest.approx(9.1),
@@ -256,26 +267,30 @@ def test_change_pct(value, previous, expected):
 # ----------------------------------------------------------------------------- evaluation shape
 
 def test_one_evaluation_per_run_and_one_query_per_source(engine, project, monkeypatch):
+    from kpiforge._duckdb import DuckDBSession
     from kpiforge.plugins.sources import databases, files
 
     calls = {"evaluate": 0, "files": 0, "duckdb": 0}
     real_evaluate = Engine.evaluate
+    real_query = DuckDBSession.query
 
     def evaluate(self, inputs, kpis=None):
         calls["evaluate"] += 1
         return real_evaluate(self, inputs, kpis)
 
-    def counting(module, key):
-        real = module.duckdb_columns
+    def query(self, sql, params):
+        calls["duckdb" if self.connection_is_file else "files"] += 1
+        return real_query(self, sql, params)
 
-        def spy(*args):
-            calls[key] += 1
-            return real(*args)
-        monkeypatch.setattr(module, "duckdb_columns", spy)
+    real_init = DuckDBSession.__init__
+
+    def init(self, connection):
+        real_init(self, connection)
+        self.connection_is_file = connection.execute("SELECT current_database()").fetchone()[0] != "memory"
 
     monkeypatch.setattr(Engine, "evaluate", evaluate)
-    counting(files, "files")
-    counting(databases, "duckdb")
+    monkeypatch.setattr(DuckDBSession, "query", query)
+    monkeypatch.setattr(DuckDBSession, "__init__", init)
     engine.run(project, grain="day", start="2026-09-01", end="2026-10-31", by=["channel"],
                compare=["previous", "year"])
     assert calls == {"evaluate": 1, "files": 2, "duckdb": 1}  # ads + web, shop
@@ -398,6 +413,15 @@ def test_bad_requests_are_clear_errors(engine, project, kwargs, error, message):
         engine.run(project, **kwargs)
 
 
+def test_an_unknown_data_key_is_named_with_the_expected_sources(engine):
+    project = {"sources": {"events": {"type": "dataframe", "time": "ts", "inputs": {"visitors": {"agg": "sum"}}}}}
+    rows = [{"ts": "2026-10-01", "visitors": 1}]
+    with pytest.raises(RunError, match=r"data: no source is named 'evnts' \(did you mean 'events'\?\); "
+                                       r"the project's dataframe/records sources: 'events'"):
+        engine.run(project, period="2026-10", data={"evnts": rows})
+    assert values(engine.run(project, period="2026-10", data={"events": rows}), "visitors") == {("2026-10",): 1.0}
+
+
 def test_a_dataframe_source_without_data_says_how_to_give_it(engine):
     project = {"sources": {"events": {"type": "dataframe", "time": "ts", "inputs": {"visitors": {"agg": "sum"}}}}}
     with pytest.raises(SourceError, match=r"pass it to engine.run\(\.\.\., data=\{'events': table\}\)"):
@@ -422,7 +446,7 @@ def test_cli_json_matches_the_api_and_reads_the_project_in_the_working_directory
                     "--compare", "previous", "--format", "json", cwd=project_file.parent)
     assert proc.returncode == 0, proc.stderr
     api = engine.run(project, period="2026-10", by=["channel"], kpis=["aov", "ctr"], compare=["previous"])
-    assert json.loads(proc.stdout) == {"results": api.to_records()}
+    assert json.loads(proc.stdout) == {"results": api.to_records(), "warnings": []}
 
 
 def test_cli_csv_and_table(project_file):

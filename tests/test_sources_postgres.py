@@ -194,4 +194,4 @@ def test_the_time_range_is_an_index_condition_on_the_raw_column(postgres_url, pg
     assert "Index Cond: ((ts >= " in plan, plan
     paris_october = [e for e in make_events() if datetime(2026, 9, 30, 22, tzinfo=UTC) <= e["ts"]
                      < datetime(2026, 10, 31, 23, tzinfo=UTC)]
-    assert [(str(p), float(n)) for p, n in got] == [("2026-10-01", float(len(paris_october)))]
+    assert [(str(p), float(n)) for p, n, _rows in got] == [("2026-10-01", float(len(paris_october)))]

@@ -20,10 +20,12 @@ applies to the query's result.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
+from kpiforge._duckdb import check_select, duckdb_session
 from kpiforge._sources import (
     Dialect,
     DuckDBDialect,
@@ -33,7 +35,6 @@ from kpiforge._sources import (
     SqliteDialect,
     SqlSource,
     dbapi_columns,
-    duckdb_columns,
     quote_identifier,
     require_setting,
     table_or_query,
@@ -81,46 +82,80 @@ class _SqliteSpan:
         return datetime.fromisoformat(low) - timedelta(days=1), datetime.fromisoformat(high) + timedelta(days=1)
 
 
+def _located(table: Any, database: str) -> str:
+    return f"table '{table}' of {database}" if table is not None else f"the query on {database}"
+
+
 class _DatabaseFile(SqlSource):
     """A database in one file (path:), read through a table or a query."""
 
     def __init__(self, name: str, settings: Mapping[str, Any], project_dir: Path):
         super().__init__(name, settings)
         self.path = _database_file(name, settings, project_dir)
+        self.database = str(settings["path"])
         self.from_item = table_or_query(name, settings)
+        self.table_name = settings.get("table")
+
+    @property
+    def where(self) -> str:
+        return _located(self.table_name, self.database)
 
     def relation(self, params: Params) -> str:
         return self.from_item
+
+    def _exists(self) -> None:
+        if not self.path.is_file():  # connecting would create an empty database
+            raise SourceError(f"source '{self.name}': database file {self.path} does not exist",
+                              field=("path",))
 
 
 class DuckDBSource(_DatabaseFile):
     dialect = DuckDBDialect()
     kind = "duckdb"
 
-    def _query(self, sql: str, params: Mapping[str, Any], setup: Sequence[str]) -> dict[str, Any]:
-        import duckdb
+    def __init__(self, name: str, settings: Mapping[str, Any], project_dir: Path):
+        super().__init__(name, settings, project_dir)
+        query = settings.get("query")
+        if isinstance(query, str):
+            check_select(name, query.strip().rstrip(";"))
 
-        if not self.path.is_file():  # connecting would create an empty database
-            raise SourceError(f"source '{self.name}': database file {self.path} does not exist")
-        connection = duckdb.connect(str(self.path), read_only=True)
-        try:
-            return duckdb_columns(connection, sql, params, setup)
-        finally:
-            connection.close()
+    def _session(self, setup: Sequence[str]) -> Any:
+        self._exists()
+        return duckdb_session(str(self.path), read_only=True, setup=setup)
+
+
+class _DbapiSession:
+    """A sqlite3 connection as a source session."""
+
+    def __init__(self, connection: sqlite3.Connection):
+        self.connection = connection
+
+    def query(self, sql: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        return dbapi_columns(self.connection.execute(sql, dict(params)))
+
+    def describe(self, relation: str, params: Mapping[str, Any]) -> dict[str, str]:
+        # SQLite types values, not columns: names only (an empty type is "unknown")
+        cursor = self.connection.execute(f"SELECT * FROM {relation} AS __src LIMIT 0", dict(params))
+        return {d[0]: "" for d in cursor.description}
+
+    def tables(self) -> list[str]:
+        rows = self.connection.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name").fetchall()
+        return [r[0] for r in rows]
 
 
 class SqliteSource(_SqliteSpan, _DatabaseFile):
     dialect = SqliteDialect()
     kind = "sqlite"
 
-    def _query(self, sql: str, params: Mapping[str, Any], setup: Sequence[str]) -> dict[str, Any]:
-        if not self.path.is_file():
-            raise SourceError(f"source '{self.name}': database file {self.path} does not exist")
+    @contextmanager
+    def _session(self, setup: Sequence[str]) -> Iterator[_DbapiSession]:
+        self._exists()
         connection = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
         try:
             for statement in setup:
                 connection.execute(statement)
-            return dbapi_columns(connection.execute(sql, dict(params)))
+            yield _DbapiSession(connection)
         finally:
             connection.close()
 
@@ -156,6 +191,12 @@ class SqlAlchemySource(_SqliteSpan, SqlSource):
         self.dialect = dialect()
         self.secrets = [s for s in (self.url.password,) if s]
         self.from_item = table_or_query(name, settings)
+        self.table_name = settings.get("table")
+        self.database = f"the {backend} database {self.url.database or ''}".rstrip()
+
+    @property
+    def where(self) -> str:
+        return _located(self.table_name, self.database)
 
     def _span(self, request: SourceRequest) -> tuple[datetime, datetime] | None:
         if not isinstance(self.dialect, SqliteDialect):
@@ -170,7 +211,8 @@ class SqlAlchemySource(_SqliteSpan, SqlSource):
             message = message.replace(str(secret), "***")
         return message
 
-    def _query(self, sql: str, params: Mapping[str, Any], setup: Sequence[str]) -> dict[str, Any]:
+    @contextmanager
+    def _session(self, setup: Sequence[str]) -> Iterator["_SqlAlchemySession"]:
         sa = self._sa
         try:
             engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
@@ -181,15 +223,45 @@ class SqlAlchemySource(_SqliteSpan, SqlSource):
             with engine.connect() as connection:
                 for statement in setup:
                     connection.execute(sa.text(statement))
-                result = connection.execute(sa.text(sql), dict(params))
-                names = list(result.keys())
-                rows = result.fetchall()
+                yield _SqlAlchemySession(sa, connection, self.table_name)
         finally:
             engine.dispose()
+
+
+class _SqlAlchemySession:
+    def __init__(self, sa: Any, connection: Any, table: str | None):
+        self.sa = sa
+        self.connection = connection
+        self.table = table
+
+    def query(self, sql: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        result = self.connection.execute(self.sa.text(sql), dict(params))
+        names = list(result.keys())
+        rows = result.fetchall()
         columns: dict[str, list[Any]] = {n: [] for n in names}
         for name, values in zip(names, zip(*rows)) if rows else ():
             columns[name] = list(values)
         return columns
+
+    def _schema_and_name(self) -> tuple[str | None, str]:
+        assert self.table is not None
+        schema, _, name = self.table.rpartition(".")
+        return schema or None, name
+
+    def describe(self, relation: str, params: Mapping[str, Any]) -> dict[str, str]:
+        if self.table is not None:  # the inspector knows the declared types
+            schema, name = self._schema_and_name()
+            columns = self.sa.inspect(self.connection).get_columns(name, schema=schema)
+            return {c["name"]: str(c["type"]) for c in columns}
+        result = self.connection.execute(self.sa.text(f"SELECT * FROM {relation} AS __src LIMIT 0"),
+                                         dict(params))
+        return {name: "" for name in result.keys()}
+
+    def tables(self) -> list[str]:
+        schema, _ = self._schema_and_name()
+        inspector = self.sa.inspect(self.connection)
+        names = inspector.get_table_names(schema=schema) + inspector.get_view_names(schema=schema)
+        return sorted(f"{schema}.{n}" if schema else n for n in names)
 
 
 @hookimpl

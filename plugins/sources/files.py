@@ -26,11 +26,11 @@ import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from kpiforge._duckdb import check_select, duckdb_session
 from kpiforge._sources import (
     DuckDBDialect,
     Params,
     SqlSource,
-    duckdb_columns,
     quote_identifier,
     require_setting,
 )
@@ -73,6 +73,17 @@ class FileSource(SqlSource):
         if query is not None and (not isinstance(query, str) or not query.strip()):
             raise SourceError(f"source '{name}': 'query' must be a SQL SELECT")
         self.query = query.strip().rstrip(";").strip() if query is not None else None
+        if self.query is not None:
+            check_select(name, self.query)
+        if fmt == "csv":
+            self.decimal_hint = ('; if the file writes decimal commas, set options: '
+                                 '{decimal_separator: ","} on the source; currency signs or units '
+                                 'in the values need an expression: that removes them')
+
+    @property
+    def where(self) -> str:
+        files = ", ".join(self.shown)
+        return f"the query over {files}" if self.query is not None else files
 
     def files(self) -> list[str]:
         found: list[str] = []
@@ -96,14 +107,8 @@ class FileSource(SqlSource):
         return (f"(WITH {quote_identifier(SOURCE_VIEW)} AS (SELECT * FROM {reader}) "
                 f"SELECT * FROM ({self.query}\n) AS __query)")
 
-    def _query(self, sql: str, params: Mapping[str, Any], setup: Sequence[str]) -> dict[str, Any]:
-        import duckdb
-
-        connection = duckdb.connect()
-        try:
-            return duckdb_columns(connection, sql, params, setup)
-        finally:
-            connection.close()
+    def _session(self, setup: Sequence[str]) -> Any:
+        return duckdb_session(setup=setup)
 
 
 def _factory(fmt: str):

@@ -13,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from kpiforge._sources import DuckDBDialect, Params, SqlSource, duckdb_columns
+from kpiforge._duckdb import duckdb_session
+from kpiforge._sources import DuckDBDialect, Params, SqlSource
 from kpiforge.errors import SourceError
 from kpiforge.hookspecs import hookimpl
 
@@ -72,15 +73,12 @@ class RecordsSource(SqlSource):
     def relation(self, params: Params) -> str:
         return _VIEW
 
-    def _query(self, sql: str, params: Mapping[str, Any], setup: Sequence[str]) -> dict[str, Any]:
-        import duckdb
+    @property
+    def where(self) -> str:
+        return f"the {self.kind} data"
 
-        connection = duckdb.connect()
-        try:
-            connection.register(_VIEW, self.table)
-            return duckdb_columns(connection, sql, params, setup)
-        finally:
-            connection.close()
+    def _session(self, setup: Sequence[str]) -> Any:
+        return duckdb_session(setup=setup, register={_VIEW: self.table})
 
 
 def _factory(kind: str):
