@@ -185,7 +185,7 @@ main(sys.argv[2:])
         sources:
           shop: {type: sql, url: "postgresql+psycopg://u:p@127.0.0.1:9/db", table: orders,
                  time: day, inputs: {clicks: {agg: sum}, impressions: {agg: sum}}}
-        """, ("run",), "error: source 'shop': driver for postgresql+psycopg is not installed: "
+        """, ("run",), "error: kpiforge.yaml:4: source 'shop': driver for postgresql+psycopg is not installed: "
                        "pip install 'kpiforge[sql]' (psycopg)\n"),
     ("pyarrow,pandas", """
         sources:
