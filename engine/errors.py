@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 __all__ = [
+    "ArgumentError",
     "Diagnostic",
     "did_you_mean",
     "DefinitionError",
@@ -111,6 +112,14 @@ class FormulaError(KpiforgeError):
 
 class InputError(KpiforgeError, ValueError):
     """Inputs passed to ``Engine.evaluate`` cannot be used (arrays of unequal length, text, ...)."""
+
+
+class ArgumentError(KpiforgeError, ValueError):
+    """A formula function cannot compute with one of its arguments (``round(x, 1e9)``).
+
+    Raised by functions, never escapes an evaluation: the value is null and this message is its
+    reason, e.g. ``round(): digits must be a whole number from -15 to 15, not 1e+09``.
+    """
 
 
 class UnknownKpiError(KpiforgeError, KeyError):
