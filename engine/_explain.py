@@ -108,14 +108,27 @@ def always_needed(root: ast.expr, functions: Mapping[str, Any]) -> frozenset[str
 class _Explainer:
     """Evaluates a checked tree over ``m`` slices; each node gives (values, reasons or None).
 
-    Invariant: where a slice's reason is None its value is finite; where it is set the value
-    is NaN.
+    Reasons are int32 codes into ``self.table`` (0: not poisoned), so that merging them is
+    integer work, not object-array work. Invariant: where a slice's code is 0 its value is
+    finite; where it is set the value is NaN.
     """
 
     def __init__(self, functions: Mapping[str, Any], values: Mapping[str, Any], m: int):
         self.functions = functions
         self.values = values
         self.m = m
+        self.table: list[str | None] = [None]
+        self.index: dict[str, int] = {}
+
+    def code(self, reason: str) -> int:
+        found = self.index.get(reason)
+        if found is None:
+            found = self.index[reason] = len(self.table)
+            self.table.append(reason)
+        return found
+
+    def blank(self) -> np.ndarray:
+        return np.zeros(self.m, dtype=np.int32)
 
     # -- helpers
     def full(self, value: float) -> np.ndarray:
@@ -125,20 +138,21 @@ class _Explainer:
                ) -> tuple[np.ndarray, np.ndarray | None]:
         """Apply new failures (mask, reason) where the slice is not yet poisoned, in order,
         then mark what is still non-finite as not finite."""
-        v = np.array(np.broadcast_to(np.asarray(v, dtype=np.float64), (self.m,)))
+        v = _column(v, self.m)
         for mask, reason in new:
-            mask = np.broadcast_to(mask, (self.m,))
+            if type(mask) is not np.ndarray or mask.shape != (self.m,):
+                mask = np.broadcast_to(mask, (self.m,))
             if why is not None:
                 mask = mask & _clean(why)
             if mask.any():
-                why = _reasons(self.m) if why is None else why
-                why[mask] = reason
+                why = self.blank() if why is None else why.copy()
+                why[mask] = self.code(reason)
         bad = ~np.isfinite(v)
         if why is not None:
             bad &= _clean(why)
         if bad.any():
-            why = _reasons(self.m) if why is None else why
-            why[bad] = REASON_NOT_FINITE
+            why = self.blank() if why is None else why.copy()
+            why[bad] = self.code(REASON_NOT_FINITE)
         if why is not None:
             v[~_clean(why)] = _NAN
         return v, why
@@ -169,17 +183,18 @@ class _Explainer:
         raise AssertionError(f"unchecked node {kind.__name__}")
 
     def name(self, name: str) -> tuple[np.ndarray, np.ndarray | None]:
-        v = self.values[name]
-        v = np.array(np.broadcast_to(np.asarray(v, dtype=np.float64), (self.m,)))
+        v = _column(self.values[name], self.m)
         missing = np.isnan(v)
         if not missing.any():
             return v, None
-        why = _reasons(self.m)
-        why[missing] = f"missing input: {name}"
+        why = self.blank()
+        why[missing] = self.code(f"missing input: {name}")
         return v, why
 
     def binop(self, node: ast.BinOp) -> tuple[np.ndarray, np.ndarray | None]:
         a, ra = self.ev(node.left)
+        if _all_poisoned(ra):  # the left operand's reasons win everywhere
+            return a, ra
         b, rb = self.ev(node.right)
         why = _merge(ra, rb)
         op = type(node.op)
@@ -204,7 +219,7 @@ class _Explainer:
             if rb is not None:
                 hit = live & ~_clean(rb)
                 if hit.any():
-                    why = _reasons(self.m) if why is None else why
+                    why = self.blank() if why is None else why.copy()
                     why[hit] = rb[hit]
             result = result & _CMP[type(op)](a, b)
             a = b
@@ -221,7 +236,7 @@ class _Explainer:
             if rv is not None:
                 hit = live & ~_clean(rv)
                 if hit.any():
-                    why = _reasons(self.m) if why is None else why
+                    why = self.blank() if why is None else why.copy()
                     why[hit] = rv[hit]
                 live &= _clean(rv)
             stop = live & ((v == 0) if is_and else (v != 0))
@@ -237,8 +252,7 @@ class _Explainer:
         pick = c != 0
         v = np.where(pick, a, b)
         if ra is not None or rb is not None:
-            branch = np.where(pick, ra if ra is not None else None,
-                              rb if rb is not None else None)
+            branch = np.where(pick, ra if ra is not None else 0, rb if rb is not None else 0)
             why = _merge(why, branch)
         return self.settle(v, why, [])
 
@@ -252,11 +266,14 @@ class _Explainer:
             if name == "coalesce":
                 return self.coalesce(args)
             return self.safe_div(args)
-        evaluated = [self.ev(a) for a in args]
         why = None
-        for _, r in evaluated:
+        arrays = []
+        for arg in args:
+            v, r = self.ev(arg)
             why = _merge(why, r)
-        arrays = [v for v, _ in evaluated]
+            if _all_poisoned(why):  # the later arguments cannot change any reason
+                return self.full(_NAN), why
+            arrays.append(v)
         if name in ("sqrt", "log", "round") and func is builtin(name):
             return self.checked_builtin(name, func, arrays, why)
         return self.plugin_call(func, arrays, why)
@@ -274,7 +291,7 @@ class _Explainer:
             pending &= ~ok
         why = None
         if pending.any():
-            why = _reasons(self.m)
+            why = self.blank()
             why[pending] = first[pending]  # type: ignore[index]
         return v, why
 
@@ -287,7 +304,7 @@ class _Explainer:
         d, rd = self.ev(args[2]) if len(args) > 2 else (self.full(0.0), None)
         why = None
         if rd is not None:
-            why = np.where(ok, None, rd)
+            why = np.where(ok, 0, rd).astype(np.int32)
         return self.settle(np.where(ok, q, d), why, [])
 
     def checked_builtin(self, name: str, func: Any, args: list[np.ndarray],
@@ -376,7 +393,11 @@ def _clean(why: np.ndarray | None) -> Any:
     """True where the slice is not poisoned."""
     if why is None:
         return True
-    return np.equal(why, None)
+    return why == 0
+
+
+def _all_poisoned(why: np.ndarray | None) -> bool:
+    return why is not None and bool(why.all())
 
 
 def _merge(first: np.ndarray | None, second: np.ndarray | None) -> np.ndarray | None:
@@ -385,27 +406,40 @@ def _merge(first: np.ndarray | None, second: np.ndarray | None) -> np.ndarray | 
         return None if second is None else second.copy()
     if second is None:
         return first
-    return np.where(np.equal(first, None), second, first)
+    return np.where(first == 0, second, first)
+
+
+def _column(v: Any, m: int) -> np.ndarray:
+    """A fresh float64 array of m values from an array or a number."""
+    if type(v) is np.ndarray and v.shape == (m,):
+        return v.astype(np.float64)  # a copy: the explainer writes NaN into its columns
+    if type(v) is np.ndarray and v.ndim:
+        return np.array(np.broadcast_to(v, (m,)), dtype=np.float64)
+    return np.full(m, float(v))
 
 
 def explain(root: ast.expr, functions: Mapping[str, Any], values: Mapping[str, Any], m: int,
             needed: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Value (NaN where null) and reason (None where not null) of ``m`` slices."""
-    why = _reasons(m)
+    value = np.full(m, _NAN)
+    why = np.full(m, None, dtype=object)
+    missing_any = np.zeros(m, dtype=bool)
     for name in needed:  # sorted: the first missing input the formula always needs wins
-        v = np.broadcast_to(np.asarray(values[name], dtype=np.float64), (m,))
-        missing = np.isnan(v) & np.equal(why, None)
+        v = values[name]
+        missing = np.isnan(v) if type(v) is np.ndarray and v.ndim else np.full(m, v != v)
+        missing &= ~missing_any
         if missing.any():
             why[missing] = f"missing input: {name}"
-    todo = np.flatnonzero(np.equal(why, None))
-    value = np.full(m, _NAN)
+            missing_any |= missing
+    todo = np.flatnonzero(~missing_any)
     if len(todo):
-        sub = {k: (v[todo] if isinstance(v, np.ndarray) and v.ndim else v)
-               for k, v in values.items()}
-        v, r = _Explainer(functions, sub, len(todo)).ev(root)
-        r = _reasons(len(todo)) if r is None else r
-        r[~np.isfinite(v) & np.equal(r, None)] = REASON_NOT_FINITE  # an infinite input, alone
-        v[~np.equal(r, None)] = _NAN
+        sub = values if len(todo) == m else {
+            k: (v[todo] if type(v) is np.ndarray and v.ndim else v) for k, v in values.items()}
+        explainer = _Explainer(functions, sub, len(todo))
+        v, r = explainer.ev(root)
+        r = explainer.blank() if r is None else r.copy()
+        r[~np.isfinite(v) & (r == 0)] = explainer.code(REASON_NOT_FINITE)  # an infinite input
+        v[r != 0] = _NAN
         value[todo] = v
-        why[todo] = r
+        why[todo] = np.array(explainer.table, dtype=object)[r]
     return value, why

@@ -153,7 +153,9 @@ def log(x: Any, base: Any = None) -> Any:
             return np.log(x)
         return math.log(float(x))
     if type(x) is _ndarray or type(base) is _ndarray:
-        return np.log(x) / np.log(base)
+        lb = np.log(base)
+        # a base of 0 has log -inf, and x / -inf would read as 0: a domain error, as for math
+        return np.log(x) / np.where(lb == -np.inf, np.nan, lb)
     return math.log(float(x), float(base))
 
 

@@ -185,3 +185,44 @@ def test_no_hostile_formula_is_accepted_even_without_functions():
             continue
         with pytest.raises(FormulaError):
             compile_formula(text, functions={})
+
+
+# ------------------------------------------------------------------ costly arguments (issue 8)
+HUGE_ROUND = "max(" + ", ".join(["round(x, 2147483647)"] * 166) + ")"  # valid, 3.6 KB
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("round(x, 2147483647)", "round(): digits must be a whole number from -15 to 15, not 2147483647"),
+    ("round(x, -1e9)", "round(): digits must be a whole number from -15 to 15, not -1000000000"),
+    ("round(x, 16)", "round(): digits must be a whole number from -15 to 15, not 16"),
+    ("round(x, 1.5)", "round(): digits must be a whole number from -15 to 15, not 1.5"),
+    ("round(x, 10 ** 400)", "result is not finite"),
+    ("round(x, 0 / 0)", "division by zero"),
+    (HUGE_ROUND, "round(): digits must be a whole number from -15 to 15, not 2147483647"),
+])
+def test_round_with_huge_digits_is_null_at_once_on_scalars_and_arrays(text, reason):
+    import numpy as np
+
+    assert len(text) <= MAX_FORMULA_LENGTH
+    formula = compile_formula(text, functions=FUNCS)
+    start = time.perf_counter()
+    one = formula.evaluate({"x": 1.25})
+    many = formula.evaluate({"x": np.linspace(0, 1000, 100_000)})
+    assert time.perf_counter() - start < 5  # each array call took 2-4.5 s before
+    assert (one.value, one.reason) == (None, reason)
+    assert np.isnan(many.value).all()
+    assert set(many.reason) == {reason}
+
+
+def test_round_digits_from_a_column_are_checked_per_slice():
+    import numpy as np
+
+    formula = compile_formula("round(x, d)", functions=FUNCS)
+    x = np.full(4, 1.23456)
+    d = np.array([2.0, 1e9, -16.0, 0.0])
+    many = formula.evaluate({"x": x, "d": d})
+    for i in range(4):
+        one = formula.evaluate({"x": float(x[i]), "d": float(d[i])})
+        assert many.reason[i] == one.reason
+        assert (np.isnan(many.value[i]) and one.value is None) or many.value[i] == one.value
+    assert list(many.value[[0, 3]]) == [1.23, 1.0]
