@@ -22,11 +22,30 @@ asteval traps handled here (each has a test in ``tests/test_formulas.py``):
 * an Interpreter is not thread-safe: one per thread (``threading.local``);
 * with numpy installed results are ``numpy.float64``: scalar results are converted to ``float``.
 
-Two lowered trees are kept per formula. The scalar tree keeps ``if``/``and``/``or`` lazy so
-``x / y if y else 0`` never divides by zero, and uses Python floats, so a bad operation raises
-and the exception names the reason exactly. The array tree rewrites those constructs into
-elementwise internal calls and uses numpy scalars for constants, so one run covers every slice
-and never raises for data; the few bad slices are then explained by the scalar tree.
+What a formula gives when something in it is not a number -- one rule for scalars and arrays:
+
+* A value that is not a finite number -- a missing input, a division by zero, a math domain
+  error (``sqrt(-1)``, ``log(0)``), an overflow, a function argument out of its range
+  (``round(x, 99)``) -- *poisons* everything computed from it: the result is null with that
+  reason. Nothing turns a poison back into a number: ``min(1 / 0, 5)``, ``clip(1 / 0, 0, 1)``,
+  ``(1 / 0) ** -1``, ``1 / 0 > 0`` and ``x > 5`` with ``x`` missing are all null.
+* Only the constructs made to handle it stop a poison: ``coalesce`` (the first argument that
+  is not poisoned), ``safe_div`` (its default when an operand is poisoned, the divisor is 0 or
+  the quotient is not finite), the branch not chosen by ``a if c else b`` / ``where(c, a, b)``,
+  and what ``and`` / ``or`` / a chained comparison never reach (``y != 0 and x / y > 1``).
+* The reason is the first missing input, in alphabetical order, among the inputs the formula
+  always needs (outside those constructs); otherwise the first failure in evaluation order.
+* A plugin's function is called only with finite numbers; a poisoned argument poisons the call.
+
+Three lowered trees are kept per formula. The scalar tree keeps ``if``/``and``/``or`` lazy and
+uses Python floats; the array trees (plain, and in-place for big arrays) rewrite those
+constructs into elementwise internal calls so one run covers every slice. Both are fast paths:
+guards (``_guards``) make sure a poisoned slice ends failed or non-finite, never laundered
+into a number. Every slice that failed is then evaluated again by ``_explain.explain`` --
+vectorised over the failed slices, for scalars and arrays alike -- which implements the rule
+above exactly and gives the value (a handler may rescue it) or the reason. Scalar and array
+evaluation therefore agree on value and reason by construction
+(``tests/test_formulas_properties.py`` checks it on random formulas).
 """
 
 from __future__ import annotations

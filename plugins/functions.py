@@ -3,9 +3,15 @@
 Every function accepts Python floats and float64 arrays (mixed: scalars broadcast). When no
 argument is an array the work is done with plain Python floats and a ``float`` comes back:
 that path is the hot one (a catalog evaluated per slice) and numpy's per-call overhead would
-dominate it; it also keeps Python's exceptions (``math domain error``, overflow), which the
-formula engine turns into exact null reasons. On arrays the numpy result is returned as is:
-the engine evaluates under ``np.errstate(all="ignore")`` and explains non-finite slices itself.
+dominate it; it also keeps Python's exceptions (``math domain error``, overflow). On arrays
+the numpy result is returned as is: the engine evaluates under ``np.errstate(all="ignore")``.
+Either way the formula engine decides what a non-finite value means (null with a reason, see
+``kpiforge._explain``), so scalar and array results must agree to the last bit.
+
+Costs are bounded by the formula's size, never by an argument's value: every function does a
+fixed number of operations per slice. The one argument that used to set a cost, ``round``'s
+digits, must be a whole number from -15 to 15 (numpy loops once per digit); outside that range
+the result is null with a reason (:class:`kpiforge.errors.ArgumentError`).
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ def _floats(args: tuple[Any, ...]) -> list[float]:
 
 
 def min_(*args: Any) -> Any:
-    """Smallest argument, slice by slice; NaN (a missing value) wins."""
+    """Smallest argument, slice by slice; a missing or failed argument makes it null."""
     if _has_array(args):
         return reduce(np.minimum, args)
     values = _floats(args)
@@ -61,7 +67,7 @@ def min_(*args: Any) -> Any:
 
 
 def max_(*args: Any) -> Any:
-    """Largest argument, slice by slice; NaN (a missing value) wins."""
+    """Largest argument, slice by slice; a missing or failed argument makes it null."""
     if _has_array(args):
         return reduce(np.maximum, args)
     values = _floats(args)
@@ -145,7 +151,7 @@ def sqrt(x: Any) -> Any:
 
 
 def log(x: Any, base: Any = None) -> Any:
-    """Natural logarithm, or logarithm to ``base``; x <= 0 is a math domain error."""
+    """Natural logarithm, or logarithm to ``base`` (> 0, not 1); x <= 0 is a math domain error."""
     if base is None:
         if type(x) is float:
             return math.log(x)
@@ -203,8 +209,8 @@ def safe_div(a: Any, b: Any, default: Any = 0.0) -> Any:
 
 
 def where(cond: Any, a: Any, b: Any) -> Any:
-    """``a`` where ``cond`` is non-zero, else ``b``; both sides are computed (use ``a if c else b``
-    for a guard that must not be evaluated)."""
+    """``a`` where ``cond`` is non-zero, else ``b``, exactly like ``a if cond else b``: the branch
+    not chosen never makes the result null (``where(n > 0, x / n, 0)`` is 0 for n = 0)."""
     if _has_array((cond, a, b)):
         return np.where(cond, a, b)
     return float(a) if cond else float(b)
