@@ -21,14 +21,18 @@ _MISSING = "missing input: "
 _DEPENDS = "depends on "
 
 
-def _normalise_inputs(inputs: Mapping[str, Any]) -> tuple[dict[str, Any], int | None]:
+def _normalise_inputs(inputs: Mapping[str, Any]
+                      ) -> tuple[dict[str, Any], int | None, dict[str, Any]]:
     """Inputs as Python floats (None = missing) or float64 arrays of one common length.
 
-    An input must be a finite number or missing: text, complex numbers, dates, integers beyond
-    float range and infinities are an :class:`InputError` naming the input.
+    An input must be a number or missing: text, complex numbers, dates and integers beyond
+    float range are an :class:`InputError` naming the input. Infinities are data, not a
+    caller's mistake: they are evaluated as NaN and returned in the third mapping (name ->
+    True or a mask of the infinite slices), so that the reason can say so.
     """
     values: dict[str, Any] = {}
     size: int | None = None
+    infinite: dict[str, Any] = {}
     for name, value in inputs.items():
         if value is None:
             values[name] = None
@@ -40,7 +44,10 @@ def _normalise_inputs(inputs: Mapping[str, Any]) -> tuple[dict[str, Any], int | 
         if not isinstance(value, (list, tuple, np.ndarray)):
             number = input_number(name, value)
             if math.isinf(number):
-                raise InputError(f"input {name!r} is not a finite number: {number}")
+                infinite[name] = True
+                number = math.nan
+                values[name] = number
+                continue
             values[name] = None if math.isnan(number) else number
             continue
         if isinstance(value, np.ndarray):
@@ -59,16 +66,15 @@ def _normalise_inputs(inputs: Mapping[str, Any]) -> tuple[dict[str, Any], int | 
                              f"input '{name}': expected a number or a list of numbers, got text")
         array = input_array(name, array)
         with np.errstate(invalid="ignore"):
-            infinite = np.isinf(array)
-        if infinite.any():
-            index = int(np.flatnonzero(infinite)[0])
-            raise InputError(f"input {name!r} is not a finite number at index {index}: "
-                             f"{array[index]}")
+            inf = np.isinf(array)
+        if inf.any():
+            infinite[name] = inf
+            array = np.where(inf, np.nan, array)
         if size is not None and len(array) != size:
             raise InputError(f"input '{name}' has {len(array)} values but other inputs have {size}")
         size = len(array)
         values[name] = array
-    return values, size
+    return values, size, infinite
 
 
 class Engine:
@@ -170,7 +176,7 @@ class Engine:
         With ``kpis`` given, those and what they depend on; otherwise every KPI whose inputs
         are all given. A value that cannot be computed is null with a reason, never a number.
         """
-        values, size = _normalise_inputs(inputs)
+        values, size, infinite = _normalise_inputs(inputs)
         if kpis is None:
             order = self.computable(n for n, v in values.items() if v is not None)
         else:
@@ -185,6 +191,8 @@ class Engine:
                 namespace[dep] = computed[dep]
             evaluation = formula.evaluate(namespace, size)
             value, reason = evaluation.value, evaluation.reason
+            if infinite and reason is not None:
+                reason = _name_infinities(reason, used, infinite)
             if size is None:
                 if reason is not None and reason.startswith(_MISSING) and reason[len(_MISSING):] in deps:
                     dep = reason[len(_MISSING):]
@@ -234,6 +242,24 @@ class Engine:
                     explained = memo[key] = _through(dep, upstream)
                 reason[i] = explained
         return reason
+
+
+def _name_infinities(reason: Any, used: tuple[str, ...], infinite: Mapping[str, Any]) -> Any:
+    """'missing input: x' becomes 'input is not finite: x' where x was an infinity."""
+    if not isinstance(reason, np.ndarray):
+        for name in used:
+            if name in infinite and reason == f"{_MISSING}{name}":
+                return f"input is not finite: {name}"
+        return reason
+    for name in used:
+        mask = infinite.get(name)
+        if mask is None:
+            continue
+        hit = (reason == f"{_MISSING}{name}") & mask
+        if hit.any():
+            reason = reason.copy() if not reason.flags.writeable else reason
+            reason[hit] = f"input is not finite: {name}"
+    return reason
 
 
 def _through(dep: str, upstream: str) -> str:

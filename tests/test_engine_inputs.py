@@ -26,9 +26,6 @@ def engine(tmp_path_factory):
     (10 ** 400, "input 'x' is too large for a number: an integer of about 401 digits"),
     (-(10 ** 5000), "input 'x' is too large for a number: an integer of about 5001 digits"),
     ([1, 10 ** 400], "input 'x' is too large for a number"),
-    (float("inf"), "input 'x' is not a finite number"),
-    ([1.0, float("-inf")], "input 'x' is not a finite number at index 1"),
-    (np.array([1.0, np.inf]), "input 'x' is not a finite number at index 1"),
     (1 + 2j, "input 'x' is not a number (complex)"),
     (np.array([1 + 2j, 3]), "input 'x' is not numeric: its values are complex numbers"),
     (np.array(["2026-01-01"], dtype="datetime64[D]"),
@@ -57,6 +54,34 @@ def test_inputs_that_are_not_finite_numbers_are_input_errors(engine, value, frag
 ])
 def test_numbers_of_every_numeric_kind_are_accepted(engine, value, expected):
     assert engine.evaluate({"x": value}, kpis=["doubled"])["doubled"].value == expected
+
+
+@pytest.mark.parametrize("value, reasons", [
+    (float("inf"), "input is not finite: x"),
+    (float("-inf"), "input is not finite: x"),
+    ([1.0, float("-inf"), None], [None, "input is not finite: x", "missing input: x"]),
+    (np.array([np.inf, 2.0]), ["input is not finite: x", None]),
+])
+def test_infinite_inputs_are_data_null_with_a_reason(engine, value, reasons):
+    result = engine.evaluate({"x": value}, kpis=["doubled"])["doubled"]
+    if isinstance(reasons, str):
+        assert (result.value, result.reason) == (None, reasons)
+    else:
+        assert list(result.reason) == reasons
+        assert [v if v == v else None for v in result.value] == \
+            [None if r else 2 * float(value[i]) for i, r in enumerate(reasons)]
+
+
+def test_an_infinite_input_is_named_through_dependencies(tmp_path):
+    path = tmp_path / "kpis.yaml"
+    path.write_text(
+        "kpis:\n"
+        "  - {id: a, name: A, formula: x * 2, inputs: {x: {unit: count}}, unit: count,"
+        " direction: higher_is_better}\n"
+        "  - {id: b, name: B, formula: a + 1, unit: count, direction: higher_is_better}\n")
+    engine = Engine.load(path)
+    assert engine.evaluate({"x": float("inf")})["b"].reason == \
+        "depends on a: input is not finite: x"
 
 
 @pytest.mark.parametrize("array", [
