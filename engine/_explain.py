@@ -24,7 +24,6 @@ evaluation of the same inputs give the same value and the same reason by constru
 from __future__ import annotations
 
 import ast
-import math
 import operator
 from typing import Any, Callable, Mapping
 
@@ -385,10 +384,6 @@ def _call_one(func: Any, args: tuple[float, ...]) -> tuple[float, str | None]:
     return value, None
 
 
-def _reasons(m: int) -> np.ndarray:
-    return np.full(m, None, dtype=object)
-
-
 def _clean(why: np.ndarray | None) -> Any:
     """True where the slice is not poisoned."""
     if why is None:
@@ -436,7 +431,8 @@ def explain(root: ast.expr, functions: Mapping[str, Any], values: Mapping[str, A
         sub = values if len(todo) == m else {
             k: (v[todo] if type(v) is np.ndarray and v.ndim else v) for k, v in values.items()}
         explainer = _Explainer(functions, sub, len(todo))
-        v, r = explainer.ev(root)
+        with np.errstate(all="ignore"):  # the explainer looks at failures on purpose
+            v, r = explainer.ev(root)
         r = explainer.blank() if r is None else r.copy()
         r[~np.isfinite(v) & (r == 0)] = explainer.code(REASON_NOT_FINITE)  # an infinite input
         v[r != 0] = _NAN

@@ -55,7 +55,6 @@ import difflib
 import math
 import threading
 from dataclasses import dataclass
-from functools import reduce
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
@@ -63,7 +62,6 @@ from asteval import Interpreter
 
 from . import _guards
 from ._explain import (
-    REASON_DIVISION,
     REASON_DOMAIN,
     REASON_NOT_FINITE,
     always_needed,
@@ -826,8 +824,9 @@ class Formula:
                     r = np.broadcast_to(r, (n,)).copy()
                 except ValueError:
                     return self._evaluate_slices(values, n, None)
-        if math.isfinite(r.dot(r)):  # NaN/inf if any slice is non-finite; one cheap pass
-            return Evaluation(r, _none_reasons(n))
+        with np.errstate(over="ignore"):  # huge values overflow the dot: no warning on stderr
+            if math.isfinite(r.dot(r)):  # NaN/inf if any slice is non-finite; one cheap pass
+                return Evaluation(r, _none_reasons(n))
         bad = ~np.isfinite(r)
         if not bad.any():  # the dot product overflowed, every slice is fine
             return Evaluation(r, _none_reasons(n))
