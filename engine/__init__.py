@@ -6,6 +6,7 @@ The public API is what ``__all__`` lists; modules whose names start with ``_`` a
 from ._engine import Engine
 from ._model import Definition, Direction, Objective, Result, Results, Status, Thresholds, Unit
 from .errors import (
+    ArgumentError,
     DefinitionError,
     Diagnostic,
     FormulaError,
@@ -21,6 +22,7 @@ from .errors import (
 from .hookspecs import hookimpl
 
 __all__ = [
+    "ArgumentError",
     "Definition",
     "DefinitionError",
     "Diagnostic",
