@@ -136,7 +136,8 @@ def list_(context: Context, definitions: tuple[str, ...], project_file: str | No
         return
     table = Table(title=text(plural(len(items), "KPI")))
     for column in ("id", "name", "category", "unit", "direction", "formula"):
-        table.add_column(column)
+        # ids are what people type: never cut; the other columns wrap instead
+        table.add_column(column, no_wrap=column == "id")
     for d in items:
         table.add_row(*map(text, (d.id, d.label(lang), d.category, d.unit.value,
                                   d.direction.value, d.formula)))
