@@ -88,16 +88,14 @@ class Context:
         self.plugins = plugins
         self.debug = debug
 
-    def engine(self, paths: Sequence[str] = (), project_file: str | None = None,
-               currency: str | None = None) -> Engine:
+    def engine(self, paths: Sequence[str] = (), project_file: str | None = None) -> Engine:
         """The definitions of ``project_file`` if given, else of ``paths`` (default bundled)."""
         if project_file is not None:
             if paths:
                 fail("give either --project or -d/--definitions, not both", 2)
             project = load_project_or_fail(project_file, self.plugins)
             return self._loaded(lambda: project.engine(self.plugins))
-        extra = {"currency": currency} if currency else {}
-        return self._loaded(lambda: Engine.load(*paths, plugins=self.plugins, **extra))
+        return self._loaded(lambda: Engine.load(*paths, plugins=self.plugins))
 
     def _loaded(self, load: Any) -> Engine:
         try:

@@ -27,9 +27,7 @@ _KEYS = ("state", "alerting", "sinks", "routes")
 project_option = click.option(
     "--project", "project_file", default="kpiforge.yaml", show_default=True,
     type=click.Path(dir_okay=False), help="The project file (its state: key locates the alert database).")
-format_option = click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]),
-                             default="table", show_default=True,
-                             help="table/text for people, json for tools.")
+format_option = click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
