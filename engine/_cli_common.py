@@ -124,10 +124,16 @@ def project_option(default: str | None = None, help: str | None = None) -> Any:
                       if default else "Use the definitions of this project file (kpiforge.yaml)."))
 
 
-def format_option(*choices: str, default: str | None = None) -> Any:
-    return click.option("--format", "fmt", type=click.Choice(list(choices)),
-                        default=default or choices[0], show_default=True,
-                        help="text/table for people, json for tools, csv for spreadsheets.")
+_FORMAT_MEANING = {"text": "text/table for people", "table": "text/table for people",
+                   "json": "json for tools", "csv": "csv for spreadsheets",
+                   "md": "md for repositories", "html": "html for people"}
+
+
+def format_option(*choices: str) -> Any:
+    """``--format``, the first choice the default; each choice means the same everywhere."""
+    meanings = ", ".join(dict.fromkeys(_FORMAT_MEANING[c] for c in choices))
+    return click.option("--format", "fmt", type=click.Choice(list(choices)), default=choices[0],
+                        show_default=True, help=meanings + ".")
 
 
 lang_option = click.option(

@@ -232,6 +232,14 @@ def collapsed_notes(records: list[dict[str, Any]], engine: Any) -> list[Text]:
             for reason, kpis in by_reason.items()]
 
 
+def _kpi_cell(kpi: str, definition: Any, lang: str, row: int, rows: int) -> Text:
+    """The id on a KPI's first row, its name in ``lang`` on the second (or under the id)."""
+    label = definition.label(lang) if definition is not None else ""
+    if row == 0:
+        return Text.assemble(text(kpi), "\n", text(label, "dim")) if rows == 1 and label else text(kpi)
+    return text(label, "dim") if row == 1 else text("")
+
+
 def run_table(records: list[dict[str, Any]], engine: Any, result: Any,
               compare_columns: Sequence[str], lang: str = "en") -> Table:
     """One section per KPI, one row per period and slice; periods and slices only when they vary."""
@@ -240,8 +248,8 @@ def run_table(records: list[dict[str, Any]], engine: Any, result: Any,
     if result.by:
         title += " by " + ", ".join(result.by)
     table = Table(title=text(title), title_justify="left")
+    # the id (what people type) over its name in --lang: a column of its own would wrap
     table.add_column("KPI", no_wrap=True)
-    table.add_column("name")
     if len(periods) > 1:
         table.add_column("period", no_wrap=True)
     for dim in result.by:
@@ -257,8 +265,7 @@ def run_table(records: list[dict[str, Any]], engine: Any, result: Any,
         definition = engine.definitions.get(kpi)
         currency = definition.currency if definition else None
         for i, r in enumerate(rows):
-            cells = [text(kpi if i == 0 else ""),
-                     text(definition.label(lang) if definition and i == 0 else "")]
+            cells = [_kpi_cell(kpi, definition, lang, i, len(rows))]
             if len(periods) > 1:
                 cells.append(text(r["period"]))
             cells.extend(text("∅" if r["slice"].get(d) is None else r["slice"][d]) for d in result.by)
