@@ -32,9 +32,18 @@ DEMO := examples/demo
 
 # The main job on the bundled sample data: the seeded demo data set (generated once, not
 # committed), last month by channel with month-over-month change, then the alerts it raises.
+# The notes say what the output means (examples/demo/README.md says more).
 demo: $(RUNTIME_STAMP)
+	@echo "kpiforge demo: 13 months of invented marketing data for a fictional online shop"
+	@echo "(examples/demo), the standard KPI catalog computed for the last month by channel."
 	test -f $(DEMO)/data/sessions.parquet || $(BIN)/python $(DEMO)/generate.py --out $(DEMO)/data
 	$(BIN)/kpiforge run --project $(DEMO)/kpiforge.yaml --grain month --by channel --compare previous
+	@echo ""
+	@echo "Alerts go to the console sink only for the KPIs the project's routes match; the others"
+	@echo "are counted as 'matched no route' and sent nowhere. Alert state is kept in"
+	@echo "$(DEMO)/.kpiforge/state.db, so running the demo again sends nothing new: an alert is"
+	@echo "notified once, then only on a change or after repeat_interval (7d). To see what is still"
+	@echo "firing: $(BIN)/kpiforge alerts list --project $(DEMO)/kpiforge.yaml"
 
 system-deps:
 	bash .ci/system-deps

@@ -7,30 +7,29 @@ from typing import Any
 
 import click
 
+from ._cli_common import definitions_option, fail, format_option, lang_option, project_option
+
 __all__ = ["catalog_command"]
 
 
 @click.command(name="catalog")
-@click.option("--definitions", "-d", "definitions", multiple=True, type=click.Path(),
-              help="Definition files or folders (repeatable). Default: the bundled catalog.")
-@click.option("--lang", type=click.Choice(["en", "fr"]), default="en", show_default=True,
-              help="Language of labels, descriptions and headings.")
-@click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md",
-              show_default=True)
+@definitions_option
+@project_option()
+@lang_option
+@format_option("md", "html", "json")
 @click.option("--output", "-o", "output", type=click.Path(file_okay=False),
               help="Write catalog.md / catalog.html / catalog.json into this folder "
                    "(created if missing) instead of printing.")
 @click.pass_obj
-def catalog_command(context: Any, definitions: tuple[str, ...], lang: str, fmt: str,
-                    output: str | None) -> None:
+def catalog_command(context: Any, definitions: tuple[str, ...], project_file: str | None,
+                    lang: str, fmt: str, output: str | None) -> None:
     """Generate the KPI catalog: grouped by category and objective, with thresholds in words
     and the dependency graph. Markdown for repositories, one self-contained HTML page for
     people, JSON for tools."""
     from ._catalog import FILE_NAMES, render
     from ._terminal import echo
-    from .cli import fail
 
-    engine = context.engine(definitions)
+    engine = context.engine(definitions, project_file)
     text = render(engine, lang, fmt)
     if output is None:
         click.echo(text, nl=False)

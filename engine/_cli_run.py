@@ -8,12 +8,16 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from ._cli_common import (fail, format_option, lang_option, load_project_or_fail,
+                          print_csv, print_diagnostics, print_json, project_option,
+                          quiet_option, stderr, stdout)
+from ._cli_progress import progress_display
 from ._format import STATUS_STYLE, format_change, format_value, plural
 from ._periods import GRAINS
 from ._terminal import text
 from .errors import DefinitionError, KpiforgeError
 
-__all__ = ["EXIT_FAIL_ON", "EXIT_UNDELIVERED", "project_option", "run_command"]
+__all__ = ["EXIT_FAIL_ON", "EXIT_UNDELIVERED", "run_command"]
 
 # Exit codes of kpiforge run: 0 success, 1 a definition, project or data error (or a data
 # warning under --strict), 2 a usage error, EXIT_UNDELIVERED when the KPIs were computed but
@@ -23,27 +27,8 @@ EXIT_UNDELIVERED = 3
 EXIT_FAIL_ON = 4
 _SEVERITY = {"warning": 1, "critical": 2}
 
-project_option = click.option(
-    "--project", "project_file", default="kpiforge.yaml", show_default=True,
-    type=click.Path(dir_okay=False),
-    help="The project file: definitions, time zone and sources.")
-
-
-def load_project_or_fail(path: str, plugins: Any) -> Any:
-    """The project at ``path``, or its diagnostics on stderr and exit 1."""
-    from ._project import load_project
-    from .cli import fail, print_diagnostics
-
-    try:
-        return load_project(path, plugins=plugins)
-    except DefinitionError as exc:
-        print_diagnostics(exc.diagnostics)
-        errors = len(exc.errors)
-        fail(f"{errors} error{'s' if errors != 1 else ''} in {path}")
-
-
 @click.command(name="run")
-@project_option
+@project_option("kpiforge.yaml")
 @click.option("--grain", type=click.Choice(GRAINS),
               help="Period length. Default: the --period's own grain, else month. "
                    "Weeks are ISO weeks unless the project sets week_start.")
@@ -62,7 +47,9 @@ def load_project_or_fail(path: str, plugins: Any) -> Any:
               "KPI the sources provide all inputs for.")
 @click.option("--compare", metavar="previous,year", multiple=True,
               help="Also show the previous period's value and/or the same period a year earlier.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@lang_option
+@format_option("table", "text", "json", "csv")
+@quiet_option
 @click.option("--no-alerts", is_flag=True, help="Compute only; leave alert state and sinks alone.")
 @click.option("--dry-run", is_flag=True,
               help="Print the alerts this run would send, without sending or recording them.")
@@ -74,8 +61,8 @@ def load_project_or_fail(path: str, plugins: Any) -> Any:
 @click.pass_obj
 def run_command(context: Any, project_file: str, grain: str | None, period: str | None,
                 start: str | None, end: str | None, last: int | None, by: Sequence[str],
-                kpis: Sequence[str], compare: Sequence[str], fmt: str, no_alerts: bool,
-                dry_run: bool, strict: bool, fail_on: str | None) -> None:
+                kpis: Sequence[str], compare: Sequence[str], lang: str, fmt: str, quiet: bool,
+                no_alerts: bool, dry_run: bool, strict: bool, fail_on: str | None) -> None:
     """Compute KPIs per period (and dimension) from the project's data sources.
 
     Periods are whole: --from/--to select every period overlapping the dates. Without --period,
@@ -87,7 +74,6 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
     outbox (kpiforge alerts retry); 4 --fail-on matched. The smallest that applies wins.
     """
     from ._run import run
-    from .cli import fail, print_diagnostics, print_json, stderr, stdout
 
     if sum(x is not None for x in (period, start if start is not None else end, last)) > 1:
         fail("use one of --period, --from/--to and --last", 2)
@@ -104,8 +90,10 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
             print_diagnostics(route_problems)
             fail(f"{plural(len(route_problems), 'error')} in the routes of {project_file}")
     try:
-        result = run(engine, project, grain=grain, period=period, by=list(by),
-                     kpis=list(kpis) or None, compare=list(compare), start=start, end=end, last=last)
+        with progress_display("computing KPIs", quiet=quiet) as progress:
+            result = run(engine, project, grain=grain, period=period, by=list(by),
+                         kpis=list(kpis) or None, compare=list(compare), start=start, end=end,
+                         last=last, progress=progress)
     except KpiforgeError as exc:
         fail_with_debug(exc, context)
     records = result.to_records()
@@ -119,7 +107,7 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
     elif fmt == "csv":
         print_csv_records(records, result)
     else:
-        stdout.print(run_table(records, engine, result, compare_columns_of(result)))
+        stdout.print(run_table(records, engine, result, compare_columns_of(result), lang))
         for note in collapsed_notes(records, engine):
             stdout.print(note, highlight=False)
     if strict and result.warnings:
@@ -144,8 +132,6 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
 
 def fail_with_debug(exc: BaseException, context: Any) -> NoReturn:
     """The error on stderr (exit 1); with --debug, first the SQL and the engine's own words."""
-    from .cli import fail, stderr
-
     if getattr(context, "debug", False):
         seen: BaseException | None = exc
         while seen is not None:
@@ -187,8 +173,6 @@ def compare_columns_of(result: Any) -> list[str]:
 
 
 def print_csv_records(records: list[dict[str, Any]], result: Any) -> None:
-    from .cli import print_csv
-
     rows = [{**{k: v for k, v in r.items() if k != "slice"}, **r["slice"]} for r in records]
     print_csv(rows, ["kpi", "period", *result.by, "value", "unit", "status", "reason",
                      *compare_columns_of(result)])
@@ -198,7 +182,6 @@ def dispatch_alerts(engine: Any, project: Any, records: list[dict[str, Any]], *,
                     dry_run: bool) -> Any:
     """Alerts for this run's records; the summary goes to stderr so stdout stays data."""
     from .alerts import dispatch
-    from .cli import fail, stderr
 
     try:
         report = dispatch(engine, records, project_dir=project.root, alerting=project.alerting,
@@ -249,14 +232,23 @@ def collapsed_notes(records: list[dict[str, Any]], engine: Any) -> list[Text]:
             for reason, kpis in by_reason.items()]
 
 
+def _kpi_cell(kpi: str, definition: Any, lang: str, row: int, rows: int) -> Text:
+    """The id on a KPI's first row, its name in ``lang`` on the second (or under the id)."""
+    label = definition.label(lang) if definition is not None else ""
+    if row == 0:
+        return Text.assemble(text(kpi), "\n", text(label, "dim")) if rows == 1 and label else text(kpi)
+    return text(label, "dim") if row == 1 else text("")
+
+
 def run_table(records: list[dict[str, Any]], engine: Any, result: Any,
-              compare_columns: Sequence[str]) -> Table:
+              compare_columns: Sequence[str], lang: str = "en") -> Table:
     """One section per KPI, one row per period and slice; periods and slices only when they vary."""
     periods = list(dict.fromkeys(r["period"] for r in records))
     title = "KPIs for " + (periods[0] if len(periods) == 1 else f"{periods[0]} … {periods[-1]}")
     if result.by:
         title += " by " + ", ".join(result.by)
     table = Table(title=text(title), title_justify="left")
+    # the id (what people type) over its name in --lang: a column of its own would wrap
     table.add_column("KPI", no_wrap=True)
     if len(periods) > 1:
         table.add_column("period", no_wrap=True)
@@ -273,7 +265,7 @@ def run_table(records: list[dict[str, Any]], engine: Any, result: Any,
         definition = engine.definitions.get(kpi)
         currency = definition.currency if definition else None
         for i, r in enumerate(rows):
-            cells = [text(kpi if i == 0 else "")]
+            cells = [_kpi_cell(kpi, definition, lang, i, len(rows))]
             if len(periods) > 1:
                 cells.append(text(r["period"]))
             cells.extend(text("∅" if r["slice"].get(d) is None else r["slice"][d]) for d in result.by)

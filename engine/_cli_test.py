@@ -12,24 +12,27 @@ from typing import Any
 
 import click
 
+from ._cli_common import (definitions_option, fail, format_option, print_diagnostics,
+                          print_json, project_option)
+
 __all__ = ["test_command"]
 
 
 @click.command(name="test")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
-@click.option("--definitions", "-d", "definitions", multiple=True, type=click.Path(),
-              help="Definition files or folders for the test files given directly (repeatable). "
-                   "Default: the folders given, else the bundled catalog.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@definitions_option
+@project_option(help="Use the definitions of this project file, and run their tests.")
+@format_option("text", "table", "json")
 @click.pass_obj
-def test_command(context: Any, paths: tuple[str, ...], definitions: tuple[str, ...], fmt: str) -> None:
+def test_command(context: Any, paths: tuple[str, ...], definitions: tuple[str, ...],
+                 project_file: str | None, fmt: str) -> None:
     """Run the KPI test files (*.test.yaml) of PATHs: folders (their definitions and tests) or
-    test files. Without PATH, the tests of the bundled catalog (or of --definitions)."""
+    test files. Without PATH, the tests of the loaded definitions: --project's, -d's, else the
+    bundled catalog's."""
     from ._defpaths import display_path
     from ._format import plural
     from ._terminal import clean, echo
     from ._testing import find_test_files, is_test_file, run_tests
-    from .cli import print_diagnostics, print_json
 
     folders = [p for p in paths if Path(p).is_dir()]
     files = [p for p in paths if not Path(p).is_dir()]
@@ -37,8 +40,9 @@ def test_command(context: Any, paths: tuple[str, ...], definitions: tuple[str, .
         if not is_test_file(file):
             raise click.BadParameter(f"{file} is neither a folder nor a *.test.yaml file",
                                      param_hint="PATH")
-    definition_paths = list(definitions) + folders
-    engine = context.engine(definition_paths)
+    if project_file is not None and folders:
+        fail("give either --project or folders, not both (test files may go with --project)", 2)
+    engine = context.engine(list(definitions) + folders, project_file)
     if paths:
         test_files = find_test_files(files + folders)
     else:

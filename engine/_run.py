@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -227,7 +227,8 @@ def run(engine: "Engine", project_or_sources: Any, *, grain: str | None = None,
         period: str | None = None, by: Sequence[str] | str | None = (),
         kpis: Sequence[str] | None = None, compare: Iterable[str] | str | None = (),
         start: Any = None, end: Any = None, last: int | None = None,
-        data: Mapping[str, Any] | Any = None) -> RunResult:
+        data: Mapping[str, Any] | Any = None,
+        progress: Callable[[str, int, int], None] | None = None) -> RunResult:
     """Compute KPIs per period and slice from a project's sources (see the module docstring).
 
     Periods: ``period`` (``"2026-10"``, ``"2026-W43"``, ...), or ``start``/``end`` (dates,
@@ -237,7 +238,8 @@ def run(engine: "Engine", project_or_sources: Any, *, grain: str | None = None,
     defaults to the period's own grain with ``period``, else ``month``. ``by`` lists
     dimensions; ``compare`` holds ``"previous"`` and/or ``"year"``. ``data`` maps a
     dataframe/records source name to its table (a single table is accepted when the project
-    has exactly one such source).
+    has exactly one such source). ``progress(step, done, total)``, if given, is called before
+    each source is read and before the evaluation (the command line's progress bar).
     """
     project = as_project(project_or_sources, plugins=engine.plugins)
     modes = _compare_modes(compare)
@@ -293,7 +295,9 @@ def run(engine: "Engine", project_or_sources: Any, *, grain: str | None = None,
 
     # fetch: one aggregate query per source
     warnings: list[str] = []
-    for name in splittable:
+    for done, name in enumerate(splittable):
+        if progress is not None:
+            progress(f"source '{name}'", done, len(splittable) + 1)
         f = fetched[name]
         config = project.sources[name]
         request = SourceRequest(grain, project.timezone, ws, ranges, dims,
@@ -346,6 +350,8 @@ def run(engine: "Engine", project_or_sources: Any, *, grain: str | None = None,
         f.present = present
 
     # one vectorised evaluation for every row of every period
+    if progress is not None:
+        progress("evaluating KPIs", len(splittable), len(splittable) + 1)
     results = engine.evaluate(arrays, kpis=wanted)
 
     # reasons, row by row

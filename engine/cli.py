@@ -6,90 +6,30 @@ failed check", 2 a usage error (click's convention).
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import os
 import sys
-from typing import Any, Iterable, NoReturn, Sequence
+from typing import Any, Sequence
 
 import click
-from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
+from ._cli_common import (Context, definitions_option, fail, format_option, lang_option,
+                          pass_context, print_csv, print_diagnostics, print_json, project_option,
+                          stderr, stdout, warn)
 from ._engine import Engine
 from ._format import STATUS_STYLE, format_value, plain, plural, show_value
 from ._plugins import Plugins, load_plugins
-from ._terminal import clean, echo, text
-from .errors import DefinitionError, Diagnostic, KpiforgeError, did_you_mean
+from ._terminal import clean, text
+from .errors import DefinitionError, KpiforgeError, did_you_mean
+
+__all__ = ["Context", "build_cli", "fail", "main", "print_csv", "print_diagnostics", "print_json",
+           "stderr", "stdout", "warn"]
 
 PLUGINS_DIR_ENV = "KPIFORGE_PLUGINS_DIR"
 
-# Piped output (make demo, CI logs) would otherwise be cut at 80 columns.
-stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else
-                 int(os.environ.get("COLUMNS", "120")))
-stderr = Console(stderr=True, soft_wrap=True)
 
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    stderr.print(Text.assemble(("error:", "bold red"), " ", clean(message)), highlight=False)
-    raise SystemExit(code)
-
-
-def warn(message: str) -> None:
-    stderr.print(Text.assemble(("warning:", "yellow"), " ", clean(message)), highlight=False)
-
-
-def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False))
-
-
-def print_csv(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else
-                             json.dumps(row[k], ensure_ascii=False) if isinstance(row.get(k), dict)
-                             else row[k]) for k in columns})
-    click.echo(buffer.getvalue(), nl=False)
-
-
-def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
-    for d in diagnostics:
-        echo(d, err=True)
-
-
-class Context:
-    """What every command shares: the plugins (loaded once) and how to load definitions."""
-
-    def __init__(self, plugins: Plugins, debug: bool = False):
-        self.plugins = plugins
-        self.debug = debug
-
-    def engine(self, paths: Sequence[str] = ()) -> Engine:
-        try:
-            engine = Engine.load(*paths, plugins=self.plugins)
-        except DefinitionError as exc:
-            print_diagnostics(exc.diagnostics)
-            fail(f"{plural(len(exc.errors), 'error')} in the definitions")
-        print_diagnostics(engine.warnings)
-        return engine
-
-
-pass_context = click.make_pass_decorator(Context)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--plugins-dir", type=click.Path(file_okay=False), envvar=PLUGINS_DIR_ENV,
-              help="Also load plugins from the .py files in this folder.")
-@click.option("--debug", is_flag=True,
-              help="On a data error, also show the generated SQL and the engine's own message.")
-@click.version_option(package_name="kpiforge")
-@click.pass_context
-def cli(ctx: click.Context, plugins_dir: str | None, debug: bool) -> None:
+def _root_callback(ctx: click.Context, plugins_dir: str | None, debug: bool) -> None:
     """kpiforge: business KPIs defined once in YAML, validated, evaluated and alerted on."""
     plugins = ctx.obj if isinstance(ctx.obj, Plugins) else None
     if plugins is None:  # called without main(), e.g. from click's test runner
@@ -102,20 +42,63 @@ def cli(ctx: click.Context, plugins_dir: str | None, debug: bool) -> None:
     ctx.obj = Context(plugins, debug)
 
 
-@cli.command()
+def _new_group() -> click.Group:
+    """A group of its own for each invocation: plugin commands are added to it, never to a
+    module-level group, so a second ``main()`` in one process starts from the same state."""
+    callback = click.pass_context(_root_callback)
+    callback = click.version_option(package_name="kpiforge")(callback)
+    callback = click.option(
+        "--debug", is_flag=True,
+        help="On a data error, also show the generated SQL and the engine's own message.")(callback)
+    callback = click.option(
+        "--plugins-dir", type=click.Path(file_okay=False), envvar=PLUGINS_DIR_ENV,
+        help="Also load plugins from the .py files in this folder.")(callback)
+    group = click.group(name="kpiforge",
+                        context_settings={"help_option_names": ["-h", "--help"]})(callback)
+    for name, command in _builtin_commands().items():
+        group.add_command(command, name)
+    return group
+
+
+def _validate_project(project_file: str, context: Context) -> tuple[list[Any], list[str]]:
+    """The project file's own diagnostics, and the definition paths it names."""
+    from ._project import load_project
+
+    try:
+        project = load_project(project_file, plugins=context.plugins)
+    except DefinitionError as exc:
+        return list(exc.diagnostics), []
+    return [], [str(p) for p in project.definitions]
+
+
+@click.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@definitions_option
+@project_option(help="Validate this project file and its definitions.")
+@format_option("text", "table", "json")
 @pass_context
-def validate(context: Context, paths: tuple[str, ...], fmt: str) -> None:
-    """Check KPI definition files and folders (default: the bundled catalog)."""
+def validate(context: Context, paths: tuple[str, ...], definitions: tuple[str, ...],
+             project_file: str | None, fmt: str) -> None:
+    """Check KPI definition files and folders (default: the bundled catalog), or a project
+    file and its definitions (--project)."""
     from ._definitions import load_catalog
     from ._formulas import function_specs
 
-    try:
-        catalog = load_catalog(paths or None, functions=function_specs(context.plugins.functions))
-        diagnostics, ok, count = catalog.diagnostics, True, len(catalog.definitions)
-    except DefinitionError as exc:
-        diagnostics, ok, count = exc.diagnostics, False, None
+    targets = list(paths) + list(definitions)
+    diagnostics: list[Any] = []
+    ok, count = True, None
+    if project_file is not None:
+        if targets:
+            fail("give either --project or PATH / -d/--definitions, not both", 2)
+        diagnostics, targets = _validate_project(project_file, context)
+        ok = not any(d.is_error for d in diagnostics)
+    if ok:
+        try:
+            catalog = load_catalog(targets or None,
+                                   functions=function_specs(context.plugins.functions))
+            diagnostics, count = diagnostics + list(catalog.diagnostics), len(catalog.definitions)
+        except DefinitionError as exc:
+            diagnostics, ok = diagnostics + list(exc.diagnostics), False
     if fmt == "json":
         print_json({"valid": ok, "kpis": count,
                     "diagnostics": [d.to_dict() for d in diagnostics]})
@@ -124,25 +107,24 @@ def validate(context: Context, paths: tuple[str, ...], fmt: str) -> None:
         errors = sum(d.is_error for d in diagnostics)
         warnings = sum(d.severity == "warning" for d in diagnostics)
         if ok:
-            click.echo(f"{plural(count or 0, 'KPI')} valid, {plural(warnings, 'warning')}")
+            what = f"{project_file} and " if project_file else ""
+            click.echo(f"{what}{plural(count or 0, 'KPI')} valid, {plural(warnings, 'warning')}")
         else:
             click.echo(f"{plural(errors, 'error')}, {plural(warnings, 'warning')}", err=True)
     raise SystemExit(0 if ok else 1)
 
 
-definitions_option = click.option(
-    "--definitions", "-d", "definitions", multiple=True, type=click.Path(),
-    help="Definition files or folders (repeatable). Default: the bundled catalog.")
-
-
-@cli.command(name="list")
+@click.command(name="list")
 @definitions_option
+@project_option()
 @click.option("--category", "-c", help="Only KPIs of this category.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@lang_option
+@format_option("table", "text", "json")
 @pass_context
-def list_(context: Context, definitions: tuple[str, ...], category: str | None, fmt: str) -> None:
+def list_(context: Context, definitions: tuple[str, ...], project_file: str | None,
+          category: str | None, lang: str, fmt: str) -> None:
     """List the loaded KPIs."""
-    engine = context.engine(definitions)
+    engine = context.engine(definitions, project_file)
     categories = sorted({d.category for d in engine.definitions.values()})
     if category is not None and category not in categories:
         hint = did_you_mean(category, categories) or f" (categories: {', '.join(categories)})"
@@ -153,22 +135,26 @@ def list_(context: Context, definitions: tuple[str, ...], category: str | None, 
         print_json({"kpis": [d.to_dict() for d in items]})
         return
     table = Table(title=text(plural(len(items), "KPI")))
-    for column in ("id", "category", "name", "unit", "direction", "formula"):
-        table.add_column(column)
+    for column in ("id", "name", "category", "unit", "direction", "formula"):
+        # ids are what people type: never cut; the other columns wrap instead
+        table.add_column(column, no_wrap=column == "id")
     for d in items:
-        table.add_row(*map(text, (d.id, d.category, d.name, d.unit.value, d.direction.value,
-                                  d.formula)))
+        table.add_row(*map(text, (d.id, d.label(lang), d.category, d.unit.value,
+                                  d.direction.value, d.formula)))
     stdout.print(table)
 
 
-@cli.command()
+@click.command()
 @click.argument("kpi_id")
 @definitions_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@project_option()
+@lang_option
+@format_option("text", "table", "json")
 @pass_context
-def show(context: Context, kpi_id: str, definitions: tuple[str, ...], fmt: str) -> None:
+def show(context: Context, kpi_id: str, definitions: tuple[str, ...], project_file: str | None,
+         lang: str, fmt: str) -> None:
     """Show one KPI: definition, formula, dependencies, thresholds, labels."""
-    engine = context.engine(definitions)
+    engine = context.engine(definitions, project_file)
     try:
         d = engine[kpi_id]
     except KpiforgeError as exc:
@@ -181,7 +167,7 @@ def show(context: Context, kpi_id: str, definitions: tuple[str, ...], fmt: str) 
     if fmt == "json":
         print_json(data)
         return
-    table = Table(show_header=False, title=text(f"{d.id} — {d.name}"))
+    table = Table(show_header=False, title=text(f"{d.id} — {d.label(lang)}"))
     table.add_column("field", style="bold")
     table.add_column("value")
     for key in ("description", "category", "objectives", "owner", "status", "version", "formula",
@@ -189,7 +175,8 @@ def show(context: Context, kpi_id: str, definitions: tuple[str, ...], fmt: str) 
                 "inputs", "depends_on", "inputs_needed", "used_by", "labels", "tags", "vanity",
                 "path"):
         if key in data and data[key] not in (None, "", [], {}):
-            table.add_row(key, text(show_value(key, data[key])))
+            value = d.text(lang) if key == "description" else data[key]
+            table.add_row(key, text(show_value(key, value)))
     stdout.print(table)
 
 
@@ -250,9 +237,10 @@ RESULT_COLUMNS = ("kpi", "value", "unit", "status", "reason")
 
 
 def result_table(records: list[dict[str, Any]], engine: Engine, *, title: str,
-                 extra: Sequence[str] = ()) -> Table:
+                 extra: Sequence[str] = (), lang: str = "en") -> Table:
     table = Table(title=text(title))
     table.add_column("KPI")
+    table.add_column("name")
     for column in extra:
         table.add_column(column)
     table.add_column("value", justify="right")
@@ -263,24 +251,28 @@ def result_table(records: list[dict[str, Any]], engine: Engine, *, title: str,
         currency = definition.currency if definition else None
         status = row["status"]
         table.add_row(
-            text(row["kpi"]), *[text(row.get(c, "")) for c in extra],
+            text(row["kpi"]), text(definition.label(lang) if definition else ""),
+            *[text(row.get(c, "")) for c in extra],
             text(format_value(row["value"], row["unit"], currency)),
             text(status, STATUS_STYLE.get(status, "")), text(row.get("reason") or ""))
     return table
 
 
-@cli.command(name="eval")
+@click.command(name="eval")
 @definitions_option
+@project_option()
 @click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="An input value (repeatable).")
 @click.option("--inputs", "inputs_file", type=click.Path(exists=True, dir_okay=False),
               help="A JSON or YAML file mapping input names to numbers or lists of numbers.")
 @click.option("--kpi", "kpis", multiple=True, help="KPI to evaluate (repeatable). Default: all computable.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@lang_option
+@format_option("table", "text", "json", "csv")
 @pass_context
-def eval_(context: Context, definitions: tuple[str, ...], assignments: tuple[str, ...],
-          inputs_file: str | None, kpis: tuple[str, ...], fmt: str) -> None:
+def eval_(context: Context, definitions: tuple[str, ...], project_file: str | None,
+          assignments: tuple[str, ...], inputs_file: str | None, kpis: tuple[str, ...],
+          lang: str, fmt: str) -> None:
     """Evaluate KPIs on input values given on the command line or in a file."""
-    engine = context.engine(definitions)
+    engine = context.engine(definitions, project_file)
     inputs: dict[str, Any] = read_inputs_file(inputs_file) if inputs_file else {}
     given = [parse_assignment(a) for a in assignments]
     check_input_names(engine, [(name, "--set") for name, _ in given]
@@ -301,7 +293,7 @@ def eval_(context: Context, definitions: tuple[str, ...], assignments: tuple[str
         print_csv(records, columns)
     else:
         extra = ("index",) if any("index" in r for r in records) else ()
-        stdout.print(result_table(records, engine, title="KPI values", extra=extra))
+        stdout.print(result_table(records, engine, title="KPI values", extra=extra, lang=lang))
     missing = sorted({n for k in kpis for n in engine.required_inputs(k)}
                      - {n for n, v in inputs.items() if v is not None})
     if kpis and missing and all(r["value"] is None for r in records):
@@ -309,7 +301,7 @@ def eval_(context: Context, definitions: tuple[str, ...], assignments: tuple[str
              f"{', '.join(missing)}")
 
 
-@cli.command()
+@click.command()
 @pass_context
 def plugins(context: Context) -> None:
     """List every plugin, where it came from, and what it registered."""
@@ -324,7 +316,9 @@ def plugins(context: Context) -> None:
 
 
 def build_cli(plugins: Plugins) -> click.Group:
-    """Let every plugin add its commands; a name clash names the plugin instead of overwriting."""
+    """A fresh group with the built-in commands, then every plugin's; a name clash names the
+    plugin instead of overwriting."""
+    cli = _new_group()
     existing = set(cli.commands)
     for impl in plugins.manager.hook.kpiforge_register_commands.get_hookimpls():
         name = plugins.manager.get_name(impl.plugin)
@@ -367,11 +361,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         fail(str(exc))
 
 
-# The commands below live in modules of their own and import this one for its helpers.
-from ._cli_catalog import catalog_command  # noqa: E402
-from ._cli_run import run_command  # noqa: E402
-from ._cli_test import test_command  # noqa: E402
+def _builtin_commands() -> dict[str, click.Command]:
+    from ._cli_catalog import catalog_command
+    from ._cli_init import init_command
+    from ._cli_run import run_command
+    from ._cli_test import test_command
 
-cli.add_command(catalog_command, "catalog")
-cli.add_command(run_command, "run")
-cli.add_command(test_command, "test")
+    return {"validate": validate, "list": list_, "show": show, "eval": eval_,
+            "plugins": plugins, "catalog": catalog_command, "init": init_command,
+            "run": run_command, "test": test_command}

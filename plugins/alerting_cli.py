@@ -27,11 +27,11 @@ _KEYS = ("state", "alerting", "sinks", "routes")
 project_option = click.option(
     "--project", "project_file", default="kpiforge.yaml", show_default=True,
     type=click.Path(dir_okay=False), help="The project file (its state: key locates the alert database).")
-format_option = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+format_option = click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    from kpiforge.cli import fail
+    from kpiforge._cli_common import fail
 
     fail(message, code)
 
@@ -131,7 +131,7 @@ def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]],
     """A rich table on stdout. ``ids`` columns are never cut: the other columns wrap instead."""
     from rich.table import Table
 
-    from kpiforge.cli import stdout
+    from kpiforge._cli_common import stdout
 
     table = Table(title=text(title))
     for i, column in enumerate(columns):
@@ -347,7 +347,7 @@ def _check_kpi(kpi: str, project_file: str, store: Any) -> None:
     """A silence for a KPI nobody defines would silence nothing: a typo, refused."""
     known = _project_kpis(project_file)
     if known is None:
-        from kpiforge.cli import warn
+        from kpiforge._cli_common import warn
 
         warn(f"cannot check --kpi '{kpi}': the definitions of {project_file} do not load")
         return

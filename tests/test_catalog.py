@@ -201,3 +201,15 @@ def test_a_catalog_without_objectives_says_so_in_good_grammar(tmp_path):
     html = render(engine, "fr", "html")
     assert "1 KPI dans 1 catégorie." in html and "Aucun objectif n’est défini." in html
     assert "<svg" not in html
+
+
+def test_the_page_and_its_strings_are_package_data_and_every_module_is_small():
+    import yaml
+
+    templates = ROOT / "engine" / "templates"
+    assert (templates / "catalog.html.j2").read_text().startswith("<!DOCTYPE html>")
+    strings = yaml.safe_load((templates / "catalog_strings.yaml").read_text())
+    assert set(strings) == {"en", "fr"}
+    assert set(strings["en"]) == set(strings["fr"])  # no language misses a string
+    for path in (ROOT / "engine").glob("_catalog*.py"):
+        assert len(path.read_text().splitlines()) <= 400, path.name

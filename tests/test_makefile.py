@@ -38,3 +38,12 @@ def test_the_demo_extra_covers_what_the_demo_generator_imports():
     source = (ROOT / "examples/demo/generate.py").read_text()
     assert {"pandas", "pyarrow"} <= names
     assert "import pandas" in source and "import pyarrow" in source
+
+
+def test_demo_says_what_it_is_and_what_its_alert_lines_mean(tmp_path):
+    commands = planned("demo", tmp_path)
+    assert "invented marketing data" in commands
+    assert "matched no route" in commands and "sends nothing new" in commands
+    assert "kpiforge alerts list --project examples/demo/kpiforge.yaml" in commands
+    readme = (ROOT / "examples/demo/README.md").read_text()
+    assert "matched no route" in readme and "a second run sends nothing" in readme

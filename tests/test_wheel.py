@@ -97,7 +97,19 @@ def test_wheel_holds_every_yaml_file(wheel_venv):
     shipped = {n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".yaml")}
     expected = {f"kpiforge/definitions/{p.relative_to(ROOT / 'definitions').as_posix()}"
                 for p in (ROOT / "definitions").rglob("*.yaml")}
+    expected |= {f"kpiforge/templates/{p.name}" for p in (ROOT / "engine" / "templates").glob("*.yaml")}
     assert shipped == expected
+
+
+def test_wheel_ships_the_catalog_templates(wheel_venv):
+    """The HTML page and UI strings are package data: the installed catalog renders in French."""
+    env_dir, work, wheel = wheel_venv
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"kpiforge/templates/catalog.html.j2", "kpiforge/templates/catalog_strings.yaml"} <= names
+    proc = run(env_dir, work, str(env_dir / "bin" / "kpiforge"), "catalog", "--lang", "fr",
+               "--format", "html")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("<!DOCTYPE html>") and "Catalogue des KPI" in proc.stdout
 
 
 def test_every_definitions_folder_is_a_listed_package():

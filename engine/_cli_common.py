@@ -1,0 +1,145 @@
+"""What every ``kpiforge`` command shares: consoles, error output, the context, common options.
+
+The command modules (``cli.py``, ``_cli_*.py``, the alerting plugin) import from here and never
+from ``cli.py``, which only assembles them into a group; so there is no import circle.
+
+The options mean the same thing on every command:
+
+* ``--project FILE``: the project file; its ``definitions:`` are the definitions.
+* ``-d/--definitions PATH`` (repeatable): definition files, folders or packs
+  (``kpiforge:standard``); without it (and without ``--project``), the bundled catalog.
+* ``--format``: ``text``/``table`` for people (the one a command has), ``json`` for tools (one
+  document on stdout), ``csv`` for spreadsheets where the output is rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from typing import Any, Iterable, NoReturn, Sequence
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from ._engine import Engine
+from ._format import plural
+from ._plugins import Plugins
+from ._terminal import clean, echo
+from .errors import DefinitionError, Diagnostic
+
+__all__ = ["Context", "definitions_option", "fail", "format_option", "lang_option",
+           "load_project_or_fail", "pass_context", "print_csv", "print_diagnostics",
+           "print_json", "project_option", "quiet_option", "stderr", "stdout", "warn"]
+
+# Piped output (make demo, CI logs) would otherwise be cut at 80 columns.
+stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else
+                 int(os.environ.get("COLUMNS", "120")))
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    stderr.print(Text.assemble(("error:", "bold red"), " ", clean(message)), highlight=False)
+    raise SystemExit(code)
+
+
+def warn(message: str) -> None:
+    stderr.print(Text.assemble(("warning:", "yellow"), " ", clean(message)), highlight=False)
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False))
+
+
+def print_csv(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else
+                             json.dumps(row[k], ensure_ascii=False) if isinstance(row.get(k), dict)
+                             else row[k]) for k in columns})
+    click.echo(buffer.getvalue(), nl=False)
+
+
+def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
+    for d in diagnostics:
+        echo(d, err=True)
+
+
+def load_project_or_fail(path: str, plugins: Any) -> Any:
+    """The project at ``path``, or its diagnostics on stderr and exit 1."""
+    from ._project import load_project
+
+    try:
+        return load_project(path, plugins=plugins)
+    except DefinitionError as exc:
+        print_diagnostics(exc.diagnostics)
+        fail(f"{plural(len(exc.errors), 'error')} in {path}")
+
+
+class Context:
+    """What every command shares: the plugins (loaded once) and how to load definitions."""
+
+    def __init__(self, plugins: Plugins, debug: bool = False):
+        self.plugins = plugins
+        self.debug = debug
+
+    def engine(self, paths: Sequence[str] = (), project_file: str | None = None) -> Engine:
+        """The definitions of ``project_file`` if given, else of ``paths`` (default bundled)."""
+        if project_file is not None:
+            if paths:
+                fail("give either --project or -d/--definitions, not both", 2)
+            project = load_project_or_fail(project_file, self.plugins)
+            return self._loaded(lambda: project.engine(self.plugins))
+        return self._loaded(lambda: Engine.load(*paths, plugins=self.plugins))
+
+    def _loaded(self, load: Any) -> Engine:
+        try:
+            engine = load()
+        except DefinitionError as exc:
+            print_diagnostics(exc.diagnostics)
+            fail(f"{plural(len(exc.errors), 'error')} in the definitions")
+        print_diagnostics(engine.warnings)
+        return engine
+
+
+pass_context = click.make_pass_decorator(Context)
+
+definitions_option = click.option(
+    "--definitions", "-d", "definitions", multiple=True, metavar="PATH",
+    help="Definition files, folders or packs such as kpiforge:standard (repeatable). "
+         "Default: the --project's definitions, else the bundled catalog.")
+
+
+def project_option(default: str | None = None, help: str | None = None) -> Any:
+    """``--project FILE``; commands that need a project default to ``kpiforge.yaml``."""
+    return click.option(
+        "--project", "project_file", default=default, show_default=default is not None,
+        metavar="FILE", type=click.Path(dir_okay=False),
+        help=help or ("The project file (kpiforge.yaml): its definitions, currency, sources."
+                      if default else "Use the definitions of this project file (kpiforge.yaml)."))
+
+
+_FORMAT_MEANING = {"text": "text/table for people", "table": "text/table for people",
+                   "json": "json for tools", "csv": "csv for spreadsheets",
+                   "md": "md for repositories", "html": "html for people"}
+
+
+def format_option(*choices: str) -> Any:
+    """``--format``, the first choice the default; each choice means the same everywhere."""
+    meanings = ", ".join(dict.fromkeys(_FORMAT_MEANING[c] for c in choices))
+    return click.option("--format", "fmt", type=click.Choice(list(choices)), default=choices[0],
+                        show_default=True, help=meanings + ".")
+
+
+lang_option = click.option(
+    "--lang", type=click.Choice(["en", "fr"]), default="en", show_default=True,
+    help="Language of KPI names, labels and headings.")
+
+quiet_option = click.option(
+    "--quiet", "-q", is_flag=True,
+    help="No progress display (it is shown on stderr only when stderr is a terminal).")
