@@ -22,6 +22,7 @@ __all__ = [
     "InputError",
     "KpiforgeError",
     "PluginError",
+    "PluginWarning",
     "ProjectError",
     "SinkError",
     "SourceError",
@@ -180,6 +181,11 @@ class UnknownKpiError(KpiforgeError, KeyError):
 
 class PluginError(KpiforgeError):
     """A plugin failed to import or to register, or registered a name another plugin owns."""
+
+
+class PluginWarning(UserWarning):
+    """Issued once per plugin that failed to load or register (also in ``plugins.failures``);
+    the other plugins keep working."""
 
 
 class SourceError(KpiforgeError):

@@ -23,7 +23,7 @@ from kpiforge._sources import SourceFrame
 
 
 class Constant:
-    def __init__(self, name, settings, project_dir):
+    def __init__(self, name, settings, context):
         self.value = float(settings.get("value", 1.0))
 
     def fetch(self, request):
