@@ -161,7 +161,7 @@ def _register_callback(kind: str, plugin: str, table: dict[str, Registration],
             if other is not None:
                 # only this name is refused: the plugin's other registrations stand
                 clashes.append(f"{kind} {name!r} is registered by both plugin {other.plugin!r} "
-                               f"and plugin {plugin!r}; {plugin!r}'s is ignored")
+                               f"and plugin {plugin!r}; the latter is ignored")
                 return False
         return True
 
