@@ -132,6 +132,11 @@ def test_a_plugin_source_with_its_own_secret_setting_runs_from_a_project_file(ap
     ("type: csv\npaht: a.csv\ntime: t\ninputs: {visits: {agg: sum}}\n", {},
      ["kpiforge.yaml:4:5: error[schema]: sources.web: missing required field 'path'",
       "kpiforge.yaml:5:5: error[schema]: sources.web.paht: unknown field 'paht' (did you mean 'path'?)"]),
+    # an unknown type is reported once, its settings are not guessed at
+    ("type: csvv\npath: a.csv\ntime: t\ninputs: {visits: {agg: sum}}\n", {},
+     ["kpiforge.yaml:4:11: error[source-type]: sources.web.type: unknown source type 'csvv' "
+      "(did you mean 'csv'?); registered types: api, csv, dataframe, duckdb, json, parquet, "
+      "records, sql, sqlite"]),
 ])
 def test_plugin_and_builtin_settings_are_validated_at_their_line(api, tmp_path, source, environ, expected):
     path = project_file(tmp_path, source)
@@ -168,6 +173,37 @@ def test_a_plugin_source_secret_is_redacted_in_its_errors(api, tmp_path, monkeyp
     with pytest.raises(SourceError) as info:
         engine.run(load_project(path, plugins=api), period="2026-10")
     assert shown in str(info.value) and TOKEN not in str(info.value)
+
+
+@pytest.mark.parametrize("kind, type_name, settings, secret", [
+    ("source", "sql", {"url": "postgresql+psycopg://kpi:pg-Pass-0042@db/shop"}, "pg-Pass-0042"),
+    ("source", "api", {"token": TOKEN}, TOKEN),
+    ("sink", "email", {"host": "h", "password": "smtp-Pass-77"}, "smtp-Pass-77"),
+    ("sink", "slack", {"url": "https://hooks.slack.com/services/T0/B0/xoxbTOKEN123"}, "xoxbTOKEN123"),
+])
+def test_secrets_come_from_the_register_call(api, kind, type_name, settings, secret):
+    from kpiforge._redact import secret_values
+
+    registration = (api.source_types if kind == "source" else api.sink_types)[type_name]
+    assert secret in secret_values(registration.secrets, settings)
+    assert secret in secret_values(registration.secrets, {}, expanded=[secret])  # ${VAR} values
+
+
+def test_a_sql_url_password_is_redacted_in_a_source_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PG_PASS", "pg-Pass-0042")
+    (tmp_path / "defs").mkdir()
+    (tmp_path / "defs" / "visits.yaml").write_text(DEFINITION)
+    path = project_file(tmp_path, """\
+        type: sql
+        url: "nosuchdialect://kpi:${PG_PASS}@db.invalid/shop"
+        table: t
+        time: t
+        inputs: {visits: {agg: sum}}
+        """)
+    engine = Engine.load(tmp_path / "defs")
+    with pytest.raises(SourceError) as info:
+        engine.run(load_project(path), period="2026-10")
+    assert "pg-Pass-0042" not in str(info.value) and "source 'web'" in str(info.value)
 
 
 @pytest.mark.parametrize("text, expected", [
