@@ -159,7 +159,10 @@ def test_a_duplicate_sink_type_is_reported_naming_both_plugins():
         def kpiforge_register_sink_types(self, register):
             register("webhook", lambda name, settings, context: None)
 
-    plugins = load_plugins(extra=(Hijack(),))
+    from kpiforge.errors import PluginWarning
+
+    with pytest.warns(PluginWarning, match="both"):
+        plugins = load_plugins(extra=(Hijack(),))
     problems = [p for p in plugins.failures.values() if "'webhook'" in p and "both" in p]
     assert len(problems) == 1 and "kpiforge.plugins.sinks.http" in problems[0]
     assert "Hijack" in problems[0]
