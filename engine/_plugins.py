@@ -3,11 +3,13 @@
 Built-ins are listed in :data:`DEFAULT_PLUGINS` and loaded exactly like third-party plugins.
 ``KPIFORGE_LOAD_PLUGINS`` (comma-separated plugin names; empty string = none) limits which
 third-party plugins load, like llm's ``LLM_LOAD_PLUGINS``. A plugin that fails to import or to
-register is recorded in :attr:`Plugins.failures` and the others keep working.
+register is recorded in :attr:`Plugins.failures`, issued as a :class:`kpiforge.errors.PluginWarning`,
+and the others keep working.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.metadata
 import importlib.util
@@ -16,15 +18,17 @@ import os
 import re
 import sys
 import threading
+import warnings
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
+from types import MappingProxyType, ModuleType
 from typing import Any
 
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
+from .errors import PluginError, PluginWarning
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "kpiforge.plugins.functions",
@@ -45,7 +49,13 @@ _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 @dataclass(frozen=True, slots=True)
 class Registration:
-    """One thing a plugin registered: a function, a source type or a sink type."""
+    """One thing a plugin registered: a function, a source type or a sink type.
+
+    ``settings_schema`` (types): the JSON Schema of the type's own settings, None when it
+    accepts any. ``secrets``: setting name -> kind (see ``hookspecs.SECRET_KINDS``), None when
+    the plugin declared nothing (then names are guessed). ``capabilities``: see
+    ``hookspecs.SOURCE_CAPABILITIES``.
+    """
 
     kind: str
     name: str
@@ -54,6 +64,9 @@ class Registration:
     doc: str = ""
     min_args: int = 0
     max_args: int | None = None
+    settings_schema: Mapping[str, Any] | None = None
+    secrets: Mapping[str, str] | None = None
+    capabilities: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +87,8 @@ class Plugins:
     commands: dict[str, str] = field(default_factory=dict)  # CLI command name -> plugin
     origins: dict[str, str] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
+    # derived once per plugin set (the composed project schema)
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def infos(self) -> list[PluginInfo]:
         by_plugin: dict[str, list[str]] = {name: [] for name in self.origins}
@@ -87,39 +102,122 @@ class Plugins:
             for name, items in sorted(by_plugin.items())
         ]
 
+    def fail(self, plugin: str, problem: str) -> None:
+        """Record a problem of ``plugin``; several problems of one plugin are all kept."""
+        before = self.failures.get(plugin)
+        self.failures[plugin] = problem if before is None else f"{before}; {problem}"
+
 
 def _plugin_name(manager: pluggy.PluginManager, plugin: object) -> str:
     return manager.get_name(plugin) or getattr(plugin, "__name__", repr(plugin))
 
 
+def _secrets(plugin: str, kind: str, name: str, secrets: Any) -> Mapping[str, str] | None:
+    if secrets is None:
+        return None
+    if isinstance(secrets, str):
+        raise PluginError(f"plugin {plugin!r}: {kind} {name!r}: secrets must be a list of "
+                          f"setting names or a mapping of name to kind, not a string")
+    declared = dict(secrets) if isinstance(secrets, Mapping) else dict.fromkeys(secrets, "value")
+    for setting, how in declared.items():
+        if not isinstance(setting, str) or how not in hookspecs.SECRET_KINDS:
+            raise PluginError(f"plugin {plugin!r}: {kind} {name!r}: secret {setting!r}: kind must "
+                              f"be one of {', '.join(hookspecs.SECRET_KINDS)}, got {how!r}")
+    return MappingProxyType(declared)
+
+
+def _checked_type(plugin: str, kind: str, name: str, settings_schema: Any, secrets: Any,
+                  capabilities: Any, known_capabilities: tuple[str, ...]) -> dict[str, Any]:
+    """The extra fields of a type registration, or PluginError saying what is wrong."""
+    from ._settings import check_settings_schema
+
+    schema = None
+    if settings_schema is not None:
+        problems = check_settings_schema(kind, settings_schema)
+        if problems:
+            raise PluginError(f"plugin {plugin!r}: {kind} {name!r}: {'; '.join(problems)}")
+        schema = MappingProxyType(copy.deepcopy(dict(settings_schema)))
+    caps = frozenset([capabilities] if isinstance(capabilities, str) else capabilities)
+    unknown = sorted(str(c) for c in caps if c not in known_capabilities)
+    if unknown:
+        raise PluginError(f"plugin {plugin!r}: {kind} {name!r}: unknown capability "
+                          f"{', '.join(map(repr, unknown))} (known: "
+                          f"{', '.join(known_capabilities) or 'none'})")
+    return {"settings_schema": schema, "secrets": _secrets(plugin, kind, name, secrets),
+            "capabilities": caps}
+
+
+def _register_callback(kind: str, plugin: str, table: dict[str, Registration],
+                       pending: list[Registration], clashes: list[str]) -> Callable[..., None]:
+    """The ``register`` a plugin's implementation gets: it checks and collects, never stores."""
+    pattern = _NAME if kind == "function" else _TYPE_NAME
+
+    def check(name: Any, obj: Any) -> bool:
+        if not isinstance(name, str) or not pattern.match(name) or keyword.iskeyword(name):
+            raise PluginError(f"plugin {plugin!r} registered an invalid {kind} name {name!r}")
+        if not callable(obj):
+            raise PluginError(f"plugin {plugin!r} registered {kind} {name!r} that is not callable")
+        for other in (table.get(name), next((p for p in pending if p.name == name), None)):
+            if other is not None:
+                # only this name is refused: the plugin's other registrations stand
+                clashes.append(f"{kind} {name!r} is registered by both plugin {other.plugin!r} "
+                               f"and plugin {plugin!r}; the latter is ignored")
+                return False
+        return True
+
+    def register_function(name: str, func: Callable[..., Any], *, min_args: int = 0,
+                          max_args: int | None = None, doc: str = "") -> None:
+        if check(name, func):
+            pending.append(Registration(kind, name, plugin, func, doc, min_args, max_args))
+
+    def register_source(name: str, factory: Callable[..., Any], *,
+                        settings_schema: Mapping[str, Any] | None = None,
+                        secrets: Collection[str] | Mapping[str, str] | None = None,
+                        capabilities: Collection[str] = (), doc: str = "") -> None:
+        extra = _checked_type(plugin, kind, name, settings_schema, secrets, capabilities,
+                              hookspecs.SOURCE_CAPABILITIES)
+        if check(name, factory):
+            pending.append(Registration(kind, name, plugin, factory, doc, **extra))
+
+    def register_sink(name: str, factory: Callable[..., Any], *,
+                      settings_schema: Mapping[str, Any] | None = None,
+                      secrets: Collection[str] | Mapping[str, str] | None = None,
+                      doc: str = "") -> None:
+        extra = _checked_type(plugin, kind, name, settings_schema, secrets, (), ())
+        if check(name, factory):
+            pending.append(Registration(kind, name, plugin, factory, doc, **extra))
+
+    return {"function": register_function, "source": register_source,
+            "sink": register_sink}[kind]
+
+
 def _collect(plugins: Plugins, kind: str, hook_name: str, table: dict[str, Registration],
-             pattern: re.Pattern[str]) -> None:
-    """Call one register hook plugin by plugin so a failure is pinned on the plugin that raised."""
+             order: list[str]) -> None:
+    """Call one register hook plugin by plugin so a failure is pinned on the plugin that raised.
+
+    Plugins are called in load order (built-ins first), not in pluggy's call order: a
+    ``tryfirst``/``trylast`` mark must not let a third-party plugin take a built-in name.
+    """
     manager = plugins.manager
-    # registration order, so built-ins (registered first) keep their names against late-comers
-    for impl in getattr(manager.hook, hook_name).get_hookimpls():
+    rank = {name: i for i, name in enumerate(order)}
+    impls = sorted(getattr(manager.hook, hook_name).get_hookimpls(),
+                   key=lambda impl: rank.get(_plugin_name(manager, impl.plugin), len(rank)))
+    for impl in impls:
         plugin_name = _plugin_name(manager, impl.plugin)
-        pending: list[Registration] = []
-
-        def register(name: str, obj: Any, *, doc: str = "", min_args: int = 0,
-                     max_args: int | None = None, _plugin: str = plugin_name) -> None:
-            if not isinstance(name, str) or not pattern.match(name) or keyword.iskeyword(name):
-                raise PluginError(f"plugin {_plugin!r} registered an invalid {kind} name {name!r}")
-            if not callable(obj):
-                raise PluginError(f"plugin {_plugin!r} registered {kind} {name!r} that is not callable")
-            for other in (table.get(name), next((p for p in pending if p.name == name), None)):
-                if other is not None:
-                    raise PluginError(
-                        f"{kind} {name!r} is registered by both plugin {other.plugin!r} "
-                        f"and plugin {_plugin!r}"
-                    )
-            pending.append(Registration(kind, name, _plugin, obj, doc, min_args, max_args))
-
-        try:
-            impl.function(register)
-        except Exception as exc:  # a broken plugin must not take the others down
-            plugins.failures[plugin_name] = f"{hook_name}: {type(exc).__name__}: {exc}"
+        if impl.hookwrapper or impl.wrapper:
+            plugins.fail(plugin_name, f"{hook_name}: a wrapper/hookwrapper implementation cannot "
+                                      f"register anything; remove wrapper=True/hookwrapper=True")
             continue
+        pending: list[Registration] = []
+        clashes: list[str] = []
+        try:
+            impl.function(_register_callback(kind, plugin_name, table, pending, clashes))
+        except Exception as exc:  # a broken plugin must not take the others down
+            # atomic: an implementation that raises registers nothing at all
+            plugins.fail(plugin_name, f"{hook_name}: {type(exc).__name__}: {exc}")
+            continue
+        for problem in clashes:
+            plugins.fail(plugin_name, problem)
         for reg in pending:
             table[reg.name] = reg
 
@@ -154,7 +252,7 @@ def load_plugins(plugins_dir: str | os.PathLike[str] | None = None,
         try:
             manager.register(module, name=name)
         except Exception as exc:
-            plugins.failures[name] = f"registration: {type(exc).__name__}: {exc}"
+            plugins.fail(name, f"registration: {type(exc).__name__}: {exc}")
             return
         plugins.origins[name] = origin
 
@@ -162,7 +260,7 @@ def load_plugins(plugins_dir: str | os.PathLike[str] | None = None,
         try:
             module = importlib.import_module(dotted)
         except Exception as exc:
-            plugins.failures[dotted] = f"import: {type(exc).__name__}: {exc}"
+            plugins.fail(dotted, f"import: {type(exc).__name__}: {exc}")
             continue
         add(module, dotted, "builtin")
 
@@ -172,7 +270,7 @@ def load_plugins(plugins_dir: str | os.PathLike[str] | None = None,
         try:
             module = ep.load()
         except Exception as exc:
-            plugins.failures[ep.name] = f"import: {type(exc).__name__}: {exc}"
+            plugins.fail(ep.name, f"import: {type(exc).__name__}: {exc}")
             continue
         dist = ep.dist.name if ep.dist else "?"
         add(module, ep.name, f"entry point ({dist})")
@@ -187,16 +285,20 @@ def load_plugins(plugins_dir: str | os.PathLike[str] | None = None,
             try:
                 module = _import_file(path)
             except Exception as exc:
-                plugins.failures[path.stem] = f"import {path}: {type(exc).__name__}: {exc}"
+                plugins.fail(path.stem, f"import {path}: {type(exc).__name__}: {exc}")
                 continue
             add(module, path.stem, str(path))
 
     for module in extra:
         add(module, getattr(module, "__name__", repr(module)), "extra")
 
-    _collect(plugins, "function", "kpiforge_register_functions", plugins.functions, _NAME)
-    _collect(plugins, "source", "kpiforge_register_source_types", plugins.source_types, _TYPE_NAME)
-    _collect(plugins, "sink", "kpiforge_register_sink_types", plugins.sink_types, _TYPE_NAME)
+    order = list(plugins.origins)
+    _collect(plugins, "function", "kpiforge_register_functions", plugins.functions, order)
+    _collect(plugins, "source", "kpiforge_register_source_types", plugins.source_types, order)
+    _collect(plugins, "sink", "kpiforge_register_sink_types", plugins.sink_types, order)
+    for name, problem in plugins.failures.items():
+        # library users see it too, not only the CLI (which shows plugins.failures itself)
+        warnings.warn(f"plugin {name} failed: {problem}", PluginWarning, stacklevel=2)
     return plugins
 
 

@@ -1,29 +1,30 @@
 """The project file, ``kpiforge.yaml``: definitions, currency, time zone, week start, sources.
 
-Loading validates the file against ``schemas/project.schema.json`` and then checks what a
-schema cannot: the time zone exists, each source type is registered by a plugin, a source sets
-``table`` or ``query`` (not both), an input names a ``column`` or an ``expression`` (not both),
-no input is provided by two sources, and every ``${VAR}`` in a string setting names a set
-environment variable. Every problem is reported at once, as positioned diagnostics in one
-:class:`kpiforge.ProjectError`.
+Loading validates the file against ``schemas/project.schema.json`` composed with the settings
+schema of every registered source and sink type (:mod:`kpiforge._settings`), and then checks
+what a schema cannot: the time zone exists, each source type is registered by a plugin, an
+input names a ``column`` or an ``expression`` (not both), no input is provided by two sources,
+and every ``${VAR}`` in a source's settings names a set environment variable. Every problem is
+reported at once, as positioned diagnostics in one :class:`kpiforge.ProjectError`.
 
 Secrets never live in the file: ``${PG_PASSWORD}`` is expanded from the environment when a
-source is built (:meth:`Project.source_settings`), so a :class:`Project` (and its repr) only
-ever holds the placeholder.
+source is built (:meth:`Project.source_settings`, :mod:`kpiforge._env`), so a :class:`Project`
+(and its repr) only ever holds the placeholder.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
 
+from . import _env
 from ._defpaths import resolve_definition_path, unknown_reference
 from ._periods import PeriodError, week_start_index, zone
 from ._schema import validate
+from ._settings import core_keys, project_validator
 from ._sources import InputSpec
 from ._yamlio import Document, field_name, load_document
 from .errors import DefinitionError, Diagnostic, ProjectError, SourceError, did_you_mean
@@ -36,10 +37,9 @@ __all__ = ["DEFAULT_PROJECT_FILE", "Project", "SourceConfig", "expand_env", "loa
 
 DEFAULT_PROJECT_FILE = "kpiforge.yaml"
 SCHEMA = "project.schema.json"
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# settings that may hold ${VAR}; inputs, dimensions and the time column are names, not secrets
-_EXPANDED = ("path", "url", "table", "query", "options")
-_TABLE_OR_QUERY = ("duckdb", "sqlite", "sql")
+# what the core reads in a source; the rest is the type's settings (where ${VAR} expands)
+_CORE = core_keys("source")
+_DATA = "data"  # the table of a source type with the "data" capability
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -61,42 +61,10 @@ def _thaw(value: Any) -> Any:
 
 def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
     """Replace each ``${NAME}`` with the environment variable NAME; unset is an error naming it."""
-    env = os.environ if environ is None else environ
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in env:
-            raise KeyError(name)
-        return env[name]
-
     try:
-        return _ENV.sub(replace, text)
-    except KeyError as exc:
-        raise SourceError(f"environment variable {exc.args[0]} is not set") from None
-
-
-def _env_names(value: Any) -> list[tuple[tuple[str, ...], str]]:
-    """(sub-path, variable) for every ${VAR} in a setting value (strings, or options' values)."""
-    found = []
-    if isinstance(value, str):
-        found.extend(((), name) for name in _ENV.findall(value))
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            found.extend(((i, *sub), name) for sub, name in _env_names(item))
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            found.extend(((key, *sub), name) for sub, name in _env_names(item))
-    return found
-
-
-def _expand(value: Any, environ: Mapping[str, str] | None) -> Any:
-    if isinstance(value, str):
-        return expand_env(value, environ)
-    if isinstance(value, (list, tuple)):
-        return [_expand(v, environ) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _expand(v, environ) for k, v in value.items()}
-    return value
+        return _env.expand(text, os.environ if environ is None else environ)
+    except _env.UnsetVariable as exc:
+        raise SourceError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -137,7 +105,7 @@ class Project:
     alerting: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     sinks: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     routes: tuple[Any, ...] = ()
-    # in-memory tables for dataframe/records sources given in a dict project (never from YAML)
+    # in-memory tables of sources whose type has the "data" capability (inline rows, DataFrames)
     inline_data: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
     # the file's data as written (read-only, ${VAR} unexpanded), for features reading own keys
     raw: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
@@ -159,16 +127,20 @@ class Project:
             seen.extend(d for d in src.dimensions if d not in seen)
         return seen
 
-    def source_settings(self, name: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """The settings handed to the source factory, with ``${VAR}`` expanded."""
+    def source_settings(self, name: str, environ: Mapping[str, str] | None = None, *,
+                        expanded: list[str] | None = None) -> dict[str, Any]:
+        """The settings handed to the source factory, with ``${VAR}`` expanded in the type's
+        own settings; the values put in are appended to ``expanded`` (secrets to mask)."""
         config = self.sources[name]
         settings = _thaw(config.settings)
-        for key in _EXPANDED:
-            if key in settings:
-                try:
-                    settings[key] = _expand(settings[key], environ)
-                except SourceError as exc:
-                    raise SourceError(f"source '{name}': {key}: {exc}") from None
+        env = os.environ if environ is None else environ
+        for key in settings:
+            if key in _CORE:
+                continue
+            try:
+                settings[key] = _env.expand(settings[key], env, (key,), expanded)
+            except _env.UnsetVariable as exc:
+                raise SourceError(f"source '{name}': {key}: {exc}") from None
         settings["time"] = config.time
         settings["dimensions"] = list(config.dimensions)
         settings["inputs"] = dict(config.inputs)
@@ -205,7 +177,7 @@ def project_from_dict(data: Mapping[str, Any], *, root: str | os.PathLike[str] |
                       plugins: "Plugins | None" = None, environ: Mapping[str, str] | None = None,
                       display_path: str = "<project>") -> Project:
     """A project from a dict shaped like the file. Paths are relative to ``root`` (default: the
-    working directory). A dataframe/records source may carry its table under ``data``."""
+    working directory). A source whose type takes data may carry its table under ``data``."""
     if not isinstance(data, Mapping):
         raise ProjectError([Diagnostic(display_path, 0, 0, "schema", "a project must be a mapping")])
     plain = dict(data)
@@ -221,14 +193,18 @@ def project_from_dict(data: Mapping[str, Any], *, root: str | os.PathLike[str] |
     document = Document(display_path, plain)
     project = _build(document, Path(root).resolve() if root else Path.cwd(), None, plugins, environ)
     if inline:
-        object.__setattr__(project, "inline_data", MappingProxyType(inline))
+        object.__setattr__(project, "inline_data", MappingProxyType({**project.inline_data, **inline}))
     return project
 
 
 def _build(document: Document, root: Path, path: Path | None, plugins: "Plugins | None",
            environ: Mapping[str, str] | None) -> Project:
     data = document.data
-    diagnostics = validate(document, SCHEMA)
+    if plugins is None:
+        from ._plugins import default_plugins
+
+        plugins = default_plugins()
+    diagnostics = validate(document, project_validator(plugins))
     if not isinstance(data, dict):
         raise ProjectError(diagnostics or [document.diagnostic((), "schema", "expected a mapping")])
     diagnostics.extend(_check(document, root, plugins, environ))
@@ -243,9 +219,13 @@ def _build(document: Document, root: Path, path: Path | None, plugins: "Plugins 
         raw_definitions = [raw_definitions]
     definitions = tuple(_definition_path(root, p) for p in raw_definitions or ())
     sources = {}
+    inline: dict[str, Any] = {}
     for name, spec in (data.get("sources") or {}).items():
         inputs = {inp: InputSpec.from_settings(inp, s) for inp, s in spec["inputs"].items()}
         settings = {k: v for k, v in spec.items() if k not in ("time", "dimensions", "inputs")}
+        registration = plugins.source_types.get(spec["type"])
+        if registration is not None and "data" in registration.capabilities and _DATA in settings:
+            inline[name] = settings.pop(_DATA)  # rows written in the file: the table, not a setting
         base = ("sources", name)
         lines = {key[2:]: at[0] for key, at in document.positions.items() if key[:2] == base}
         for i, dim in enumerate(spec.get("dimensions") or ()):
@@ -268,6 +248,7 @@ def _build(document: Document, root: Path, path: Path | None, plugins: "Plugins 
         alerting=_freeze(data.get("alerting") or {}),
         sinks=_freeze(data.get("sinks") or {}),
         routes=_freeze(data.get("routes") or []),
+        inline_data=MappingProxyType(inline),
         raw=_freeze(data),
         document=document,
     )
@@ -348,17 +329,14 @@ def _check(document: Document, root: Path, plugins: "Plugins | None",
             out.append(document.diagnostic(base + ("type",), "source-type",
                                            f"unknown source type '{kind}'{did_you_mean(kind, types)}; "
                                            f"registered types: {known}"))
-        if kind in _TABLE_OR_QUERY and ("table" in spec) == ("query" in spec):
-            message = ("set 'table' or 'query', not both" if "table" in spec
-                       else f"a {kind} source needs 'table' or 'query'")
-            out.append(document.diagnostic(base, "source-settings", message))
-        for key in _EXPANDED:
-            if key not in spec:
+        takes_data = isinstance(kind, str) and kind in types and "data" in types[kind].capabilities
+        for key in spec:
+            if key in _CORE or (takes_data and key == _DATA):
                 continue
-            for sub, variable in _env_names(spec[key]):
+            for sub, variable in _env.references(spec[key], (key,)):
                 if variable not in env:
                     out.append(document.diagnostic(
-                        base + (key, *sub), "env",
+                        base + sub, "env",
                         f"environment variable {variable} is not set (referenced as ${{{variable}}})"))
         inputs = spec.get("inputs")
         if not isinstance(inputs, dict):

@@ -3,23 +3,23 @@
 * :func:`redact_url` masks a URL's password (``http://user:***@host/``), a user name given
   alone (often a token), query values, and with ``mask_path`` the whole path (Slack and other
   webhook URLs whose path *is* the token: scheme and host are kept).
-* Each sink type declares which of its settings are secret: a module-level
-  ``SECRET_SETTINGS = {"<type>": {"<setting>": "<kind>"}}`` next to its factory, where kind is
+* Each source and sink type declares which of its settings are secret in its register call
+  (``secrets={"<setting>": "<kind>"}`` or a list of names, kind ``value``), where kind is
   ``value`` (the whole value, or each item or mapping value), ``url`` (the URL's userinfo and
-  query values) or ``token_url`` (the whole URL, its path and each long path segment). A sink
-  type that declares nothing gets ``url`` for ``url``/``urls`` and ``value`` for every setting
+  query values) or ``token_url`` (the whole URL, its path and each long path segment). A type
+  that declares nothing gets ``url`` for ``url``/``urls`` and ``value`` for every setting
   whose name says password, secret, token, key, auth or credential.
+* Every value a ``${VAR}`` put into a setting is a secret too (:func:`secret_values`).
 * :func:`redact_text` replaces those values in a message, and any URL userinfo it finds.
 """
 
 from __future__ import annotations
 
-import inspect
 import re
 from typing import Any, Iterable, Mapping
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-__all__ = ["MASK", "redact_text", "redact_url", "secret_settings", "sink_secrets"]
+__all__ = ["MASK", "redact_text", "redact_url", "redact_source_error", "secret_values", "RedactingSource"]
 
 MASK = "***"
 _SECRET_NAME = re.compile(r"pass|secret|token|key|auth|credential", re.IGNORECASE)
@@ -64,15 +64,6 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     return _USERINFO.sub(_userinfo, text)
 
 
-def secret_settings(type_name: str, factory: Any) -> Mapping[str, str] | None:
-    """What the sink type's module declares in ``SECRET_SETTINGS``, or None."""
-    module = inspect.getmodule(getattr(factory, "obj", factory))
-    declared = getattr(module, "SECRET_SETTINGS", None)
-    if isinstance(declared, Mapping) and isinstance(declared.get(type_name), Mapping):
-        return declared[type_name]
-    return None
-
-
 def _strings(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -105,13 +96,17 @@ def _url_secrets(url: str, kind: str) -> list[str]:
     return found
 
 
-def sink_secrets(type_name: str, factory: Any, settings: Mapping[str, Any]) -> list[str]:
-    """The secret values among one sink's (expanded) settings."""
-    declared = secret_settings(type_name, factory)
+def secret_values(declared: Mapping[str, str] | None, settings: Mapping[str, Any],
+                  expanded: Iterable[str] = ()) -> list[str]:
+    """The secret values among one source's or sink's (expanded) settings.
+
+    ``declared`` is the type registration's ``secrets`` (None: guessed from the setting
+    names); ``expanded`` are the values ``${VAR}`` references were replaced by.
+    """
     if declared is None:
         declared = {name: "value" for name in settings if _SECRET_NAME.search(str(name))}
         declared.update({name: "url" for name in ("url", "urls") if name in settings})
-    secrets: list[str] = []
+    secrets: list[str] = list(expanded)
     for name, kind in declared.items():
         for value in _strings(settings.get(name)):
             if kind in ("url", "token_url"):
@@ -119,3 +114,52 @@ def sink_secrets(type_name: str, factory: Any, settings: Mapping[str, Any]) -> l
             else:
                 secrets.append(value)
     return [s for s in secrets if s]
+
+
+def redact_source_error(exc: Any, secrets: Iterable[str]) -> Any:
+    """``exc`` (a SourceError) itself when it holds none of ``secrets``, else a redacted copy."""
+    from .errors import SourceError
+
+    secrets = tuple(secrets)
+    problems = getattr(exc, "problems", None) or ()
+    texts = [str(exc), exc.debug or ""] + [str(t) for _, t in problems]
+    if all(redact_text(t, secrets) == t for t in texts):
+        return exc  # nothing to hide: keep the error as it is (its class, its fields)
+    clean = SourceError(redact_text(str(exc), secrets), field=exc.field,
+                        debug=redact_text(exc.debug, secrets) if exc.debug else None)
+    if problems:
+        clean.problems = [(f, redact_text(str(t), secrets)) for f, t in problems]  # type: ignore[attr-defined]
+    return clean
+
+
+class RedactingSource:
+    """A source whose errors carry none of its secrets (they are printed and stored)."""
+
+    def __init__(self, name: str, source: Any, secrets: Iterable[str]):
+        self._name = name
+        self._source = source
+        self._secrets = tuple(secrets)
+
+    def __getattr__(self, attribute: str) -> Any:
+        value = getattr(self._source, attribute)
+        if attribute in ("fetch", "latest") and callable(value):
+            return self._guarded(value, attribute)
+        return value
+
+    def _guarded(self, method: Any, what: str) -> Any:
+        from .errors import KpiforgeError, SourceError
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except SourceError as exc:
+                clean = redact_source_error(exc, self._secrets)
+                if clean is exc:
+                    raise
+                raise clean from None
+            except KpiforgeError:
+                raise
+            except Exception as exc:  # a plugin's own error: its text may quote a setting
+                raise SourceError(redact_text(f"source '{self._name}': {what} failed: "
+                                              f"{type(exc).__name__}: {exc}", self._secrets)) from None
+        return call

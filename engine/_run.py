@@ -34,8 +34,10 @@ from ._definitions import did_you_mean
 from ._model import Status
 from ._periods import GRAINS, Period, PeriodError, finer, parse_date, parse_period, period_of, periods_between
 from ._project import DEFAULT_PROJECT_FILE, Project, load_project, project_from_dict
+from ._redact import RedactingSource, redact_source_error, redact_text, secret_values
 from ._sources import SourceFrame, SourceRequest
 from .errors import KpiforgeError, SourceError
+from .hookspecs import SourceContext
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -148,21 +150,26 @@ def _build_sources(project: Project, names: Iterable[str], plugins: Any,
         if registration is None:
             raise SourceError(f"source '{name}': unknown source type '{config.type}'"
                               f"{did_you_mean(config.type, plugins.source_types)}")
-        settings = project.source_settings(name)
+        expanded: list[str] = []
+        settings = project.source_settings(name, expanded=expanded)
         if name in data:
             settings["data"] = data[name]
+        secrets = secret_values(registration.secrets, settings, expanded)
         try:
-            built[name] = registration.obj(name, settings, project.root)
+            source = registration.obj(name, settings, SourceContext(project_dir=project.root))
         except SourceError as exc:
+            exc = redact_source_error(exc, secrets)
             located = _located(project, name, exc) if exc.field else None
             if located is None:
-                raise
-            raise located from exc
+                raise exc from None
+            raise located from None
         except KpiforgeError:
             raise
         except Exception as exc:  # a plugin's factory: translate, naming source and plugin
-            raise SourceError(f"source '{name}' ({config.type}, plugin {registration.plugin}): "
-                              f"{type(exc).__name__}: {exc}") from exc
+            raise SourceError(redact_text(f"source '{name}' ({config.type}, plugin "
+                                          f"{registration.plugin}): {type(exc).__name__}: {exc}",
+                                          secrets)) from None
+        built[name] = RedactingSource(name, source, secrets) if secrets else source
     return built
 
 
@@ -282,7 +289,7 @@ def run(engine: "Engine", project_or_sources: Any, *, grain: str | None = None,
                                  tuple(d for d in dims if d not in config.dimensions))
     splittable = [f.name for f in fetched.values() if not f.missing_dims]
     # every needed source, even one that cannot be split: it still tells where data ends
-    sources = _build_sources(project, needed_sources, engine.plugins, _data_by_source(project, data))
+    sources = _build_sources(project, needed_sources, engine.plugins, _data_by_source(project, data, engine.plugins))
 
     # which periods
     grain, current = _select_periods(project, sources, grain, period, start, end, last, ws)
@@ -405,9 +412,11 @@ def _dims(by: Sequence[str] | str | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _data_by_source(project: Project, data: Any) -> dict[str, Any]:
+def _data_by_source(project: Project, data: Any, plugins: Any) -> dict[str, Any]:
     tables = dict(project.inline_data)
-    in_memory = [n for n, s in project.sources.items() if s.type in ("dataframe", "records")]
+    types = plugins.source_types
+    in_memory = [n for n, s in project.sources.items()
+                 if s.type in types and "data" in types[s.type].capabilities]
     if data is None:
         return tables
     if isinstance(data, Mapping):
@@ -417,14 +426,14 @@ def _data_by_source(project: Project, data: Any) -> dict[str, Any]:
             key = unknown[0]
             expected = ", ".join(f"'{n}'" for n in in_memory) or "none"
             raise RunError(f"data: no source is named {key!r}{did_you_mean(key, project.sources)}; "
-                           f"the project's dataframe/records sources: {expected}")
+                           f"the project's sources that take in-memory data: {expected}")
         tables.update(data)
         return tables
     if len(in_memory) == 1:
         tables[in_memory[0]] = data
         return tables
     names = ", ".join(in_memory) or "none"
-    raise RunError(f"data: pass a mapping of source name to table (dataframe/records sources: {names})")
+    raise RunError(f"data: pass a mapping of source name to table (sources that take in-memory data: {names})")
 
 
 def _select_periods(project: Project, sources: Mapping[str, Any], grain: str | None,

@@ -208,7 +208,7 @@ class _Explainer:
             for key in _rejected_fields(error):
                 yield self.unknown_field(path, key, known)
         elif keyword == "unevaluatedProperties" and isinstance(value, dict):
-            known = _declared_properties(error.schema)
+            known = _declared_properties(error.schema, value)
             for key in _rejected_fields(error):
                 yield self.unknown_field(path, key, known)
         elif keyword == "required" and isinstance(value, dict):
@@ -239,6 +239,15 @@ class _Explainer:
         not match. The likeliest remaining alternative has all its errors reported; if none
         remains, the expected types or the discriminator's allowed values are listed instead.
         """
+        exclusive = _exclusive_fields(error)
+        if exclusive is not None and isinstance(error.instance, dict):
+            quoted = [f"'{name}'" for name in exclusive]
+            if any(name in error.instance for name in exclusive):
+                yield self.at(path, f"set {_or(quoted)}, not both" if len(quoted) == 2
+                              else f"set only one of {', '.join(quoted)}")
+            else:
+                yield self.at(path, f"needs {_or(quoted)}")
+            return
         branches: dict[int, list[ValidationError]] = {}
         for sub in error.context or ():
             branches.setdefault(sub.relative_schema_path[0], []).append(sub)
@@ -335,12 +344,15 @@ def _rejected_fields(error: ValidationError) -> list[str]:
         patterns = list(error.schema.get("patternProperties", {}))
         return [k for k in value if k not in known and not any(re.search(p, k) for p in patterns)]
     if error.validator == "unevaluatedProperties":
-        known = _declared_properties(error.schema)
-        return _unexpected_names(error.message) or [k for k in value if k not in known]
+        known = _declared_properties(error.schema, value)
+        # a declared field with a wrong value counts as unevaluated too: its own error says why
+        return [k for k in _unexpected_names(error.message) or value if k not in known]
     return []
 
 
-def _declared_properties(schema: Any) -> list[str]:
+def _declared_properties(schema: Any, instance: Any = None) -> list[str]:
+    """The property names ``schema`` declares for ``instance``: of an ``if``/``then``/``else``
+    only the branch the instance takes (a csv source is not told about a sql source's url)."""
     names: list[str] = []
     stack = [schema]
     while stack:
@@ -349,8 +361,25 @@ def _declared_properties(schema: Any) -> list[str]:
             names.extend(n for n in node.get("properties", {}) if n not in names)
             for keyword in ("allOf", "anyOf", "oneOf"):
                 stack.extend(node.get(keyword, []))
-            stack.extend(node[k] for k in ("then", "else") if k in node)
+            if "if" in node and instance is not None and isinstance(node["if"], (dict, bool)):
+                taken = "then" if Draft202012Validator(node["if"]).is_valid(instance) else "else"
+                stack.extend([node[taken]] if taken in node else [])
+            else:
+                stack.extend(node[k] for k in ("then", "else") if k in node)
     return names
+
+
+def _exclusive_fields(error: ValidationError) -> list[str] | None:
+    """The field names of a ``oneOf``/``anyOf`` whose every branch only requires one field
+    (``table`` or ``query``), else None."""
+    branches = error.validator_value
+    names = []
+    for branch in branches if isinstance(branches, list) else ():
+        required = branch.get("required") if isinstance(branch, dict) else None
+        if set(branch) != {"required"} or not isinstance(required, list) or len(required) != 1:
+            return None
+        names.append(required[0])
+    return names or None
 
 
 def _unexpected_names(message: str) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import warnings
 from typing import Any, Sequence
 
 import click
@@ -21,7 +22,7 @@ from ._engine import Engine
 from ._format import STATUS_STYLE, format_value, plain, plural, show_value
 from ._plugins import Plugins, load_plugins
 from ._terminal import clean, text
-from .errors import DefinitionError, KpiforgeError, did_you_mean
+from .errors import DefinitionError, KpiforgeError, PluginWarning, did_you_mean
 
 __all__ = ["Context", "build_cli", "fail", "main", "print_csv", "print_diagnostics", "print_json",
            "stderr", "stdout", "warn"]
@@ -34,7 +35,7 @@ def _root_callback(ctx: click.Context, plugins_dir: str | None, debug: bool) -> 
     plugins = ctx.obj if isinstance(ctx.obj, Plugins) else None
     if plugins is None:  # called without main(), e.g. from click's test runner
         try:
-            plugins = load_plugins(plugins_dir)
+            plugins = _load_plugins(plugins_dir)
         except KpiforgeError as exc:
             fail(str(exc), 2)
     for name, problem in sorted(plugins.failures.items()):
@@ -338,6 +339,13 @@ def build_cli(plugins: Plugins) -> click.Group:
     return cli
 
 
+def _load_plugins(plugins_dir: str | None) -> Plugins:
+    # the CLI shows plugins.failures itself, as one line each: no Python warning on top
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)
+        return load_plugins(plugins_dir)
+
+
 def _plugins_dir_from_argv(argv: Sequence[str]) -> str | None:
     for i, arg in enumerate(argv):
         if arg == "--plugins-dir" and i + 1 < len(argv):
@@ -351,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     plugins_dir = _plugins_dir_from_argv(args)
     try:
-        plugins = load_plugins(plugins_dir)
+        plugins = _load_plugins(plugins_dir)
     except KpiforgeError as exc:
         fail(str(exc), 2)
     group = build_cli(plugins)

@@ -22,6 +22,7 @@ __all__ = [
     "KpiforgeError",
     "MAX_DIAGNOSTICS_PER_FILE",
     "PluginError",
+    "PluginWarning",
     "ProjectError",
     "SinkError",
     "SourceError",
@@ -189,6 +190,11 @@ class UnknownKpiError(KpiforgeError, KeyError):
 
 class PluginError(KpiforgeError):
     """A plugin failed to import or to register, or registered a name another plugin owns."""
+
+
+class PluginWarning(UserWarning):
+    """Issued once per plugin that failed to load or register (also in ``plugins.failures``);
+    the other plugins keep working."""
 
 
 class SourceError(KpiforgeError):

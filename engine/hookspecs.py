@@ -3,7 +3,9 @@
 Every hook is named ``kpiforge_*``. Register hooks receive a ``register`` callback instead of
 returning values: the host then knows which plugin registered what, validates the name, and
 rejects a duplicate with an error that names both plugins. Built-in features are plugins
-registered exactly like third-party ones (see ``kpiforge._plugins.DEFAULT_PLUGINS``).
+registered exactly like third-party ones (see ``kpiforge._plugins.DEFAULT_PLUGINS``); they are
+registered first, whatever ``tryfirst``/``trylast`` a third-party implementation sets, and a
+``wrapper``/``hookwrapper`` implementation of a register hook is refused.
 
 Third-party plugins are modules exposing functions decorated with :data:`hookimpl`, found
 through the ``kpiforge`` entry-point group or as loose ``.py`` files in ``--plugins-dir``.
@@ -11,6 +13,9 @@ through the ``kpiforge`` entry-point group or as loose ``.py`` files in ``--plug
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import pluggy
@@ -18,9 +23,17 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from ._sources import Source
+
 __all__ = [
+    "SECRET_KINDS",
+    "SOURCE_CAPABILITIES",
     "FunctionRegister",
+    "SinkContext",
+    "SinkFactory",
     "SinkTypeRegister",
+    "SourceContext",
+    "SourceFactory",
     "SourceTypeRegister",
     "hookimpl",
     "hookspec",
@@ -33,6 +46,46 @@ __all__ = [
 hookspec = pluggy.HookspecMarker("kpiforge")
 hookimpl = pluggy.HookimplMarker("kpiforge")
 
+#: How a secret setting is masked: ``value`` (the whole value, or each item or mapping value),
+#: ``url`` (the URL's password, a lone user name, query values) or ``token_url`` (the whole URL,
+#: its path and each long path segment: the path *is* the token, as in Slack webhooks).
+SECRET_KINDS: tuple[str, ...] = ("value", "url", "token_url")
+
+#: What a source type may declare in ``capabilities=``. ``data``: it reads an in-memory table
+#: given to ``engine.run(data={name: table})`` (or inline rows under ``data:``), which the core
+#: hands to the factory as ``settings["data"]``.
+SOURCE_CAPABILITIES: tuple[str, ...] = ("data",)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceContext:
+    """What a source factory may know besides its settings.
+
+    ``project_dir`` is the folder of ``kpiforge.yaml`` (the working directory for a dict
+    project): relative paths in settings are relative to it.
+    """
+
+    project_dir: Path
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SinkContext:
+    """What a sink factory may know besides its settings.
+
+    ``project_dir`` is the folder of ``kpiforge.yaml``: relative paths in settings are relative
+    to it.
+    """
+
+    project_dir: Path
+
+
+class SourceFactory(Protocol):
+    def __call__(self, name: str, settings: Mapping[str, Any], context: SourceContext) -> "Source": ...
+
+
+class SinkFactory(Protocol):
+    def __call__(self, name: str, settings: Mapping[str, Any], context: SinkContext) -> Any: ...
+
 
 class FunctionRegister(Protocol):
     def __call__(
@@ -43,15 +96,48 @@ class FunctionRegister(Protocol):
         min_args: int,
         max_args: int | None,
         doc: str = "",
-    ) -> None: ...
+    ) -> None:
+        """Register formula function ``name``; ``max_args=None`` means variadic."""
 
 
 class SourceTypeRegister(Protocol):
-    def __call__(self, name: str, factory: Callable[..., Any], *, doc: str = "") -> None: ...
+    def __call__(
+        self,
+        name: str,
+        factory: SourceFactory,
+        *,
+        settings_schema: Mapping[str, Any] | None = None,
+        secrets: Collection[str] | Mapping[str, str] | None = None,
+        capabilities: Collection[str] = (),
+        doc: str = "",
+    ) -> None:
+        """Register source type ``name``.
+
+        ``settings_schema`` is a JSON Schema (draft 2020-12) object schema of the type's own
+        settings (``properties``, ``required``, ...), ``None`` for "any settings, unchecked".
+        The core adds ``type``, ``description``, ``time``, ``dimensions`` and ``inputs`` and
+        refuses every setting neither declares. ``secrets`` names the secret settings (a list:
+        each whole value; or a mapping of setting to one of :data:`SECRET_KINDS`); ``None``
+        guesses from the names (password, secret, token, key, auth, credential; url).
+        ``capabilities`` are taken from :data:`SOURCE_CAPABILITIES`.
+        """
 
 
 class SinkTypeRegister(Protocol):
-    def __call__(self, name: str, factory: Callable[..., Any], *, doc: str = "") -> None: ...
+    def __call__(
+        self,
+        name: str,
+        factory: SinkFactory,
+        *,
+        settings_schema: Mapping[str, Any] | None = None,
+        secrets: Collection[str] | Mapping[str, str] | None = None,
+        doc: str = "",
+    ) -> None:
+        """Register sink type ``name``.
+
+        ``settings_schema`` and ``secrets`` as for source types; the core adds ``type``,
+        ``timeout`` and ``retry``.
+        """
 
 
 @hookspec
@@ -62,7 +148,8 @@ def kpiforge_register_functions(register: FunctionRegister) -> None:
     ``max_args=None`` means variadic. ``func`` must accept Python floats *and* numpy arrays
     of equal length (one call evaluates a KPI over every slice at once) and must neither
     allocate without bound nor touch the outside world: formulas are untrusted input.
-    Names are lower snake_case identifiers; a name another plugin registered is an error.
+    Names are lower snake_case identifiers; a name another plugin registered is refused (that
+    name only, naming both plugins). An implementation that raises registers nothing.
     Every implementation is called; return values are ignored.
     """
 
@@ -71,9 +158,12 @@ def kpiforge_register_functions(register: FunctionRegister) -> None:
 def kpiforge_register_source_types(register: SourceTypeRegister) -> None:
     """Add data-source types usable as ``type:`` in a project's ``sources:``.
 
-    Call ``register(type_name, factory, doc=...)``. ``factory(name, settings, project_dir)``
-    returns an object implementing ``kpiforge._sources.Source`` (``fetch(request)``), raising
-    :class:`kpiforge.SourceError` for bad settings. Every implementation is called.
+    Call ``register(type_name, factory, settings_schema=..., secrets=..., capabilities=...,
+    doc=...)``. ``factory(name, settings, context)`` gets the source's settings with ``${VAR}``
+    expanded and a :class:`SourceContext`, and returns an object implementing
+    ``kpiforge._sources.Source`` (``fetch(request)``), raising :class:`kpiforge.SourceError`
+    for bad settings. The settings were validated against ``settings_schema`` when the project
+    loaded, with positioned errors. Every implementation is called.
     """
 
 
@@ -81,10 +171,12 @@ def kpiforge_register_source_types(register: SourceTypeRegister) -> None:
 def kpiforge_register_sink_types(register: SinkTypeRegister) -> None:
     """Add alert-sink types usable as ``type:`` in a project's ``sinks:``.
 
-    Call ``register(type_name, factory, doc=...)``. ``factory(name, settings)`` returns an
-    object with ``send(alert) -> None`` raising :class:`kpiforge.SinkError` on failure. The
-    engine calls each sink on its own, so one failing sink never stops the others.
-    Every implementation is called.
+    Call ``register(type_name, factory, settings_schema=..., secrets=..., doc=...)``.
+    ``factory(name, settings, context)`` gets the settings with ``${VAR}`` expanded (and
+    ``timeout`` in seconds) and a :class:`SinkContext`, and returns an object with
+    ``send(alert) -> None`` raising :class:`kpiforge.SinkError` on failure. The engine calls
+    each sink on its own, so one failing sink never stops the others. Every implementation is
+    called.
 
     The factory is also called when the project loads, to check the settings before any
     query runs: it must only construct (validate, never connect), and it should raise

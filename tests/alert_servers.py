@@ -269,7 +269,7 @@ class RecordingSinks:
     def kpiforge_register_sink_types(self, register: Any) -> None:
         register("recorder", self.factory)
 
-    def factory(self, name: str, settings: dict[str, Any]) -> Any:
+    def factory(self, name: str, settings: dict[str, Any], context: Any) -> Any:
         plugin = self
 
         class Sink:

@@ -228,16 +228,16 @@ def test_env_secrets_and_a_missing_one_breaks_only_its_sink(project, monkeypatch
     captured = {}
     original = project.recorder.factory
 
-    def factory(name, settings):
+    def factory(name, settings, context):
         captured[name] = dict(settings)
-        return original(name, settings)
+        return original(name, settings, context)
 
     project.plugins.sink_types["recorder"] = project.plugins.sink_types["recorder"].__class__(
         "sink", "recorder", "test", factory)
-    project.sinks = {"ok": {"type": "recorder", "token": "Bearer ${KPIF_TEST_TOKEN} $$5"},
+    project.sinks = {"ok": {"type": "recorder", "token": "Bearer ${KPIF_TEST_TOKEN} $$5 $${KEPT}"},
                      "broken": {"type": "recorder", "token": "${KPIF_TEST_MISSING}"}}
     report = project.run(record("ctr", "2026-10", 1.0, "warning"))
-    assert captured["ok"]["token"] == "Bearer s3cret $5"
+    assert captured["ok"]["token"] == "Bearer s3cret $$5 ${KEPT}"  # one expander (kpiforge._env)
     assert report.sent == {"ok": 1} and report.failed == {"broken": 1}
     assert "sinks.broken.token: environment variable KPIF_TEST_MISSING is not set" in report.errors["broken"][0]
     assert report.pending == 1  # kept for when the variable is set

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kpiforge._redact import redact_text, redact_url, sink_secrets
+from kpiforge._redact import redact_text, redact_url, secret_values
 from tests.alert_servers import free_port, hook_server  # noqa: F401
 
 PASSWORD = "pa55-Word-7731"
@@ -52,8 +52,8 @@ def test_redact_text_masks_values_and_any_userinfo():
 def test_each_sink_type_declares_its_secrets(type_name, settings, secret):
     from kpiforge._plugins import default_plugins
 
-    factory = default_plugins().sink_types.get(type_name)
-    assert secret in sink_secrets(type_name, factory, settings)
+    registration = default_plugins().sink_types.get(type_name)
+    assert secret in secret_values(registration.secrets if registration else None, settings)
 
 
 KPIS = """\

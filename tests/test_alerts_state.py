@@ -238,8 +238,8 @@ def test_a_write_lock_held_during_delivery_is_counted_not_a_dead_thread(tmp_path
     holder: list[sqlite3.Connection] = []
     original = recorder.factory
 
-    def locking_factory(name, settings):
-        sink = original(name, settings)
+    def locking_factory(name, settings, context):
+        sink = original(name, settings, context)
         send = sink.send
 
         def send_then_lock(alert):

@@ -5,6 +5,7 @@ import textwrap
 import pytest
 
 from kpiforge._plugins import DEFAULT_PLUGINS, LOAD_PLUGINS_ENV, load_plugins
+from kpiforge.errors import PluginWarning
 
 
 def write_plugin(directory, name, body):
@@ -28,7 +29,8 @@ def test_a_late_plugin_cannot_take_a_builtin_name(tmp_path):
         def kpiforge_register_functions(register):
             register("min", lambda *a: 0.0, min_args=1, max_args=None)
     ''')
-    plugins = load_plugins(tmp_path)
+    with pytest.warns(PluginWarning, match="usurper"):
+        plugins = load_plugins(tmp_path)
     assert plugins.functions["min"].plugin == "kpiforge.plugins.functions"
     assert "usurper" in plugins.failures
     assert "kpiforge.plugins.functions" in plugins.failures["usurper"]
@@ -43,7 +45,8 @@ def test_a_plugin_that_raises_at_import_leaves_the_others_working(tmp_path):
         def kpiforge_register_functions(register):
             register("double", lambda x: x * 2, min_args=1, max_args=1)
     ''')
-    plugins = load_plugins(tmp_path)
+    with pytest.warns(PluginWarning, match="boom at import"):
+        plugins = load_plugins(tmp_path)
     assert "boom at import" in plugins.failures["broken"]
     assert plugins.functions["double"].plugin == "fine"
 

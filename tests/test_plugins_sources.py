@@ -13,6 +13,7 @@ import pytest
 
 from kpiforge import Engine
 from kpiforge._plugins import load_plugins
+from kpiforge.errors import PluginWarning
 
 PLUGIN = '''
 """A constant source and a function, as a third party would write them."""
@@ -23,7 +24,7 @@ from kpiforge._sources import SourceFrame
 
 
 class Constant:
-    def __init__(self, name, settings, project_dir):
+    def __init__(self, name, settings, context):
         self.value = float(settings.get("value", 1.0))
 
     def fetch(self, request):
@@ -120,7 +121,8 @@ def test_an_unknown_source_type_is_a_positioned_project_error(plugins_dir, tmp_p
 def test_broken_plugins_are_named_and_the_others_keep_working(plugins_dir):
     (plugins_dir / "broken_import.py").write_text(BROKEN_AT_IMPORT)
     (plugins_dir / "broken_register.py").write_text(BROKEN_AT_REGISTRATION)
-    plugins = load_plugins(plugins_dir=plugins_dir)
+    with pytest.warns(PluginWarning, match="broken"):
+        plugins = load_plugins(plugins_dir=plugins_dir)
     assert "this plugin is broken at import" in plugins.failures["broken_import"]
     assert "cannot register today" in plugins.failures["broken_register"]
     assert "kpiforge_register_source_types" in plugins.failures["broken_register"]

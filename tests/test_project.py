@@ -141,7 +141,7 @@ def test_every_error_is_reported_at_once_with_positions_and_suggestions(tmp_path
     assert "did you mean 'column'" in found[(12, "sources.ads.inputs.cost.colum")]
     assert "not both" in found[(13, "sources.ads.inputs.spend")]
     assert "missing required field 'path'" in found[(15, "sources.shop")]
-    assert "a duckdb source needs 'table' or 'query'" in found[(15, "sources.shop")]
+    assert "needs 'table' or 'query'" in found[(15, "sources.shop")]
     duplicate = found[(18, "sources.shop.inputs.clicks")]
     assert "source 'ads'" in duplicate and "source 'shop'" in duplicate
     assert len(found) == 9  # and nothing else

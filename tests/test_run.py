@@ -417,7 +417,7 @@ def test_an_unknown_data_key_is_named_with_the_expected_sources(engine):
     project = {"sources": {"events": {"type": "dataframe", "time": "ts", "inputs": {"visitors": {"agg": "sum"}}}}}
     rows = [{"ts": "2026-10-01", "visitors": 1}]
     with pytest.raises(RunError, match=r"data: no source is named 'evnts' \(did you mean 'events'\?\); "
-                                       r"the project's dataframe/records sources: 'events'"):
+                                       r"the project's sources that take in-memory data: 'events'"):
         engine.run(project, period="2026-10", data={"evnts": rows})
     assert values(engine.run(project, period="2026-10", data={"events": rows}), "visitors") == {("2026-10",): 1.0}
 

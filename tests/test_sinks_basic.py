@@ -123,7 +123,7 @@ class ThirdPartySinks:
     received: list = []
 
     @staticmethod
-    def factory(name, settings):
+    def factory(name, settings, context):
         class Pager:
             def send(self, alert):
                 ThirdPartySinks.received.append((name, settings["team"], alert.kpi, alert.state))
@@ -157,9 +157,12 @@ def test_a_duplicate_sink_type_is_reported_naming_both_plugins():
 
         @_hookimpl
         def kpiforge_register_sink_types(self, register):
-            register("webhook", lambda name, settings: None)
+            register("webhook", lambda name, settings, context: None)
 
-    plugins = load_plugins(extra=(Hijack(),))
+    from kpiforge.errors import PluginWarning
+
+    with pytest.warns(PluginWarning, match="both"):
+        plugins = load_plugins(extra=(Hijack(),))
     problems = [p for p in plugins.failures.values() if "'webhook'" in p and "both" in p]
     assert len(problems) == 1 and "kpiforge.plugins.sinks.http" in problems[0]
     assert "Hijack" in problems[0]

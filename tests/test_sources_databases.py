@@ -16,6 +16,7 @@ import pytest
 from kpiforge import SourceError
 from kpiforge._plugins import load_plugins
 from kpiforge._sources import SourceRequest
+from kpiforge.hookspecs import SourceContext
 
 ROWS = [
     # ordered_at (text: aware, naive or a bare date), channel, amount, order_id, status
@@ -65,15 +66,15 @@ def databases(tmp_path, source_types):
     make_sqlite(tmp_path / "shop.sqlite")
     common = {"time": "ordered_at", "dimensions": ["channel"], "inputs": INPUTS}
     return {
-        "duckdb": source_types["duckdb"].obj("shop", {**common, "path": "shop.duckdb", "table": "orders"}, tmp_path),
-        "sqlite": source_types["sqlite"].obj("shop", {**common, "path": "shop.sqlite", "table": "orders"}, tmp_path),
+        "duckdb": source_types["duckdb"].obj("shop", {**common, "path": "shop.duckdb", "table": "orders"}, SourceContext(project_dir=tmp_path)),
+        "sqlite": source_types["sqlite"].obj("shop", {**common, "path": "shop.sqlite", "table": "orders"}, SourceContext(project_dir=tmp_path)),
         "sql+sqlite": source_types["sql"].obj(
-            "shop", {**common, "url": f"sqlite:///{tmp_path / 'shop.sqlite'}", "table": "orders"}, tmp_path),
+            "shop", {**common, "url": f"sqlite:///{tmp_path / 'shop.sqlite'}", "table": "orders"}, SourceContext(project_dir=tmp_path)),
         "duckdb-query": source_types["duckdb"].obj(
             "shop", {**common, "path": "shop.duckdb",
-                     "query": "SELECT * FROM orders WHERE amount > 0"}, tmp_path),
+                     "query": "SELECT * FROM orders WHERE amount > 0"}, SourceContext(project_dir=tmp_path)),
         "sqlite-query": source_types["sqlite"].obj(
-            "shop", {**common, "path": "shop.sqlite", "query": "SELECT * FROM orders;"}, tmp_path),
+            "shop", {**common, "path": "shop.sqlite", "query": "SELECT * FROM orders;"}, SourceContext(project_dir=tmp_path)),
     }
 
 
@@ -182,7 +183,7 @@ def test_native_timestamp_types_in_duckdb(tmp_path, source_types):
     months = {}
     for column in ("aware", "naive", "day"):
         source = source_types["duckdb"].obj("t", {"path": "typed.duckdb", "table": "t", "time": column,
-                                                  "inputs": {"n": {"agg": "sum"}}}, tmp_path)
+                                                  "inputs": {"n": {"agg": "sum"}}}, SourceContext(project_dir=tmp_path))
         months[column] = list(fetch(source, dims=()))
     assert months == {"aware": [("2026-11",)], "naive": [("2026-10",)], "day": [("2026-10",)]}
 
@@ -194,7 +195,7 @@ def test_epoch_numbers_in_sqlite_are_utc_instants(tmp_path, source_types):
     con.commit()
     con.close()
     source = source_types["sqlite"].obj("e", {"path": "e.sqlite", "table": "e", "time": "ts",
-                                              "inputs": {"n": {"agg": "sum"}}}, tmp_path)
+                                              "inputs": {"n": {"agg": "sum"}}}, SourceContext(project_dir=tmp_path))
     assert list(fetch(source, dims=())) == [("2026-11",)]
     november = ((date(2026, 11, 1), date(2026, 12, 1)),)
     assert list(fetch(source, dims=(), ranges=november)) == [("2026-11",)]
@@ -207,7 +208,7 @@ OCTOBER_ONLY = ((date(2026, 10, 1), date(2026, 11, 1)),)
 def test_missing_database_files_are_errors_and_are_not_created(tmp_path, source_types):
     for kind in ("duckdb", "sqlite"):
         source = source_types[kind].obj("shop", {"path": f"none.{kind}", "table": "orders", "time": "t",
-                                                 "inputs": {"x": {"agg": "sum"}}}, tmp_path)
+                                                 "inputs": {"x": {"agg": "sum"}}}, SourceContext(project_dir=tmp_path))
         with pytest.raises(SourceError, match=f"source 'shop': database file .*none.{kind} does not exist"):
             source.fetch(SourceRequest("month", "UTC", 0, YEAR_2026, (), source.inputs))
         assert not (tmp_path / f"none.{kind}").exists()
@@ -216,7 +217,7 @@ def test_missing_database_files_are_errors_and_are_not_created(tmp_path, source_
 def test_database_errors_are_translated_at_the_boundary(databases, tmp_path, source_types):
     for kind, path in (("duckdb", "shop.duckdb"), ("sqlite", "shop.sqlite")):
         source = source_types[kind].obj("shop", {"path": path, "table": "nope", "time": "ordered_at",
-                                                 "inputs": {"x": {"agg": "sum"}}}, tmp_path)
+                                                 "inputs": {"x": {"agg": "sum"}}}, SourceContext(project_dir=tmp_path))
         with pytest.raises(SourceError, match=f"source 'shop': table 'nope' is not in {path}; "
                                               "its tables: orders$"):
             source.fetch(SourceRequest("month", "UTC", 0, YEAR_2026, (), source.inputs))
@@ -232,7 +233,7 @@ def test_bad_database_settings(source_types, tmp_path, settings, message):
     kind = "sql" if "url" in settings else "sqlite"
     base = {"time": "t", "inputs": {"x": {"agg": "sum"}}, **({} if kind == "sql" else {"path": "x.db"})}
     with pytest.raises(SourceError, match=message):
-        source_types[kind].obj("shop", {**base, **settings}, tmp_path)
+        source_types[kind].obj("shop", {**base, **settings}, SourceContext(project_dir=tmp_path))
 
 
 def test_sql_source_without_sqlalchemy_names_the_extra(source_types, tmp_path, monkeypatch):
@@ -248,7 +249,7 @@ def test_sql_source_without_sqlalchemy_names_the_extra(source_types, tmp_path, m
     monkeypatch.setattr(builtins, "__import__", no_sqlalchemy)
     with pytest.raises(SourceError, match=r"pip install 'kpiforge\[sql\]'"):
         source_types["sql"].obj("shop", {"url": "sqlite://", "table": "t", "time": "t",
-                                         "inputs": {"x": {"agg": "sum"}}}, tmp_path)
+                                         "inputs": {"x": {"agg": "sum"}}}, SourceContext(project_dir=tmp_path))
 
 
 # ----------------------------------------------------------------------------- PostgreSQL
@@ -277,7 +278,7 @@ def pg_orders(postgres_url):
 ])
 def test_postgresql_agrees_with_duckdb(pg_orders, databases, source_types, tmp_path, grain, tz, week_start):
     source = source_types["sql"].obj("shop", {"url": pg_orders, "table": "orders", "time": "ordered_at",
-                                              "dimensions": ["channel"], "inputs": INPUTS}, tmp_path)
+                                              "dimensions": ["channel"], "inputs": INPUTS}, SourceContext(project_dir=tmp_path))
     expected = fetch(databases["duckdb"], grain, tz, week_start)
     got = fetch(source, grain, tz, week_start)
     # the extra row without ordered_at has no time: it must not appear anywhere
@@ -302,12 +303,12 @@ def test_postgresql_native_types_and_secret_from_the_environment(pg_orders, tmp_
     plugins = load_plugins()
     months = {}
     for name in ("aware", "naive"):
-        source = plugins.source_types["sql"].obj(name, project.source_settings(name), tmp_path)
+        source = plugins.source_types["sql"].obj(name, project.source_settings(name), SourceContext(project_dir=tmp_path))
         months[name] = list(fetch(source, dims=()))
     assert months == {"aware": [("2026-11",)], "naive": [("2026-10",)]}
 
     monkeypatch.setenv("KF_TEST_PG_PASSWORD", password + "-wrong")
-    source = plugins.source_types["sql"].obj("aware", project.source_settings("aware"), tmp_path)
+    source = plugins.source_types["sql"].obj("aware", project.source_settings("aware"), SourceContext(project_dir=tmp_path))
     with pytest.raises(SourceError, match="source 'aware': cannot open table 'orders' of the postgresql "
                                           "database kpi: .*password authentication failed") as info:
         fetch(source, dims=())
@@ -319,12 +320,12 @@ def test_postgresql_native_types_and_secret_from_the_environment(pg_orders, tmp_
 def test_postgresql_time_ranges_end_at_local_midnights(pg_orders, source_types, tmp_path, ranges,
                                                        grain, expected):
     source = source_types["sql"].obj("shop", {"url": pg_orders, "table": "orders", "time": "ordered_at",
-                                              "inputs": INPUTS}, tmp_path)
+                                              "inputs": INPUTS}, SourceContext(project_dir=tmp_path))
     assert revenue_by_period(source, grain, ranges) == expected
     for column in ("aware", "naive"):  # native timestamptz / timestamp, 31 Oct 23:30 (UTC / local)
         typed = source_types["sql"].obj("shop", {"url": pg_orders, "table": "orders", "time": column,
                                                  "inputs": {"revenue": {"column": "amount", "agg": "sum"}}},
-                                        tmp_path)
+                                        SourceContext(project_dir=tmp_path))
         nov_1 = ((date(2026, 11, 1), date(2026, 11, 2)),)
         assert revenue_by_period(typed, "day", nov_1) == ({"2026-11-01": 1.0} if column == "aware" else {})
 
@@ -348,7 +349,7 @@ def test_postgresql_time_ranges_end_at_local_midnights(pg_orders, source_types, 
 ])
 def test_postgresql_column_errors_are_checked_before_the_query(pg_orders, source_types, tmp_path, settings,
                                                                message):
-    source = source_types["sql"].obj("shop", {"url": pg_orders, "time": "aware", **settings}, tmp_path)
+    source = source_types["sql"].obj("shop", {"url": pg_orders, "time": "aware", **settings}, SourceContext(project_dir=tmp_path))
     with pytest.raises(SourceError) as info:
         source.fetch(SourceRequest("month", "UTC", 0, YEAR_2026, (), source.inputs))
     assert str(info.value).startswith(message), str(info.value)

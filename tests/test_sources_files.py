@@ -10,6 +10,7 @@ import pytest
 from kpiforge import SourceError
 from kpiforge._plugins import load_plugins
 from kpiforge._sources import InputSpec, SourceRequest
+from kpiforge.hookspecs import SourceContext
 
 ROWS = [
     # date, channel, clicks, spend, user, status
@@ -46,7 +47,7 @@ def write(tmp_path, fmt, rows=ROWS, columns=COLUMNS, name=None):
 
 def make(source_types, fmt, tmp_path, path, inputs, dims=("channel",), **extra):
     settings = {"type": fmt, "path": path, "time": "date", "dimensions": list(dims), "inputs": inputs, **extra}
-    return source_types[fmt].obj("ads", settings, tmp_path)
+    return source_types[fmt].obj("ads", settings, SourceContext(project_dir=tmp_path))
 
 
 def request(source, grain="month", dims=("channel",), ranges=OCTOBER, tz="UTC", week_start=0):
@@ -181,7 +182,7 @@ def test_time_range_and_week_grain(source_types, tmp_path):
 
 def test_bad_settings_raise_source_errors(source_types, tmp_path):
     with pytest.raises(SourceError, match="'path' is required"):
-        source_types["csv"].obj("ads", {"time": "date", "inputs": {}}, tmp_path)
+        source_types["csv"].obj("ads", {"time": "date", "inputs": {}}, SourceContext(project_dir=tmp_path))
     with pytest.raises(SourceError, match="invalid reader option"):
         make(source_types, "csv", tmp_path, "x.csv", {}, options={"delim; DROP": ","})
     with pytest.raises(SourceError, match="unknown aggregation"):
@@ -308,7 +309,7 @@ def events(tmp_path):
 
 def test_the_time_range_is_filtered_on_the_raw_column_before_any_conversion(source_types, tmp_path, events):
     source = source_types["parquet"].obj("ev", {"path": "events.parquet", "time": "ts",
-                                                "inputs": {"clicks": {"agg": "sum"}}}, tmp_path)
+                                                "inputs": {"clicks": {"agg": "sum"}}}, SourceContext(project_dir=tmp_path))
     req = SourceRequest("month", "Europe/Paris", 0, OCTOBER, (), source.inputs)
     sql, params, _ = source._build(req, None)
     # the innermost SELECT, over the file, keeps rows by comparing the raw column with instants
@@ -343,7 +344,7 @@ def test_raw_time_bounds_are_local_midnights_of_the_project_time_zone(source_typ
     # Bounds taken as UTC midnights would keep 30 Sep 22:30Z out of October in Paris and put
     # 31 Oct 23:30Z in it: each case here has a row that such bounds would misplace.
     source = source_types["parquet"].obj("ev", {"path": "events.parquet", "time": "ts",
-                                                "inputs": {"clicks": {"agg": "sum"}}}, tmp_path)
+                                                "inputs": {"clicks": {"agg": "sum"}}}, SourceContext(project_dir=tmp_path))
     frame = source.fetch(SourceRequest(grain, tz, 0, ranges, (), source.inputs))
     assert rows_of(frame, ()) == expected
 
@@ -355,13 +356,13 @@ def test_naive_times_and_dates_are_filtered_as_local_times(source_types, tmp_pat
     write(tmp_path, fmt, rows, ("ts", "n"))
     for tz in ("Europe/Paris", "Pacific/Kiritimati", "America/Los_Angeles"):
         source = source_types[fmt].obj("n", {"path": f"data.{fmt}", "time": "ts",
-                                             "inputs": {"n": {"agg": "sum"}}}, tmp_path)
+                                             "inputs": {"n": {"agg": "sum"}}}, SourceContext(project_dir=tmp_path))
         assert rows_of(source.fetch(SourceRequest("month", tz, 0, OCTOBER, (), source.inputs)), ()) == {
             ("2026-10",): {"n": 6.0}}, tz
     days = [("2026-09-30", 1), ("2026-10-01", 2), ("2026-10-31", 4), ("2026-11-01", 8)]
     write(tmp_path, "csv", days, ("day", "n"), name="days.csv")
     source = source_types["csv"].obj("d", {"path": "days.csv", "time": "day",
-                                           "inputs": {"n": {"agg": "sum"}}}, tmp_path)
+                                           "inputs": {"n": {"agg": "sum"}}}, SourceContext(project_dir=tmp_path))
     assert rows_of(source.fetch(SourceRequest("month", "Pacific/Kiritimati", 0, OCTOBER, (),
                                               source.inputs)), ()) == {("2026-10",): {"n": 6.0}}
 
@@ -376,7 +377,7 @@ def test_a_day_whose_midnight_is_skipped_or_repeated(source_types, tmp_path):
             ("2019-02-17T03:30:00Z", 16)]  # 17 Feb 00:30
     write(tmp_path, "csv", rows, ("ts", "n"))
     source = source_types["csv"].obj("sp", {"path": "data.csv", "time": "ts",
-                                            "inputs": {"n": {"agg": "sum"}}}, tmp_path)
+                                            "inputs": {"n": {"agg": "sum"}}}, SourceContext(project_dir=tmp_path))
 
     def days(first, last):
         return rows_of(source.fetch(SourceRequest("day", "America/Sao_Paulo", 0, ((first, last),), (),

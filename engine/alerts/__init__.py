@@ -454,8 +454,8 @@ def dispatch(engine: Any, records: Iterable[Mapping[str, Any]], *, project_dir: 
     ``lang`` picks the KPI name (``labels``) used in messages.
 
     Sink factories get the sink's settings without ``type``/``retry``, with ``${ENV}``
-    expanded and ``timeout`` in seconds (float); a factory accepting a ``project_dir``
-    keyword also gets the project directory. With no ``routes`` every alert goes to every
+    expanded and ``timeout`` in seconds (float), and a ``SinkContext`` holding
+    ``project_dir`` (see :mod:`kpiforge.hookspecs`). With no ``routes`` every alert goes to every
     sink; an alert no route matches is counted in ``report.unrouted`` and not sent.
     Messages that failed for good (``failed``: a 4xx, a broken sink) are not retried by
     dispatch, only by :func:`retry_pending` (``kpiforge alerts retry``).

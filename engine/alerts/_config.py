@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from .._yamlio import Document
 from ..errors import Diagnostic, KpiforgeError, SinkError, did_you_mean
 from ._delivery import RetryPolicy
-from ._routing import _DELIVERY_KEYS, _ENV_REF, _MATCH_FIELDS, SinkConfig, build_sink, expand_env
+from .. import _env
+from ._routing import _DELIVERY_KEYS, _MATCH_FIELDS, SinkConfig, build_sink, expand_env
 from ._rules import SEVERITIES, parse_duration
 
 __all__ = ["check_alerting", "check_routes_against"]
@@ -27,20 +28,6 @@ _ALLOWED_VALUES = {
     "status": ("good", "ok", "warning", "critical", "unknown"),
 }
 KeyPath = tuple[str | int, ...]
-
-
-def _env_refs(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:
-    """(key path, variable) for every ``${VAR}`` in a setting (``$$`` is a literal ``$``)."""
-    if isinstance(value, str):
-        for match in _ENV_REF.finditer(value):
-            if match.group(1):
-                yield path, match.group(1)
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _env_refs(item, path + (key,))
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            yield from _env_refs(item, path + (i,))
 
 
 def _conceal(message: str, values: Sequence[str]) -> str:
@@ -124,7 +111,7 @@ def _check_sink(document: Document, root: Path, sink_types: Mapping[str, Any],
     policy, problems = _policy(document, where, raw, base)
     settings = {k: v for k, v in raw.items() if k not in _DELIVERY_KEYS}
     secrets = []
-    for path, variable in _env_refs(settings, where):
+    for path, variable in _env.references(settings, where):
         if variable not in env:
             problems.append(document.diagnostic(
                 path, "env", f"environment variable {variable} is not set "
@@ -136,7 +123,7 @@ def _check_sink(document: Document, root: Path, sink_types: Mapping[str, Any],
     expanded = expand_env(settings, f"sinks.{name}", env)
     expanded["timeout"] = policy.timeout
     try:
-        build_sink(SinkConfig(name, kind, expanded, policy), sink_types, root)
+        build_sink(SinkConfig(name, kind, expanded, policy, expanded=tuple(secrets)), sink_types, root)
     except SinkError as exc:
         cause = exc.__cause__ if isinstance(exc.__cause__, SinkError) else exc
         setting = getattr(cause, "setting", None)

@@ -9,21 +9,20 @@ sink: its messages wait in the outbox with the error, and the other sinks still 
 
 from __future__ import annotations
 
-import inspect
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .._redact import redact_text, sink_secrets
+from .. import _env
+from .._redact import redact_text, secret_values
 from ..errors import Diagnostic, KpiforgeError, ProjectError, SinkError, did_you_mean
+from ..hookspecs import SinkContext
 from ._delivery import RetryPolicy
 
 __all__ = ["Route", "SinkConfig", "build_sink", "expand_env", "parse_routes", "parse_sinks",
            "route_alert"]
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\$")
 _MATCH_FIELDS = ("kpi", "category", "owner", "severity", "state", "status")
 _ROUTE_KEYS = {"match", "sinks", "continue"}
 # Keys the engine reads itself; they never reach a sink factory except ``timeout`` (seconds).
@@ -37,6 +36,7 @@ class SinkConfig:
     settings: dict[str, Any]
     policy: RetryPolicy
     error: str | None = None  # set when the sink cannot work (e.g. missing secret)
+    expanded: tuple[str, ...] = ()  # the values ${VAR} references put in: secrets
 
 
 @dataclass(frozen=True)
@@ -62,22 +62,15 @@ class _Problems:
             raise ProjectError(self.items)
 
 
-def expand_env(value: Any, key: str, environ: Mapping[str, str]) -> Any:
-    """Replace ``${NAME}`` in every string (``$$`` is a literal ``$``); raise on a missing name."""
-    if isinstance(value, str):
-        def replace(match: re.Match[str]) -> str:
-            if match.group(0) == "$$":
-                return "$"
-            name = match.group(1)
-            if name not in environ:
-                raise KpiforgeError(f"{key}: environment variable {name} is not set")
-            return environ[name]
-        return _ENV_REF.sub(replace, value)
-    if isinstance(value, Mapping):
-        return {k: expand_env(v, f"{key}.{k}", environ) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [expand_env(v, f"{key}[{i}]", environ) for i, v in enumerate(value)]
-    return value
+def expand_env(value: Any, key: str, environ: Mapping[str, str],
+               used: list[str] | None = None) -> Any:
+    """``value`` with every ``${NAME}`` replaced (see :mod:`kpiforge._env`); an unset NAME is
+    an error naming the setting ``key`` it is in."""
+    try:
+        return _env.expand(value, environ, (), used)
+    except _env.UnsetVariable as exc:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in exc.path)
+        raise KpiforgeError(f"{key}{where}: {exc}") from None
 
 
 def parse_sinks(config: Mapping[str, Any] | None, sink_types: Mapping[str, Any], *,
@@ -112,13 +105,14 @@ def parse_sinks(config: Mapping[str, Any] | None, sink_types: Mapping[str, Any],
             problems.add(key, "sink-retry", str(exc))
             continue
         error = None
+        used: list[str] = []
         try:
             settings = expand_env({k: v for k, v in raw.items() if k not in _DELIVERY_KEYS},
-                                  key, environ)
+                                  key, environ, used)
         except KpiforgeError as exc:
             settings, error = {}, str(exc)
         settings["timeout"] = policy.timeout
-        sinks[str(name)] = SinkConfig(str(name), type_name, settings, policy, error)
+        sinks[str(name)] = SinkConfig(str(name), type_name, settings, policy, error, tuple(used))
     problems.raise_if_any()
     return sinks
 
@@ -208,15 +202,10 @@ def build_sink(config: SinkConfig, sink_types: Mapping[str, Any], project_dir: P
         raise SinkError(config.error)
     registration = sink_types[config.type]
     factory = getattr(registration, "obj", registration)
-    secrets = sink_secrets(config.type, factory, config.settings)
-    kwargs: dict[str, Any] = {}
+    secrets = secret_values(getattr(registration, "secrets", None), config.settings, config.expanded)
+    context = SinkContext(project_dir=Path(project_dir))
     try:
-        if "project_dir" in inspect.signature(factory).parameters:
-            kwargs["project_dir"] = project_dir  # lets file-like sinks resolve relative paths
-    except (TypeError, ValueError):
-        pass
-    try:
-        return _RedactingSink(factory(config.name, dict(config.settings), **kwargs), secrets)
+        return _RedactingSink(factory(config.name, dict(config.settings), context), secrets)
     except SinkError as exc:
         raise SinkError(redact_text(f"sinks.{config.name}: {exc}", secrets),
                         retryable=exc.retryable, setting=exc.setting) from None

@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from kpiforge.errors import SinkError
-from kpiforge.hookspecs import hookimpl
+from kpiforge.hookspecs import SinkContext, SinkTypeRegister, hookimpl
 
 # Apprise URLs carry the service's tokens and passwords: never printed or stored whole.
-SECRET_SETTINGS = {"apprise": {"urls": "token_url", "url": "token_url"}}
 
 
 class AppriseSink:
@@ -47,10 +46,20 @@ class AppriseSink:
             raise SinkError("apprise could not deliver to every URL", retryable=True)
 
 
-def apprise_sink(name: str, settings: Mapping[str, Any]) -> AppriseSink:
+def apprise_sink(name: str, settings: Mapping[str, Any], context: SinkContext) -> AppriseSink:
     return AppriseSink(name, settings)
 
 
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "urls": {"description": "An Apprise URL or a list of them; write tokens as ${VAR}."},
+        "url": {"description": "One Apprise URL (same as urls)."},
+    },
+}
+
+
 @hookimpl
-def kpiforge_register_sink_types(register: Any) -> None:
-    register("apprise", apprise_sink, doc="Notify through Apprise URLs (optional extra 'apprise').")
+def kpiforge_register_sink_types(register: SinkTypeRegister) -> None:
+    register("apprise", apprise_sink, settings_schema=SETTINGS_SCHEMA,
+             secrets={"urls": "token_url", "url": "token_url"}, doc="Notify through Apprise URLs (optional extra 'apprise').")

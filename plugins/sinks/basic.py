@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from kpiforge.errors import SinkError
-from kpiforge.hookspecs import hookimpl
+from kpiforge.hookspecs import SinkContext, SinkTypeRegister, hookimpl
 
 _STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
-SECRET_SETTINGS: dict[str, dict[str, str]] = {"console": {}, "file": {}}
 
 
 class ConsoleSink:
@@ -67,15 +66,29 @@ class FileSink:
             raise SinkError(f"cannot write {self.path}: {exc.strerror or exc}", retryable=True) from exc
 
 
-def console_sink(name: str, settings: Mapping[str, Any]) -> ConsoleSink:
+def console_sink(name: str, settings: Mapping[str, Any], context: SinkContext) -> ConsoleSink:
     return ConsoleSink(name, settings)
 
 
-def file_sink(name: str, settings: Mapping[str, Any], project_dir: Path | None = None) -> FileSink:
-    return FileSink(name, settings, project_dir)
+def file_sink(name: str, settings: Mapping[str, Any], context: SinkContext) -> FileSink:
+    return FileSink(name, settings, context.project_dir)
+
+
+# Values are checked by the factories (their messages name the setting); the schemas name the
+# settings, so that a misspelt one is an unknown field with a suggestion.
+CONSOLE_SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"stream": {"description": "stderr (default) or stdout."}},
+}
+FILE_SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"path": {"description": "The JSON Lines file, relative to the project file."}},
+}
 
 
 @hookimpl
-def kpiforge_register_sink_types(register: Any) -> None:
-    register("console", console_sink, doc="Print alerts to the terminal (rich).")
-    register("file", file_sink, doc="Append alerts to a JSON Lines file (path:), fsynced.")
+def kpiforge_register_sink_types(register: SinkTypeRegister) -> None:
+    register("console", console_sink, settings_schema=CONSOLE_SETTINGS_SCHEMA, secrets=(),
+             doc="Print alerts to the terminal (rich).")
+    register("file", file_sink, settings_schema=FILE_SETTINGS_SCHEMA, secrets=(),
+             doc="Append alerts to a JSON Lines file (path:), fsynced.")

@@ -19,13 +19,12 @@ from typing import Any, Mapping
 from markupsafe import Markup, escape
 
 from kpiforge.errors import SinkError
-from kpiforge.hookspecs import hookimpl
+from kpiforge.hookspecs import SinkContext, SinkTypeRegister, hookimpl
 
 _DEFAULT_PORT = {"starttls": 587, "ssl": 465, "none": 25}
 # local@domain, the plain form SMTP's MAIL FROM / RCPT TO take (no display name, no spaces).
 _ADDRESS = re.compile(r'^[^\s@<>()\[\],;:"\\]+@[^\s@<>()\[\],;:"\\.]+(?:\.[^\s@<>()\[\],;:"\\.]+)*\Z')
 # Settings never to print or store (see kpiforge._redact).
-SECRET_SETTINGS = {"email": {"password": "value"}}
 _COLOR = {"critical": "#b91c1c", "warning": "#b45309", "info": "#1d4ed8"}
 
 
@@ -196,10 +195,27 @@ class EmailSink:
             raise SinkError(f"recipients refused: {', '.join(sorted(refused))}")
 
 
-def email_sink(name: str, settings: Mapping[str, Any]) -> EmailSink:
+def email_sink(name: str, settings: Mapping[str, Any], context: SinkContext) -> EmailSink:
     return EmailSink(name, settings)
 
 
+# Values are checked by the factory (its messages name the setting); the schema names them.
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "host": {"description": "The SMTP server."},
+        "port": {"description": "Default: 587 (starttls), 465 (ssl), 25 (none)."},
+        "tls": {"description": "starttls (default), ssl, or none (loopback only with credentials)."},
+        "from": {"description": "The sender address."},
+        "to": {"description": "An address or a list of them."},
+        "cc": {"description": "An address or a list of them."},
+        "username": {"description": "SMTP login (with password)."},
+        "password": {"description": "SMTP password; write it as ${VAR}."},
+        "subject": {"description": "The subject line (default: severity, KPI and period)."},
+    },
+}
+
+
 @hookimpl
-def kpiforge_register_sink_types(register: Any) -> None:
-    register("email", email_sink, doc="Send alerts by SMTP (STARTTLS, TLS, or plain on loopback).")
+def kpiforge_register_sink_types(register: SinkTypeRegister) -> None:
+    register("email", email_sink, settings_schema=SETTINGS_SCHEMA, secrets=("password",), doc="Send alerts by SMTP (STARTTLS, TLS, or plain on loopback).")

@@ -21,15 +21,9 @@ from urllib.parse import urlsplit
 
 from kpiforge._redact import redact_url
 from kpiforge.errors import SinkError
-from kpiforge.hookspecs import hookimpl
+from kpiforge.hookspecs import SinkContext, SinkTypeRegister, hookimpl
 
 SECRET_PREFIX = "whsec_"
-# Settings never to print or store (see kpiforge._redact): a webhook URL's userinfo and query,
-# its signing secret and header values (Authorization); a Slack URL's path is its token.
-SECRET_SETTINGS = {
-    "webhook": {"url": "url", "secret": "value", "headers": "value"},
-    "slack": {"url": "token_url"},
-}
 _LABEL = re.compile(r"\w(?:[\w-]*\w)?\Z")
 
 
@@ -254,16 +248,35 @@ class SlackSink:
         post(self.url, body, {"content-type": "application/json"}, self.timeout, "slack")
 
 
-def webhook_sink(name: str, settings: Mapping[str, Any]) -> WebhookSink:
+def webhook_sink(name: str, settings: Mapping[str, Any], context: SinkContext) -> WebhookSink:
     return WebhookSink(name, settings)
 
 
-def slack_sink(name: str, settings: Mapping[str, Any]) -> SlackSink:
+def slack_sink(name: str, settings: Mapping[str, Any], context: SinkContext) -> SlackSink:
     return SlackSink(name, settings)
 
 
+# Values are checked by the factories (their messages name the setting); the schemas name them.
+WEBHOOK_SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "url": {"description": "Where to POST; write credentials as ${VAR}."},
+        "secret": {"description": "Standard Webhooks signing secret 'whsec_<base64>'."},
+        "headers": {"description": "Extra HTTP headers (name: value)."},
+    },
+}
+SLACK_SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"url": {"description": "The Slack incoming-webhook URL (its path is the token)."}},
+}
+
+
 @hookimpl
-def kpiforge_register_sink_types(register: Any) -> None:
-    register("webhook", webhook_sink,
+def kpiforge_register_sink_types(register: SinkTypeRegister) -> None:
+    # Never printed or stored (see kpiforge._redact): a webhook URL's userinfo and query, its
+    # signing secret and header values (Authorization); a Slack URL's path is its token.
+    register("webhook", webhook_sink, settings_schema=WEBHOOK_SETTINGS_SCHEMA,
+             secrets={"url": "url", "secret": "value", "headers": "value"},
              doc="POST a signed JSON alert (Standard Webhooks; schema alert.schema.json).")
-    register("slack", slack_sink, doc="Post to a Slack incoming webhook (blocks).")
+    register("slack", slack_sink, settings_schema=SLACK_SETTINGS_SCHEMA,
+             secrets={"url": "token_url"}, doc="Post to a Slack incoming webhook (blocks).")

@@ -40,7 +40,7 @@ from kpiforge._sources import (
     table_or_query,
 )
 from kpiforge.errors import SourceError
-from kpiforge.hookspecs import hookimpl
+from kpiforge.hookspecs import SourceContext, SourceFactory, SourceTypeRegister, hookimpl
 
 __all__ = ["DuckDBSource", "SqlAlchemySource", "SqliteSource", "kpiforge_register_source_types"]
 
@@ -264,11 +264,46 @@ class _SqlAlchemySession:
         return sorted(f"{schema}.{n}" if schema else n for n in names)
 
 
+def _factory(cls: type[SqlSource]) -> SourceFactory:
+    def make(name: str, settings: Mapping[str, Any], context: SourceContext) -> SqlSource:
+        return cls(name, settings, context.project_dir)  # type: ignore[call-arg]
+
+    make.__name__ = f"{cls.kind}_source"
+    return make
+
+
+_PROJECT = "https://kpiforge.dev/schemas/v1/project.schema.json#/$defs/"
+_TABLE_OR_QUERY: dict[str, Any] = {
+    "table": {"type": "string", "minLength": 1, "maxLength": 256,
+              "description": "The table (or schema.table) to aggregate."},
+    "query": {"$ref": _PROJECT + "sql",
+              "description": "A SELECT (trusted project-owner SQL) to aggregate instead of a table."},
+}
+_ONE_OF_TABLE_QUERY = [{"required": ["table"]}, {"required": ["query"]}]
+FILE_SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["path"],
+    "properties": {"path": {"$ref": _PROJECT + "path",
+                            "description": "The database file, relative to the project file."},
+                   **_TABLE_OR_QUERY},
+    "oneOf": _ONE_OF_TABLE_QUERY,
+}
+SQL_SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["url"],
+    "properties": {"url": {"type": "string", "minLength": 1,
+                           "description": "SQLAlchemy URL; write the password as ${VAR}."},
+                   **_TABLE_OR_QUERY},
+    "oneOf": _ONE_OF_TABLE_QUERY,
+}
+
+
 @hookimpl
-def kpiforge_register_source_types(register) -> None:
-    register("duckdb", DuckDBSource,
+def kpiforge_register_source_types(register: SourceTypeRegister) -> None:
+    register("duckdb", _factory(DuckDBSource), settings_schema=FILE_SETTINGS_SCHEMA, secrets=(),
              doc="A DuckDB database file (table or query), opened read-only.")
-    register("sqlite", SqliteSource,
+    register("sqlite", _factory(SqliteSource), settings_schema=FILE_SETTINGS_SCHEMA, secrets=(),
              doc="A SQLite database file (table or query), aggregated by SQLite itself.")
-    register("sql", SqlAlchemySource,
+    register("sql", _factory(SqlAlchemySource), settings_schema=SQL_SETTINGS_SCHEMA,
+             secrets={"url": "url"},
              doc="Any SQLAlchemy URL (PostgreSQL, SQLite, ...); needs kpiforge[sql].")

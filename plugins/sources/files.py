@@ -35,7 +35,7 @@ from kpiforge._sources import (
     require_setting,
 )
 from kpiforge.errors import SourceError
-from kpiforge.hookspecs import hookimpl
+from kpiforge.hookspecs import SourceContext, SourceFactory, SourceTypeRegister, hookimpl
 
 __all__ = ["FileSource", "kpiforge_register_source_types"]
 
@@ -111,22 +111,48 @@ class FileSource(SqlSource):
         return duckdb_session(setup=setup)
 
 
-def _factory(fmt: str):
-    def make(name: str, settings: Mapping[str, Any], project_dir: Path) -> FileSource:
-        return FileSource(name, settings, Path(project_dir), fmt)
+def _factory(fmt: str) -> SourceFactory:
+    def make(name: str, settings: Mapping[str, Any], context: SourceContext) -> FileSource:
+        return FileSource(name, settings, context.project_dir, fmt)
 
     make.__name__ = f"{fmt}_source"
     return make
 
 
+_PROJECT = "https://kpiforge.dev/schemas/v1/project.schema.json#/$defs/"
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["path"],
+    "properties": {
+        "path": {
+            "description": "File, folder or glob, relative to the project file, or a list of them.",
+            "oneOf": [
+                {"$ref": _PROJECT + "path"},
+                {"type": "array", "minItems": 1, "items": {"$ref": _PROJECT + "path"}},
+            ],
+        },
+        "query": {"$ref": _PROJECT + "sql",
+                  "description": "A SELECT over the file(s) of path, which it calls 'source' "
+                                 "(trusted project-owner SQL); time, dimensions and inputs name "
+                                 "its result's columns."},
+        "options": {
+            "type": "object",
+            "description": "Reader options passed to DuckDB, e.g. delim.",
+            "propertyNames": {"pattern": "^[a-z_][a-z0-9_]*$"},
+            "additionalProperties": {"$ref": _PROJECT + "scalar"},
+        },
+    },
+}
+
+
 @hookimpl
-def kpiforge_register_source_types(register) -> None:
-    register("csv", _factory("csv"),
+def kpiforge_register_source_types(register: SourceTypeRegister) -> None:
+    register("csv", _factory("csv"), settings_schema=SETTINGS_SCHEMA, secrets=(),
              doc="CSV files (globs allowed), read and aggregated by DuckDB's read_csv_auto; "
                  "a 'query' sees them as the view 'source'.")
-    register("parquet", _factory("parquet"),
+    register("parquet", _factory("parquet"), settings_schema=SETTINGS_SCHEMA, secrets=(),
              doc="Parquet files (globs allowed), read and aggregated by DuckDB's read_parquet; "
                  "a 'query' sees them as the view 'source'.")
-    register("json", _factory("json"),
+    register("json", _factory("json"), settings_schema=SETTINGS_SCHEMA, secrets=(),
              doc="JSON / NDJSON files (globs allowed), read and aggregated by DuckDB's "
                  "read_json_auto; a 'query' sees them as the view 'source'.")

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 from kpiforge._duckdb import duckdb_session
 from kpiforge._sources import DuckDBDialect, Params, SqlSource
 from kpiforge.errors import SourceError
-from kpiforge.hookspecs import hookimpl
+from kpiforge.hookspecs import SourceContext, SourceFactory, SourceTypeRegister, hookimpl
 
 __all__ = ["RecordsSource", "kpiforge_register_source_types", "to_table"]
 
@@ -81,17 +81,23 @@ class RecordsSource(SqlSource):
         return duckdb_session(setup=setup, register={_VIEW: self.table})
 
 
-def _factory(kind: str):
-    def make(name: str, settings: Mapping[str, Any], project_dir: Path) -> RecordsSource:
-        return RecordsSource(name, settings, Path(project_dir), kind)
+def _factory(kind: str) -> SourceFactory:
+    def make(name: str, settings: Mapping[str, Any], context: SourceContext) -> RecordsSource:
+        return RecordsSource(name, settings, context.project_dir, kind)
 
     make.__name__ = f"{kind}_source"
     return make
 
 
+# nothing but the table, which the core hands over as ``data`` (the "data" capability)
+SETTINGS_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
+
+
 @hookimpl
-def kpiforge_register_source_types(register) -> None:
-    register("dataframe", _factory("dataframe"),
+def kpiforge_register_source_types(register: SourceTypeRegister) -> None:
+    register("dataframe", _factory("dataframe"), settings_schema=SETTINGS_SCHEMA, secrets=(),
+             capabilities=("data",),
              doc="An in-memory pandas/polars DataFrame or pyarrow Table passed to engine.run(data=...).")
-    register("records", _factory("records"),
+    register("records", _factory("records"), settings_schema=SETTINGS_SCHEMA, secrets=(),
+             capabilities=("data",),
              doc="A list of dicts passed to engine.run(data=...) or written under 'data:'.")

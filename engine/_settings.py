@@ -1,0 +1,100 @@
+"""Settings of source and sink types: the project schema composed from the registered types.
+
+``schemas/project.schema.json`` describes only what the core reads (a source's ``type``,
+``time``, ``dimensions``, ``inputs``; a sink's ``type``, ``timeout``, ``retry``). Each type's
+own settings are the ``settings_schema`` of its register call; :func:`project_schema` adds one
+``if type is X then X's settings`` branch per registered type and closes every source and sink
+with ``unevaluatedProperties: false``, so built-in and third-party settings get the same
+positioned errors and did-you-mean. A type registered without a schema accepts any settings,
+and so does a type nobody registered (the unknown type is reported on its own).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from ._schema import compile_schema, load_schema
+
+if TYPE_CHECKING:
+    from ._plugins import Plugins, Registration
+
+__all__ = ["SCHEMA", "check_settings_schema", "core_keys", "project_schema", "project_validator"]
+
+SCHEMA = "project.schema.json"
+_DEF = {"source": "source", "sink": "sink"}
+# keywords that would close or reshape the object the core shares with the type
+_RESERVED_KEYWORDS = ("additionalProperties", "unevaluatedProperties", "$schema")
+_DATA = {"type": "array", "items": {"type": "object"},
+         "description": "Inline rows, or (from Python) a table given to engine.run(data=...)."}
+
+
+def core_keys(kind: str) -> tuple[str, ...]:
+    """The keys the core itself reads in a source or a sink (never the type's settings)."""
+    return tuple(load_schema(SCHEMA)["$defs"][_DEF[kind]]["properties"])
+
+
+def check_settings_schema(kind: str, schema: Any) -> list[str]:
+    """Why ``schema`` cannot be a ``settings_schema`` of a ``kind`` type; [] when it can."""
+    if not isinstance(schema, Mapping):
+        return [f"settings_schema must be a JSON Schema object (a dict), got {type(schema).__name__}"]
+    problems = []
+    if schema.get("type", "object") != "object":
+        problems.append("settings_schema must describe an object (type: object)")
+    for keyword in _RESERVED_KEYWORDS:
+        if keyword in schema:
+            problems.append(f"settings_schema must not set {keyword!r}: the core closes the "
+                            f"settings itself (list every setting under 'properties')")
+    core = core_keys(kind)
+    properties = schema.get("properties") or {}
+    clash = sorted(k for k in properties if k in core)
+    if clash:
+        problems.append(f"settings_schema redefines {', '.join(map(repr, clash))}, which the core "
+                        f"reads itself")
+    try:
+        Draft202012Validator.check_schema(dict(schema))
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        problems.append(f"settings_schema is not a valid JSON Schema at {where}: {exc.message[:200]}")
+    return problems
+
+
+def _branch(kind: str, reg: "Registration") -> dict[str, Any]:
+    if reg.settings_schema is None:
+        then: dict[str, Any] = {"additionalProperties": True}
+    else:
+        then = copy.deepcopy(dict(reg.settings_schema))
+        then.setdefault("type", "object")
+        if "data" in reg.capabilities:
+            then.setdefault("properties", {})["data"] = dict(_DATA)
+        # its own resource, so that the type's internal "#/$defs/..." references resolve
+        then["$id"] = f"https://kpiforge.dev/schemas/v1/project/{kind}s/{reg.name}.json"
+    return {"if": {"properties": {"type": {"const": reg.name}}, "required": ["type"]},
+            "then": then}
+
+
+def project_schema(plugins: "Plugins") -> dict[str, Any]:
+    """``project.schema.json`` with the settings of every registered source and sink type."""
+    schema = load_schema(SCHEMA)
+    for kind, types in (("source", plugins.source_types), ("sink", plugins.sink_types)):
+        target = schema["$defs"][_DEF[kind]]
+        branches = [_branch(kind, reg) for reg in types.values()]
+        branches.append({"if": {"properties": {"type": {"not": {"enum": sorted(types)}}},
+                                "required": ["type"]},
+                         "then": {"additionalProperties": True}})
+        target["allOf"] = [*target.get("allOf", []), *branches]
+        target["unevaluatedProperties"] = False
+        target.pop("additionalProperties", None)
+    return schema
+
+
+def project_validator(plugins: "Plugins") -> Draft202012Validator:
+    """The compiled :func:`project_schema` of ``plugins``, built once per plugin set."""
+    cached = plugins.cache.get("project_validator")
+    if cached is None:
+        cached = plugins.cache["project_validator"] = compile_schema(project_schema(plugins))
+    return cached
