@@ -3,16 +3,23 @@
 The public API is what ``__all__`` lists; modules whose names start with ``_`` are private.
 """
 
+from ._dispatch import DispatchSummary
 from ._engine import Engine
 from ._model import Definition, Direction, Objective, Result, Results, Status, Thresholds, Unit
+from ._project import Project
+from ._records import Record, RunResult
 from .errors import (
+    AlertConfigError,
     DefinitionError,
     Diagnostic,
     FormulaError,
     InputError,
     KpiforgeError,
+    MissingExtraError,
+    PeriodError,
     PluginError,
     ProjectError,
+    RunError,
     SinkError,
     SourceError,
     StateError,
@@ -21,19 +28,27 @@ from .errors import (
 from .hookspecs import hookimpl
 
 __all__ = [
+    "AlertConfigError",
     "Definition",
     "DefinitionError",
     "Diagnostic",
     "Direction",
+    "DispatchSummary",
     "Engine",
     "FormulaError",
     "InputError",
     "KpiforgeError",
+    "MissingExtraError",
     "Objective",
+    "PeriodError",
     "PluginError",
+    "Project",
     "ProjectError",
+    "Record",
     "Result",
     "Results",
+    "RunError",
+    "RunResult",
     "SinkError",
     "SourceError",
     "StateError",

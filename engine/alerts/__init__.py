@@ -1,10 +1,10 @@
 """Alerts: KPI statuses become alerts with a lifecycle, delivered through sink plugins.
 
-The one entry point for ``kpiforge run`` is :func:`dispatch`::
+The public entry point is :meth:`kpiforge.Project.dispatch`, which calls :func:`dispatch`::
 
     report = dispatch(engine, records, project_dir=root, alerting=cfg.get("alerting"),
                       sinks=cfg.get("sinks"), routes=cfg.get("routes"),
-                      state_path=cfg.get("state"), plugins=engine.plugins)
+                      state_path=cfg.get("state"), plugins=plugins)
 
 It (1) applies each KPI's alert rule to each record, (2) advances the alert state machine
 (inactive -> pending -> firing -> resolved) kept in SQLite, (3) writes every notification to
@@ -384,9 +384,10 @@ def _evaluate(store: Store, records: Iterable[Mapping[str, Any]],
 # -- dispatch --------------------------------------------------------------------------------
 
 def _sink_types(plugins: Any) -> Mapping[str, Any]:
+    # Explicit on purpose: a process-wide fallback would hide which plugins a caller uses.
     if plugins is None:
-        from .._plugins import default_plugins
-        plugins = default_plugins()
+        raise TypeError("alerting needs the plugins that provide the sinks: pass plugins= "
+                        "(kpiforge.Project.dispatch does)")
     return getattr(plugins, "sink_types", plugins)
 
 
