@@ -66,7 +66,7 @@ class RecordsSource(SqlSource):
         self.kind = kind
         data = settings.get("data")
         if data is None:
-            raise SourceError(f"source '{name}' ({kind}) has no data: pass it to engine.run(..., "
+            raise SourceError(f"source '{name}' ({kind}) has no data: pass it to project.run(..., "
                               f"data={{'{name}': table}})")
         self.table = to_table(name, data)
 
@@ -92,6 +92,6 @@ def _factory(kind: str):
 @hookimpl
 def kpiforge_register_source_types(register) -> None:
     register("dataframe", _factory("dataframe"),
-             doc="An in-memory pandas/polars DataFrame or pyarrow Table passed to engine.run(data=...).")
+             doc="An in-memory pandas/polars DataFrame or pyarrow Table passed to Project.run(data=...).")
     register("records", _factory("records"),
-             doc="A list of dicts passed to engine.run(data=...) or written under 'data:'.")
+             doc="A list of dicts passed to Project.run(data=...) or written under 'data:'.")
