@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .._redact import redact_text, sink_secrets
-from ..errors import Diagnostic, KpiforgeError, ProjectError, SinkError, did_you_mean
+from ..errors import AlertConfigError, Diagnostic, KpiforgeError, ProjectError, SinkError, did_you_mean
 from ._delivery import RetryPolicy
 
 __all__ = ["Route", "SinkConfig", "build_sink", "expand_env", "parse_routes", "parse_sinks",
@@ -70,7 +70,7 @@ def expand_env(value: Any, key: str, environ: Mapping[str, str]) -> Any:
                 return "$"
             name = match.group(1)
             if name not in environ:
-                raise KpiforgeError(f"{key}: environment variable {name} is not set")
+                raise AlertConfigError(f"{key}: environment variable {name} is not set", field=key)
             return environ[name]
         return _ENV_REF.sub(replace, value)
     if isinstance(value, Mapping):
