@@ -10,6 +10,7 @@ from ._project import Project
 from ._records import Record, RunResult
 from .errors import (
     AlertConfigError,
+    ArgumentError,
     DefinitionError,
     Diagnostic,
     FormulaError,
@@ -29,6 +30,7 @@ from .hookspecs import hookimpl
 
 __all__ = [
     "AlertConfigError",
+    "ArgumentError",
     "Definition",
     "DefinitionError",
     "Diagnostic",

@@ -13,40 +13,68 @@ from ._definitions import Catalog, load_catalog
 from ._formulas import function_specs
 from ._model import Definition, Objective, Result, Results, Status
 from ._plugins import Plugins, load_plugins
+from ._inputs import input_array, input_number
 from ._status import classify, classify_array
 from .errors import Diagnostic, InputError, UnknownKpiError, did_you_mean
 
 _MISSING = "missing input: "
+_DEPENDS = "depends on "
 
 
-def _normalise_inputs(inputs: Mapping[str, Any]) -> tuple[dict[str, Any], int | None]:
-    """Inputs as Python floats (None = missing) or float64 arrays of one common length."""
+def _normalise_inputs(inputs: Mapping[str, Any]
+                      ) -> tuple[dict[str, Any], int | None, dict[str, Any]]:
+    """Inputs as Python floats (None = missing) or float64 arrays of one common length.
+
+    An input must be a number or missing: text, complex numbers, dates and integers beyond
+    float range are an :class:`InputError` naming the input. Infinities are data, not a
+    caller's mistake: they are evaluated as NaN and returned in the third mapping (name ->
+    True or a mask of the infinite slices), so that the reason can say so.
+    """
     values: dict[str, Any] = {}
     size: int | None = None
+    infinite: dict[str, Any] = {}
     for name, value in inputs.items():
         if value is None:
             values[name] = None
             continue
-        if isinstance(value, bool):
-            values[name] = float(value)
-            continue
-        if isinstance(value, (int, float, np.integer, np.floating)):
-            number = float(value)
-            values[name] = None if math.isnan(number) else number
-            continue
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            value = value.item()
         if isinstance(value, str):
             raise InputError(f"input '{name}': expected a number, got text {value[:40]!r}")
-        try:
-            array = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"input '{name}': expected a number or a list of numbers ({exc})") from exc
+        if not isinstance(value, (list, tuple, np.ndarray)):
+            number = input_number(name, value)
+            if math.isinf(number):
+                infinite[name] = True
+                number = math.nan
+                values[name] = number
+                continue
+            values[name] = None if math.isnan(number) else number
+            continue
+        if isinstance(value, np.ndarray):
+            array = value
+        else:
+            try:
+                array = np.asarray(value)
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"input '{name}': expected a number or a flat list of numbers "
+                                 f"({exc})") from None
         if array.ndim != 1:
             raise InputError(f"input '{name}': expected a flat list of numbers, got shape {array.shape}")
+        if array.dtype.kind in "US":
+            raise InputError(f"input '{name}': expected a number or a list of numbers, "
+                             f"got text {str(array[0])[:40]!r}" if len(array) else
+                             f"input '{name}': expected a number or a list of numbers, got text")
+        array = input_array(name, array)
+        with np.errstate(invalid="ignore"):
+            inf = np.isinf(array)
+        if inf.any():
+            infinite[name] = inf
+            array = np.where(inf, np.nan, array)
         if size is not None and len(array) != size:
             raise InputError(f"input '{name}' has {len(array)} values but other inputs have {size}")
         size = len(array)
         values[name] = array
-    return values, size
+    return values, size, infinite
 
 
 class Engine:
@@ -149,7 +177,7 @@ class Engine:
         With ``kpis`` given, those and what they depend on; otherwise every KPI whose inputs
         are all given. A value that cannot be computed is null with a reason, never a number.
         """
-        values, size = _normalise_inputs(inputs)
+        values, size, infinite = _normalise_inputs(inputs)
         if kpis is None:
             order = self.computable(n for n, v in values.items() if v is not None)
         else:
@@ -164,10 +192,12 @@ class Engine:
                 namespace[dep] = computed[dep]
             evaluation = formula.evaluate(namespace, size)
             value, reason = evaluation.value, evaluation.reason
+            if infinite and reason is not None:
+                reason = _name_infinities(reason, used, infinite)
             if size is None:
                 if reason is not None and reason.startswith(_MISSING) and reason[len(_MISSING):] in deps:
                     dep = reason[len(_MISSING):]
-                    reason = f"depends on {dep}: {reasons[dep]}"
+                    reason = _through(dep, reasons[dep])
                 status = classify(value, definition.direction, definition.thresholds,
                                   definition.target, definition.tolerance)
             else:
@@ -187,12 +217,49 @@ class Engine:
         if not len(bad):
             return reason
         reason = reason.copy()
-        for i in bad:
+        # one string object per distinct reason, shared by every slice that has it, so that
+        # memory grows with KPIs x slices (one pointer each), never with the chain's depth
+        memo: dict[tuple[str, str], str] = {}
+        for i in bad.tolist():
             text = reason[i]
             if text.startswith(_MISSING) and text[len(_MISSING):] in deps:
                 dep = text[len(_MISSING):]
-                reason[i] = f"depends on {dep}: {reasons[dep][i]}"
+                upstream = reasons[dep][i]
+                key = (dep, upstream)
+                explained = memo.get(key)
+                if explained is None:
+                    explained = memo[key] = _through(dep, upstream)
+                reason[i] = explained
         return reason
+
+
+def _name_infinities(reason: Any, used: tuple[str, ...], infinite: Mapping[str, Any]) -> Any:
+    """'missing input: x' becomes 'input is not finite: x' where x was an infinity."""
+    if not isinstance(reason, np.ndarray):
+        for name in used:
+            if name in infinite and reason == f"{_MISSING}{name}":
+                return f"input is not finite: {name}"
+        return reason
+    for name in used:
+        mask = infinite.get(name)
+        if mask is None:
+            continue
+        hit = (reason == f"{_MISSING}{name}") & mask
+        if hit.any():
+            reason = reason.copy() if not reason.flags.writeable else reason
+            reason[hit] = f"input is not finite: {name}"
+    return reason
+
+
+def _through(dep: str, upstream: str) -> str:
+    """The reason of a KPI that is null because the KPI ``dep`` it depends on is null.
+
+    It names the root cause once (``depends on kpi_0: missing input: x``), however long the
+    chain: ``upstream`` already names it when it is itself a dependency reason.
+    """
+    if upstream.startswith(_DEPENDS):
+        return upstream
+    return f"{_DEPENDS}{dep}: {upstream}"
 
 
 __all__ = ["Engine", "Status"]

@@ -22,11 +22,30 @@ asteval traps handled here (each has a test in ``tests/test_formulas.py``):
 * an Interpreter is not thread-safe: one per thread (``threading.local``);
 * with numpy installed results are ``numpy.float64``: scalar results are converted to ``float``.
 
-Two lowered trees are kept per formula. The scalar tree keeps ``if``/``and``/``or`` lazy so
-``x / y if y else 0`` never divides by zero, and uses Python floats, so a bad operation raises
-and the exception names the reason exactly. The array tree rewrites those constructs into
-elementwise internal calls and uses numpy scalars for constants, so one run covers every slice
-and never raises for data; the few bad slices are then explained by the scalar tree.
+What a formula gives when something in it is not a number -- one rule for scalars and arrays:
+
+* A value that is not a finite number -- a missing input, a division by zero, a math domain
+  error (``sqrt(-1)``, ``log(0)``), an overflow, a function argument out of its range
+  (``round(x, 99)``) -- *poisons* everything computed from it: the result is null with that
+  reason. Nothing turns a poison back into a number: ``min(1 / 0, 5)``, ``clip(1 / 0, 0, 1)``,
+  ``(1 / 0) ** -1``, ``1 / 0 > 0`` and ``x > 5`` with ``x`` missing are all null.
+* Only the constructs made to handle it stop a poison: ``coalesce`` (the first argument that
+  is not poisoned), ``safe_div`` (its default when an operand is poisoned, the divisor is 0 or
+  the quotient is not finite), the branch not chosen by ``a if c else b`` / ``where(c, a, b)``,
+  and what ``and`` / ``or`` / a chained comparison never reach (``y != 0 and x / y > 1``).
+* The reason is the first missing input, in alphabetical order, among the inputs the formula
+  always needs (outside those constructs); otherwise the first failure in evaluation order.
+* A plugin's function is called only with finite numbers; a poisoned argument poisons the call.
+
+Three lowered trees are kept per formula. The scalar tree keeps ``if``/``and``/``or`` lazy and
+uses Python floats; the array trees (plain, and in-place for big arrays) rewrite those
+constructs into elementwise internal calls so one run covers every slice. Both are fast paths:
+guards (``_guards``) make sure a poisoned slice ends failed or non-finite, never laundered
+into a number. Every slice that failed is then evaluated again by ``_explain.explain`` --
+vectorised over the failed slices, for scalars and arrays alike -- which implements the rule
+above exactly and gives the value (a handler may rescue it) or the reason. Scalar and array
+evaluation therefore agree on value and reason by construction
+(``tests/test_formulas_properties.py`` checks it on random formulas).
 """
 
 from __future__ import annotations
@@ -36,12 +55,21 @@ import difflib
 import math
 import threading
 from dataclasses import dataclass
-from functools import reduce
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 from asteval import Interpreter
 
+from . import _guards
+from ._explain import (
+    REASON_DOMAIN,
+    REASON_NOT_FINITE,
+    always_needed,
+    builtin,
+    explain,
+    reason_of,
+)
+from ._inputs import input_array, input_number
 from .errors import FormulaError, InputError
 
 __all__ = [
@@ -60,10 +88,6 @@ MAX_FORMULA_LENGTH = 4_000
 MAX_NODES = 1_000  # counted like ast.walk, i.e. including operator and context nodes
 MAX_DEPTH = 100  # keeps asteval's recursive run() far away from the recursion limit
 _INPLACE_FROM = 65_536  # slices from which array mode reuses temporaries (see _lower)
-
-REASON_DIVISION = "division by zero"
-REASON_NOT_FINITE = "result is not finite"
-REASON_DOMAIN = "math domain error"
 
 _NAN = float("nan")
 _NAN64 = np.float64("nan")
@@ -116,53 +140,7 @@ def default_functions() -> dict[str, FunctionSpec]:
 
 # --------------------------------------------------------------------------- internal functions
 # Names start with "_" so user formulas can never call them: the allow-list rejects such names.
-
-
-def _spow(a: Any, b: Any) -> Any:
-    # asteval's own ``**`` refuses exponents above 10,000 with a RuntimeError, which would hide
-    # the real problem (overflow) and break 1.0 ** 20000; Python floats give the exact reason.
-    if type(a) is float and type(b) is float:
-        r = a ** b
-        if type(r) is complex:
-            raise ValueError("math domain error")
-        return r
-    if isinstance(a, _ndarray) or isinstance(b, _ndarray):
-        return np.power(a, b)
-    return _spow(float(a), float(b))
-
-
-def _apow(a: Any, b: Any) -> Any:
-    return np.power(a, b)
-
-
-def _truth(v: Any) -> bool:
-    # Python's ``a or b`` returns an operand; formulas define and/or as boolean (1/0) so that
-    # scalar and array mode agree.
-    return bool(v)
-
-
-# numpy booleans do not count: True + True is True and True - True raises. Array mode turns
-# every truth value that arithmetic can see into 1.0/0.0, as Python does for scalars.
-
-
-def _and(*args: Any) -> Any:
-    return reduce(np.logical_and, args) + 0.0
-
-
-def _or(*args: Any) -> Any:
-    return reduce(np.logical_or, args) + 0.0
-
-
-def _not(a: Any) -> Any:
-    return np.logical_not(a) + 0.0
-
-
-def _num(a: Any) -> Any:
-    return a + 0.0
-
-
-def _where(c: Any, a: Any, b: Any) -> Any:
-    return np.where(c, a, b)
+# The guards against laundered poison are in ``_guards``; these are array mode's operators.
 
 
 def _reuse_left(ufunc: np.ufunc) -> Callable[[Any, Any], Any]:
@@ -185,9 +163,8 @@ _UFUNCS = {ast.Add: ("add", np.add), ast.Sub: ("sub", np.subtract), ast.Mult: ("
            ast.Div: ("div", np.divide), ast.FloorDiv: ("floordiv", np.floor_divide),
            ast.Mod: ("mod", np.remainder), ast.Pow: ("pow", np.power)}
 
-_SCALAR_INTERNALS = {"_pow": _spow, "_truth": _truth}
-_ARRAY_INTERNALS = {"_pow": _apow, "_and": _and, "_or": _or, "_not": _not, "_where": _where,
-                    "_num": _num}
+_SCALAR_INTERNALS = dict(_guards.SCALAR)
+_ARRAY_INTERNALS = dict(_guards.ARRAY)
 for _op_name, _ufunc in _UFUNCS.values():
     _ARRAY_INTERNALS[f"_{_op_name}_l"] = _reuse_left(_ufunc)
     _ARRAY_INTERNALS[f"_{_op_name}_r"] = _reuse_right(_ufunc)
@@ -453,8 +430,30 @@ def _call(name: str, args: list[ast.expr], like: ast.AST) -> ast.Call:
                                       keywords=[]), like)
 
 
-def _lower(node: ast.AST, array: bool, inplace: bool = False) -> ast.expr:
-    """Rebuild a checked tree for one evaluation mode (see the module docstring)."""
+def _lower(node: ast.AST, array: bool, inplace: bool = False,
+           builtins: frozenset[str] = frozenset()) -> ast.expr:
+    """Rebuild a checked tree for one evaluation mode (see the module docstring).
+
+    ``builtins`` are the called names bound to the built-in functions: ``where`` becomes a
+    lazy choice, ``coalesce`` and ``safe_div`` handle poison themselves, the others get guards
+    only where they could launder one (see ``_guards``).
+    """
+
+    def low(n: ast.AST) -> ast.expr:
+        return _lower(n, array, inplace, builtins)
+
+    def fin(original: ast.AST, lowered: ast.expr) -> ast.expr:
+        # infinity guard, for operands where an infinity would vanish (x / inf is 0)
+        if _guards.may_be_infinite(original, builtins):
+            return _call("_fin", [lowered], original)
+        return lowered
+
+    def chk(original: ast.AST, lowered: ast.expr) -> ast.expr:
+        # scalar mode, operands of a truth test or comparison: NaN must not read as a number
+        if array or type(lowered) is ast.Constant or _guards.finite_or_raises(lowered):
+            return lowered
+        return _call("_chk", [lowered], original)
+
     kind = type(node)
     if kind is ast.Constant:
         value = float(node.value)  # type: ignore[attr-defined]
@@ -462,8 +461,10 @@ def _lower(node: ast.AST, array: bool, inplace: bool = False) -> ast.expr:
     if kind is ast.Name:
         return ast.copy_location(ast.Name(id=node.id, ctx=ast.Load()), node)  # type: ignore
     if kind is ast.BinOp:
-        left = _lower(node.left, array, inplace)  # type: ignore[attr-defined]
-        right = _lower(node.right, array, inplace)  # type: ignore[attr-defined]
+        left = low(node.left)  # type: ignore[attr-defined]
+        right = low(node.right)  # type: ignore[attr-defined]
+        if type(node.op) in (ast.Div, ast.FloorDiv, ast.Mod):  # type: ignore[attr-defined]
+            right = fin(node.right, right)  # type: ignore[attr-defined]
         if inplace:
             # Every arithmetic result is a fresh temporary that nothing else refers to; writing
             # the next operation into it saves an allocation (and its page faults) per operator:
@@ -471,57 +472,73 @@ def _lower(node: ast.AST, array: bool, inplace: bool = False) -> ast.expr:
             # operator calls never qualify for. It pays off only for big arrays: a call node
             # costs asteval about twice a BinOp node.
             op_name = _UFUNCS[type(node.op)][0]  # type: ignore[attr-defined]
-            if _is_temporary(left):
-                return _call(f"_{op_name}_l", [left, right], node)
-            if _is_temporary(right):
-                return _call(f"_{op_name}_r", [left, right], node)
+            if type(node.op) is not ast.Pow:  # type: ignore[attr-defined]
+                if _is_temporary(left):
+                    return _call(f"_{op_name}_l", [left, right], node)
+                if _is_temporary(right):
+                    return _call(f"_{op_name}_r", [left, right], node)
         if type(node.op) is ast.Pow:  # type: ignore[attr-defined]
             return _call("_pow", [left, right], node)
         return ast.copy_location(ast.BinOp(left=left, op=node.op, right=right), node)  # type: ignore
     if kind is ast.UnaryOp:
-        operand = _lower(node.operand, array, inplace)  # type: ignore[attr-defined]
+        operand = low(node.operand)  # type: ignore[attr-defined]
         op = node.op  # type: ignore[attr-defined]
         if type(op) is ast.Not:
             if array:
                 return _call("_not", [operand], node)
-            return ast.copy_location(ast.UnaryOp(op=op, operand=operand), node)
+            return ast.copy_location(ast.UnaryOp(op=op, operand=chk(node.operand, operand)),  # type: ignore[attr-defined]
+                                     node)
         if type(operand) is ast.Constant:  # fold -1 so constants cost one node
             value = operand.value
             return ast.copy_location(ast.Constant(value=-value if type(op) is ast.USub
                                                   else +value), node)
         return ast.copy_location(ast.UnaryOp(op=op, operand=operand), node)
     if kind is ast.BoolOp:
-        values = [_lower(v, array, inplace) for v in node.values]  # type: ignore[attr-defined]
+        values = [low(v) for v in node.values]  # type: ignore[attr-defined]
         if array:
             return _call("_and" if type(node.op) is ast.And else "_or", values, node)  # type: ignore
+        values = [chk(o, v) for o, v in zip(node.values, values)]  # type: ignore[attr-defined]
         return _call("_truth", [ast.copy_location(ast.BoolOp(op=node.op, values=values), node)],  # type: ignore
                      node)
     if kind is ast.Compare:
-        left = _lower(node.left, array, inplace)  # type: ignore[attr-defined]
-        comparators = [_lower(c, array, inplace) for c in node.comparators]  # type: ignore[attr-defined]
+        originals = [node.left, *node.comparators]  # type: ignore[attr-defined]
+        operands = [low(o) for o in originals]
         ops = node.ops  # type: ignore[attr-defined]
         if not array:
-            return ast.copy_location(ast.Compare(left=left, ops=ops, comparators=comparators), node)
-        if len(ops) == 1:
-            return _call("_num", [ast.copy_location(
-                ast.Compare(left=left, ops=ops, comparators=comparators), node)], node)
-        pairs = []
-        lhs = left
-        for op, rhs in zip(ops, comparators):
-            pairs.append(ast.copy_location(ast.Compare(left=lhs, ops=[op], comparators=[rhs]), node))
-            lhs = rhs
-        return _call("_and", pairs, node)
+            operands = [chk(o, v) for o, v in zip(originals, operands)]
+            return ast.copy_location(ast.Compare(left=operands[0], ops=ops,
+                                                 comparators=operands[1:]), node)
+        pairs = [_call(_guards.comparison_name(op), [lhs, rhs], node)
+                 for op, lhs, rhs in zip(ops, operands, operands[1:])]
+        return pairs[0] if len(pairs) == 1 else _call("_and", pairs, node)
     if kind is ast.IfExp:
-        test = _lower(node.test, array, inplace)  # type: ignore[attr-defined]
-        body = _lower(node.body, array, inplace)  # type: ignore[attr-defined]
-        orelse = _lower(node.orelse, array, inplace)  # type: ignore[attr-defined]
-        if array:
-            return _call("_where", [test, body, orelse], node)
-        return ast.copy_location(ast.IfExp(test=test, body=body, orelse=orelse), node)
+        return _choice(node, node.test, node.body, node.orelse, array, low, chk)  # type: ignore[attr-defined]
     if kind is ast.Call:
-        args = [_lower(a, array, inplace) for a in node.args]  # type: ignore[attr-defined]
-        return _call(node.func.id, args, node)  # type: ignore[attr-defined]
+        name = node.func.id  # type: ignore[attr-defined]
+        args = [low(a) for a in node.args]  # type: ignore[attr-defined]
+        if name not in builtins:
+            # a plugin's function never sees a poisoned argument: the result is poisoned
+            func = ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
+            return _call("_pcall", [func, *args], node)
+        if name == "where":
+            return _choice(node, *node.args, array=array, low=low, chk=chk)  # type: ignore[attr-defined]
+        if name in ("min", "max", "clip", "exp"):
+            args = [fin(o, v) for o, v in zip(node.args, args)]  # type: ignore[attr-defined]
+        elif name == "log" and len(args) == 2:
+            args[1] = fin(node.args[1], args[1])  # type: ignore[attr-defined]
+        return _call(name, args, node)
     raise AssertionError(f"unchecked node {kind.__name__}")  # the checker admits nothing else
+
+
+def _choice(node: ast.AST, test: ast.AST, body: ast.AST, orelse: ast.AST, array: bool,
+            low: Callable[[ast.AST], ast.expr],
+            chk: Callable[[ast.AST, ast.expr], ast.expr]) -> ast.expr:
+    # ``a if c else b`` and ``where(c, a, b)`` are one construct: the branch not chosen
+    # never poisons (scalar mode does not evaluate it; array mode computes and drops it)
+    t, a, b = low(test), low(body), low(orelse)
+    if array:
+        return _call("_where", [t, a, b], node)
+    return ast.copy_location(ast.IfExp(test=chk(test, t), body=a, orelse=b), node)
 
 
 def _is_temporary(node: ast.expr) -> bool:
@@ -597,24 +614,11 @@ def _reason_from_error(interp: Interpreter) -> str:
         exc = holder.exc_info[1]
         if exc is not None:
             break
-    if isinstance(exc, ZeroDivisionError):
-        return REASON_DIVISION
-    if isinstance(exc, OverflowError):
-        return REASON_NOT_FINITE
-    if isinstance(exc, ValueError) and "domain" in str(exc):
-        return REASON_DOMAIN
-    if exc is None:
-        return REASON_NOT_FINITE
-    return f"{type(exc).__name__}: {exc}"
+    return reason_of(exc)
 
 
 def _to_float(name: str, value: Any) -> float:
-    if isinstance(value, (str, bytes)):  # "12" would convert; text is a caller's mistake
-        raise InputError(f"input {name!r} is text, not a number: {value!r}")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"input {name!r} is not a number: {value!r}") from None
+    return input_number(name, value)
 
 
 _NONE_REASONS: dict[int, np.ndarray] = {}
@@ -640,7 +644,7 @@ class Formula:
     """A compiled formula. Immutable; one instance may be evaluated from many threads."""
 
     __slots__ = ("text", "names", "functions", "_sorted", "_scalar_node", "_array_node",
-                 "_big_node", "_scalar_base", "_array_base")
+                 "_big_node", "_scalar_base", "_array_base", "_tree", "_needed", "_specs")
 
     text: str
     names: frozenset[str]
@@ -648,7 +652,7 @@ class Formula:
 
     def __init__(self, text: str, names: Iterable[str], called: Iterable[str],
                  scalar_node: ast.expr, array_node: ast.expr, big_node: ast.expr,
-                 functions: Mapping[str, FunctionSpec]):
+                 functions: Mapping[str, FunctionSpec], tree: ast.expr | None = None):
         names = frozenset(names)
         called = frozenset(called)
         user = {name: functions[name].func for name in called}
@@ -657,11 +661,15 @@ class Formula:
         array_base = dict(user)
         array_base.update({k: _ARRAY_INTERNALS[k] for k in
                            _internal_names(array_node) | _internal_names(big_node)})
+        needed = tuple(sorted(always_needed(tree, functions) & names)) if tree is not None \
+            else tuple(sorted(names))
         for attr, value in (("text", text), ("names", names), ("functions", called),
                             ("_sorted", tuple(sorted(names))), ("_scalar_node", scalar_node),
                             ("_array_node", array_node), ("_big_node", big_node),
                             ("_scalar_base", scalar_base),
-                            ("_array_base", array_base)):
+                            ("_array_base", array_base), ("_tree", tree),
+                            ("_needed", needed),
+                            ("_specs", {name: functions[name] for name in called})):
             object.__setattr__(self, attr, value)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -682,27 +690,38 @@ class Formula:
         """Evaluate on scalars (``size is None`` and no ndarray values) or on arrays.
 
         Names absent from ``namespace`` and None values are missing (NaN). Data problems give
-        a null value with a reason; only programming errors (text inputs, arrays of unequal
-        length) raise :class:`InputError`.
+        a null value with a reason; only programming errors (text, complex numbers or dates
+        as inputs, arrays of unequal length) raise :class:`InputError`.
         """
         if size is None:
             st = self._scalar_base.copy()
             get = namespace.get
+            missing = False
             for name in self._sorted:
                 v = get(name)
                 t = type(v)
                 if t is float:
                     st[name] = v
+                    if v != v:
+                        missing = True
                 elif v is None:
                     st[name] = _NAN
+                    missing = True
                 elif t is _ndarray:
                     if v.ndim:
                         return self._evaluate_array(namespace, None)
-                    st[name] = _to_float(name, v)
+                    st[name] = v = _to_float(name, v.item())
+                    missing = missing or v != v
                 else:
-                    st[name] = _to_float(name, v)
+                    st[name] = v = _to_float(name, v)
+                    missing = missing or v != v
             if _ndarray in map(type, namespace.values()):
                 return self._evaluate_array(namespace, None)
+            if missing:  # the first missing input the formula always needs: no need to run
+                for name in self._needed:
+                    v = st[name]
+                    if v != v:
+                        return Evaluation(None, f"missing input: {name}")
             value, reason = self._run_scalar(st)
             return Evaluation(value, reason)
         return self._evaluate_array(namespace, size)
@@ -715,32 +734,36 @@ class Formula:
         try:
             r = interp.run(self._scalar_node)
         except Exception:
-            reason = self._missing(st) or _reason_from_error(interp)
+            fallback = _reason_from_error(interp)
             _reset(interp)
-            return None, reason
+            return self._explain_one(st, fallback)
         finally:
             interp.symtable = {}  # do not keep inputs alive between evaluations
         if type(r) is not float:
             if r is None or isinstance(r, (complex, _ndarray)) or not isinstance(
                     r, (int, float, np.number, np.bool_)):
                 if interp.error:
-                    reason = self._missing(st) or _reason_from_error(interp)
+                    fallback = _reason_from_error(interp)
                     _reset(interp)
-                    return None, reason
+                    return self._explain_one(st, fallback)
                 if isinstance(r, complex):
-                    return None, self._missing(st) or REASON_DOMAIN
+                    return self._explain_one(st, REASON_DOMAIN)
                 return None, f"result is not a number: {type(r).__name__}"
             r = float(r)
         if r - r == 0.0:
             return r, None
-        return None, self._missing(st) or REASON_NOT_FINITE
+        return self._explain_one(st, REASON_NOT_FINITE)
 
-    def _missing(self, st: Mapping[str, Any]) -> str | None:
-        for name in self._sorted:
-            v = st[name]
-            if v != v:
-                return f"missing input: {name}"
-        return None
+    def _explain_one(self, st: Mapping[str, Any], fallback: str
+                     ) -> tuple[float | None, str | None]:
+        """The fast scalar run failed: the explainer gives the value or the reason."""
+        if self._tree is None:  # a hand-built Formula (tests): no checked tree to explain
+            return None, fallback
+        values = {name: np.array([st[name]], dtype=_float64) for name in self._sorted}
+        value, reason = explain(self._tree, self._specs, values, 1, self._needed)
+        if reason[0] is not None:
+            return None, reason[0]
+        return float(value[0]), None
 
     def _evaluate_array(self, namespace: Mapping[str, Any], size: int | None) -> Evaluation:
         n = size
@@ -754,12 +777,7 @@ class Formula:
                 if v.ndim != 1:
                     raise InputError(f"input {name!r} must be one-dimensional, got shape {v.shape}")
                 if v.dtype != _float64:
-                    if v.dtype.kind in "USV":
-                        raise InputError(f"input {name!r} is not numeric ({v.dtype})")
-                    try:
-                        v = v.astype(_float64)
-                    except (TypeError, ValueError):
-                        raise InputError(f"input {name!r} is not numeric ({v.dtype})") from None
+                    v = input_array(name, v)
                 if n is None:
                     n = len(v)
                 elif len(v) != n:
@@ -767,16 +785,17 @@ class Formula:
                 values[name] = v
                 any_array = True
             else:
+                if isinstance(v, _ndarray):
+                    v = v.item()
                 values[name] = _float64(_to_float(name, v))
         if n is None:
             n = next(len(v) for v in namespace.values() if isinstance(v, _ndarray) and v.ndim)
         if not any_array:
             # every slice sees the same inputs: one scalar evaluation, broadcast
-            value, reason = self._run_scalar({**self._scalar_base,
-                                              **{k: float(v) for k, v in values.items()}})
-            if reason is None:
-                return Evaluation(np.full(n, value), _none_reasons(n))
-            return Evaluation(np.full(n, _NAN), np.full(n, reason, dtype=object))
+            one = self.evaluate({k: float(v) for k, v in values.items()})
+            if one.reason is None:
+                return Evaluation(np.full(n, one.value), _none_reasons(n))
+            return Evaluation(np.full(n, _NAN), np.full(n, one.reason, dtype=object))
 
         interp = _interpreter()
         if interp.error:
@@ -789,14 +808,14 @@ class Formula:
                 r = interp.run(self._big_node if n >= _INPLACE_FROM else self._array_node)
         except Exception:
             _reset(interp)
-            return self._evaluate_slices(values, n)
+            return self._evaluate_slices(values, n, None)
         finally:
             interp.symtable = {}
         if type(r) is not _ndarray or r.dtype != _float64:
             try:
                 r = np.asarray(r, dtype=_float64)
             except (TypeError, ValueError):
-                return self._evaluate_slices(values, n)
+                return self._evaluate_slices(values, n, None)
         if r.shape != (n,):
             if r.ndim == 0:
                 r = np.full(n, float(r))
@@ -804,56 +823,37 @@ class Formula:
                 try:
                     r = np.broadcast_to(r, (n,)).copy()
                 except ValueError:
-                    return self._evaluate_slices(values, n)
-        if math.isfinite(r.dot(r)):  # NaN/inf if any slice is non-finite; one cheap pass
-            return Evaluation(r, _none_reasons(n))
+                    return self._evaluate_slices(values, n, None)
+        with np.errstate(over="ignore"):  # huge values overflow the dot: no warning on stderr
+            if math.isfinite(r.dot(r)):  # NaN/inf if any slice is non-finite; one cheap pass
+                return Evaluation(r, _none_reasons(n))
         bad = ~np.isfinite(r)
         if not bad.any():  # the dot product overflowed, every slice is fine
             return Evaluation(r, _none_reasons(n))
         if any(r is v for v in values.values()) or not r.flags.writeable:
             r = r.copy()
-        idx = np.flatnonzero(bad)
-        r[idx] = _NAN
-        reasons = np.empty(n, dtype=object)
-        remaining = idx
-        for name in self._sorted:
-            if not len(remaining):
-                break
-            v = values[name]
-            if type(v) is _ndarray:
-                missing = np.isnan(v[remaining])
-                if missing.any():
-                    reasons[remaining[missing]] = f"missing input: {name}"
-                    remaining = remaining[~missing]
-            elif v != v:
-                reasons[remaining] = f"missing input: {name}"
-                remaining = remaining[:0]
-        if len(remaining):
-            memo: dict[tuple[float, ...], str | None] = {}
-            for i in remaining.tolist():
-                row = {k: float(v[i]) if type(v) is _ndarray else float(v)
-                       for k, v in values.items()}
-                key = tuple(row.values())
-                if key not in memo:
-                    st = self._scalar_base.copy()
-                    st.update(row)
-                    memo[key] = self._run_scalar(st)[1] or REASON_NOT_FINITE
-                reasons[i] = memo[key]
-        return Evaluation(r, reasons)
+        return self._evaluate_slices(values, n, r, np.flatnonzero(bad))
 
-    def _evaluate_slices(self, values: Mapping[str, Any], n: int) -> Evaluation:
-        # slow path: the vectorised run raised (a plugin function that rejects arrays, say)
-        out = np.full(n, _NAN)
+    def _evaluate_slices(self, values: Mapping[str, Any], n: int, r: np.ndarray | None,
+                         idx: np.ndarray | None = None) -> Evaluation:
+        """Value and reason of the slices ``idx`` (all when None) from the explainer.
+
+        Used for the slices the fast tree left non-finite, and for every slice when the fast
+        run raised (a plugin function that rejects arrays, say).
+        """
+        if r is None:
+            r = np.full(n, _NAN)
+            idx = np.arange(n)
         reasons = np.empty(n, dtype=object)
-        for i in range(n):
-            st = self._scalar_base.copy()
-            for k, v in values.items():
-                st[k] = float(v[i]) if type(v) is _ndarray else float(v)
-            value, reason = self._run_scalar(st)
-            if value is not None:
-                out[i] = value
-            reasons[i] = reason
-        return Evaluation(out, reasons)
+        if self._tree is None:
+            r[idx] = _NAN
+            reasons[idx] = REASON_NOT_FINITE
+            return Evaluation(r, reasons)
+        sub = {k: (v[idx] if type(v) is _ndarray else v) for k, v in values.items()}
+        value, why = explain(self._tree, self._specs, sub, len(idx), self._needed)
+        r[idx] = value
+        reasons[idx] = why
+        return Evaluation(r, reasons)
 
 
 # --------------------------------------------------------------------------- compile
@@ -893,7 +893,18 @@ def compile_formula(text: str, *, functions: Mapping[str, FunctionSpec]) -> Form
     except RecursionError:  # unreachable after _measure; belt and braces
         raise FormulaError("formula is too complex", column=1, code="too-complex") from None
 
-    scalar = ast.fix_missing_locations(_lower(tree.body, array=False))
-    array = ast.fix_missing_locations(_lower(tree.body, array=True))
-    big = ast.fix_missing_locations(_lower(tree.body, array=True, inplace=True))
-    return Formula(text, checker.names, checker.called, scalar, array, big, functions)
+    builtins = frozenset(name for name in checker.called
+                         if _is_builtin(name, functions[name].func))
+    scalar = ast.fix_missing_locations(_lower(tree.body, array=False, builtins=builtins))
+    array = ast.fix_missing_locations(_lower(tree.body, array=True, builtins=builtins))
+    big = ast.fix_missing_locations(_lower(tree.body, array=True, inplace=True,
+                                           builtins=builtins))
+    return Formula(text, checker.names, checker.called, scalar, array, big, functions,
+                   tree.body)
+
+
+def _is_builtin(name: str, func: Any) -> bool:
+    try:
+        return func is builtin(name)
+    except KeyError:
+        return False

@@ -14,18 +14,18 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 __all__ = [
-    "MAX_DIAGNOSTICS_PER_FILE",
     "AlertConfigError",
+    "ArgumentError",
     "CaseError",
     "ColumnsError",
-    "Diagnostic",
-    "did_you_mean",
     "DefinitionError",
+    "Diagnostic",
     "FileRefused",
     "FileTooLarge",
     "FormulaError",
     "InputError",
     "KpiforgeError",
+    "MAX_DIAGNOSTICS_PER_FILE",
     "MissingExtraError",
     "PeriodError",
     "PluginError",
@@ -36,6 +36,7 @@ __all__ = [
     "StateError",
     "TemplateLimitError",
     "UnknownKpiError",
+    "did_you_mean",
     "limit_per_file",
     "shorten",
 ]
@@ -178,6 +179,14 @@ class FormulaError(KpiforgeError):
 
 class InputError(KpiforgeError, ValueError):
     """Inputs passed to ``Engine.evaluate`` cannot be used (arrays of unequal length, text, ...)."""
+
+
+class ArgumentError(KpiforgeError, ValueError):
+    """A formula function cannot compute with one of its arguments (``round(x, 1e9)``).
+
+    Raised by functions, never escapes an evaluation: the value is null and this message is its
+    reason, e.g. ``round(): digits must be a whole number from -15 to 15, not 1e+09``.
+    """
 
 
 class UnknownKpiError(KpiforgeError, KeyError):

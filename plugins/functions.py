@@ -3,9 +3,15 @@
 Every function accepts Python floats and float64 arrays (mixed: scalars broadcast). When no
 argument is an array the work is done with plain Python floats and a ``float`` comes back:
 that path is the hot one (a catalog evaluated per slice) and numpy's per-call overhead would
-dominate it; it also keeps Python's exceptions (``math domain error``, overflow), which the
-formula engine turns into exact null reasons. On arrays the numpy result is returned as is:
-the engine evaluates under ``np.errstate(all="ignore")`` and explains non-finite slices itself.
+dominate it; it also keeps Python's exceptions (``math domain error``, overflow). On arrays
+the numpy result is returned as is: the engine evaluates under ``np.errstate(all="ignore")``.
+Either way the formula engine decides what a non-finite value means (null with a reason, see
+``kpiforge._explain``), so scalar and array results must agree to the last bit.
+
+Costs are bounded by the formula's size, never by an argument's value: every function does a
+fixed number of operations per slice. The one argument that used to set a cost, ``round``'s
+digits, must be a whole number from -15 to 15 (numpy loops once per digit); outside that range
+the result is null with a reason (:class:`kpiforge.errors.ArgumentError`).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from kpiforge.errors import ArgumentError
 from kpiforge.hookspecs import hookimpl
 
 __all__ = [
@@ -49,7 +56,7 @@ def _floats(args: tuple[Any, ...]) -> list[float]:
 
 
 def min_(*args: Any) -> Any:
-    """Smallest argument, slice by slice; NaN (a missing value) wins."""
+    """Smallest argument, slice by slice; a missing or failed argument makes it null."""
     if _has_array(args):
         return reduce(np.minimum, args)
     values = _floats(args)
@@ -60,7 +67,7 @@ def min_(*args: Any) -> Any:
 
 
 def max_(*args: Any) -> Any:
-    """Largest argument, slice by slice; NaN (a missing value) wins."""
+    """Largest argument, slice by slice; a missing or failed argument makes it null."""
     if _has_array(args):
         return reduce(np.maximum, args)
     values = _floats(args)
@@ -79,17 +86,59 @@ def abs_(x: Any) -> Any:
     return abs(float(x))
 
 
+ROUND_DIGITS = 15  # 10 ** 15 < 2 ** 53: every power of ten used is an exact float
+_POW10 = tuple(10.0 ** k for k in range(ROUND_DIGITS + 1))
+_INTEGRAL = 2.0 ** 52  # every float at least this large is a whole number already
+
+
+def _round_digits(ndigits: Any) -> int:
+    d = ndigits if type(ndigits) is float else float(ndigits)
+    if d != d or not -ROUND_DIGITS <= d <= ROUND_DIGITS or d != int(d):
+        raise ArgumentError(f"round(): digits must be a whole number from -{ROUND_DIGITS} to "
+                            f"{ROUND_DIGITS}, not {d:.15g}")
+    return int(d)
+
+
 def round_(x: Any, ndigits: Any = 0.0) -> Any:
-    """Round half to even to ``ndigits`` decimals (may be negative), like numpy and Python."""
+    """Round half to even to ``ndigits`` decimals, a whole number from -15 to 15 (negative
+    rounds to tens, hundreds...); other digits give null with a reason. Columns and single
+    values are rounded by the same steps, so they agree to the last bit."""
     if type(ndigits) is _ndarray:
-        raise TypeError("round(): ndigits must be a single number, not a column")
-    digits = int(ndigits)  # NaN ndigits raises ValueError: a data problem, reported as reason
+        return _round_columns(np.asarray(x, dtype=np.float64), ndigits)
+    d = _round_digits(ndigits)
     if type(x) is _ndarray:
-        return np.round(x, digits)
+        f = _POW10[abs(d)]
+        r = np.rint(x * f) / f if d >= 0 else np.rint(x / f) * f
+        # numpy's fmax/fmin skip NaN: two cheap reductions in the common case instead of a
+        # mask, which is needed only when some slice is huge (x * f could overflow)
+        if x.size and not -_INTEGRAL < np.fmin.reduce(x) <= np.fmax.reduce(x) < _INTEGRAL:
+            r = np.where(np.abs(x) < _INTEGRAL, r, x)
+        return r
     x = x if type(x) is float else float(x)
-    if x != x or x in (math.inf, -math.inf):
+    if not -_INTEGRAL < x < _INTEGRAL:  # NaN, infinities and whole numbers stay as they are
         return x
-    return round(x, digits)
+    f = _POW10[abs(d)]
+    if d >= 0:
+        y = x * f
+        # copysign: -0.4 rounds to -0.0, as numpy's rint gives
+        return (math.copysign(round(y), y) if -_INTEGRAL < y < _INTEGRAL else y) / f
+    y = x / f
+    return math.copysign(round(y), y) * f
+
+
+def _round_columns(x: np.ndarray, ndigits: np.ndarray) -> np.ndarray:
+    # digits that vary by slice; a slice with bad digits is NaN, explained per slice by the
+    # engine (the scalar call raises the reason)
+    d = np.asarray(ndigits, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        ok = (np.abs(d) <= ROUND_DIGITS) & (d == np.rint(d))
+    d = np.where(ok, d, 0.0)
+    f = np.power(10.0, np.abs(d))
+    up = d >= 0
+    r = np.rint(np.where(up, x * f, x / f))
+    r = np.where(up, r / f, r * f)
+    r = np.where(np.abs(x) < _INTEGRAL, r, x)
+    return np.where(ok, r, np.nan)
 
 
 def sqrt(x: Any) -> Any:
@@ -102,7 +151,7 @@ def sqrt(x: Any) -> Any:
 
 
 def log(x: Any, base: Any = None) -> Any:
-    """Natural logarithm, or logarithm to ``base``; x <= 0 is a math domain error."""
+    """Natural logarithm, or logarithm to ``base`` (> 0, not 1); x <= 0 is a math domain error."""
     if base is None:
         if type(x) is float:
             return math.log(x)
@@ -110,7 +159,9 @@ def log(x: Any, base: Any = None) -> Any:
             return np.log(x)
         return math.log(float(x))
     if type(x) is _ndarray or type(base) is _ndarray:
-        return np.log(x) / np.log(base)
+        lb = np.log(base)
+        # a base of 0 has log -inf, and x / -inf would read as 0: a domain error, as for math
+        return np.log(x) / np.where(lb == -np.inf, np.nan, lb)
     return math.log(float(x), float(base))
 
 
@@ -138,13 +189,15 @@ def clip(x: Any, lo: Any, hi: Any) -> Any:
 
 
 def safe_div(a: Any, b: Any, default: Any = 0.0) -> Any:
-    """``a / b``, or ``default`` where ``b == 0`` or the quotient is not finite (NaN included)."""
+    """``a / b``, or ``default`` where ``b == 0``, ``a`` or ``b`` is not a finite number (a
+    missing input, a failed computation) or the quotient is not finite."""
     if _has_array((a, b, default)):
         with np.errstate(all="ignore"):
             q = np.divide(a, b)
-        return np.where((np.asarray(b) == 0) | ~np.isfinite(q), default, q)
+            ok = np.isfinite(q) & (np.asarray(b) != 0) & np.isfinite(a) & np.isfinite(b)
+        return np.where(ok, q, default)
     a, b, default = _floats((a, b, default))
-    if b == 0.0:
+    if b == 0.0 or a - a != 0.0 or b - b != 0.0:
         return default
     try:
         q = a / b
@@ -156,26 +209,28 @@ def safe_div(a: Any, b: Any, default: Any = 0.0) -> Any:
 
 
 def where(cond: Any, a: Any, b: Any) -> Any:
-    """``a`` where ``cond`` is non-zero, else ``b``; both sides are computed (use ``a if c else b``
-    for a guard that must not be evaluated)."""
+    """``a`` where ``cond`` is non-zero, else ``b``, exactly like ``a if cond else b``: the branch
+    not chosen never makes the result null (``where(n > 0, x / n, 0)`` is 0 for n = 0)."""
     if _has_array((cond, a, b)):
         return np.where(cond, a, b)
     return float(a) if cond else float(b)
 
 
 def coalesce(*args: Any) -> Any:
-    """The first argument that is not NaN (missing), slice by slice; NaN if all are."""
+    """The first argument that is a finite number, slice by slice: a missing input or a failed
+    computation (``sqrt(-1)``, ``1 / 0``) is skipped; null if no argument is."""
     if _has_array(args):
         arrays = np.broadcast_arrays(*[np.asarray(a, dtype=np.float64) for a in args])
         out = arrays[0].copy()
         for nxt in arrays[1:]:
-            gap = np.isnan(out)
+            gap = ~np.isfinite(out)
             if not gap.any():
                 break
             out[gap] = nxt[gap]
+        out[~np.isfinite(out)] = _NAN
         return out
     for a in args:
-        if a == a:
+        if a - a == 0.0:
             return a if type(a) is float else float(a)
     return _NAN
 

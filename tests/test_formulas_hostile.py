@@ -3,16 +3,22 @@
 Formulas come from YAML files anyone may edit. These are known escapes from Python sandboxes
 (including asteval's own CVE-2025-24359 f-string format-spec escape), resource exhaustion, and
 syntax that has no place in a formula. Each must raise FormulaError with a clear message and a
-column; pure arithmetic overflow compiles and evaluates to null with a reason, quickly.
+column; pure arithmetic overflow compiles and evaluates to null with a reason, quickly. So do
+arguments that would cost time (``round(x, 2147483647)`` on arrays) and the 5,000-deep KPI chain
+with a missing root, whose reason names the root once instead of growing with the depth.
 """
 
 from __future__ import annotations
 
 import builtins
 import time
+import tracemalloc
 
 import pytest
 
+import numpy as np
+
+from kpiforge import Engine
 from kpiforge._formulas import MAX_FORMULA_LENGTH, compile_formula, function_specs
 from kpiforge._plugins import load_plugins
 from kpiforge.errors import FormulaError
@@ -185,3 +191,85 @@ def test_no_hostile_formula_is_accepted_even_without_functions():
             continue
         with pytest.raises(FormulaError):
             compile_formula(text, functions={})
+
+
+# ------------------------------------------------------------------ costly arguments (issue 8)
+HUGE_ROUND = "max(" + ", ".join(["round(x, 2147483647)"] * 166) + ")"  # valid, 3.6 KB
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("round(x, 2147483647)", "round(): digits must be a whole number from -15 to 15, not 2147483647"),
+    ("round(x, -1e9)", "round(): digits must be a whole number from -15 to 15, not -1000000000"),
+    ("round(x, 16)", "round(): digits must be a whole number from -15 to 15, not 16"),
+    ("round(x, 1.5)", "round(): digits must be a whole number from -15 to 15, not 1.5"),
+    ("round(x, 10 ** 400)", "result is not finite"),
+    ("round(x, 0 / 0)", "division by zero"),
+    (HUGE_ROUND, "round(): digits must be a whole number from -15 to 15, not 2147483647"),
+])
+def test_round_with_huge_digits_is_null_at_once_on_scalars_and_arrays(text, reason):
+    import numpy as np
+
+    assert len(text) <= MAX_FORMULA_LENGTH
+    formula = compile_formula(text, functions=FUNCS)
+    start = time.perf_counter()
+    one = formula.evaluate({"x": 1.25})
+    many = formula.evaluate({"x": np.linspace(0, 1000, 100_000)})
+    assert time.perf_counter() - start < 5  # each array call took 2-4.5 s before
+    assert (one.value, one.reason) == (None, reason)
+    assert np.isnan(many.value).all()
+    assert set(many.reason) == {reason}
+
+
+def test_round_digits_from_a_column_are_checked_per_slice():
+    import numpy as np
+
+    formula = compile_formula("round(x, d)", functions=FUNCS)
+    x = np.full(4, 1.23456)
+    d = np.array([2.0, 1e9, -16.0, 0.0])
+    many = formula.evaluate({"x": x, "d": d})
+    for i in range(4):
+        one = formula.evaluate({"x": float(x[i]), "d": float(d[i])})
+        assert many.reason[i] == one.reason
+        assert (np.isnan(many.value[i]) and one.value is None) or many.value[i] == one.value
+    assert list(many.value[[0, 3]]) == [1.23, 1.0]
+
+
+# ------------------------------------------------------------------ deep dependency chain
+DEPTH = 5_000
+SLICES = 20
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    # module scope: loaded before the function-scoped trip-wire on open() is set
+    lines = ["kpis:",
+             "  - {id: kpi_0, name: K0, formula: x + 1, inputs: {x: {unit: count}},"
+             " unit: count, direction: higher_is_better}"]
+    lines += [f"  - {{id: kpi_{i}, name: K{i}, formula: kpi_{i - 1} + 1, unit: count,"
+              f" direction: higher_is_better}}" for i in range(1, DEPTH)]
+    path = tmp_path_factory.mktemp("chain") / "chain.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return Engine.load(path)
+
+
+def test_deep_chain_with_a_missing_root_names_the_root_once_per_slice(chain):
+    tracemalloc.start()
+    start = time.perf_counter()
+    results = chain.evaluate({"x": [None] * SLICES}, kpis=[f"kpi_{DEPTH - 1}"])
+    elapsed = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    last = results[f"kpi_{DEPTH - 1}"]
+    assert np.isnan(last.value).all()
+    assert set(last.reason) == {"depends on kpi_0: missing input: x"}
+    assert max(len(r.reason[i]) for r in results.values() for i in range(SLICES)) < 200
+    assert results["kpi_0"].reason[0] == "missing input: x"
+    # it took 5.2 GB and minutes before; linear in KPIs x slices is a few tens of MB
+    assert peak < 200 * 2 ** 20, peak
+    assert elapsed < 30, elapsed
+
+
+def test_deep_chain_on_scalars_names_the_root_once(chain):
+    results = chain.evaluate({}, kpis=[f"kpi_{DEPTH - 1}"])
+    assert results[f"kpi_{DEPTH - 1}"].reason == "depends on kpi_0: missing input: x"
+    assert results["kpi_1"].reason == "depends on kpi_0: missing input: x"

@@ -199,7 +199,8 @@ def test_max_depth_itself_is_allowed():
 def test_billion_laughs_fails_fast_without_expanding():
     started = time.perf_counter()
     found = errors_of(billion_laughs())
-    assert time.perf_counter() - started < 0.5
+    # a generous bound (expanding would take minutes and gigabytes), so a busy machine passes
+    assert time.perf_counter() - started < 5
     assert found[:3] == [
         "bad.yaml:1:4: error[yaml-alias]: a: anchors (&a) are not allowed",
         "bad.yaml:2:4: error[yaml-alias]: b: anchors (&b) are not allowed",
@@ -223,7 +224,7 @@ def test_very_deep_nesting_is_a_diagnostic_not_a_crash(text):
     started = time.perf_counter()
     with pytest.raises(DefinitionError) as caught:
         load_text(text, "deep.yaml")
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 5  # generous: a busy machine must still pass
     assert [d.code for d in caught.value.diagnostics] == ["too-deep"]
     assert str(caught.value.diagnostics[0]).endswith(f"error[too-deep]: nesting is deeper than {MAX_DEPTH} levels")
 
