@@ -3,18 +3,25 @@
 The public API is what ``__all__`` lists; modules whose names start with ``_`` are private.
 """
 
+from ._dispatch import DispatchSummary
 from ._engine import Engine
 from ._model import Definition, Direction, Objective, Result, Results, Status, Thresholds, Unit
+from ._project import Project
+from ._records import Record, RunResult
 from .errors import (
+    AlertConfigError,
     ArgumentError,
     DefinitionError,
     Diagnostic,
     FormulaError,
     InputError,
     KpiforgeError,
+    MissingExtraError,
+    PeriodError,
     PluginError,
     PluginWarning,
     ProjectError,
+    RunError,
     SinkError,
     SourceError,
     StateError,
@@ -23,21 +30,29 @@ from .errors import (
 from .hookspecs import hookimpl
 
 __all__ = [
+    "AlertConfigError",
     "ArgumentError",
     "Definition",
     "DefinitionError",
     "Diagnostic",
     "Direction",
+    "DispatchSummary",
     "Engine",
     "FormulaError",
     "InputError",
     "KpiforgeError",
+    "MissingExtraError",
     "Objective",
+    "PeriodError",
     "PluginError",
     "PluginWarning",
+    "Project",
     "ProjectError",
+    "Record",
     "Result",
     "Results",
+    "RunError",
+    "RunResult",
     "SinkError",
     "SourceError",
     "StateError",

@@ -73,13 +73,12 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
     warning); 2 a usage error; 3 computed, but some notification is left undelivered in the
     outbox (kpiforge alerts retry); 4 --fail-on matched. The smallest that applies wins.
     """
-    from ._run import run
 
     if sum(x is not None for x in (period, start if start is not None else end, last)) > 1:
         fail("use one of --period, --from/--to and --last", 2)
     project = load_project_or_fail(project_file, context.plugins)
     try:
-        engine = project.engine(context.plugins)
+        engine = project.engine
     except DefinitionError as exc:
         print_diagnostics(exc.diagnostics)
         fail(f"{plural(len(exc.errors), 'error')} in the definitions")
@@ -91,9 +90,9 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
             fail(f"{plural(len(route_problems), 'error')} in the routes of {project_file}")
     try:
         with progress_display("computing KPIs", quiet=quiet) as progress:
-            result = run(engine, project, grain=grain, period=period, by=list(by),
-                         kpis=list(kpis) or None, compare=list(compare), start=start, end=end,
-                         last=last, progress=progress)
+            result = project.run(grain=grain, period=period, by=list(by),
+                                 kpis=list(kpis) or None, compare=list(compare), start=start,
+                                 end=end, last=last, progress=progress)
     except KpiforgeError as exc:
         fail_with_debug(exc, context)
     records = result.to_records()
@@ -116,7 +115,7 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
              + ("; no alert was sent" if project.sinks and not no_alerts else ""))
     code = 0
     if not no_alerts and (project.sinks or dry_run):
-        report = dispatch_alerts(engine, project, records, dry_run=dry_run)
+        report = dispatch_alerts(project, result, dry_run=dry_run)
         if not dry_run and report.pending:
             code = EXIT_UNDELIVERED
     if not code and fail_on is not None:
@@ -144,25 +143,14 @@ def fail_with_debug(exc: BaseException, context: Any) -> NoReturn:
     fail(str(exc))
 
 
-def alert_summary(report: Any) -> str:
-    """Notifications (what alerts said) and deliveries (what sinks got) counted apart."""
-    sent = sum(report.sent.values())
-    failed = sum(report.failed.values())
-    if not (sent or failed or report.pending):
-        deliveries = "no deliveries"
-    else:
-        deliveries = f"{plural(sent, 'delivery', 'deliveries')} sent"
-        if failed:
-            deliveries += f", {failed} failed"
-        if report.pending:
-            # the outbox as a whole: what this run left plus older messages still waiting
-            deliveries += f", {report.pending} pending retry"
-    summary = f"alerts: {plural(report.created, 'notification')}; {deliveries}"
-    if report.silenced:
-        summary += f"; {report.silenced} silenced"
-    if report.unrouted:
-        summary += f"; {plural(report.unrouted, 'notification')} matched no route"
-    return summary
+def alert_summary(summary: Any) -> str:
+    """Notifications (what alerts said) and deliveries (what sinks got) counted apart: the
+    line of a :class:`kpiforge.DispatchSummary` (or of an alerts ``DispatchReport``)."""
+    from ._dispatch import DispatchSummary
+
+    if not isinstance(summary, DispatchSummary):
+        summary = DispatchSummary.from_report(summary)
+    return summary.text()
 
 
 def compare_columns_of(result: Any) -> list[str]:
@@ -178,15 +166,11 @@ def print_csv_records(records: list[dict[str, Any]], result: Any) -> None:
                      *compare_columns_of(result)])
 
 
-def dispatch_alerts(engine: Any, project: Any, records: list[dict[str, Any]], *,
-                    dry_run: bool) -> Any:
+def dispatch_alerts(project: Any, result: Any, *, dry_run: bool) -> Any:
     """Alerts for this run's records; the summary goes to stderr so stdout stays data."""
-    from .alerts import dispatch
 
     try:
-        report = dispatch(engine, records, project_dir=project.root, alerting=project.alerting,
-                          sinks=project.sinks, routes=project.routes, state_path=project.state,
-                          plugins=engine.plugins, dry_run=dry_run)
+        report = project.dispatch(result, dry_run=dry_run)
     except KpiforgeError as exc:
         fail(str(exc))
     if dry_run:
@@ -196,10 +180,7 @@ def dispatch_alerts(engine: Any, project: Any, records: list[dict[str, Any]], *,
             stderr.print(Text.assemble(("dry run", "dim"), " ", text(
                 f"{n.alert.severity.upper()} {n.alert.kpi} {n.alert.period or ''} {state}: "
                 f"{n.alert.message}")), highlight=False)
-    summary = alert_summary(report)
-    if dry_run:
-        summary = f"alerts (dry run): {plural(report.created, 'notification')} would be sent"
-    stderr.print(summary, markup=False, highlight=False)
+    stderr.print(report.text(), markup=False, highlight=False)
     for sink, errors in report.errors.items():
         for error in errors[:3]:
             stderr.print(Text.assemble(text(f"sink {sink}:", "yellow"), " ", text(error)),

@@ -12,7 +12,7 @@ import numpy as np
 from ._definitions import Catalog, load_catalog
 from ._formulas import function_specs
 from ._model import Definition, Objective, Result, Results, Status
-from ._plugins import Plugins, default_plugins
+from ._plugins import Plugins, load_plugins
 from ._inputs import input_array, input_number
 from ._status import classify, classify_array
 from .errors import Diagnostic, InputError, UnknownKpiError, did_you_mean
@@ -101,9 +101,10 @@ class Engine:
              currency: str = "EUR") -> "Engine":
         """Load definitions from files or folders; with no path, the bundled standard catalog.
 
-        Raises :class:`kpiforge.DefinitionError` listing every error of every file.
+        Raises :class:`kpiforge.DefinitionError` listing every error of every file. Without
+        ``plugins``, the built-ins and installed entry points are loaded for this engine.
         """
-        plugins = plugins or default_plugins()
+        plugins = plugins if plugins is not None else load_plugins()
         catalog = load_catalog(paths or None, functions=function_specs(plugins.functions),
                                default_currency=currency)
         return cls(catalog, plugins)
@@ -208,18 +209,6 @@ class Engine:
             reasons[kpi] = reason
             results[kpi] = Result(kpi, value, definition.unit.value, status, reason)
         return Results(results)
-
-    def run(self, project: Any, **options: Any) -> Any:
-        """KPI values per period and slice from a project's sources.
-
-        ``project`` is a path to ``kpiforge.yaml``, a loaded project or a dict shaped like one;
-        ``options`` are those of ``kpiforge._run.run`` (``grain``, ``period``, ``by``, ``kpis``,
-        ``compare``, ``start``, ``end``, ``last``, ``data``). Returns a ``RunResult`` whose
-        ``to_records()`` are the records ``kpiforge run --format json`` prints.
-        """
-        from ._run import run
-
-        return run(self, project, **options)
 
     @staticmethod
     def _explain_dependencies(reason: np.ndarray, deps: tuple[str, ...],

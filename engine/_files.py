@@ -13,29 +13,13 @@ import os
 import stat
 from pathlib import Path
 
+from .errors import FileRefused, FileTooLarge
+
 __all__ = ["FileRefused", "FileTooLarge", "is_inside", "kind_of", "read_user_file"]
 
 # O_NONBLOCK: opening a FIFO that has no writer returns at once instead of blocking forever
 # (the fstat below then refuses it); it changes nothing for a regular file.
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-
-
-class FileRefused(Exception):
-    """The file cannot or must not be read; ``code`` and ``reason`` make the diagnostic."""
-
-    def __init__(self, code: str, reason: str):
-        self.code = code
-        self.reason = reason
-        super().__init__(reason)
-
-
-class FileTooLarge(FileRefused):
-    """More than ``limit`` bytes; ``size`` is the file's size as far as it is known."""
-
-    def __init__(self, size: int, limit: int):
-        self.size = size
-        self.limit = limit
-        super().__init__("file-too-large", f"file is {size:,} bytes; the limit is {limit:,} bytes")
 
 
 def kind_of(mode: int) -> str:

@@ -132,10 +132,10 @@ def function_specs(registrations: Mapping[str, Any]) -> dict[str, FunctionSpec]:
 
 
 def default_functions() -> dict[str, FunctionSpec]:
-    """The functions registered by the default plugins (built-ins + entry points)."""
-    from ._plugins import default_plugins
+    """The functions registered by the default plugins (built-ins + entry points), loaded now."""
+    from ._plugins import load_plugins
 
-    return function_specs(default_plugins().functions)
+    return function_specs(load_plugins().functions)
 
 
 # --------------------------------------------------------------------------- internal functions

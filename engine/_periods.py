@@ -23,6 +23,8 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .errors import PeriodError
+
 __all__ = [
     "GRAINS",
     "WEEKDAYS",
@@ -50,10 +52,6 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("quarter", re.compile(r"^(\d{4})-Q([1-4])$")),
     ("year", re.compile(r"^(\d{4})$")),
 )
-
-
-class PeriodError(ValueError):
-    """A period, date, grain or time zone string that cannot be understood."""
 
 
 def week_start_index(week_start: str | int | None) -> int:

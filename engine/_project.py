@@ -10,28 +10,43 @@ reported at once, as positioned diagnostics in one :class:`kpiforge.ProjectError
 Secrets never live in the file: ``${PG_PASSWORD}`` is expanded from the environment when a
 source is built (:meth:`Project.source_settings`, :mod:`kpiforge._env`), so a :class:`Project`
 (and its repr) only ever holds the placeholder.
+
+A :class:`Project` composes the rest: :attr:`Project.engine` (its own ``definitions:``),
+:meth:`Project.run` (its sources) and :meth:`Project.dispatch` (its alerting). Plugins are
+loaded once, by :meth:`Project.load` / :meth:`Project.from_dict` unless given, and handed down
+to everything built from the project; no part of the core falls back to a process-wide set.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from . import _env
 from ._defpaths import resolve_definition_path, unknown_reference
-from ._periods import PeriodError, week_start_index, zone
+from ._dispatch import DispatchSummary
+from ._engine import Engine
+from ._periods import week_start_index, zone
+from ._plugins import Plugins, load_plugins
+from ._run import RunResult, run as run_kpis
 from ._schema import validate
 from ._settings import core_keys, project_validator
 from ._sources import InputSpec
 from ._yamlio import Document, field_name, load_document
-from .errors import DefinitionError, Diagnostic, ProjectError, SourceError, did_you_mean
-
-if TYPE_CHECKING:
-    from ._engine import Engine
-    from ._plugins import Plugins
+from .errors import (
+    AlertConfigError,
+    DefinitionError,
+    Diagnostic,
+    PeriodError,
+    ProjectError,
+    SourceError,
+    did_you_mean,
+)
 
 __all__ = ["DEFAULT_PROJECT_FILE", "Project", "SourceConfig", "expand_env", "load_project", "project_from_dict"]
 
@@ -92,7 +107,11 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class Project:
-    """A loaded project file. ``root`` is the folder relative paths are resolved against."""
+    """A loaded project: definitions, sources and alerting of one ``kpiforge.yaml``.
+
+    Build one with :meth:`load` or :meth:`from_dict`. ``root`` is the folder relative paths are
+    resolved against. Immutable; :attr:`engine` is loaded on first use and then kept.
+    """
 
     path: Path | None
     root: Path
@@ -111,6 +130,117 @@ class Project:
     raw: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
     # the loaded file with its positions, for checks that need the definitions (alert routes)
     document: Document | None = field(default=None, repr=False, compare=False)
+    # the plugins the project was checked with; its engine, sources and sinks use the same
+    plugins: Plugins | None = field(default=None, repr=False, compare=False)
+
+    # -- building ----------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] = DEFAULT_PROJECT_FILE, *,
+             plugins: Plugins | None = None,
+             environ: Mapping[str, str] | None = None) -> "Project":
+        """Load and check a project file (or the ``kpiforge.yaml`` of a folder).
+
+        ``plugins`` (from ``kpiforge._plugins.load_plugins``) default to the built-ins plus
+        installed entry points, loaded once here. Raises :class:`kpiforge.ProjectError` listing
+        every problem of the file with its line.
+        """
+        file = Path(path)
+        if file.is_dir():
+            file = file / DEFAULT_PROJECT_FILE
+            path = os.path.join(os.fspath(path), DEFAULT_PROJECT_FILE)
+        try:
+            document = load_document(file, display_path=os.fspath(path))
+        except DefinitionError as exc:  # the YAML loader's diagnostics, as a project error
+            raise ProjectError(exc.diagnostics) from None
+        return _build(document, file.resolve().parent, file, _plugins_or_load(plugins), environ)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, root: str | os.PathLike[str] | None = None,
+                  plugins: Plugins | None = None, environ: Mapping[str, str] | None = None,
+                  display_path: str = "<project>") -> "Project":
+        """A project from a dict shaped like the file. Paths (``definitions``, a source's
+        ``path``) are relative to ``root`` (default: the working directory). A
+        dataframe/records source may carry its table under ``data``."""
+        return project_from_dict(data, root=root, plugins=plugins, environ=environ,
+                                 display_path=display_path)
+
+    # -- what it composes --------------------------------------------------------------------
+    @cached_property
+    def engine(self) -> Engine:
+        """The :class:`kpiforge.Engine` of this project's own ``definitions:`` (the bundled
+        catalog when it has none). Loaded on first use; raises
+        :class:`kpiforge.DefinitionError` listing every error of the definition files."""
+        return Engine.load(*self.definitions, plugins=self._plugins(), currency=self.currency)
+
+    def _plugins(self) -> Plugins:
+        if self.plugins is None:  # a Project built by hand, not by load/from_dict
+            object.__setattr__(self, "plugins", load_plugins())
+        assert self.plugins is not None
+        return self.plugins
+
+    def run(self, *, grain: str | None = None, period: str | None = None,
+            start: date | datetime | str | None = None, end: date | datetime | str | None = None,
+            last: int | None = None, by: Sequence[str] | str = (),
+            kpis: Sequence[str] | None = None, compare: Sequence[str] | str = (),
+            data: Mapping[str, Any] | Any = None,
+            progress: Callable[[str, int, int], None] | None = None) -> RunResult:
+        """KPI values per period and slice, computed from the project's sources by its engine.
+
+        The options are those of ``kpiforge run``: ``grain`` (``day`` ... ``year``; default
+        the ``period``'s own, else ``month``), one of ``period`` (``"2026-10"``,
+        ``"2026-W43"``, ...), ``start``/``end`` (``--from``/``--to``: dates, both included,
+        ``end`` defaulting to the latest data) or ``last`` (the N periods ending with the latest
+        that has data); by default the latest period with data. ``by`` lists dimensions,
+        ``kpis`` the KPIs (default: every KPI the sources provide all inputs for), ``compare``
+        holds ``"previous"`` and/or ``"year"``. ``data`` maps a dataframe/records source name
+        to its table (a single table is accepted when the project has one such source).
+        ``progress(step, done, total)``, if given, is called before each source is read and
+        before the evaluation (what the command line's progress bar shows).
+
+        Raises :class:`kpiforge.RunError` for an inconsistent request, ``UnknownKpiError``,
+        ``SourceError`` for data that cannot be read.
+        """
+        return run_kpis(self.engine, self, grain=grain, period=period, by=by, kpis=kpis,
+                        compare=compare, start=start, end=end, last=last, data=data,
+                        progress=progress)
+
+    def dispatch(self, result: RunResult, *, dry_run: bool = False,
+                 now: datetime | float | None = None, lang: str = "en") -> DispatchSummary:
+        """Alerting for a run's records, as ``kpiforge run`` does after computing them.
+
+        Applies each KPI's alert rule, advances the alert state kept in ``state:`` (default
+        ``.kpiforge/state.db`` next to the project file), queues notifications in its outbox
+        and delivers them to the sinks ``routes:`` name. ``dry_run`` decides what would be sent
+        and changes nothing. ``now`` replaces the clock (tests, replays). Delivery failures do
+        not raise: they are counted in the summary and wait in the outbox. Raises
+        :class:`kpiforge.ProjectError` for routes naming what no KPI has, and
+        :class:`kpiforge.AlertConfigError` (positioned in the file) for unusable settings.
+        """
+        from .alerts import dispatch
+
+        problems = self.check_routes(self.engine)
+        if problems:
+            raise ProjectError(problems)
+        try:
+            report = dispatch(self.engine, result.to_records(), project_dir=self.root,
+                              alerting=self.alerting, sinks=self.sinks, routes=self.routes,
+                              state_path=self.state, plugins=self._plugins(), now=now,
+                              dry_run=dry_run, lang=lang)
+        except AlertConfigError as exc:
+            raise self._positioned(exc) from None
+        return DispatchSummary.from_report(report)
+
+    def _positioned(self, exc: AlertConfigError) -> AlertConfigError:
+        """``exc`` at the line of the project file that wrote its setting, when known."""
+        if exc.path or not exc.field or self.document is None or self.path is None:
+            return exc
+        key = tuple(int(p) if p.isdigit() else p for p in exc.field.split("."))
+        while key and key not in self.document.positions:
+            key = key[:-1]
+        if not key:
+            return exc
+        line, column = self.document.position(key)
+        return exc.at(self.document.path, line, column)
 
     @property
     def week_start_index(self) -> int:
@@ -146,7 +276,7 @@ class Project:
         settings["inputs"] = dict(config.inputs)
         return settings
 
-    def check_routes(self, engine: "Engine") -> list[Diagnostic]:
+    def check_routes(self, engine: Engine) -> list[Diagnostic]:
         """``routes`` matchers naming a KPI, category, owner or label no loaded KPI has."""
         if self.document is None or not self.routes:
             return []
@@ -154,27 +284,21 @@ class Project:
 
         return check_routes_against(self.document, engine.definitions, self.dimensions())
 
-    def engine(self, plugins: "Plugins | None" = None) -> "Engine":
-        """The :class:`kpiforge.Engine` of this project's definitions (bundled by default)."""
-        from ._engine import Engine
 
-        return Engine.load(*self.definitions, plugins=plugins, currency=self.currency)
+
+def _plugins_or_load(plugins: Plugins | None) -> Plugins:
+    return plugins if plugins is not None else load_plugins()
 
 
 def load_project(path: str | os.PathLike[str] = DEFAULT_PROJECT_FILE, *,
-                 plugins: "Plugins | None" = None,
+                 plugins: Plugins | None = None,
                  environ: Mapping[str, str] | None = None) -> Project:
-    """Load and check ``kpiforge.yaml``; raise :class:`ProjectError` listing every problem."""
-    file = Path(path)
-    try:
-        document = load_document(file, display_path=os.fspath(path))
-    except DefinitionError as exc:  # the YAML loader's diagnostics, as a project error
-        raise ProjectError(exc.diagnostics) from None
-    return _build(document, file.resolve().parent, file, plugins, environ)
+    """:meth:`Project.load`."""
+    return Project.load(path, plugins=plugins, environ=environ)
 
 
 def project_from_dict(data: Mapping[str, Any], *, root: str | os.PathLike[str] | None = None,
-                      plugins: "Plugins | None" = None, environ: Mapping[str, str] | None = None,
+                      plugins: Plugins | None = None, environ: Mapping[str, str] | None = None,
                       display_path: str = "<project>") -> Project:
     """A project from a dict shaped like the file. Paths are relative to ``root`` (default: the
     working directory). A source whose type takes data may carry its table under ``data``."""
@@ -191,19 +315,16 @@ def project_from_dict(data: Mapping[str, Any], *, root: str | os.PathLike[str] |
                 inline[name] = spec.pop("data")  # a DataFrame is not JSON: keep it aside
             plain["sources"][name] = spec
     document = Document(display_path, plain)
-    project = _build(document, Path(root).resolve() if root else Path.cwd(), None, plugins, environ)
+    project = _build(document, Path(root).resolve() if root else Path.cwd(), None,
+                     _plugins_or_load(plugins), environ)
     if inline:
         object.__setattr__(project, "inline_data", MappingProxyType({**project.inline_data, **inline}))
     return project
 
 
-def _build(document: Document, root: Path, path: Path | None, plugins: "Plugins | None",
+def _build(document: Document, root: Path, path: Path | None, plugins: Plugins,
            environ: Mapping[str, str] | None) -> Project:
     data = document.data
-    if plugins is None:
-        from ._plugins import default_plugins
-
-        plugins = default_plugins()
     diagnostics = validate(document, project_validator(plugins))
     if not isinstance(data, dict):
         raise ProjectError(diagnostics or [document.diagnostic((), "schema", "expected a mapping")])
@@ -251,10 +372,11 @@ def _build(document: Document, root: Path, path: Path | None, plugins: "Plugins 
         inline_data=MappingProxyType(inline),
         raw=_freeze(data),
         document=document,
+        plugins=plugins,
     )
 
 
-def _check_alerting(document: Document, root: Path, plugins: "Plugins | None",
+def _check_alerting(document: Document, root: Path, plugins: Plugins,
                     environ: Mapping[str, str] | None) -> list[Diagnostic]:
     """``alerting``/``sinks``/``routes``: every sink is built now, not after the queries."""
     data = document.data
@@ -262,10 +384,6 @@ def _check_alerting(document: Document, root: Path, plugins: "Plugins | None",
         return []
     from .alerts._config import check_alerting
 
-    if plugins is None:
-        from ._plugins import default_plugins
-
-        plugins = default_plugins()
     sources = data.get("sources")
     dimensions = [d for spec in (sources.values() if isinstance(sources, dict) else ())
                   if isinstance(spec, dict) and isinstance(spec.get("dimensions"), list)
@@ -282,7 +400,7 @@ def _definition_path(root: Path, item: str) -> Path:
     return path
 
 
-def _check(document: Document, root: Path, plugins: "Plugins | None",
+def _check(document: Document, root: Path, plugins: Plugins,
            environ: Mapping[str, str] | None) -> list[Diagnostic]:
     """The checks a JSON schema cannot express; run on whatever is well-formed enough."""
     data = document.data
@@ -313,10 +431,6 @@ def _check(document: Document, root: Path, plugins: "Plugins | None",
     sources = data.get("sources")
     if not isinstance(sources, dict):
         return out
-    if plugins is None:
-        from ._plugins import default_plugins
-
-        plugins = default_plugins()
     types = plugins.source_types
     provided_by: dict[str, str] = {}
     for name, spec in sources.items():

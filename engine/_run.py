@@ -1,4 +1,4 @@
-"""``engine.run(...)``: KPI values per period and per slice, computed from a project's sources.
+"""``Project.run(...)``: KPI values per period and per slice, computed from a project's sources.
 
 The steps, each done once per run:
 
@@ -8,7 +8,7 @@ The steps, each done once per run:
    dimensions (a source that cannot be split by one of them is not queried at all);
 3. lay the aggregated rows out on one grid, period x slice, with NaN where a source has no
    row (numpy, keyed by period label and slice);
-4. call ``engine.evaluate`` ONCE on the whole grid (vectorised over every row);
+4. call ``Engine.evaluate`` ONCE on the whole grid (vectorised over every row);
 5. post-process the reasons row by row: ``source 'shop' cannot be split by campaign`` when an
    input comes from such a source, ``no source provides input 'x'`` when nobody provides it,
    ``no data`` when none of the KPI's inputs has a row there, else the engine's own reason
@@ -17,91 +17,56 @@ The steps, each done once per run:
 Ratios are therefore computed from aggregated inputs of the whole period (sum of clicks over
 sum of impressions), ``count_distinct`` is recomputed by the database at each grain, and a
 period without data is null, never 0.
+
+This module knows the engine and the sources, never the project file: it takes any object
+shaped like :class:`RunProject`, so the dependency arrow is ``_project -> _run -> _engine``.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 
 from ._definitions import did_you_mean
+from ._engine import Engine
 from ._model import Status
-from ._periods import GRAINS, Period, PeriodError, finer, parse_date, parse_period, period_of, periods_between
-from ._project import DEFAULT_PROJECT_FILE, Project, load_project, project_from_dict
+from ._periods import GRAINS, Period, finer, parse_date, parse_period, period_of, periods_between
+from ._records import Record, RunResult, frozen_slice
 from ._redact import RedactingSource, redact_source_error, redact_text, secret_values
 from ._sources import SourceFrame, SourceRequest
-from .errors import KpiforgeError, SourceError
+from .errors import KpiforgeError, PeriodError, RunError, SourceError
 from .hookspecs import SourceContext
 
-if TYPE_CHECKING:
-    from ._engine import Engine
-
-__all__ = ["COMPARE_MODES", "RunError", "RunResult", "as_project", "run"]
+__all__ = ["COMPARE_MODES", "Record", "RunError", "RunProject", "RunResult", "run"]
 
 COMPARE_MODES = ("previous", "year")
 NO_DATA = "no data"
 
 
-class RunError(KpiforgeError, ValueError):
-    """The run was asked something inconsistent (two period selections, an unknown dimension)."""
+class RunProject(Protocol):
+    """What a run reads of a project (``kpiforge.Project`` is one)."""
 
-
-@dataclass(frozen=True)
-class RunResult:
-    """What :meth:`Engine.run` returns: the records plus what was computed.
-
-    ``records`` are plain JSON-ready dicts, exactly the ``results`` of ``kpiforge run --format
-    json``: ``kpi, period, slice, value, unit, status, reason, previous, change_pct`` (plus
-    ``previous_year``/``change_pct_year`` when both comparisons were asked), ordered by KPI,
-    period, slice. Iterating a RunResult yields the records.
-    """
-
-    records: tuple[dict[str, Any], ...]
-    grain: str
-    periods: tuple[str, ...]
-    by: tuple[str, ...] = ()
-    kpis: tuple[str, ...] = ()
-    compare: tuple[str, ...] = ()
-    # data problems that did not stop the run, one text per source and problem
-    # ("source 'ads': 1 row of data/ads.csv has no date and was left out")
-    warnings: tuple[str, ...] = ()
-
-    def to_records(self) -> list[dict[str, Any]]:
-        """Fresh copies of the records (safe to modify)."""
-        return [{**r, "slice": dict(r["slice"])} for r in self.records]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"results": self.to_records(), "warnings": list(self.warnings)}
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(self.records)
-
-    def __len__(self) -> int:
-        return len(self.records)
+    @property
+    def root(self) -> Path: ...
+    @property
+    def sources(self) -> Mapping[str, Any]: ...  # name -> SourceConfig
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def week_start_index(self) -> int: ...
+    @property
+    def inline_data(self) -> Mapping[str, Any]: ...
+    def input_sources(self) -> dict[str, str]: ...
+    def dimensions(self) -> list[str]: ...
+    def source_settings(self, name: str) -> dict[str, Any]: ...
 
 
 # --------------------------------------------------------------------------- inputs to a run
-
-def as_project(project: Any, *, plugins: Any = None) -> Project:
-    """A :class:`Project` from a Project, a path to kpiforge.yaml (or its folder), or a dict."""
-    if isinstance(project, Project):
-        return project
-    if isinstance(project, Mapping):
-        return project_from_dict(project, plugins=plugins)
-    if isinstance(project, (str, os.PathLike)):
-        path = Path(project)
-        if path.is_dir():
-            path = path / DEFAULT_PROJECT_FILE
-        return load_project(path, plugins=plugins)
-    raise RunError(f"expected a project: a path to {DEFAULT_PROJECT_FILE}, a Project or a dict, "
-                   f"got {type(project).__name__}")
-
 
 def _compare_modes(compare: Iterable[str] | str | None) -> tuple[str, ...]:
     if not compare:
@@ -141,7 +106,7 @@ class _Fetched:
     present: np.ndarray | None = None  # per grid row: the source has a row there
 
 
-def _build_sources(project: Project, names: Iterable[str], plugins: Any,
+def _build_sources(project: RunProject, names: Iterable[str], plugins: Any,
                    data: Mapping[str, Any]) -> dict[str, Any]:
     built = {}
     for name in names:
@@ -173,7 +138,7 @@ def _build_sources(project: Project, names: Iterable[str], plugins: Any,
     return built
 
 
-def _call(project: Project, name: str, what: str, func: Any, *args: Any) -> Any:
+def _call(project: RunProject, name: str, what: str, func: Any, *args: Any) -> Any:
     try:
         return func(*args)
     except SourceError as exc:
@@ -187,7 +152,7 @@ def _call(project: Project, name: str, what: str, func: Any, *args: Any) -> Any:
         raise SourceError(f"source '{name}': {what} failed: {type(exc).__name__}: {exc}") from exc
 
 
-def _located(project: Project, name: str, exc: SourceError) -> SourceError | None:
+def _located(project: RunProject, name: str, exc: SourceError) -> SourceError | None:
     """``exc`` with each problem prefixed by the kpiforge.yaml line that declared the setting
     it is about; None when there is nothing to add (no file, or already located)."""
     config = project.sources.get(name)
@@ -201,7 +166,7 @@ def _located(project: Project, name: str, exc: SourceError) -> SourceError | Non
     return located
 
 
-def _latest(project: Project, sources: Mapping[str, Any]) -> date | None:
+def _latest(project: RunProject, sources: Mapping[str, Any]) -> date | None:
     """The newest local day with data over ``sources``."""
     best: date | None = None
     request = SourceRequest("day", project.timezone, project.week_start_index)
@@ -230,7 +195,7 @@ def _ranges(periods: Iterable[Period]) -> tuple[tuple[date, date], ...]:
 
 # --------------------------------------------------------------------------- the run
 
-def run(engine: "Engine", project_or_sources: Any, *, grain: str | None = None,
+def run(engine: Engine, project: RunProject, *, grain: str | None = None,
         period: str | None = None, by: Sequence[str] | str | None = (),
         kpis: Sequence[str] | None = None, compare: Iterable[str] | str | None = (),
         start: Any = None, end: Any = None, last: int | None = None,
@@ -248,7 +213,6 @@ def run(engine: "Engine", project_or_sources: Any, *, grain: str | None = None,
     has exactly one such source). ``progress(step, done, total)``, if given, is called before
     each source is read and before the evaluation (the command line's progress bar).
     """
-    project = as_project(project_or_sources, plugins=engine.plugins)
     modes = _compare_modes(compare)
     dims = _dims(by)
     ws = project.week_start_index
@@ -393,7 +357,7 @@ def run(engine: "Engine", project_or_sources: Any, *, grain: str | None = None,
         status[forced | np.isnan(value)] = Status.UNKNOWN
         values[kpi], statuses[kpi], reasons[kpi] = value, status, reason
 
-    records = _records(wanted, results, current, slices, dims, values, statuses, reasons,
+    records = _records(engine, wanted, results, current, slices, dims, values, statuses, reasons,
                        shifted, modes, period_index, len(slices))
     return RunResult(tuple(records), grain, tuple(p.label for p in current), dims, tuple(wanted), modes,
                      tuple(warnings))
@@ -412,7 +376,7 @@ def _dims(by: Sequence[str] | str | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _data_by_source(project: Project, data: Any, plugins: Any) -> dict[str, Any]:
+def _data_by_source(project: RunProject, data: Any, plugins: Any) -> dict[str, Any]:
     tables = dict(project.inline_data)
     types = plugins.source_types
     in_memory = [n for n, s in project.sources.items()
@@ -436,7 +400,7 @@ def _data_by_source(project: Project, data: Any, plugins: Any) -> dict[str, Any]
     raise RunError(f"data: pass a mapping of source name to table (sources that take in-memory data: {names})")
 
 
-def _select_periods(project: Project, sources: Mapping[str, Any], grain: str | None,
+def _select_periods(project: RunProject, sources: Mapping[str, Any], grain: str | None,
                     period: str | None, start: Any, end: Any, last: int | None,
                     ws: int) -> tuple[str, list[Period]]:
     if period is not None:
@@ -506,41 +470,36 @@ def _change(value: float | None, previous: float | None) -> float | None:
     return (value - previous) / abs(previous) * 100.0
 
 
-def _records(kpis: Sequence[str], results: Any, current: Sequence[Period], slices: Sequence[tuple],
+def _records(engine: Engine, kpis: Sequence[str], results: Any, current: Sequence[Period], slices: Sequence[tuple],
              dims: Sequence[str], values: Mapping[str, np.ndarray], statuses: Mapping[str, np.ndarray],
              reasons: Mapping[str, np.ndarray], shifted: Mapping[str, Mapping[Period, Period]],
-             modes: Sequence[str], period_index: Mapping[str, int], n_slices: int) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = []
+             modes: Sequence[str], period_index: Mapping[str, int], n_slices: int) -> list[Record]:
+    records: list[Record] = []
     both = len(modes) == 2
     # a label is computed, not stored: once per period here, not once per KPI x slice
     labels = [period.label for period in current]
     bases = [period_index[label] * n_slices for label in labels]
     compare_bases = [{m: period_index[shifted[m][period].label] * n_slices for m in modes}
                      for period in current]
+    frozen = [frozen_slice(zip(dims, key)) for key in slices]
     for kpi in kpis:
         unit = results[kpi].unit
+        currency = engine.definitions[kpi].currency if unit == "currency" else None
         value_list = values[kpi].tolist()
         status_list = statuses[kpi].tolist()
         reason_list = reasons[kpi].tolist()
         for label, base, compared in zip(labels, bases, compare_bases):
-            for s, key in enumerate(slices):
+            for s in range(len(slices)):
                 row = base + s
                 value = _plain(value_list[row])
-                record: dict[str, Any] = {
-                    "kpi": kpi,
-                    "period": label,
-                    "slice": dict(zip(dims, key)),
-                    "value": value,
-                    "unit": unit,
-                    "status": str(status_list[row]),
-                    "reason": reason_list[row] if value is None else None,
-                    "previous": None,
-                    "change_pct": None,
-                }
+                compared_values: dict[str, Any] = {}
                 for mode in modes:
                     previous = _plain(value_list[compared[mode] + s])
                     suffix = "_year" if both and mode == "year" else ""
-                    record["previous" + suffix] = previous
-                    record["change_pct" + suffix] = _change(value, previous)
-                records.append(record)
+                    compared_values["previous" + suffix] = previous
+                    compared_values["change_pct" + suffix] = _change(value, previous)
+                records.append(Record(kpi, label, frozen[s], value, unit, currency,
+                                      Status(status_list[row]),
+                                      reason_list[row] if value is None else None,
+                                      **compared_values))
     return records

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from .errors import SourceError, did_you_mean
+from .errors import ColumnsError, SourceError, did_you_mean
 
 if TYPE_CHECKING:
     from ._sources import InputSpec, SourceRequest
@@ -27,16 +27,6 @@ __all__ = ["ColumnsError", "check_columns", "is_text_type", "translate"]
 NUMERIC_AGGREGATIONS = frozenset({"sum", "avg", "min", "max", "first", "last"})
 _TEXT_TYPES = ("VARCHAR", "TEXT", "CHAR", "CHARACTER", "STRING", "BPCHAR", "NVARCHAR", "CLOB")
 _SHOWN_COLUMNS = 20
-
-
-class ColumnsError(SourceError):
-    """Every column problem of one source at once; ``problems`` pairs a setting with its text."""
-
-    def __init__(self, problems: Sequence[tuple[tuple[str, ...], str]], *, debug: str | None = None):
-        self.problems = tuple(problems)
-        super().__init__("\n".join(text for _, text in self.problems), field=self.problems[0][0],
-                         debug=debug)
-
 
 def is_text_type(type_name: str) -> bool:
     name = type_name.strip().upper()

@@ -45,7 +45,7 @@ import numpy as np
 
 from ._schema import validate
 from ._yamlio import Document, KeyPath, field_name, load_document
-from .errors import DefinitionError, Diagnostic, KpiforgeError, did_you_mean
+from .errors import CaseError, DefinitionError, Diagnostic, KpiforgeError, did_you_mean
 
 __all__ = [
     "AlertRunner",
@@ -167,14 +167,6 @@ class TestFile:
     @property
     def alert_tests(self) -> list[dict[str, Any]]:
         return self.document.data.get("alert_tests") or []
-
-
-class CaseError(KpiforgeError):
-    """An alert case cannot run; ``path`` (relative to the case) says where to point."""
-
-    def __init__(self, message: str, path: KeyPath = ()):
-        self.path = tuple(path)
-        super().__init__(message)
 
 
 AlertRunner = Callable[[Any, Mapping[str, Any]], Sequence[Mismatch]]

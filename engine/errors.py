@@ -11,22 +11,31 @@ from __future__ import annotations
 import difflib
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 __all__ = [
+    "AlertConfigError",
     "ArgumentError",
+    "CaseError",
+    "ColumnsError",
     "DefinitionError",
     "Diagnostic",
+    "FileRefused",
+    "FileTooLarge",
     "FormulaError",
     "InputError",
     "KpiforgeError",
     "MAX_DIAGNOSTICS_PER_FILE",
+    "MissingExtraError",
+    "PeriodError",
     "PluginError",
     "PluginWarning",
     "ProjectError",
+    "RunError",
     "SinkError",
     "SourceError",
     "StateError",
+    "TemplateLimitError",
     "UnknownKpiError",
     "did_you_mean",
     "limit_per_file",
@@ -230,3 +239,75 @@ class SinkError(KpiforgeError):
 
 class StateError(KpiforgeError):
     """The alert state database cannot be used: damaged, not kpiforge's, or locked too long."""
+
+
+class ColumnsError(SourceError):
+    """Every column problem of one source at once; ``problems`` pairs a setting with its text."""
+
+    def __init__(self, problems: Sequence[tuple[tuple[str, ...], str]], *, debug: str | None = None):
+        self.problems = tuple(problems)
+        super().__init__("\n".join(text for _, text in self.problems), field=self.problems[0][0],
+                         debug=debug)
+
+
+class RunError(KpiforgeError, ValueError):
+    """A run was asked something inconsistent (two period selections, an unknown dimension)."""
+
+
+class PeriodError(KpiforgeError, ValueError):
+    """A period, date, grain or time zone string that cannot be understood."""
+
+
+class AlertConfigError(KpiforgeError, ValueError):
+    """An alert setting cannot be used (``alerting``, ``state``, a KPI's ``alerts:``, a retry
+    policy). ``field`` is the dotted setting (``"alerting.repeat_interval"``); ``path``,
+    ``line`` and ``column`` say where it was written once that is known (0: not known), and
+    the message then starts with that position."""
+
+    def __init__(self, message: str, *, field: str = "", path: str = "", line: int = 0,
+                 column: int = 0):
+        self.message = message
+        self.field = field
+        self.path = path
+        self.line = line
+        self.column = column
+        where = f"{path}:{line}:{column}: " if path and line else f"{path}: " if path else ""
+        super().__init__(where + message)
+
+    def at(self, path: str, line: int, column: int = 0) -> "AlertConfigError":
+        """The same error, positioned."""
+        return AlertConfigError(self.message, field=self.field, path=path, line=line, column=column)
+
+
+class TemplateLimitError(KpiforgeError):
+    """An alert message template went past a time, size or loop limit."""
+
+
+class CaseError(KpiforgeError):
+    """An alert test case cannot run; ``path`` (relative to the case) says where to point."""
+
+    def __init__(self, message: str, path: tuple[str | int, ...] = ()):
+        self.path = tuple(path)
+        super().__init__(message)
+
+
+class FileRefused(KpiforgeError):
+    """A file that cannot or must not be read; ``code`` and ``reason`` make the diagnostic."""
+
+    def __init__(self, code: str, reason: str):
+        self.code = code
+        self.reason = reason
+        super().__init__(reason)
+
+
+class FileTooLarge(FileRefused):
+    """More than ``limit`` bytes; ``size`` is the file's size as far as it is known."""
+
+    def __init__(self, size: int, limit: int):
+        self.size = size
+        self.limit = limit
+        super().__init__("file-too-large", f"file is {size:,} bytes; the limit is {limit:,} bytes")
+
+
+class MissingExtraError(KpiforgeError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""

@@ -97,9 +97,9 @@ def _plugins() -> Any:
     obj = click.get_current_context().find_root().obj
     plugins = getattr(obj, "plugins", obj)
     if plugins is None or not hasattr(plugins, "sink_types"):
-        from kpiforge._plugins import default_plugins
+        from kpiforge._plugins import load_plugins
 
-        plugins = default_plugins()
+        plugins = load_plugins()
     return plugins
 
 

@@ -109,7 +109,7 @@ def test_the_project_resolves_references_the_same_way(team):
     """))
     loaded = load_project(project)
     assert loaded.definitions == (bundled_definitions_dir(), team / "team")
-    assert {"team_leads", "ctr"} <= set(loaded.engine().definitions)
+    assert {"team_leads", "ctr"} <= set(loaded.engine.definitions)
     project.write_text(project.read_text().replace("[kpiforge:standard,", "[kpiforge:standard, kpiforge:nope,"))
     with pytest.raises(ProjectError) as info:
         load_project(project)

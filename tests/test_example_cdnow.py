@@ -27,9 +27,8 @@ KPIS = ["revenue", "orders_count", "aov", "active_customers", "churn_rate", "ret
 
 
 def run(project: Path, **options) -> list[dict]:
-    """``engine.run`` with the engine of the project's own definitions, as `kpiforge run` does."""
-    loaded = load_project(project)
-    return list(loaded.engine().run(loaded, **options))
+    """``Project.run``: the engine of the project's own definitions, as `kpiforge run` does."""
+    return load_project(project).run(**options).to_records()
 
 
 @pytest.fixture(scope="module")

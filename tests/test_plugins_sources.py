@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from kpiforge import Engine
+from kpiforge import Project
 from kpiforge._plugins import load_plugins
 from kpiforge.errors import PluginWarning
 
@@ -86,20 +86,20 @@ def test_a_plugin_adds_a_source_type_and_a_function(plugins_dir, tmp_path):
     assert not plugins.failures
     (tmp_path / "defs").mkdir()
     (tmp_path / "defs" / "tripled.yaml").write_text(DEFINITION)
-    engine = Engine.load(tmp_path / "defs", plugins=plugins)
-    project = {"sources": {"c": {"type": "constant", "time": "t", "inputs": {"visitors": {"agg": "sum"}}}}}
-    result = engine.run(project, period="2026-10")
-    assert [(r["kpi"], r["period"], r["value"]) for r in result] == [("tripled", "2026-10", 3.0)]
+    project = Project.from_dict({"definitions": ["defs"], "sources": {"c": {
+        "type": "constant", "time": "t", "inputs": {"visitors": {"agg": "sum"}}}}}, root=tmp_path, plugins=plugins)
+    result = project.run(period="2026-10")
+    assert [(r.kpi, r.period, r.value) for r in result] == [("tripled", "2026-10", 3.0)]
 
 
 def test_a_plugin_source_without_latest_still_finds_the_latest_period(plugins_dir, tmp_path):
     plugins = load_plugins(plugins_dir=plugins_dir)
     (tmp_path / "defs").mkdir()
     (tmp_path / "defs" / "tripled.yaml").write_text(DEFINITION)
-    engine = Engine.load(tmp_path / "defs", plugins=plugins)
-    project = {"sources": {"c": {"type": "constant", "time": "t", "inputs": {"visitors": {"agg": "sum"}}}}}
+    project = Project.from_dict({"definitions": ["defs"], "sources": {"c": {
+        "type": "constant", "time": "t", "inputs": {"visitors": {"agg": "sum"}}}}}, root=tmp_path, plugins=plugins)
     # the constant source has no latest() and no data without a range: nothing to compute
-    assert len(engine.run(project)) == 0
+    assert len(project.run()) == 0
 
 
 def test_an_unknown_source_type_is_a_positioned_project_error(plugins_dir, tmp_path):

@@ -1,4 +1,4 @@
-"""``engine.run`` / ``kpiforge run``: the correctness rules, each built so the wrong way differs.
+"""``Project.run`` / ``kpiforge run``: the correctness rules, each built so the wrong way differs.
 
 The project (Europe/Paris) has three sources: ``ads`` (CSV, by channel and campaign), ``shop``
 (DuckDB, by channel only, TIMESTAMPTZ times) and ``web`` (CSV, by channel, visitor ids).
@@ -13,9 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from kpiforge import Engine, ProjectError, SourceError, UnknownKpiError
-from kpiforge._project import load_project
-from kpiforge._run import RunError, RunResult, _change
+from kpiforge import Engine, Project, ProjectError, RunError, RunResult, SourceError, UnknownKpiError
+from kpiforge._run import _change
 
 DEFINITIONS = """\
 currency: EUR
@@ -119,43 +118,46 @@ def project_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def project(project_file):
-    return load_project(project_file)
+    return Project.load(project_file)
 
 
 @pytest.fixture(scope="module")
-def engine(project):
-    return project.engine()
+def in_memory(project_file):
+    """A project from a dict, with the test definitions (``visitors`` is not in the catalog)."""
+    def build(data):
+        return Project.from_dict({"definitions": [str(project_file.parent / "defs")], **data})
+    return build
 
 
 def values(result, kpi, key="value"):
     """{(period, *slice values): value} of one KPI."""
-    return {(r["period"], *r["slice"].values()): r[key] for r in result if r["kpi"] == kpi}
+    return {(r["period"], *r["slice"].values()): r[key] for r in result.to_records() if r["kpi"] == kpi}
 
 
 # ----------------------------------------------------------------------------- correctness rules
 
-def test_a_ratio_is_computed_from_the_period_totals_not_averaged_from_days(engine, project):
-    daily = engine.run(project, grain="day", period="2026-10", kpis=["ctr"])
+def test_a_ratio_is_computed_from_the_period_totals_not_averaged_from_days(project):
+    daily = project.run(grain="day", period="2026-10", kpis=["ctr"])
     assert {k: v for k, v in values(daily, "ctr").items() if v is not None} == {
         ("2026-10-01",): 1.0, ("2026-10-02",): pytest.approx(95 / 1400 * 100)}
-    monthly = engine.run(project, period="2026-10", kpis=["ctr"])
+    monthly = project.run(period="2026-10", kpis=["ctr"])
     # (1 + 90 + 5) / (100 + 900 + 500): the mean of the daily CTRs would be about 3.89
     assert values(monthly, "ctr") == {("2026-10",): pytest.approx(6.4)}
 
 
-def test_count_distinct_is_recounted_at_each_grain_never_summed(engine, project):
-    days = values(engine.run(project, grain="day", period="2026-10", kpis=["visitors"]), "visitors")
+def test_count_distinct_is_recounted_at_each_grain_never_summed(project):
+    days = values(project.run(grain="day", period="2026-10", kpis=["visitors"]), "visitors")
     assert sum(v for v in days.values() if v is not None) == 5  # v1 counted on three days
-    month = engine.run(project, period="2026-10", kpis=["visitors"])
+    month = project.run(period="2026-10", kpis=["visitors"])
     assert values(month, "visitors") == {("2026-10",): 3.0}
-    by_channel = engine.run(project, period="2026-10", by=["channel"], kpis=["visitors"])
+    by_channel = project.run(period="2026-10", by=["channel"], kpis=["visitors"])
     assert values(by_channel, "visitors") == {("2026-10", "search"): 2.0, ("2026-10", "social"): 2.0}
-    assert values(engine.run(project, period="2026", kpis=["visitors"]), "visitors") == {("2026",): 3.0}
+    assert values(project.run(period="2026", kpis=["visitors"]), "visitors") == {("2026",): 3.0}
 
 
-def test_a_period_without_data_is_null_with_reason_no_data_for_every_kpi(engine, project):
-    result = engine.run(project, start="2026-07-01", end="2026-10-31")
-    july = [r for r in result if r["period"] == "2026-07"]
+def test_a_period_without_data_is_null_with_reason_no_data_for_every_kpi(project):
+    result = project.run(start="2026-07-01", end="2026-10-31")
+    july = [r for r in result.to_records() if r["period"] == "2026-07"]
     assert {r["kpi"] for r in july} == {"ctr", "aov", "roas", "visitors"}  # conversions: nobody
     for r in july:
         assert (r["value"], r["status"], r["reason"]) == (None, "unknown", "no data"), r
@@ -164,18 +166,18 @@ def test_a_period_without_data_is_null_with_reason_no_data_for_every_kpi(engine,
 
 
 @pytest.mark.parametrize("by", [["channel"], ["channel", "campaign"], "campaign"])
-def test_a_period_without_any_row_split_by_a_dimension_is_no_data_for_every_kpi(engine, project, by):
-    result = engine.run(project, period="2026-07", by=by)
-    assert {r["kpi"] for r in result} == {"ctr", "aov", "roas", "visitors"}
-    for r in result:
+def test_a_period_without_any_row_split_by_a_dimension_is_no_data_for_every_kpi(project, by):
+    result = project.run(period="2026-07", by=by)
+    assert {r.kpi for r in result} == {"ctr", "aov", "roas", "visitors"}
+    for r in result.to_records():
         assert r["value"] is None and r["status"] == "unknown", r
         assert r["reason"] == "no data" or r["reason"].endswith("cannot be split by campaign"), r
         assert set(r["slice"].values()) == {None}
     assert values(result, "ctr", "reason") == {("2026-07", *[None] * len(result.by)): "no data"}
 
 
-def test_a_slice_a_source_has_no_rows_for_is_no_data_and_a_partial_kpi_names_the_input(engine, project):
-    result = engine.run(project, period="2026-10", by="channel", kpis=["ctr", "aov", "roas"])
+def test_a_slice_a_source_has_no_rows_for_is_no_data_and_a_partial_kpi_names_the_input(project):
+    result = project.run(period="2026-10", by="channel", kpis=["ctr", "aov", "roas"])
     assert values(result, "ctr") == {("2026-10", "search"): pytest.approx(9.1),
                                      ("2026-10", "social"): pytest.approx(1.0)}
     assert values(result, "aov") == {("2026-10", "search"): 50.0, ("2026-10", "social"): None}
@@ -184,76 +186,76 @@ def test_a_slice_a_source_has_no_rows_for_is_no_data_and_a_partial_kpi_names_the
     assert values(result, "roas")[("2026-10", "search")] == pytest.approx(100 / 10)
 
 
-def test_a_source_that_cannot_be_split_gives_null_with_a_reason_never_the_total(engine, project):
-    result = engine.run(project, period="2026-10", by=["channel", "campaign"], kpis=["ctr", "aov", "roas"])
+def test_a_source_that_cannot_be_split_gives_null_with_a_reason_never_the_total(project):
+    result = project.run(period="2026-10", by=["channel", "campaign"], kpis=["ctr", "aov", "roas"])
     assert values(result, "ctr") == {("2026-10", "search", "a"): 1.0, ("2026-10", "search", "b"): 10.0,
                                      ("2026-10", "social", "c"): 1.0}
     for kpi in ("aov", "roas"):
-        rows = [r for r in result if r["kpi"] == kpi]
+        rows = [r for r in result.to_records() if r["kpi"] == kpi]
         assert len(rows) == 3
         for r in rows:
             assert r["value"] is None and r["status"] == "unknown"
             assert r["reason"] == "source 'shop' cannot be split by campaign"
 
 
-def test_nothing_splittable_still_explains_itself(engine, project):
-    (row,) = engine.run(project, period="2026-10", by="campaign", kpis=["aov"])
+def test_nothing_splittable_still_explains_itself(project):
+    (row,) = project.run(period="2026-10", by="campaign", kpis=["aov"]).to_records()
     assert row["slice"] == {"campaign": None} and row["reason"] == "source 'shop' cannot be split by campaign"
 
 
-def test_time_zone_boundaries_follow_the_project_time_zone(engine, project, tmp_path):
-    paris = engine.run(project, grain="day", start="2026-10-31", end="2026-11-01", kpis=["aov"])
+def test_time_zone_boundaries_follow_the_project_time_zone(project, tmp_path):
+    paris = project.run(grain="day", start="2026-10-31", end="2026-11-01", kpis=["aov"])
     assert values(paris, "aov") == {("2026-10-31",): None, ("2026-11-01",): 100.0}
     # the same data in a UTC project: the 23:30Z order is in October
     utc_file = build_project(tmp_path, PROJECT.replace("Europe/Paris", "UTC"))
-    utc = engine.run(utc_file, period="2026-10", kpis=["aov"])
+    utc = Project.load(utc_file).run(period="2026-10", kpis=["aov"])
     assert values(utc, "aov") == {("2026-10",): pytest.approx((60 + 40 + 100) / 3)}
-    assert values(engine.run(project, period="2026-10", kpis=["aov"]), "aov") == {("2026-10",): 50.0}
+    assert values(project.run(period="2026-10", kpis=["aov"]), "aov") == {("2026-10",): 50.0}
 
 
-def test_naive_times_are_local_and_aware_ones_are_converted(engine):
+def test_naive_times_are_local_and_aware_ones_are_converted(in_memory):
     rows = [{"ts": "2026-10-31 23:30:00", "n": 1.0}, {"ts": "2026-10-31T23:30:00Z", "n": 10.0}]
-    project = {"timezone": "Europe/Paris", "sources": {"events": {
-        "type": "records", "time": "ts", "data": rows, "inputs": {"visitors": {"column": "n", "agg": "sum"}}}}}
-    result = engine.run(project, grain="day", start="2026-10-31", end="2026-11-01", kpis=["visitors"])
+    project = in_memory({"timezone": "Europe/Paris", "sources": {"events": {
+        "type": "records", "time": "ts", "data": rows, "inputs": {"visitors": {"column": "n", "agg": "sum"}}}}})
+    result = project.run(grain="day", start="2026-10-31", end="2026-11-01", kpis=["visitors"])
     assert values(result, "visitors") == {("2026-10-31",): 1.0, ("2026-11-01",): 10.0}
 
 
 # ----------------------------------------------------------------------------- periods, compare
 
-def test_the_default_period_is_the_latest_with_data(engine, project):
-    result = engine.run(project, kpis=["aov"])
+def test_the_default_period_is_the_latest_with_data(project):
+    result = project.run(kpis=["aov"])
     assert result.periods == ("2026-11",) and values(result, "aov") == {("2026-11",): 100.0}
-    last3 = engine.run(project, last=3, kpis=["ctr", "aov"])
+    last3 = project.run(last=3, kpis=["ctr", "aov"])
     assert last3.periods == ("2026-09", "2026-10", "2026-11")
     assert values(last3, "ctr", "reason")[("2026-11",)] == "no data"
 
 
-def test_weeks_are_iso_weeks_unless_the_project_says_otherwise(engine, project, tmp_path):
-    iso = engine.run(project, grain="week", period="2026-10", kpis=["visitors"])
+def test_weeks_are_iso_weeks_unless_the_project_says_otherwise(project, tmp_path):
+    iso = project.run(grain="week", period="2026-10", kpis=["visitors"])
     assert iso.periods == ("2026-W40", "2026-W41", "2026-W42", "2026-W43", "2026-W44")
     assert values(iso, "visitors")[("2026-W40",)] == 2.0
     sunday = build_project(tmp_path, PROJECT.replace("timezone:", "week_start: sunday\ntimezone:"))
-    weeks = engine.run(sunday, grain="week", period="2026-10", kpis=["visitors"])
+    weeks = Project.load(sunday).run(grain="week", period="2026-10", kpis=["visitors"])
     # 1 Oct 2026 is a Thursday: the Sunday week holding it starts on 27 September
     assert weeks.periods[0] == "2026-W39" and values(weeks, "visitors")[("2026-W39",)] == 2.0
 
 
-def test_compare_with_the_previous_period_and_a_year_earlier(engine, project):
-    result = engine.run(project, period="2026-10", kpis=["ctr", "aov", "visitors"], compare=["previous", "year"])
-    by_kpi = {r["kpi"]: r for r in result}
+def test_compare_with_the_previous_period_and_a_year_earlier(project):
+    result = project.run(period="2026-10", kpis=["ctr", "aov", "visitors"], compare=["previous", "year"])
+    by_kpi = {r["kpi"]: r for r in result.to_records()}
     ctr, aov, visitors = by_kpi["ctr"], by_kpi["aov"], by_kpi["visitors"]
     assert (ctr["previous"], ctr["change_pct"]) == (1.0, pytest.approx(540.0))
     assert (ctr["previous_year"], ctr["change_pct_year"]) == (1.0, pytest.approx(540.0))
     assert (aov["previous"], aov["change_pct"]) == (40.0, pytest.approx(25.0))
     assert (aov["previous_year"], aov["change_pct_year"]) == (50.0, 0.0)
     assert (visitors["previous"], visitors["change_pct"]) == (None, None)
-    only_year = engine.run(project, period="2026-10", kpis=["aov"], compare="year")
-    assert (only_year.records[0]["previous"], "previous_year" in only_year.records[0]) == (50.0, False)
+    only_year = project.run(period="2026-10", kpis=["aov"], compare="year")
+    assert (only_year.records[0].previous, "previous_year" in only_year.to_records()[0]) == (50.0, False)
 
 
-def test_a_previous_value_of_zero_gives_no_change_pct(engine, project):
-    (row,) = engine.run(project, period="2026-09", kpis=["ctr"], compare=["previous"])
+def test_a_previous_value_of_zero_gives_no_change_pct(project):
+    (row,) = project.run(period="2026-09", kpis=["ctr"], compare=["previous"]).to_records()
     assert (row["value"], row["previous"], row["change_pct"]) == (1.0, 0.0, None)
 
 
@@ -266,7 +268,7 @@ def test_change_pct(value, previous, expected):
 
 # ----------------------------------------------------------------------------- evaluation shape
 
-def test_one_evaluation_per_run_and_one_query_per_source(engine, project, monkeypatch):
+def test_one_evaluation_per_run_and_one_query_per_source(project, monkeypatch):
     from kpiforge._duckdb import DuckDBSession
     from kpiforge.plugins.sources import databases, files
 
@@ -291,12 +293,12 @@ def test_one_evaluation_per_run_and_one_query_per_source(engine, project, monkey
     monkeypatch.setattr(Engine, "evaluate", evaluate)
     monkeypatch.setattr(DuckDBSession, "query", query)
     monkeypatch.setattr(DuckDBSession, "__init__", init)
-    engine.run(project, grain="day", start="2026-09-01", end="2026-10-31", by=["channel"],
+    project.run(grain="day", start="2026-09-01", end="2026-10-31", by=["channel"],
                compare=["previous", "year"])
     assert calls == {"evaluate": 1, "files": 2, "duckdb": 1}  # ads + web, shop
 
 
-def test_period_labels_are_computed_per_period_not_per_record(engine, project, monkeypatch):
+def test_period_labels_are_computed_per_period_not_per_record(project, monkeypatch):
     from kpiforge._periods import Period
 
     calls = {"n": 0}
@@ -310,7 +312,7 @@ def test_period_labels_are_computed_per_period_not_per_record(engine, project, m
     counts = {}
     for by in ((), ("channel", "campaign")):
         calls["n"] = 0
-        result = engine.run(project, grain="day", period="2026-10", by=by, kpis=["ctr"],
+        result = project.run(grain="day", period="2026-10", by=by, kpis=["ctr"],
                             compare="previous")
         counts[by] = (calls["n"], len(result))
     (plain, records), (split, split_records) = counts.values()
@@ -318,9 +320,9 @@ def test_period_labels_are_computed_per_period_not_per_record(engine, project, m
     assert split == plain  # ...and not one more label
 
 
-def test_records_are_ordered_by_kpi_then_period_then_slice(engine, project):
-    result = engine.run(project, last=2, by="channel", kpis=["visitors", "ctr"])
-    keys = [(r["kpi"], r["period"], r["slice"]["channel"]) for r in result]
+def test_records_are_ordered_by_kpi_then_period_then_slice(project):
+    result = project.run(last=2, by="channel", kpis=["visitors", "ctr"])
+    keys = [(r.kpi, r.period, r.slice["channel"]) for r in result]
     # the latest data of web and ads (shop is not needed here) is in October
     assert keys == [
         ("visitors", "2026-09", "search"), ("visitors", "2026-09", "social"),
@@ -328,38 +330,38 @@ def test_records_are_ordered_by_kpi_then_period_then_slice(engine, project):
         ("ctr", "2026-09", "search"), ("ctr", "2026-09", "social"),
         ("ctr", "2026-10", "search"), ("ctr", "2026-10", "social"),
     ]
-    assert set(result.records[0]) == {"kpi", "period", "slice", "value", "unit", "status", "reason",
-                                      "previous", "change_pct"}
+    assert list(result.to_records()[0]) == ["kpi", "period", "slice", "value", "unit", "currency",
+                                            "status", "reason", "previous", "change_pct"]
 
 
-def test_default_kpis_are_those_the_sources_can_feed(engine, project):
-    result = engine.run(project, period="2026-10")
+def test_default_kpis_are_those_the_sources_can_feed(project):
+    result = project.run(period="2026-10")
     # conversion_rate needs conversions, which no source provides
     assert set(result.kpis) == {"aov", "ctr", "roas", "visitors"}
-    asked = engine.run(project, period="2026-10", kpis=["conversion_rate"])
-    assert asked.records[0]["reason"] == "no source provides input 'conversions'"
+    asked = project.run(period="2026-10", kpis=["conversion_rate"])
+    assert asked.records[0].reason == "no source provides input 'conversions'"
 
 
 # ----------------------------------------------------------------------------- API shapes
 
-def test_the_project_may_be_a_path_a_project_or_a_dict(engine, project, project_file):
-    expected = engine.run(project, period="2026-10", kpis=["ctr"]).records
-    assert engine.run(project_file, period="2026-10", kpis=["ctr"]).records == expected
-    assert engine.run(str(project_file.parent), period="2026-10", kpis=["ctr"]).records == expected
+def test_the_project_may_be_a_file_its_folder_or_a_dict(project, project_file):
+    expected = project.run(period="2026-10", kpis=["ctr"]).records
+    assert Project.load(str(project_file)).run(period="2026-10", kpis=["ctr"]).records == expected
+    assert Project.load(project_file.parent).run(period="2026-10", kpis=["ctr"]).records == expected
     import yaml
 
     data = yaml.safe_load(PROJECT)
     data["sources"]["ads"]["path"] = str(project_file.parent / "data/ads_*.csv")
-    del data["definitions"]
-    from_dict = engine.run(data, period="2026-10", kpis=["ctr"])
+    data["definitions"] = [str(project_file.parent / "defs")]
+    from_dict = Project.from_dict(data).run(period="2026-10", kpis=["ctr"])
     assert isinstance(from_dict, RunResult) and from_dict.records == expected
     copy = from_dict.to_records()
     copy[0]["slice"]["x"] = 1
-    assert from_dict.records[0]["slice"] == {}
+    assert from_dict.records[0].slice == {}
 
 
 @pytest.mark.parametrize("kind", ["pandas", "polars", "pyarrow", "records"])
-def test_in_memory_tables(engine, kind):
+def test_in_memory_tables(in_memory, kind):
     rows = [
         {"day": "2026-10-01", "channel": "search", "clicks": 1, "impressions": 100},
         {"day": "2026-10-02", "channel": "search", "clicks": 90, "impressions": 900},
@@ -379,22 +381,22 @@ def test_in_memory_tables(engine, kind):
         table = pa.Table.from_pylist(rows)
     else:
         table = rows
-    project = {"timezone": "Europe/Paris", "sources": {"ads": {
+    project = in_memory({"timezone": "Europe/Paris", "sources": {"ads": {
         "type": "records" if kind == "records" else "dataframe", "time": "day", "dimensions": ["channel"],
-        "inputs": {"clicks": {"agg": "sum"}, "impressions": {"agg": "sum"}}}}}
-    result = engine.run(project, period="2026-10", kpis=["ctr"], data={"ads": table})
+        "inputs": {"clicks": {"agg": "sum"}, "impressions": {"agg": "sum"}}}}})
+    result = project.run(period="2026-10", kpis=["ctr"], data={"ads": table})
     assert values(result, "ctr") == {("2026-10",): pytest.approx(6.4)}
-    assert values(engine.run(project, period="2026-10", kpis=["ctr"], data=table, by="channel"), "ctr") == {
+    assert values(project.run(period="2026-10", kpis=["ctr"], data=table, by="channel"), "ctr") == {
         ("2026-10", "search"): pytest.approx(9.1), ("2026-10", "social"): pytest.approx(1.0)}
 
 
-def test_a_pandas_frame_with_aware_timestamps_is_converted(engine):
+def test_a_pandas_frame_with_aware_timestamps_is_converted(in_memory):
     import pandas as pd
 
     frame = pd.DataFrame({"ts": pd.to_datetime(["2026-10-31T23:30:00Z"], utc=True), "n": [1.0]})
-    project = {"timezone": "Europe/Paris", "sources": {"events": {
-        "type": "dataframe", "time": "ts", "data": frame, "inputs": {"visitors": {"column": "n", "agg": "sum"}}}}}
-    assert engine.run(project, kpis=["visitors"]).periods == ("2026-11",)
+    project = in_memory({"timezone": "Europe/Paris", "sources": {"events": {
+        "type": "dataframe", "time": "ts", "data": frame, "inputs": {"visitors": {"column": "n", "agg": "sum"}}}}})
+    assert project.run(kpis=["visitors"]).periods == ("2026-11",)
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
@@ -408,30 +410,30 @@ def test_a_pandas_frame_with_aware_timestamps_is_converted(engine):
     ({"grain": "fortnight"}, RunError, "unknown grain"),
     ({"last": 0}, RunError, "last must be"),
 ])
-def test_bad_requests_are_clear_errors(engine, project, kwargs, error, message):
+def test_bad_requests_are_clear_errors(project, kwargs, error, message):
     with pytest.raises(error, match=message):
-        engine.run(project, **kwargs)
+        project.run(**kwargs)
 
 
-def test_an_unknown_data_key_is_named_with_the_expected_sources(engine):
-    project = {"sources": {"events": {"type": "dataframe", "time": "ts", "inputs": {"visitors": {"agg": "sum"}}}}}
+def test_an_unknown_data_key_is_named_with_the_expected_sources(in_memory):
+    project = in_memory({"sources": {"events": {"type": "dataframe", "time": "ts", "inputs": {"visitors": {"agg": "sum"}}}}})
     rows = [{"ts": "2026-10-01", "visitors": 1}]
     with pytest.raises(RunError, match=r"data: no source is named 'evnts' \(did you mean 'events'\?\); "
                                        r"the project's sources that take in-memory data: 'events'"):
-        engine.run(project, period="2026-10", data={"evnts": rows})
-    assert values(engine.run(project, period="2026-10", data={"events": rows}), "visitors") == {("2026-10",): 1.0}
+        project.run(period="2026-10", data={"evnts": rows})
+    assert values(project.run(period="2026-10", data={"events": rows}), "visitors") == {("2026-10",): 1.0}
 
 
-def test_a_dataframe_source_without_data_says_how_to_give_it(engine):
-    project = {"sources": {"events": {"type": "dataframe", "time": "ts", "inputs": {"visitors": {"agg": "sum"}}}}}
-    with pytest.raises(SourceError, match=r"pass it to engine.run\(\.\.\., data=\{'events': table\}\)"):
-        engine.run(project, period="2026-10")
+def test_a_dataframe_source_without_data_says_how_to_give_it(in_memory):
+    project = in_memory({"sources": {"events": {"type": "dataframe", "time": "ts", "inputs": {"visitors": {"agg": "sum"}}}}})
+    with pytest.raises(SourceError, match=r"pass it to project.run\(\.\.\., data=\{'events': table\}\)"):
+        project.run(period="2026-10")
 
 
-def test_project_errors_surface_from_run(engine, tmp_path):
+def test_project_errors_surface_from_load(tmp_path):
     (tmp_path / "kpiforge.yaml").write_text("sources: {ads: {type: csv, time: t}}\n")
     with pytest.raises(ProjectError, match="missing required field"):
-        engine.run(tmp_path / "kpiforge.yaml")
+        Project.load(tmp_path / "kpiforge.yaml")
 
 
 # ----------------------------------------------------------------------------- the CLI
@@ -441,11 +443,11 @@ def kpiforge(*args, cwd):
                           text=True, timeout=120)
 
 
-def test_cli_json_matches_the_api_and_reads_the_project_in_the_working_directory(engine, project, project_file):
+def test_cli_json_matches_the_api_and_reads_the_project_in_the_working_directory(project, project_file):
     proc = kpiforge("run", "--period", "2026-10", "--by", "channel", "--kpi", "aov", "--kpi", "ctr",
                     "--compare", "previous", "--format", "json", cwd=project_file.parent)
     assert proc.returncode == 0, proc.stderr
-    api = engine.run(project, period="2026-10", by=["channel"], kpis=["aov", "ctr"], compare=["previous"])
+    api = project.run(period="2026-10", by=["channel"], kpis=["aov", "ctr"], compare=["previous"])
     assert json.loads(proc.stdout) == {"results": api.to_records(), "warnings": []}
 
 

@@ -1,6 +1,6 @@
 """Data errors in words (no Binder Error, no generated SQL), rows left out counted, DuckDB locked.
 
-Each project is a real kpiforge.yaml over real files or databases, run through ``engine.run``
+Each project is a real kpiforge.yaml over real files or databases, run through ``Project.run``
 or ``kpiforge run`` exactly as a user would.
 """
 
@@ -14,15 +14,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from kpiforge import Engine, SourceError
+from kpiforge import Project, SourceError
 
 ROWS = [("2026-10-01", "search", 100, 5, 10.0), ("2026-10-02", "social", 200, 4, 2.5)]
 HEADER = ("date", "channel", "impressions", "clicks", "spend")
-
-
-@pytest.fixture(scope="module")
-def engine():
-    return Engine.load()
 
 
 @pytest.fixture(autouse=True)
@@ -89,11 +84,11 @@ WHERE = {"csv": "ads.csv", "json": "ads.json", "parquet": "ads.parquet",
 
 
 @pytest.mark.parametrize("kind", list(WHERE))
-def test_a_misspelt_column_names_source_input_file_and_project_line(engine, tmp_path, kind):
+def test_a_misspelt_column_names_source_input_file_and_project_line(tmp_path, kind):
     path = project(tmp_path, write_data(tmp_path, kind))
     line = 1 + path.read_text().splitlines().index("      cost: {column: spnd, agg: sum}")
     with pytest.raises(SourceError) as info:
-        engine.run(path, period="2026-10")
+        Project.load(path).run(period="2026-10")
     message = str(info.value)
     assert message.startswith(f"kpiforge.yaml:{line}: source 'ads': input 'cost': column 'spnd' is not in "
                               f"{WHERE[kind]} (did you mean 'spend'?); its columns: date, channel, "), message
@@ -108,7 +103,7 @@ def test_a_misspelt_column_names_source_input_file_and_project_line(engine, tmp_
                                           "ads.csv (did you mean 'channel'?)"),
     ("filter", "", "kpiforge.yaml:11: source 'ads': input 'cost': filter on column 'stat' is not in ads.csv"),
 ])
-def test_every_named_column_is_checked_before_the_query(engine, tmp_path, field, setting, expected):
+def test_every_named_column_is_checked_before_the_query(tmp_path, field, setting, expected):
     path = project(tmp_path, write_data(tmp_path, "csv"), "cost: {column: spend, agg: sum, filter: {stat: paid}}"
                    if field == "filter" else "cost: {column: spend, agg: sum}")
     text = path.read_text()
@@ -118,25 +113,25 @@ def test_every_named_column_is_checked_before_the_query(engine, tmp_path, field,
         text = text.replace("dimensions: [channel]", setting)
     path.write_text(text)
     with pytest.raises(SourceError, match="^" + expected.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")):
-        engine.run(path, period="2026-10", by="chanel" if field == "dimension" else ())
+        Project.load(path).run(period="2026-10", by="chanel" if field == "dimension" else ())
 
 
-def test_several_column_errors_are_reported_at_once_each_with_its_line(engine, tmp_path):
+def test_several_column_errors_are_reported_at_once_each_with_its_line(tmp_path):
     path = project(tmp_path, write_data(tmp_path, "csv"), "cost: {column: spnd, agg: sum}")
     path.write_text(path.read_text().replace("clicks: {agg: sum}", "clicks: {column: clics, agg: sum}"))
     with pytest.raises(SourceError) as info:
-        engine.run(path, period="2026-10")
+        Project.load(path).run(period="2026-10")
     lines = str(info.value).splitlines()
     assert [line.split(": source")[0] for line in lines] == ["kpiforge.yaml:10", "kpiforge.yaml:11"]
     assert "'clics'" in lines[0] and "did you mean 'clicks'?" in lines[0] and "'spnd'" in lines[1]
 
 
-def test_a_summed_text_column_says_which_column_holds_text_and_points_at_options(engine, tmp_path):
+def test_a_summed_text_column_says_which_column_holds_text_and_points_at_options(tmp_path):
     (tmp_path / "ads.csv").write_text("date,channel,impressions,clicks,spend\n"
                                       "2026-10-01,search,100,5,95.59€\n2026-10-02,social,200,4,3.00€\n")
     path = project(tmp_path, "type: csv\n    path: ads.csv", "cost: {column: spend, agg: sum}")
     with pytest.raises(SourceError) as info:
-        engine.run(path, period="2026-10")
+        Project.load(path).run(period="2026-10")
     assert str(info.value) == (
         "kpiforge.yaml:11: source 'ads': input 'cost' takes the sum of column 'spend' of ads.csv, which "
         "holds text (e.g. '95.59€'), not numbers; if the file writes decimal commas, set options: "
@@ -144,37 +139,37 @@ def test_a_summed_text_column_says_which_column_holds_text_and_points_at_options
         "expression: that removes them")
 
 
-def test_decimal_commas_read_with_the_option_the_error_points_at(engine, tmp_path):
+def test_decimal_commas_read_with_the_option_the_error_points_at(tmp_path):
     (tmp_path / "ads.csv").write_text("date;channel;impressions;clicks;spend\n"
                                       "2026-10-01;search;100;5;95,59\n2026-10-02;social;200;4;4,41\n")
     path = project(tmp_path, "type: csv\n    path: ads.csv", "cost: {column: spend, agg: sum}",
                    extra="\n    options: {delim: ';'}")
     with pytest.raises(SourceError, match="holds text \\(e.g. '95,59'\\).*decimal_separator"):
-        engine.run(path, period="2026-10")
+        Project.load(path).run(period="2026-10")
     path.write_text(path.read_text().replace("{delim: ';'}", "{delim: ';', decimal_separator: ','}"))
-    (cpc,) = [r for r in engine.run(path, period="2026-10", kpis=["cpc"])]
+    (cpc,) = Project.load(path).run(period="2026-10", kpis=["cpc"]).to_records()
     assert cpc["value"] == pytest.approx(100 / 9)
 
 
-def test_a_value_the_csv_reader_cannot_convert_names_the_file_line_and_column(engine, tmp_path):
+def test_a_value_the_csv_reader_cannot_convert_names_the_file_line_and_column(tmp_path):
     # past the rows the reader samples to guess types (20,480 by default)
     lines = [f"2026-10-{1 + i % 28:02d},search,100,5,1.5" for i in range(25000)] + ["2026-10-02,social,200,4,n/a"]
     (tmp_path / "ads.csv").write_text("date,channel,impressions,clicks,spend\n" + "\n".join(lines) + "\n")
     path = project(tmp_path, "type: csv\n    path: ads.csv", "cost: {column: spend, agg: sum}")
     with pytest.raises(SourceError) as info:
-        engine.run(path, period="2026-10")
+        Project.load(path).run(period="2026-10")
     message = str(info.value)
     assert "ads.csv, line 25002: column 'spend' holds 'n/a', which is not a DOUBLE" in message, message
     assert "sample_size: -1" in message and "Conversion Error" not in message
     assert "Original Line" in info.value.debug
 
 
-def test_a_missing_table_lists_the_tables(engine, tmp_path):
+def test_a_missing_table_lists_the_tables(tmp_path):
     path = project(tmp_path, write_data(tmp_path, "duckdb").replace("table: ads", "table: add"),
                    "cost: {column: spend, agg: sum}")
     with pytest.raises(SourceError, match="^kpiforge.yaml:6: source 'ads': table 'add' is not in ads.duckdb "
                                           r"\(did you mean 'ads'\?\); its tables: ads$"):
-        engine.run(path, period="2026-10")
+        Project.load(path).run(period="2026-10")
 
 
 def test_cli_shows_the_sql_only_with_debug(tmp_path):
@@ -189,12 +184,12 @@ def test_cli_shows_the_sql_only_with_debug(tmp_path):
 
 # ----------------------------------------------------------------------------- item 14
 
-def test_rows_without_a_time_are_counted_and_reported(engine, tmp_path):
+def test_rows_without_a_time_are_counted_and_reported(tmp_path):
     (tmp_path / "ads.csv").write_text("date,channel,impressions,clicks,spend\n2026-10-01,search,100,5,10\n"
                                       ",search,100,50,1\n2026-10-02,social,100,3,2\n")
     path = project(tmp_path, "type: csv\n    path: ads.csv", "cost: {column: spend, agg: sum}")
-    result = engine.run(path, period="2026-10", kpis=["ctr"])
-    assert [r["value"] for r in result] == [pytest.approx(4.0)]
+    result = Project.load(path).run(period="2026-10", kpis=["ctr"])
+    assert [r.value for r in result] == [pytest.approx(4.0)]
     assert result.warnings == ("source 'ads': 1 row of ads.csv has no date and was left out",)
     assert result.to_dict()["warnings"] == list(result.warnings)
 
@@ -212,7 +207,7 @@ def test_rows_without_a_time_are_counted_and_reported(engine, tmp_path):
                                                               "unreadable date and were left out"),
     ("records", ["2026-10-01", None, "2026-10-02"], "1 row of the records data has an empty or unreadable date and was left out"),
 ])
-def test_empty_and_unreadable_times_are_left_out_with_a_count(engine, tmp_path, kind, rows, expected):
+def test_empty_and_unreadable_times_are_left_out_with_a_count(tmp_path, kind, rows, expected):
     data = [{"date": d, "channel": "search", "impressions": 100, "clicks": 5} for d in rows]
     if kind == "csv":
         (tmp_path / "ads.csv").write_text("date,channel,impressions,clicks\n" + "".join(
@@ -228,14 +223,14 @@ def test_empty_and_unreadable_times_are_left_out_with_a_count(engine, tmp_path, 
     else:
         source = "type: records"
     path = project(tmp_path, source, "")
-    result = engine.run(path, period="2026-10", kpis=["ctr"], data={"ads": data} if kind == "records" else None)
-    assert [r["value"] for r in result] == [pytest.approx(5.0)]
+    result = Project.load(path).run(period="2026-10", kpis=["ctr"], data={"ads": data} if kind == "records" else None)
+    assert [r.value for r in result] == [pytest.approx(5.0)]
     assert result.warnings == (f"source 'ads': {expected}",)
 
 
-def test_a_source_with_every_time_present_has_no_warning(engine, tmp_path):
+def test_a_source_with_every_time_present_has_no_warning(tmp_path):
     path = project(tmp_path, write_data(tmp_path, "parquet"), "cost: {column: spend, agg: sum}")
-    assert engine.run(path, period="2026-10").warnings == ()
+    assert Project.load(path).run(period="2026-10").warnings == ()
 
 
 # ----------------------------------------------------------------------------- trust model
@@ -244,17 +239,17 @@ def test_a_source_with_every_time_present_has_no_warning(engine, tmp_path):
 @pytest.mark.parametrize("statement", ["INSTALL httpfs", "LOAD httpfs", "SET threads = 1",
                                        "SELECT 1 AS x; SET autoload_known_extensions = true",
                                        "ATTACH 'other.db'"])
-def test_a_query_cannot_install_load_or_set(engine, tmp_path, kind, statement):
+def test_a_query_cannot_install_load_or_set(tmp_path, kind, statement):
     source = write_data(tmp_path, kind).replace("    table: ads", "")
     path = project(tmp_path, f"{source}\n    query: \"{statement}\"", "cost: {column: spend, agg: sum}")
     line = 1 + [i for i, text in enumerate(path.read_text().splitlines()) if "query:" in text][0]
     with pytest.raises(SourceError, match=f"^kpiforge.yaml:{line}: source 'ads': query: must be one SELECT "
                                           "statement.*cannot install or load extensions, change settings"):
-        engine.run(path, period="2026-10")
+        Project.load(path).run(period="2026-10")
     assert not (tmp_path / "other.db").exists()
 
 
-def test_connections_do_not_autoload_extensions_and_lock_their_configuration(engine, tmp_path):
+def test_connections_do_not_autoload_extensions_and_lock_their_configuration(tmp_path):
     from kpiforge._duckdb import duckdb_session
 
     with duckdb_session(setup=["SET TimeZone = 'Europe/Paris'"]) as session:
@@ -270,8 +265,8 @@ def test_connections_do_not_autoload_extensions_and_lock_their_configuration(eng
     path = project(tmp_path, f"{source}\n    query: \"SELECT * FROM read_csv('https://example.com/ads.csv')\"",
                    "cost: {column: spend, agg: sum}")
     with pytest.raises(SourceError, match="DuckDB extension httpfs, and kpiforge does not install or load"):
-        engine.run(path, period="2026-10")
+        Project.load(path).run(period="2026-10")
     # ...while a plain query over the files still works
     path = project(tmp_path, f"{source}\n    query: \"SELECT * FROM source\"", "cost: {column: spend, agg: sum}")
-    assert {r["kpi"]: r["value"] for r in engine.run(path, period="2026-10", kpis=["ctr"])} == {
+    assert {r.kpi: r.value for r in Project.load(path).run(period="2026-10", kpis=["ctr"])} == {
         "ctr": pytest.approx(9 / 300 * 100)}

@@ -26,8 +26,7 @@ pytestmark = pytest.mark.slow
 
 
 def run(project: Path, **options) -> list[dict]:
-    loaded = load_project(project)
-    return list(loaded.engine().run(loaded, **options))
+    return load_project(project).run(**options).to_records()
 
 UTC = timezone.utc
 INPUTS = """\

@@ -1,10 +1,10 @@
 """Alerts: KPI statuses become alerts with a lifecycle, delivered through sink plugins.
 
-The one entry point for ``kpiforge run`` is :func:`dispatch`::
+The public entry point is :meth:`kpiforge.Project.dispatch`, which calls :func:`dispatch`::
 
     report = dispatch(engine, records, project_dir=root, alerting=cfg.get("alerting"),
                       sinks=cfg.get("sinks"), routes=cfg.get("routes"),
-                      state_path=cfg.get("state"), plugins=engine.plugins)
+                      state_path=cfg.get("state"), plugins=plugins)
 
 It (1) applies each KPI's alert rule to each record, (2) advances the alert state machine
 (inactive -> pending -> firing -> resolved) kept in SQLite, (3) writes every notification to
@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from markupsafe import escape
 
 from .._format import format_change, format_value
-from ..errors import KpiforgeError, SinkError, StateError
+from ..errors import AlertConfigError, KpiforgeError, SinkError, StateError
 from ._delivery import RetryPolicy, deliver, failpoint, send_with_retries
 from ._routing import build_sink, parse_routes, parse_sinks, route_alert
 from ._rules import Rule, fingerprint, parse_duration, rule_for, slice_text
@@ -217,7 +217,7 @@ def resolve_state_path(project_dir: str | Path, state: Any) -> str:
     if state in (None, ""):
         state = DEFAULT_STATE_PATH
     if not isinstance(state, (str, Path)):
-        raise KpiforgeError(f"state: expected a file path, got {state!r}")
+        raise AlertConfigError(f"state: expected a file path, got {state!r}", field="state")
     if str(state) == ":memory:":
         return ":memory:"
     path = Path(state).expanduser()
@@ -238,10 +238,11 @@ class _Settings:
     def from_alerting(cls, alerting: Mapping[str, Any] | None, lang: str) -> "_Settings":
         alerting = alerting or {}
         if not isinstance(alerting, Mapping):
-            raise KpiforgeError("alerting: expected a mapping")
+            raise AlertConfigError("alerting: expected a mapping", field="alerting")
         send_resolved = alerting.get("send_resolved", True)
         if not isinstance(send_resolved, bool):
-            raise KpiforgeError("alerting.send_resolved: expected true or false")
+            raise AlertConfigError("alerting.send_resolved: expected true or false",
+                                   field="alerting.send_resolved")
         return cls(parse_duration(alerting.get("repeat_interval", DEFAULT_REPEAT_INTERVAL),
                                   field_name="alerting.repeat_interval"),
                    send_resolved, lang)
@@ -384,9 +385,10 @@ def _evaluate(store: Store, records: Iterable[Mapping[str, Any]],
 # -- dispatch --------------------------------------------------------------------------------
 
 def _sink_types(plugins: Any) -> Mapping[str, Any]:
+    # Explicit on purpose: a process-wide fallback would hide which plugins a caller uses.
     if plugins is None:
-        from .._plugins import default_plugins
-        plugins = default_plugins()
+        raise TypeError("alerting needs the plugins that provide the sinks: pass plugins= "
+                        "(kpiforge.Project.dispatch does)")
     return getattr(plugins, "sink_types", plugins)
 
 
@@ -475,8 +477,8 @@ def dispatch(engine: Any, records: Iterable[Mapping[str, Any]], *, project_dir: 
     if db_path == ":memory:" and not dry_run:
         # Delivery threads open their own connections, and an in-memory database would
         # forget every pending timer and outbox message at exit: never what a run wants.
-        raise KpiforgeError("state: ':memory:' cannot hold alert state between runs; "
-                            "give a file path (default .kpiforge/state.db)")
+        raise AlertConfigError("state: ':memory:' cannot hold alert state between runs; "
+                               "give a file path (default .kpiforge/state.db)", field="state")
     report = DispatchReport(dry_run=dry_run, state_path=db_path)
     definitions = engine.definitions
     if dry_run and (db_path == ":memory:" or not Path(db_path).exists()):

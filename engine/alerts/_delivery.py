@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
-from ..errors import KpiforgeError, SinkError, StateError
+from ..errors import AlertConfigError, KpiforgeError, SinkError, StateError
 from ._rules import parse_duration
 from ._leases import new_owner
 from ._state import Store
@@ -66,26 +66,27 @@ class RetryPolicy:
         if timeout is not None:
             seconds = parse_duration(timeout, field_name=f"{key}.timeout")
             if seconds <= 0:
-                raise KpiforgeError(f"{key}.timeout must be more than 0")
+                raise AlertConfigError(f"{key}.timeout must be more than 0", field=f"{key}.timeout")
             policy = replace(policy, timeout=seconds)
         if retry is None:
             return policy
         if not isinstance(retry, Mapping):
-            raise KpiforgeError(f"{key}.retry: expected a mapping")
+            raise AlertConfigError(f"{key}.retry: expected a mapping", field=f"{key}.retry")
         changes: dict[str, Any] = {}
         for name, value in retry.items():
             if name == "max_attempts":
                 if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 20:
-                    raise KpiforgeError(f"{key}.retry.max_attempts: expected an integer from 1 to 20")
+                    raise AlertConfigError(f"{key}.retry.max_attempts: expected an integer from 1 to 20",
+                                           field=f"{key}.retry.max_attempts")
                 changes[name] = value
             elif name in ("initial_delay", "max_delay", "max_total_delay"):
                 changes[name] = parse_duration(value, field_name=f"{key}.retry.{name}")
             elif name == "jitter":
                 changes[name] = bool(value)
             else:
-                raise KpiforgeError(
+                raise AlertConfigError(
                     f"{key}.retry.{name}: unknown setting (expected max_attempts, initial_delay,"
-                    " max_delay, max_total_delay, jitter)")
+                    " max_delay, max_total_delay, jitter)", field=f"{key}.retry.{name}")
         return replace(policy, **changes)
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:

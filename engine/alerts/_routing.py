@@ -16,7 +16,8 @@ from typing import Any, Mapping, Sequence
 
 from .. import _env
 from .._redact import redact_text, secret_values
-from ..errors import Diagnostic, KpiforgeError, ProjectError, SinkError, did_you_mean
+from ..errors import (AlertConfigError, Diagnostic, KpiforgeError, ProjectError, SinkError,
+                      did_you_mean)
 from ..hookspecs import SinkContext
 from ._delivery import RetryPolicy
 
@@ -70,7 +71,7 @@ def expand_env(value: Any, key: str, environ: Mapping[str, str],
         return _env.expand(value, environ, (), used)
     except _env.UnsetVariable as exc:
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in exc.path)
-        raise KpiforgeError(f"{key}{where}: {exc}") from None
+        raise AlertConfigError(f"{key}{where}: {exc}", field=f"{key}{where}") from None
 
 
 def parse_sinks(config: Mapping[str, Any] | None, sink_types: Mapping[str, Any], *,

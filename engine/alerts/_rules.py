@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..errors import KpiforgeError
+from ..errors import AlertConfigError
 
 __all__ = [
     "SEVERITIES",
@@ -40,7 +40,8 @@ _MAX_DURATION = 10 * 365 * 86400
 def parse_duration(value: Any, *, field_name: str = "duration") -> float:
     """Seconds from ``90``, ``"90s"``, ``"500ms"``, ``"1h30m"``, ``"2d"`` or ``"1w"``."""
     if isinstance(value, bool):
-        raise KpiforgeError(f"{field_name}: expected a duration like '30s' or '1d', got {value!r}")
+        raise AlertConfigError(f"{field_name}: expected a duration like '30s' or '1d', got {value!r}",
+                               field=field_name)
     if isinstance(value, (int, float)):
         seconds = float(value)
     elif isinstance(value, str) and value.strip():
@@ -52,12 +53,15 @@ def parse_duration(value: Any, *, field_name: str = "duration") -> float:
             seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
             pos = match.end()
         if pos != len(text):
-            raise KpiforgeError(
-                f"{field_name}: {value!r} is not a duration (examples: 500ms, 30s, 15m, 4h, 1d, 1w)")
+            raise AlertConfigError(
+                f"{field_name}: {value!r} is not a duration (examples: 500ms, 30s, 15m, 4h, 1d, 1w)",
+                field=field_name)
     else:
-        raise KpiforgeError(f"{field_name}: expected a duration like '30s' or '1d', got {value!r}")
+        raise AlertConfigError(f"{field_name}: expected a duration like '30s' or '1d', got {value!r}",
+                               field=field_name)
     if not math.isfinite(seconds) or seconds < 0 or seconds > _MAX_DURATION:
-        raise KpiforgeError(f"{field_name}: {value!r} is out of range (0 to 10 years)")
+        raise AlertConfigError(f"{field_name}: {value!r} is out of range (0 to 10 years)",
+                               field=field_name)
     return seconds
 
 
@@ -170,7 +174,8 @@ def rule_for(definition: Any) -> Rule | None:
                         drop_pct=_number(raw.get("drop_pct"), "alerts.change.drop_pct"),
                         rise_pct=_number(raw.get("rise_pct"), "alerts.change.rise_pct"))
         if change.vs not in ("previous", "year"):
-            raise KpiforgeError(f"{definition.id}: alerts.change.vs must be 'previous' or 'year'")
+            raise AlertConfigError(f"{definition.id}: alerts.change.vs must be 'previous' or 'year'",
+                                   field="alerts.change.vs")
     if "on" in block:
         on = tuple(str(s) for s in block["on"])
     else:
@@ -179,7 +184,8 @@ def rule_for(definition: Any) -> Rule | None:
         return None
     severity = block.get("severity")
     if severity is not None and severity not in SEVERITIES:
-        raise KpiforgeError(f"{definition.id}: alerts.severity must be one of {', '.join(SEVERITIES)}")
+        raise AlertConfigError(f"{definition.id}: alerts.severity must be one of "
+                               f"{', '.join(SEVERITIES)}", field="alerts.severity")
     return Rule(
         kpi=definition.id,
         on=on,
@@ -197,5 +203,5 @@ def _number(value: Any, name: str) -> float | None:
     if value is None:
         return None
     if not _finite(value) or value <= 0:
-        raise KpiforgeError(f"{name} must be a positive number, got {value!r}")
+        raise AlertConfigError(f"{name} must be a positive number, got {value!r}", field=name)
     return float(value)

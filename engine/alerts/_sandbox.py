@@ -34,10 +34,11 @@ from collections.abc import Mapping as MappingABC
 from typing import Any, Callable, Iterable, Mapping
 
 from jinja2 import Undefined, nodes
-from jinja2 import filters as jinja_filters
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import Namespace
+
+from ..errors import TemplateLimitError
 
 __all__ = ["DEADLINE_SECONDS", "MAX_ALLOCATED", "MAX_INT_BITS", "MAX_STEPS", "MAX_VALUE",
            "TemplateLimitError", "bounded", "checked", "make_environment", "printf_size",
@@ -62,10 +63,6 @@ _MAPPING_METHODS = frozenset({"get", "items", "keys", "values"})
 _SEQUENCE_METHODS = frozenset({"count", "index"})
 _PRINTF_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
 _FORBIDDEN_NAMES = frozenset({"varargs", "kwargs"})
-
-
-class TemplateLimitError(SecurityError):
-    """A template went past a time, size or loop limit."""
 
 
 class _Budget(threading.local):
@@ -338,7 +335,9 @@ def _concat(pieces: Iterable[str]) -> str:
     return "".join(collected)
 
 
-def make_environment() -> Sandbox:
+def make_environment(filters: Mapping[str, Callable[..., Any]]) -> Sandbox:
+    """The sandbox with only ``filters`` (the checked ones of ``_sandbox_filters``, which
+    builds on this module: passed in, so that the two do not import each other)."""
     # optimized=False: no constant folding, which would run filters and '~' at compile time,
     # outside every check above.
     env = Sandbox(autoescape=False, undefined=Undefined, keep_trailing_newline=False,
@@ -347,8 +346,5 @@ def make_environment() -> Sandbox:
     for name in ("lipsum", "cycler"):
         env.globals.pop(name, None)
     env.globals["range"] = _safe_range
-    from ._sandbox_filters import FILTER_CHECKS, checked_filter
-
-    env.filters = {name: checked_filter(name, jinja_filters.FILTERS[name])
-                   for name in FILTER_CHECKS}
+    env.filters = dict(filters)
     return env

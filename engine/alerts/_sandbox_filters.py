@@ -10,9 +10,11 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, Mapping
 
+from jinja2 import filters as jinja_filters
+
 from ._sandbox import MAX_WIDTH, TemplateLimitError, bounded, checked, printf_size, size_of
 
-__all__ = ["FILTER_CHECKS", "checked_filter"]
+__all__ = ["FILTER_CHECKS", "checked_filter", "checked_filters"]
 
 
 def _arg(args: tuple[Any, ...], kwargs: Mapping[str, Any], position: int, key: str,
@@ -129,3 +131,8 @@ def checked_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         return result
 
     return wrapper
+
+
+def checked_filters() -> dict[str, Callable[..., Any]]:
+    """Every filter templates may use, each behind its check."""
+    return {name: checked_filter(name, jinja_filters.FILTERS[name]) for name in FILTER_CHECKS}

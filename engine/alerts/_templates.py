@@ -32,6 +32,7 @@ from ._sandbox import (
     make_environment,
     running,
 )
+from ._sandbox_filters import checked_filters
 
 __all__ = [
     "DEADLINE_SECONDS",
@@ -61,7 +62,7 @@ DEFAULT_RESOLVED_MESSAGE = (
 )
 
 
-_ENV = make_environment()
+_ENV = make_environment(checked_filters())
 
 
 @functools.lru_cache(maxsize=256)
@@ -99,8 +100,8 @@ def render(source: str, context: Mapping[str, Any], *, max_chars: int = MAX_OUTP
     return text
 
 
-_FAILURES = (TemplateError, RecursionError, MemoryError, OverflowError, ArithmeticError,
-             TypeError, ValueError, AttributeError, LookupError)
+_FAILURES = (TemplateError, TemplateLimitError, RecursionError, MemoryError, OverflowError,
+             ArithmeticError, TypeError, ValueError, AttributeError, LookupError)
 
 
 def render_message(source: str | None, context: Mapping[str, Any], *,

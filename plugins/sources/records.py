@@ -66,7 +66,7 @@ class RecordsSource(SqlSource):
         self.kind = kind
         data = settings.get("data")
         if data is None:
-            raise SourceError(f"source '{name}' ({kind}) has no data: pass it to engine.run(..., "
+            raise SourceError(f"source '{name}' ({kind}) has no data: pass it to project.run(..., "
                               f"data={{'{name}': table}})")
         self.table = to_table(name, data)
 
@@ -97,7 +97,7 @@ SETTINGS_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 def kpiforge_register_source_types(register: SourceTypeRegister) -> None:
     register("dataframe", _factory("dataframe"), settings_schema=SETTINGS_SCHEMA, secrets=(),
              capabilities=("data",),
-             doc="An in-memory pandas/polars DataFrame or pyarrow Table passed to engine.run(data=...).")
+             doc="An in-memory pandas/polars DataFrame or pyarrow Table passed to Project.run(data=...).")
     register("records", _factory("records"), settings_schema=SETTINGS_SCHEMA, secrets=(),
              capabilities=("data",),
-             doc="A list of dicts passed to engine.run(data=...) or written under 'data:'.")
+             doc="A list of dicts passed to Project.run(data=...) or written under 'data:'.")

@@ -1,0 +1,174 @@
+"""What a run returns: :class:`Record` per KPI, period and slice, gathered in a :class:`RunResult`.
+
+A record is a frozen dataclass; :meth:`RunResult.to_records` gives the JSON-ready dicts that
+``kpiforge run --format json`` prints, and ``to_pandas`` / ``to_polars`` / ``to_arrow`` give one
+table with a column per slice dimension. The dataframe libraries are imported only when one of
+those is called, so a plain install never needs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Iterable, Iterator, Mapping
+
+from ._model import Status
+from .errors import MissingExtraError
+
+__all__ = ["RECORD_FIELDS", "Record", "RunResult"]
+
+# the columns of every record, in output order (the year comparison only when both are asked)
+RECORD_FIELDS = ("kpi", "period", "slice", "value", "unit", "currency", "status", "reason",
+                 "previous", "change_pct")
+_YEAR_FIELDS = ("previous_year", "change_pct_year")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One KPI value for one period and one slice.
+
+    ``value`` is None when it cannot be computed, and then ``reason`` says why (``no data``,
+    ``division by zero``, ...). ``currency`` is the ISO code for a ``currency`` KPI, else None.
+    ``previous``/``change_pct`` hold the compared value and its change in percent: the previous
+    period, or a year earlier when only ``compare="year"`` was asked; with both comparisons the
+    year-earlier ones are ``previous_year``/``change_pct_year``.
+    """
+
+    kpi: str
+    period: str
+    slice: Mapping[str, Any]
+    value: float | None
+    unit: str
+    currency: str | None
+    status: Status
+    reason: str | None = None
+    previous: float | None = None
+    change_pct: float | None = None
+    previous_year: float | None = None
+    change_pct_year: float | None = None
+
+    def to_dict(self, *, year: bool = False) -> dict[str, Any]:
+        """The JSON-ready dict; ``year`` adds ``previous_year``/``change_pct_year``."""
+        data = {
+            "kpi": self.kpi,
+            "period": self.period,
+            "slice": dict(self.slice),
+            "value": self.value,
+            "unit": self.unit,
+            "currency": self.currency,
+            "status": str(self.status),
+            "reason": self.reason,
+            "previous": self.previous,
+            "change_pct": self.change_pct,
+        }
+        if year:
+            data["previous_year"] = self.previous_year
+            data["change_pct_year"] = self.change_pct_year
+        return data
+
+
+def frozen_slice(items: Iterable[tuple[str, Any]]) -> Mapping[str, Any]:
+    """A read-only slice mapping; one per slice, shared by that slice's records."""
+    return MappingProxyType(dict(items))
+
+
+def _require(module: str, extra: str, method: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtraError(f"RunResult.{method}() needs {module.split('.')[0]}, which is not "
+                                f"installed: pip install 'kpiforge[{extra}]'") from None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :meth:`kpiforge.Project.run` returns: the records plus what was computed.
+
+    ``records`` are ordered by KPI, period, slice. ``warnings`` are data problems that did not
+    stop the run, one text per source and problem (``source 'ads': 1 row of data/ads.csv has
+    no date and was left out``). Iterating a RunResult yields the records.
+    """
+
+    records: tuple[Record, ...]
+    grain: str
+    periods: tuple[str, ...]
+    by: tuple[str, ...] = ()
+    kpis: tuple[str, ...] = ()
+    compare: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The keys of each of :meth:`to_records`, in order."""
+        return RECORD_FIELDS + (_YEAR_FIELDS if len(self.compare) == 2 else ())
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """Plain JSON-ready dicts (fresh copies, safe to modify): the ``results`` of
+        ``kpiforge run --format json``."""
+        year = len(self.compare) == 2
+        return [r.to_dict(year=year) for r in self.records]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"results": self.to_records(), "warnings": list(self.warnings)}
+
+    # -- tables ----------------------------------------------------------------------------
+    def columns(self) -> list[str]:
+        """The table columns: each slice dimension takes the place of ``slice``. A dimension
+        named like a record field (a ``status`` dimension) becomes ``slice.status``."""
+        out: list[str] = []
+        for name in self.fields:
+            if name == "slice":
+                out.extend(self._dimension_columns())
+            else:
+                out.append(name)
+        return out
+
+    def _dimension_columns(self) -> list[str]:
+        return [f"slice.{d}" if d in RECORD_FIELDS or d in _YEAR_FIELDS else d for d in self.by]
+
+    def _table(self) -> dict[str, list[Any]]:
+        """Column name -> values, one per record."""
+        rows = self.to_records()
+        table: dict[str, list[Any]] = {}
+        for name in self.fields:
+            if name == "slice":
+                for dim, column in zip(self.by, self._dimension_columns()):
+                    table[column] = [r["slice"].get(dim) for r in rows]
+            else:
+                table[name] = [r[name] for r in rows]
+        return table
+
+    def to_pandas(self) -> Any:
+        """A ``pandas.DataFrame``, one row per record (needs ``kpiforge[dataframe]``)."""
+        pd = _require("pandas", "dataframe", "to_pandas")
+        table = self._table()
+        frame = pd.DataFrame(table, columns=list(table))
+        for name in ("value", "previous", "change_pct", *_YEAR_FIELDS):
+            if name in frame:  # None -> NaN, so an all-null column is still numeric
+                frame[name] = frame[name].astype("float64")
+        return frame
+
+    def to_polars(self) -> Any:
+        """A ``polars.DataFrame``, one row per record (needs ``kpiforge[polars]``)."""
+        pl = _require("polars", "polars", "to_polars")
+        table = self._table()
+        numeric = {"value", "previous", "change_pct", *_YEAR_FIELDS}
+        return pl.DataFrame({name: pl.Series(name, values, dtype=pl.Float64 if name in numeric
+                                             else None, strict=False)
+                             for name, values in table.items()})
+
+    def to_arrow(self) -> Any:
+        """A ``pyarrow.Table``, one row per record (needs ``kpiforge[dataframe]``)."""
+        pa = _require("pyarrow", "dataframe", "to_arrow")
+        table = self._table()
+        numeric = {"value", "previous", "change_pct", *_YEAR_FIELDS}
+        return pa.table({name: pa.array(values, type=pa.float64() if name in numeric else None)
+                         for name, values in table.items()})
