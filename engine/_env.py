@@ -11,21 +11,12 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .errors import KpiforgeError
+from .errors import UnsetVariable
 
 __all__ = ["UnsetVariable", "expand", "references"]
 
 _REF = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 KeyPath = tuple[str | int, ...]
-
-
-class UnsetVariable(KpiforgeError):
-    """A ``${NAME}`` whose variable is not set; ``path`` is where it was written."""
-
-    def __init__(self, name: str, path: KeyPath):
-        self.name = name
-        self.path = path
-        super().__init__(f"environment variable {name} is not set")
 
 
 def references(value: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, str]]:

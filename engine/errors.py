@@ -37,6 +37,7 @@ __all__ = [
     "StateError",
     "TemplateLimitError",
     "UnknownKpiError",
+    "UnsetVariable",
     "did_you_mean",
     "limit_per_file",
     "shorten",
@@ -311,3 +312,13 @@ class FileTooLarge(FileRefused):
 
 class MissingExtraError(KpiforgeError, ImportError):
     """An optional dependency is not installed; the message names the extra that brings it."""
+
+
+class UnsetVariable(KpiforgeError):
+    """A ``${NAME}`` whose variable is not set; ``path`` is where it was written (keys and
+    list indexes)."""
+
+    def __init__(self, name: str, path: tuple[str | int, ...]):
+        self.name = name
+        self.path = path
+        super().__init__(f"environment variable {name} is not set")

@@ -24,7 +24,8 @@ def test_all_is_sorted_and_importable():
 def test_every_error_derives_from_the_base_error():
     for name in kpiforge.__all__:
         obj = getattr(kpiforge, name)
-        if isinstance(obj, type) and issubclass(obj, Exception):
+        # warnings are Exceptions to Python, but kpiforge issues them, it never raises them
+        if isinstance(obj, type) and issubclass(obj, Exception) and not issubclass(obj, Warning):
             assert issubclass(obj, kpiforge.KpiforgeError), name
 
 
@@ -59,7 +60,6 @@ PACKAGES = {"kpiforge": ROOT / "engine", "kpiforge.plugins": ROOT / "plugins"}
 # The command-line layer: cli.py registers the _cli_* commands, which import cli.py's output
 # helpers back at call time. Left to the CLI work (the helpers move to a module of their own);
 # test_the_cli_layer_still_has_its_known_cycle says when that is done.
-CLI_CYCLE = {"kpiforge.cli", "kpiforge._cli_run", "kpiforge._cli_test", "kpiforge._cli_catalog"}
 
 
 def modules() -> dict[str, Path]:
@@ -160,7 +160,7 @@ def test_no_import_cycle_outside_the_cli_layer():
     graph = import_graph()
     assert "kpiforge._run" in graph["kpiforge._project"]  # the graph sees real imports
     assert "kpiforge._engine" in graph["kpiforge._run"]
-    cycles = [c for c in import_cycles(graph) if c != CLI_CYCLE]
+    cycles = import_cycles(graph)
     assert not cycles, f"import cycles: {cycles}"
 
 
@@ -168,12 +168,6 @@ def test_the_dependency_arrow_is_project_then_run_then_engine():
     graph = import_graph()
     assert not graph["kpiforge._engine"] & {"kpiforge._run", "kpiforge._project", "kpiforge.alerts"}
     assert "kpiforge._project" not in graph["kpiforge._run"]
-
-
-@pytest.mark.xfail(strict=True, reason="the CLI work moves cli.py's output helpers out; then "
-                                       "drop CLI_CYCLE and this test")
-def test_the_cli_layer_still_has_its_known_cycle():
-    assert CLI_CYCLE not in import_cycles(import_graph())
 
 
 def test_the_core_never_falls_back_to_process_wide_plugins():
@@ -215,7 +209,8 @@ def test_every_exception_lives_in_errors_and_derives_from_the_base_error():
               and f"{m}.{c.__name__}" not in INTERNAL_SIGNALS]
     misplaced = [f"{m}.{c.__name__}" for m, c in public if m != "kpiforge.errors"]
     assert not misplaced, f"exceptions defined outside kpiforge.errors: {misplaced}"
-    orphans = [c.__name__ for _, c in public if not issubclass(c, kpiforge.KpiforgeError)]
+    orphans = [c.__name__ for _, c in public  # warnings are issued, never raised
+               if not issubclass(c, (kpiforge.KpiforgeError, Warning))]
     assert not orphans, f"exceptions not derived from KpiforgeError: {orphans}"
 
 

@@ -121,7 +121,7 @@ def test_project_engine_has_the_projects_definitions_and_is_loaded_once(team):
 def test_run_has_a_typed_signature_named_like_the_cli_options():
     parameters = inspect.signature(Project.run).parameters
     assert list(parameters) == ["self", "grain", "period", "start", "end", "last", "by", "kpis",
-                                "compare", "data"]
+                                "compare", "data", "progress"]
     hints = inspect.get_annotations(Project.run)
     assert all(p.kind is p.KEYWORD_ONLY for n, p in parameters.items() if n != "self")
     assert set(hints) == set(parameters) - {"self"} | {"return"}
