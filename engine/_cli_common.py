@@ -94,7 +94,7 @@ class Context:
             if paths:
                 fail("give either --project or -d/--definitions, not both", 2)
             project = load_project_or_fail(project_file, self.plugins)
-            return self._loaded(lambda: project.engine(self.plugins))
+            return self._loaded(lambda: project.engine)
         return self._loaded(lambda: Engine.load(*paths, plugins=self.plugins))
 
     def _loaded(self, load: Any) -> Engine:

@@ -20,6 +20,7 @@ from kpiforge import Engine, ProjectError, SourceError
 from kpiforge._env import expand
 from kpiforge._plugins import load_plugins
 from kpiforge._project import load_project
+from kpiforge._run import run as run_kpis
 from kpiforge.alerts._routing import expand_env as expand_sink_env
 from kpiforge.errors import KpiforgeError, PluginWarning
 
@@ -110,8 +111,8 @@ def test_a_plugin_source_with_its_own_secret_setting_runs_from_a_project_file(ap
     module = sys.modules["kpiforge_plugins_dir.api_plugin"]
     engine = Engine.load(tmp_path / "defs", plugins=api)
     monkeypatch.setenv("MY_TOKEN", TOKEN)
-    result = engine.run(project, period="2026-10")
-    assert [(r["kpi"], r["value"]) for r in result] == [("visits_kpi", 7.0)]
+    result = run_kpis(engine, project, period="2026-10")
+    assert [(r.kpi, r.value) for r in result] == [("visits_kpi", 7.0)]
     assert module.SEEN["settings"]["token"] == TOKEN
     assert module.SEEN["project_dir"] == tmp_path.resolve()
 
@@ -171,7 +172,7 @@ def test_a_plugin_source_secret_is_redacted_in_its_errors(api, tmp_path, monkeyp
         """)
     engine = Engine.load(tmp_path / "defs", plugins=api)
     with pytest.raises(SourceError) as info:
-        engine.run(load_project(path, plugins=api), period="2026-10")
+        run_kpis(engine, load_project(path, plugins=api), period="2026-10")
     assert shown in str(info.value) and TOKEN not in str(info.value)
 
 
@@ -202,7 +203,7 @@ def test_a_sql_url_password_is_redacted_in_a_source_error(tmp_path, monkeypatch)
         """)
     engine = Engine.load(tmp_path / "defs")
     with pytest.raises(SourceError) as info:
-        engine.run(load_project(path), period="2026-10")
+        run_kpis(engine, load_project(path), period="2026-10")
     assert "pg-Pass-0042" not in str(info.value) and "source 'web'" in str(info.value)
 
 
