@@ -24,7 +24,7 @@ import threading
 
 from asteval import Interpreter
 
-from ._explain import reason_of
+from ._reasons import reason_of
 
 # Only the handlers our lowered trees need; asteval refuses every other node on its own, a
 # second line of defence behind the allow-list.

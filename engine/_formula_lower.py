@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _guards
-from ._explain import builtin
+from ._reasons import builtin
 
 _ndarray = np.ndarray
 _float64 = np.float64

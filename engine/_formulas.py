@@ -45,12 +45,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ._explain import (
-    REASON_DOMAIN,
-    REASON_NOT_FINITE,
-    always_needed,
-    explain,
-)
+from ._explain import explain
 from ._formula_check import (
     MAX_DEPTH,
     MAX_FORMULA_LENGTH,
@@ -67,6 +62,7 @@ from ._formula_lower import (
     _lower,
 )
 from ._inputs import input_array, input_number
+from ._reasons import REASON_DOMAIN, REASON_NOT_FINITE, always_needed
 from .errors import InputError
 
 __all__ = [
