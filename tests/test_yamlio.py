@@ -14,13 +14,13 @@ import time
 
 import pytest
 
-from kpiforge import _yamlio
+from kpiforge import _yaml_compose, _yamlio
 from kpiforge._yamlio import MAX_DEPTH, MAX_FILE_BYTES, Document, field_name, load_document, load_text
 from kpiforge.errors import DefinitionError
 
-LOADERS = [pytest.param(_yamlio._CoreSchemaLoader, id="pure")]
-if hasattr(_yamlio, "_FastCoreSchemaLoader"):
-    LOADERS.append(pytest.param(_yamlio._FastCoreSchemaLoader, id="libyaml"))
+LOADERS = [pytest.param(_yaml_compose._CoreSchemaLoader, id="pure")]
+if hasattr(_yaml_compose, "_FastCoreSchemaLoader"):
+    LOADERS.append(pytest.param(_yaml_compose._FastCoreSchemaLoader, id="libyaml"))
 
 
 @pytest.fixture(autouse=True, params=LOADERS)
