@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from kpiforge import Engine, Project, ProjectError, RunError, RunResult, SourceError, UnknownKpiError
-from kpiforge._run import _change
+from kpiforge._run_records import _change
 
 DEFINITIONS = """\
 currency: EUR
