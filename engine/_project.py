@@ -4,8 +4,10 @@ Loading validates the file against ``schemas/project.schema.json`` composed with
 schema of every registered source and sink type (:mod:`kpiforge._settings`), and then checks
 what a schema cannot: the time zone exists, each source type is registered by a plugin, an
 input names a ``column`` or an ``expression`` (not both), no input is provided by two sources,
-and every ``${VAR}`` in a source's settings names a set environment variable. Every problem is
-reported at once, as positioned diagnostics in one :class:`kpiforge.ProjectError`.
+and every ``${VAR}`` in a source's settings names a set environment variable
+(:mod:`._project_checks`). Every problem is reported at once, as positioned diagnostics in one
+:class:`kpiforge.ProjectError`. The ``sources:`` become :class:`SourceConfig` objects
+(:mod:`._project_sources`).
 
 Secrets never live in the file: ``${PG_PASSWORD}`` is expanded from the environment when a
 source is built (:meth:`Project.source_settings`, :mod:`kpiforge._env`), so a :class:`Project`
@@ -28,50 +30,25 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
 from . import _env
-from ._defpaths import resolve_definition_path, unknown_reference
 from ._dispatch import DispatchSummary
 from ._engine import Engine
-from ._periods import week_start_index, zone
+from ._periods import week_start_index
 from ._plugins import Plugins, load_plugins
+from ._project_checks import check_alerting_settings, check_values
+from ._project_checks import definition_path as _definition_path  # plugins/alerting_cli.py reads it here
+from ._project_sources import EMPTY as _EMPTY
+from ._project_sources import SourceConfig, factory_settings, source_configs
+from ._project_sources import freeze as _freeze
 from ._run import RunResult, run as run_kpis
 from ._schema import validate
-from ._settings import core_keys, project_validator
-from ._sources import InputSpec
-from ._yamlio import Document, field_name, load_document
-from .errors import (
-    AlertConfigError,
-    DefinitionError,
-    Diagnostic,
-    PeriodError,
-    ProjectError,
-    SourceError,
-    did_you_mean,
-)
+from ._settings import project_validator
+from ._yamlio import Document, load_document
+from .errors import AlertConfigError, DefinitionError, Diagnostic, ProjectError, SourceError
 
 __all__ = ["DEFAULT_PROJECT_FILE", "Project", "SourceConfig", "expand_env", "load_project", "project_from_dict"]
 
 DEFAULT_PROJECT_FILE = "kpiforge.yaml"
 SCHEMA = "project.schema.json"
-# what the core reads in a source; the rest is the type's settings (where ${VAR} expands)
-_CORE = core_keys("source")
-_DATA = "data"  # the table of a source type with the "data" capability
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
-
-
-def _freeze(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
-def _thaw(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return [_thaw(v) for v in value]
-    return value
 
 
 def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
@@ -80,29 +57,6 @@ def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
         return _env.expand(text, os.environ if environ is None else environ)
     except _env.UnsetVariable as exc:
         raise SourceError(str(exc)) from None
-
-
-@dataclass(frozen=True)
-class SourceConfig:
-    """One entry of ``sources:``. ``settings`` is everything written for it, unexpanded."""
-
-    name: str
-    type: str
-    time: str
-    dimensions: tuple[str, ...]
-    inputs: Mapping[str, InputSpec]
-    settings: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
-    line: int = 0
-    # where each setting was written (``("inputs", "cost", "column")`` -> line), for data errors
-    lines: Mapping[tuple[Any, ...], int] = field(default_factory=lambda: _EMPTY, repr=False)
-    file: str = ""
-
-    def line_of(self, path: tuple[Any, ...]) -> int:
-        """The line of ``path`` or of its nearest written ancestor (0: not from a file)."""
-        key = tuple(path)
-        while key and key not in self.lines:
-            key = key[:-1]
-        return self.lines.get(key, self.line)
 
 
 @dataclass(frozen=True)
@@ -261,20 +215,7 @@ class Project:
                         expanded: list[str] | None = None) -> dict[str, Any]:
         """The settings handed to the source factory, with ``${VAR}`` expanded in the type's
         own settings; the values put in are appended to ``expanded`` (secrets to mask)."""
-        config = self.sources[name]
-        settings = _thaw(config.settings)
-        env = os.environ if environ is None else environ
-        for key in settings:
-            if key in _CORE:
-                continue
-            try:
-                settings[key] = _env.expand(settings[key], env, (key,), expanded)
-            except _env.UnsetVariable as exc:
-                raise SourceError(f"source '{name}': {key}: {exc}") from None
-        settings["time"] = config.time
-        settings["dimensions"] = list(config.dimensions)
-        settings["inputs"] = dict(config.inputs)
-        return settings
+        return factory_settings(self.sources[name], environ, expanded=expanded)
 
     def check_routes(self, engine: Engine) -> list[Diagnostic]:
         """``routes`` matchers naming a KPI, category, owner or label no loaded KPI has."""
@@ -283,7 +224,6 @@ class Project:
         from .alerts._config import check_routes_against
 
         return check_routes_against(self.document, engine.definitions, self.dimensions())
-
 
 
 def _plugins_or_load(plugins: Plugins | None) -> Plugins:
@@ -328,9 +268,9 @@ def _build(document: Document, root: Path, path: Path | None, plugins: Plugins,
     diagnostics = validate(document, project_validator(plugins))
     if not isinstance(data, dict):
         raise ProjectError(diagnostics or [document.diagnostic((), "schema", "expected a mapping")])
-    diagnostics.extend(_check(document, root, plugins, environ))
+    diagnostics.extend(check_values(document, root, plugins, environ))
     reported = {d.field for d in diagnostics}  # the schema's own finding on a field suffices
-    diagnostics.extend(d for d in _check_alerting(document, root, plugins, environ)
+    diagnostics.extend(d for d in check_alerting_settings(document, root, plugins, environ)
                        if d.field not in reported)
     if any(d.is_error for d in diagnostics):
         raise ProjectError(diagnostics)
@@ -339,24 +279,7 @@ def _build(document: Document, root: Path, path: Path | None, plugins: Plugins,
     if isinstance(raw_definitions, str):
         raw_definitions = [raw_definitions]
     definitions = tuple(_definition_path(root, p) for p in raw_definitions or ())
-    sources = {}
-    inline: dict[str, Any] = {}
-    for name, spec in (data.get("sources") or {}).items():
-        inputs = {inp: InputSpec.from_settings(inp, s) for inp, s in spec["inputs"].items()}
-        settings = {k: v for k, v in spec.items() if k not in ("time", "dimensions", "inputs")}
-        registration = plugins.source_types.get(spec["type"])
-        if registration is not None and "data" in registration.capabilities and _DATA in settings:
-            inline[name] = settings.pop(_DATA)  # rows written in the file: the table, not a setting
-        base = ("sources", name)
-        lines = {key[2:]: at[0] for key, at in document.positions.items() if key[:2] == base}
-        for i, dim in enumerate(spec.get("dimensions") or ()):
-            if ("dimensions", i) in lines:
-                lines[("dimensions", dim)] = lines[("dimensions", i)]
-        sources[name] = SourceConfig(
-            name, spec["type"], spec["time"], tuple(spec.get("dimensions") or ()),
-            MappingProxyType(inputs), _freeze(settings), document.position(base)[0],
-            MappingProxyType(lines) if path is not None else _EMPTY,
-            document.path if path is not None else "")
+    sources, inline = source_configs(document, plugins, path)
     return Project(
         path=path.resolve() if path else None,
         root=root,
@@ -374,99 +297,3 @@ def _build(document: Document, root: Path, path: Path | None, plugins: Plugins,
         document=document,
         plugins=plugins,
     )
-
-
-def _check_alerting(document: Document, root: Path, plugins: Plugins,
-                    environ: Mapping[str, str] | None) -> list[Diagnostic]:
-    """``alerting``/``sinks``/``routes``: every sink is built now, not after the queries."""
-    data = document.data
-    if not any(key in data for key in ("alerting", "sinks", "routes")):
-        return []
-    from .alerts._config import check_alerting
-
-    sources = data.get("sources")
-    dimensions = [d for spec in (sources.values() if isinstance(sources, dict) else ())
-                  if isinstance(spec, dict) and isinstance(spec.get("dimensions"), list)
-                  for d in spec["dimensions"] if isinstance(d, str)]
-    return check_alerting(document, root, plugins.sink_types, environ, dimensions)
-
-
-def _definition_path(root: Path, item: str) -> Path:
-    """A ``definitions`` item as a path: references (``kpiforge:standard``) resolve as
-    everywhere else, other items relative to the project's folder."""
-    path = resolve_definition_path(item, root)
-    if path is None:  # _check reported it; the project is not built
-        raise ValueError(item)
-    return path
-
-
-def _check(document: Document, root: Path, plugins: Plugins,
-           environ: Mapping[str, str] | None) -> list[Diagnostic]:
-    """The checks a JSON schema cannot express; run on whatever is well-formed enough."""
-    data = document.data
-    out: list[Diagnostic] = []
-    env = os.environ if environ is None else environ
-
-    tz = data.get("timezone")
-    if isinstance(tz, str):
-        try:
-            zone(tz)
-        except PeriodError:
-            out.append(document.diagnostic(("timezone",), "timezone", f"unknown time zone '{tz}' "
-                                           "(use an IANA name such as Europe/Paris or UTC)"))
-
-    raw_definitions = data.get("definitions")
-    listed = [raw_definitions] if isinstance(raw_definitions, str) else raw_definitions
-    if isinstance(listed, list):
-        for i, item in enumerate(listed):
-            where = ("definitions",) if isinstance(raw_definitions, str) else ("definitions", i)
-            if not isinstance(item, str):
-                continue
-            if resolve_definition_path(item, root) is None:
-                out.append(document.diagnostic(where, "unknown-reference", unknown_reference(item)))
-            elif not _definition_path(root, item).exists():
-                out.append(document.diagnostic(where, "path", f"'{item}' does not exist "
-                                               f"(paths are relative to {root})"))
-
-    sources = data.get("sources")
-    if not isinstance(sources, dict):
-        return out
-    types = plugins.source_types
-    provided_by: dict[str, str] = {}
-    for name, spec in sources.items():
-        if not isinstance(spec, dict):
-            continue
-        base = ("sources", name)
-        kind = spec.get("type")
-        if isinstance(kind, str) and kind not in types:
-            known = ", ".join(sorted(types)) or "none"
-            out.append(document.diagnostic(base + ("type",), "source-type",
-                                           f"unknown source type '{kind}'{did_you_mean(kind, types)}; "
-                                           f"registered types: {known}"))
-        takes_data = isinstance(kind, str) and kind in types and "data" in types[kind].capabilities
-        for key in spec:
-            if key in _CORE or (takes_data and key == _DATA):
-                continue
-            for sub, variable in _env.references(spec[key], (key,)):
-                if variable not in env:
-                    out.append(document.diagnostic(
-                        base + sub, "env",
-                        f"environment variable {variable} is not set (referenced as ${{{variable}}})"))
-        inputs = spec.get("inputs")
-        if not isinstance(inputs, dict):
-            continue
-        for input_name, input_spec in inputs.items():
-            where = base + ("inputs", input_name)
-            if isinstance(input_spec, dict) and "column" in input_spec and "expression" in input_spec:
-                out.append(document.diagnostic(where, "input", "set 'column' or 'expression', not both"))
-            if isinstance(input_spec, dict) and input_spec.get("column") == "*" and input_spec.get("agg") != "count":
-                out.append(document.diagnostic(where + ("column",), "input",
-                                               "column '*' (count rows) only works with agg: count"))
-            other = provided_by.get(input_name)
-            if other is not None:
-                out.append(Diagnostic(document.path, *document.key_position(where), "duplicate-input",
-                                      f"input '{input_name}' is provided by both source '{other}' "
-                                      f"and source '{name}'", field=field_name(where)))
-            else:
-                provided_by[input_name] = name
-    return out
