@@ -36,7 +36,7 @@ from ._plugins import Plugins, load_plugins
 from ._run import RunResult, run as run_kpis
 from ._schema import validate
 from ._settings import core_keys, project_validator
-from ._sources import InputSpec
+from .sources import InputSpec
 from ._yamlio import Document, field_name, load_document
 from .errors import (
     AlertConfigError,

@@ -38,7 +38,7 @@ from ._model import Status
 from ._periods import GRAINS, Period, finer, parse_date, parse_period, period_of, periods_between
 from ._records import Record, RunResult, frozen_slice
 from ._redact import RedactingSource, redact_source_error, redact_text, secret_values
-from ._sources import SourceFrame, SourceRequest
+from .sources import SourceFrame, SourceRequest
 from .errors import KpiforgeError, PeriodError, RunError, SourceError
 from .hookspecs import SourceContext
 
