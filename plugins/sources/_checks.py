@@ -72,7 +72,7 @@ def check_columns(name: str, where: str, described: Mapping[str, str], request: 
 def _input_problems(name: str, where: str, spec: "InputSpec", find: Any, missing: Any,
                     described: Mapping[str, str], text_example: Any,
                     decimal_hint: str) -> list[tuple[tuple[str, ...], str]]:
-    out = []
+    out: list[tuple[tuple[str, ...], str]] = []
     prefix = f"source '{name}': input '{spec.name}'"
     if spec.expression is None and spec.column != "*":
         column = spec.column or spec.name

@@ -180,7 +180,7 @@ class SqlSource:
 
         columns = self._run(request, build)
         columns, left_out = _drop_missing_times(columns)
-        warnings = ()
+        warnings: tuple[str, ...] = ()
         if left_out:
             typed = time_kind and time_kind[0] and not is_text_type(time_kind[0])
             what = f"no {self.time}" if typed else f"an empty or unreadable {self.time}"

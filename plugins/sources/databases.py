@@ -45,14 +45,11 @@ def _database_file(name: str, settings: Mapping[str, Any], project_dir: Path) ->
     return Path(project_dir) / raw
 
 
-class _SqliteSpan:
+class _SqliteSpan(SqlSource):
     """SQLite has no time-zone data: the offset CASE needs the span of the queried times."""
 
-    name: str
-    time: str
-
     def _span(self, request: SourceRequest) -> tuple[datetime, datetime] | None:
-        if request.ranges:
+        if request.start is not None and request.end is not None:  # the request has ranges
             return (datetime.combine(request.start, datetime.min.time()),
                     datetime.combine(request.end, datetime.min.time()))
         params = Params("colon")
