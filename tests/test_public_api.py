@@ -250,6 +250,41 @@ def test_importing_the_source_contract_loads_neither_duckdb_nor_the_sql_builders
     assert out[3] == "True True"
 
 
+def _runtime_imports(path: Path, package: list[str]) -> set[str]:
+    """Modules ``path`` imports outside ``if TYPE_CHECKING:`` blocks, resolved to full names."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and getattr(child.test, "id", None) == "TYPE_CHECKING":
+                for other in child.orelse:
+                    visit(other)
+                continue
+            if isinstance(child, ast.Import):
+                found.update(alias.name for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                base = package[:len(package) - child.level + 1] if child.level else []
+                module = ".".join(base + ([child.module] if child.module else []))
+                found.update(f"{module}.{alias.name}" for alias in child.names)
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    return found
+
+
+def test_the_core_holds_no_sql_machinery():
+    engine = ROOT / "engine"
+    assert not (engine / "_sources.py").exists()
+    for path in sorted(engine.rglob("*.py")):
+        parts = ["kpiforge", *path.relative_to(engine).with_suffix("").parts]
+        reached = [m for m in _runtime_imports(path, parts[:-1])  # __init__ is in parts
+                   if m.startswith(("kpiforge.plugins.sources", "duckdb"))]
+        assert not reached, f"{path.relative_to(ROOT)} imports {reached}"
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        classes = {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+        assert not classes & {"SqlSource", "Dialect", "DuckDBDialect", "DuckDBSession"}, path
+
+
 def test_every_name_of_kpiforge_sources_is_the_one_the_built_in_sources_use():
     import kpiforge.sources as sources
     from kpiforge.plugins.sources import _dialects, _sql, _sqlsource, databases, files, records
