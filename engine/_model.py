@@ -24,6 +24,8 @@ __all__ = [
 
 
 class Status(StrEnum):
+    """How a KPI value compares with its thresholds or target; ``unknown`` when it cannot be told."""
+
     GOOD = "good"
     OK = "ok"
     WARNING = "warning"
@@ -32,12 +34,16 @@ class Status(StrEnum):
 
 
 class Direction(StrEnum):
+    """Which way a KPI is better: higher, lower, or close to its ``target``."""
+
     HIGHER_IS_BETTER = "higher_is_better"
     LOWER_IS_BETTER = "lower_is_better"
     TARGET = "target"
 
 
 class Unit(StrEnum):
+    """What a KPI value counts or measures, which decides how it is shown."""
+
     COUNT = "count"
     PERCENT = "percent"
     RATIO = "ratio"
@@ -51,6 +57,8 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
+    """The values at which a KPI becomes good, warning or critical (each optional)."""
+
     good: float | None = None
     warning: float | None = None
     critical: float | None = None
@@ -134,6 +142,8 @@ class Definition:
 
 @dataclass(frozen=True, slots=True)
 class Objective:
+    """A business objective KPIs serve, with its labels and descriptions by language."""
+
     id: str
     labels: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     descriptions: Mapping[str, str] = field(default_factory=lambda: _EMPTY)

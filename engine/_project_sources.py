@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from . import _env
 from ._plugins import Plugins
 from ._settings import core_keys
-from ._sources import InputSpec
+from .sources import InputSpec
 from ._yamlio import Document
 from .errors import SourceError
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._periods import Period
 from ._run_plan import RunPlan
-from ._sources import SourceFrame
+from .sources import SourceFrame
 from .errors import SourceError
 
 __all__ = ["Grid", "lay_out_grid"]

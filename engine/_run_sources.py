@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from ._definitions import did_you_mean
 from ._redact import RedactingSource, redact_source_error, redact_text, secret_values
 from ._run_plan import RunPlan, RunProject
-from ._sources import SourceFrame, SourceRequest
+from .sources import SourceFrame, SourceRequest
 from .errors import KpiforgeError, RunError, SourceError
 from .hookspecs import SourceContext
 

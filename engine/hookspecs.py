@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import pluggy
 
+from .sources import Source
+
 if TYPE_CHECKING:
     import click
-
-    from ._sources import Source
 
 __all__ = [
     "SECRET_KINDS",
@@ -80,14 +80,22 @@ class SinkContext:
 
 
 class SourceFactory(Protocol):
-    def __call__(self, name: str, settings: Mapping[str, Any], context: SourceContext) -> "Source": ...
+    """What a source type registers: builds the :class:`~kpiforge.sources.Source` of one
+    configured source from its name, its settings (``${VAR}`` expanded) and a :class:`SourceContext`."""
+
+    def __call__(self, name: str, settings: Mapping[str, Any], context: SourceContext) -> Source: ...
 
 
 class SinkFactory(Protocol):
+    """What a sink type registers: builds one configured sink from its name, its settings
+    (``${VAR}`` expanded) and a :class:`SinkContext`."""
+
     def __call__(self, name: str, settings: Mapping[str, Any], context: SinkContext) -> Any: ...
 
 
 class FunctionRegister(Protocol):
+    """The ``register`` callback of :func:`kpiforge_register_functions`."""
+
     def __call__(
         self,
         name: str,
@@ -101,6 +109,8 @@ class FunctionRegister(Protocol):
 
 
 class SourceTypeRegister(Protocol):
+    """The ``register`` callback of :func:`kpiforge_register_source_types`."""
+
     def __call__(
         self,
         name: str,
@@ -124,6 +134,8 @@ class SourceTypeRegister(Protocol):
 
 
 class SinkTypeRegister(Protocol):
+    """The ``register`` callback of :func:`kpiforge_register_sink_types`."""
+
     def __call__(
         self,
         name: str,
@@ -161,7 +173,7 @@ def kpiforge_register_source_types(register: SourceTypeRegister) -> None:
     Call ``register(type_name, factory, settings_schema=..., secrets=..., capabilities=...,
     doc=...)``. ``factory(name, settings, context)`` gets the source's settings with ``${VAR}``
     expanded and a :class:`SourceContext`, and returns an object implementing
-    ``kpiforge._sources.Source`` (``fetch(request)``), raising :class:`kpiforge.SourceError`
+    :class:`kpiforge.sources.Source` (``fetch(request)``), raising :class:`kpiforge.SourceError`
     for bad settings. The settings were validated against ``settings_schema`` when the project
     loaded, with positioned errors. Every implementation is called.
     """

@@ -30,7 +30,7 @@ API_PLUGIN = '''
 import numpy as np
 
 from kpiforge import SourceError, hookimpl
-from kpiforge._sources import SourceFrame
+from kpiforge.sources import SourceFrame
 
 SEEN = {}
 

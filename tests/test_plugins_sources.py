@@ -20,7 +20,7 @@ PLUGIN = '''
 import numpy as np
 
 from kpiforge import hookimpl
-from kpiforge._sources import SourceFrame
+from kpiforge.sources import SourceFrame
 
 
 class Constant:

@@ -269,7 +269,7 @@ def test_change_pct(value, previous, expected):
 # ----------------------------------------------------------------------------- evaluation shape
 
 def test_one_evaluation_per_run_and_one_query_per_source(project, monkeypatch):
-    from kpiforge._duckdb import DuckDBSession
+    from kpiforge.sources import DuckDBSession
     from kpiforge.plugins.sources import databases, files
 
     calls = {"evaluate": 0, "files": 0, "duckdb": 0}

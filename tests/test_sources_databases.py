@@ -15,7 +15,7 @@ import pytest
 
 from kpiforge import SourceError
 from kpiforge._plugins import load_plugins
-from kpiforge._sources import SourceRequest
+from kpiforge.sources import SourceRequest
 from kpiforge.hookspecs import SourceContext
 
 ROWS = [

@@ -250,7 +250,7 @@ def test_a_query_cannot_install_load_or_set(tmp_path, kind, statement):
 
 
 def test_connections_do_not_autoload_extensions_and_lock_their_configuration(tmp_path):
-    from kpiforge._duckdb import duckdb_session
+    from kpiforge.sources import duckdb_session
 
     with duckdb_session(setup=["SET TimeZone = 'Europe/Paris'"]) as session:
         settings = dict(session.connection.execute(

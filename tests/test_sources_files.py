@@ -9,7 +9,7 @@ import pytest
 
 from kpiforge import SourceError
 from kpiforge._plugins import load_plugins
-from kpiforge._sources import InputSpec, SourceRequest
+from kpiforge.sources import InputSpec, SourceRequest
 from kpiforge.hookspecs import SourceContext
 
 ROWS = [
@@ -151,7 +151,7 @@ def test_one_group_by_query_per_request_and_only_aggregates_come_back(source_typ
     rows = [(f"2026-10-{1 + i % 28:02d}", ("search", "social")[i // 28 % 2], 1, 1.0, f"u{i % 7}", "paid")
             for i in range(5000)]
     write(tmp_path, "csv", rows)
-    from kpiforge._duckdb import DuckDBSession
+    from kpiforge.sources import DuckDBSession
 
     seen = []
     real = DuckDBSession.query
@@ -390,7 +390,7 @@ def test_a_day_whose_midnight_is_skipped_or_repeated(source_types, tmp_path):
 
 
 def test_day_start_is_exact_except_where_the_local_date_goes_back():
-    from kpiforge._sources import day_start
+    from kpiforge.sources import day_start
 
     assert day_start(date(2026, 10, 1), "Europe/Paris") == (datetime(2026, 9, 30, 22, tzinfo=timezone.utc), True)
     assert day_start(date(2019, 2, 17), "America/Sao_Paulo") == (datetime(2019, 2, 17, 3, tzinfo=timezone.utc), True)
@@ -399,7 +399,7 @@ def test_day_start_is_exact_except_where_the_local_date_goes_back():
     # "on or after the 19th" is not one stretch of time and the local filter is kept as well
     assert day_start(date(1867, 10, 19), "America/Sitka")[1] is False
     assert day_start(date(1867, 10, 20), "America/Sitka")[1] is True
-    from kpiforge._sources import DuckDBDialect, build_aggregate_query
+    from kpiforge.sources import DuckDBDialect, build_aggregate_query
 
     old = SourceRequest("day", "America/Sitka", 0, ((date(1867, 10, 19), date(1867, 10, 20)),), (),
                         {"n": InputSpec("n", "sum")})

@@ -171,7 +171,7 @@ def test_the_time_range_is_an_index_condition_on_the_raw_column(postgres_url, pg
     it; the conversion to local time is only computed for the rows kept (for their period)."""
     from datetime import date
 
-    from kpiforge._sources import SourceRequest
+    from kpiforge.sources import SourceRequest
     from kpiforge.plugins.sources.databases import SqlAlchemySource
 
     source = SqlAlchemySource("events", {"url": postgres_url, "table": pg_table, "time": "ts",

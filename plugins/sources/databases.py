@@ -13,7 +13,7 @@ SQL) and runs one aggregate ``GROUP BY`` per request in the database itself.
   never appear in error messages.
 
 The time range is compared with the raw time column, before any conversion to local time (see
-``kpiforge._sources``): an index on a ``timestamptz`` column serves it, and with a ``query`` it
+``kpiforge.sources``): an index on a ``timestamptz`` column serves it, and with a ``query`` it
 applies to the query's result.
 """
 
@@ -25,22 +25,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from kpiforge._duckdb import check_select, duckdb_session
-from kpiforge._sources import (
-    Dialect,
-    DuckDBDialect,
-    Params,
-    PostgresDialect,
-    SourceRequest,
-    SqliteDialect,
-    SqlSource,
-    dbapi_columns,
-    quote_identifier,
-    require_setting,
-    table_or_query,
-)
 from kpiforge.errors import SourceError
 from kpiforge.hookspecs import SourceContext, SourceFactory, SourceTypeRegister, hookimpl
+from kpiforge.sources import SourceRequest, require_setting
+
+from ._dialects import Dialect, DuckDBDialect, Params, PostgresDialect, SqliteDialect, quote_identifier
+from ._duckdb import check_select, duckdb_session
+from ._sqlsource import SqlSource, dbapi_columns, table_or_query
 
 __all__ = ["DuckDBSource", "SqlAlchemySource", "SqliteSource", "kpiforge_register_source_types"]
 
@@ -54,14 +45,11 @@ def _database_file(name: str, settings: Mapping[str, Any], project_dir: Path) ->
     return Path(project_dir) / raw
 
 
-class _SqliteSpan:
+class _SqliteSpan(SqlSource):
     """SQLite has no time-zone data: the offset CASE needs the span of the queried times."""
 
-    name: str
-    time: str
-
     def _span(self, request: SourceRequest) -> tuple[datetime, datetime] | None:
-        if request.ranges:
+        if request.start is not None and request.end is not None:  # the request has ranges
             return (datetime.combine(request.start, datetime.min.time()),
                     datetime.combine(request.end, datetime.min.time()))
         params = Params("colon")

@@ -26,16 +26,13 @@ import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from kpiforge._duckdb import check_select, duckdb_session
-from kpiforge._sources import (
-    DuckDBDialect,
-    Params,
-    SqlSource,
-    quote_identifier,
-    require_setting,
-)
 from kpiforge.errors import SourceError
 from kpiforge.hookspecs import SourceContext, SourceFactory, SourceTypeRegister, hookimpl
+from kpiforge.sources import require_setting
+
+from ._dialects import DuckDBDialect, Params, quote_identifier
+from ._duckdb import check_select, duckdb_session
+from ._sqlsource import SqlSource
 
 __all__ = ["FileSource", "kpiforge_register_source_types"]
 

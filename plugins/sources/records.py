@@ -13,10 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from kpiforge._duckdb import duckdb_session
-from kpiforge._sources import DuckDBDialect, Params, SqlSource
 from kpiforge.errors import SourceError
 from kpiforge.hookspecs import SourceContext, SourceFactory, SourceTypeRegister, hookimpl
+
+from ._dialects import DuckDBDialect, Params
+from ._duckdb import duckdb_session
+from ._sqlsource import SqlSource
 
 __all__ = ["RecordsSource", "kpiforge_register_source_types", "to_table"]
 

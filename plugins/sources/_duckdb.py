@@ -13,7 +13,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Sequence
 
-from .errors import SourceError
+from kpiforge.errors import SourceError
+
+from ._checks import first_line
+from ._dialects import quote_identifier
 
 __all__ = ["DuckDBSession", "check_select", "duckdb_session"]
 
@@ -37,8 +40,6 @@ class DuckDBSession:
 
     def text_example(self, relation: str, params: Mapping[str, Any], column: str) -> str | None:
         """One value of a text ``column`` that is not a number (for the error message only)."""
-        from ._sources import quote_identifier
-
         c = quote_identifier(column)
         row = self.connection.execute(
             f"SELECT {c} FROM {relation} AS __src WHERE {c} IS NOT NULL AND "
@@ -74,8 +75,6 @@ def duckdb_session(database: str | None = None, *, read_only: bool = False,
 def check_select(name: str, query: str) -> None:
     """Raise a SourceError unless ``query`` is exactly one SELECT statement."""
     import duckdb
-
-    from ._source_checks import first_line
 
     try:
         statements = duckdb.extract_statements(query)

@@ -16,10 +16,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from .errors import ColumnsError, SourceError, did_you_mean
+from kpiforge.errors import ColumnsError, SourceError, did_you_mean
 
 if TYPE_CHECKING:
-    from ._sources import InputSpec, SourceRequest
+    from kpiforge.sources import InputSpec, SourceRequest
 
 __all__ = ["ColumnsError", "check_columns", "is_text_type", "translate"]
 
@@ -29,6 +29,7 @@ _TEXT_TYPES = ("VARCHAR", "TEXT", "CHAR", "CHARACTER", "STRING", "BPCHAR", "NVAR
 _SHOWN_COLUMNS = 20
 
 def is_text_type(type_name: str) -> bool:
+    """Whether an engine's column type ``type_name`` holds text (``VARCHAR``, ``TEXT(20)``, ...)."""
     name = type_name.strip().upper()
     return any(name == t or name.startswith(t + "(") or name.startswith(t + " ") for t in _TEXT_TYPES)
 
@@ -71,7 +72,7 @@ def check_columns(name: str, where: str, described: Mapping[str, str], request: 
 def _input_problems(name: str, where: str, spec: "InputSpec", find: Any, missing: Any,
                     described: Mapping[str, str], text_example: Any,
                     decimal_hint: str) -> list[tuple[tuple[str, ...], str]]:
-    out = []
+    out: list[tuple[tuple[str, ...], str]] = []
     prefix = f"source '{name}': input '{spec.name}'"
     if spec.expression is None and spec.column != "*":
         column = spec.column or spec.name
