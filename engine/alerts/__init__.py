@@ -20,33 +20,48 @@ period (plain ``Engine.evaluate`` output) count as a new evaluation on every cal
 
 :func:`simulate` runs the same rules and state machine in memory over a list of steps, for
 declarative alert tests.
+
+This module is the public alerting API (what ``__all__`` lists; plugins use only these):
+
+* the model: :class:`Alert` (what a sink's ``send`` gets), :class:`Notification`,
+  :class:`DispatchReport`;
+* the lifecycle: :func:`dispatch`, :func:`retry_pending`, :func:`send_test`, :func:`simulate`;
+* the state database: :class:`Store`, :func:`resolve_state_path`, :data:`DEFAULT_STATE_PATH`;
+* matching: :func:`attributes_of_row` (what a stored alert is matched on) and
+  :func:`silence_matches`;
+* helpers for plugins: :func:`parse_duration` (``"90s"``, ``"1d"``...) and
+  :func:`render_template` (the sandboxed Jinja2 renderer alert messages use).
+
+The code lives in private modules: ``_model``, ``_evaluate``, ``_dispatch``, ``_simulate``,
+with the state machine and store in ``_state`` and delivery in ``_delivery``.
 """
 
 from __future__ import annotations
 
 from ._dispatch import DEFAULT_STATE_PATH, dispatch, resolve_state_path, retry_pending, send_test
-from ._evaluate import DEFAULT_REPEAT_INTERVAL
-from ._model import (
-    ALERT_SCHEMA_ID,
-    ALERT_TYPE,
-    Alert,
-    DispatchReport,
-    Notification,
-    silence_matches,
-)
-from ._model import attributes_of_row as _attributes_of_row
+from ._model import Alert, DispatchReport, Notification, attributes_of_row, silence_matches
 from ._rules import parse_duration
 from ._simulate import simulate
 from ._state import Store
+from ._templates import render as render_template
+
+# The old private spelling, still imported by the alerting CLI plugin until it uses the
+# public name.
+_attributes_of_row = attributes_of_row
 
 __all__ = [
     "Alert",
     "DEFAULT_STATE_PATH",
     "DispatchReport",
     "Notification",
+    "Store",
+    "attributes_of_row",
     "dispatch",
+    "parse_duration",
+    "render_template",
     "resolve_state_path",
     "retry_pending",
     "send_test",
+    "silence_matches",
     "simulate",
 ]

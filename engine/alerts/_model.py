@@ -144,6 +144,8 @@ class Alert:
 
 @dataclass(frozen=True)
 class Notification:
+    """One alert a dispatch created, with the sinks it was queued for (none when silenced)."""
+
     alert: Alert
     sinks: tuple[str, ...]
     silenced: bool = False
