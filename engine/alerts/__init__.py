@@ -23,8 +23,8 @@ declarative alert tests.
 
 This module is the public alerting API (what ``__all__`` lists; plugins use only these):
 
-* the model: :class:`Alert` (what a sink's ``send`` gets), :class:`Notification`,
-  :class:`DispatchReport`;
+* the model: :class:`Alert` (what a sink's ``send`` gets), :class:`AlertState` (also
+  ``kpiforge.AlertState``), :class:`Notification`, :class:`DispatchReport`;
 * the lifecycle: :func:`dispatch`, :func:`retry_pending`, :func:`send_test`, :func:`simulate`;
 * the state database: :class:`Store`, :func:`resolve_state_path`, :data:`DEFAULT_STATE_PATH`;
 * matching: :func:`attributes_of_row` (what a stored alert is matched on) and
@@ -38,6 +38,7 @@ with the state machine and store in ``_state`` and delivery in ``_delivery``.
 
 from __future__ import annotations
 
+from .._model import AlertState
 from ._dispatch import DEFAULT_STATE_PATH, dispatch, resolve_state_path, retry_pending, send_test
 from ._model import Alert, DispatchReport, Notification, attributes_of_row, silence_matches
 from ._rules import parse_duration
@@ -51,6 +52,7 @@ _attributes_of_row = attributes_of_row
 
 __all__ = [
     "Alert",
+    "AlertState",
     "DEFAULT_STATE_PATH",
     "DispatchReport",
     "Notification",

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from .._model import AlertState
 from ..errors import AlertConfigError, KpiforgeError, SinkError, StateError
 from ._delivery import RetryPolicy, deliver, failpoint, send_with_retries
 from ._evaluate import Settings, evaluate
@@ -235,7 +236,7 @@ def send_test(sink_name: str, *, project_dir: str | Path, sinks: Mapping[str, An
     now = iso(to_timestamp(None)) or ""
     alert = Alert(
         fingerprint="0000000000000000", kpi="kpiforge_test", name="kpiforge test alert",
-        state="firing", severity="info", status="ok", value=1.0, unit="count", period=None,
+        state=AlertState.FIRING, severity="info", status="ok", value=1.0, unit="count", period=None,
         slice={}, thresholds={}, kind="test",
         message=f"Test alert from kpiforge to sink '{sink_name}'. If you can read this, "
                 "delivery works.",

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from markupsafe import escape
 
 from .._format import format_change, format_value
+from .._model import AlertState
 from ..errors import AlertConfigError
 from ._messages import Messages
 from ._model import Alert, DispatchReport, finite, iso, silenced
@@ -48,7 +49,7 @@ class Settings:
 def build_alert(definition: Any, rule: Rule, record: Mapping[str, Any], row: Mapping[str, Any],
                 kind: str, change: float | None, now: float, lang: str,
                 messages: Messages) -> Alert:
-    state = "resolved" if kind == "resolved" else "firing"
+    state = AlertState.RESOLVED if kind == "resolved" else AlertState.FIRING
     value = finite(record.get("value"))
     unit = str(record.get("unit") or definition.unit.value)
     currency = getattr(definition, "currency", None)
@@ -63,7 +64,7 @@ def build_alert(definition: Any, rule: Rule, record: Mapping[str, Any], row: Map
         thresholds=thresholds, kind=kind, labels=dict(rule.labels),
         category=definition.category or "", owner=definition.owner or "", currency=currency,
         previous=finite(record.get("previous")), change_pct=change,
-        starts_at=iso(row.get("fired_at")), ends_at=iso(row.get("resolved_at")) if state == "resolved" else None,
+        starts_at=iso(row.get("fired_at")), ends_at=iso(row.get("resolved_at")) if state is AlertState.RESOLVED else None,
         timestamp=iso(now) or "",
     )
     context = {
@@ -75,9 +76,9 @@ def build_alert(definition: Any, rule: Rule, record: Mapping[str, Any], row: Map
         "reason": record.get("reason") or "",
         "description": definition.text(lang),
         "lang": lang,
-        "resolved": state == "resolved",
+        "resolved": state is AlertState.RESOLVED,
     }
-    message = messages.render(rule.message, context, resolved=state == "resolved")
+    message = messages.render(rule.message, context, resolved=state is AlertState.RESOLVED)
     return Alert(message=message, message_html=str(escape(message)), **base)
 
 
@@ -131,7 +132,7 @@ def evaluate(store: Store, records: Iterable[Mapping[str, Any]],
         kind = decide(updated, now=now, repeat_interval=settings.repeat_interval,
                       send_resolved=send_resolved)
         if kind == "forget":
-            mark_notified(updated, "resolved", now)
+            mark_notified(updated, "resolved", now)  # a kind: what was last told
         elif kind is not None:
             alert = build_alert(definition, rule, record, updated, kind, condition.change_pct,
                                 now, settings.lang, messages)

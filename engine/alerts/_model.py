@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
 from .._format import format_value
+from .._model import AlertState
 from ._rules import slice_text
 
 __all__ = [
@@ -62,13 +63,14 @@ class Alert:
 
     ``id`` is the outbox message id: the same on every delivery attempt (Standard Webhooks
     ``webhook-id``). ``message`` is plain text (the template's output is never markup);
-    ``message_html`` is that text HTML-escaped, for sinks that send HTML.
+    ``message_html`` is that text HTML-escaped, for sinks that send HTML. ``state`` is an
+    :class:`~kpiforge.AlertState` (``FIRING`` or ``RESOLVED``); a string value is converted.
     """
 
     fingerprint: str
     kpi: str
     name: str
-    state: str  # "firing" | "resolved"
+    state: AlertState
     severity: str
     status: str
     value: float | None
@@ -90,8 +92,14 @@ class Alert:
     timestamp: str = ""
     id: str = ""
 
+    def __post_init__(self) -> None:
+        # Outbox payloads and sinks' own tests give the state as its stored string.
+        object.__setattr__(self, "state", AlertState(self.state))
+
     def to_dict(self) -> dict[str, Any]:
+        """Plain data (the outbox payload): the state is its string value."""
         data = asdict(self)
+        data["state"] = str(self.state)
         data["slice"] = dict(self.slice)
         data["thresholds"] = dict(self.thresholds)
         data["labels"] = dict(self.labels)
@@ -121,7 +129,7 @@ class Alert:
                 "fingerprint": self.fingerprint,
                 "kpi": self.kpi,
                 "name": self.name,
-                "state": self.state,
+                "state": str(self.state),
                 "severity": self.severity,
                 "status": self.status,
                 "value": self.value,
@@ -204,7 +212,7 @@ def attributes(alert: Alert) -> dict[str, str]:
     result = {k: str(v) for k, v in alert.slice.items()}
     result.update({k: str(v) for k, v in alert.labels.items()})
     result.update(kpi=alert.kpi, category=alert.category, owner=alert.owner,
-                  severity=alert.severity, state=alert.state, status=alert.status)
+                  severity=alert.severity, state=str(alert.state), status=alert.status)
     return result
 
 

@@ -62,7 +62,7 @@ def simulate(definition: Any, steps: Sequence[Mapping[str, Any]],
             out: list[dict[str, Any]] = []
 
             def collect(alert: Alert, silenced: bool) -> None:
-                out.append({"state": alert.state, "severity": alert.severity, "kind": alert.kind,
+                out.append({"state": str(alert.state), "severity": alert.severity, "kind": alert.kind,
                             "status": alert.status, "value": alert.value, "period": alert.period,
                             "slice": dict(alert.slice), "fingerprint": alert.fingerprint,
                             "message": alert.message})
