@@ -5,7 +5,17 @@ The public API is what ``__all__`` lists; modules whose names start with ``_`` a
 
 from ._dispatch import DispatchSummary
 from ._engine import Engine
-from ._model import Definition, Direction, Objective, Result, Results, Status, Thresholds, Unit
+from ._model import (
+    AlertState,
+    Definition,
+    Direction,
+    Objective,
+    Result,
+    Results,
+    Status,
+    Thresholds,
+    Unit,
+)
 from ._project import Project
 from ._records import Record, RunResult
 from .errors import (
@@ -31,6 +41,7 @@ from .hookspecs import hookimpl
 
 __all__ = [
     "AlertConfigError",
+    "AlertState",
     "ArgumentError",
     "Definition",
     "DefinitionError",

@@ -11,6 +11,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 __all__ = [
+    "AlertState",
     "Definition",
     "Direction",
     "InputSpec",
@@ -31,6 +32,18 @@ class Status(StrEnum):
     WARNING = "warning"
     CRITICAL = "critical"
     UNKNOWN = "unknown"
+
+
+class AlertState(StrEnum):
+    """Where one alert series is in its lifecycle: inactive -> pending -> firing -> resolved.
+
+    The values are what the state database stores and JSON output shows.
+    """
+
+    INACTIVE = "inactive"
+    PENDING = "pending"
+    FIRING = "firing"
+    RESOLVED = "resolved"
 
 
 class Direction(StrEnum):

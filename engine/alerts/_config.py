@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .._model import AlertState
 from .._yamlio import Document
 from ..errors import Diagnostic, KpiforgeError, SinkError, did_you_mean
 from ._delivery import RetryPolicy
@@ -24,7 +25,7 @@ __all__ = ["check_alerting", "check_routes_against"]
 
 _ALLOWED_VALUES = {
     "severity": SEVERITIES,
-    "state": ("firing", "resolved"),
+    "state": (str(AlertState.FIRING), str(AlertState.RESOLVED)),
     "status": ("good", "ok", "warning", "critical", "unknown"),
 }
 KeyPath = tuple[str | int, ...]

@@ -25,6 +25,7 @@ import threading
 import time
 from typing import Any, Iterator, Mapping, Sequence
 
+from .._model import AlertState
 from ._leases import holder_alive
 from ._statefile import connect, sqlite_errors
 
@@ -96,7 +97,6 @@ CREATE TABLE IF NOT EXISTS silences (
     created_at REAL NOT NULL
 );
 """
-
 
 
 def _migrate(conn: sqlite3.Connection, old: int) -> None:
@@ -310,7 +310,7 @@ def _decode_alert(row: dict[str, Any]) -> dict[str, Any]:
 def new_row(fp: str, kpi: str, slice_: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "fingerprint": fp, "kpi": kpi, "slice": dict(slice_), "labels": {},
-        "state": "inactive", "severity": "info", "status": None, "value": None, "period": None,
+        "state": AlertState.INACTIVE, "severity": "info", "status": None, "value": None, "period": None,
         "active_count": 0, "inactive_count": 0, "episode": 0, "step_key": None, "base": None,
         "started_at": None, "fired_at": None, "resolved_at": None, "updated_at": None,
         "notified_state": None, "notified_severity": None, "notified_at": None,
@@ -344,27 +344,27 @@ def advance(row: dict[str, Any], *, active: bool, severity: str, step_key: str,
     state = row["state"]
     if active:
         row["inactive_count"] = 0
-        if state == "firing":
+        if state == AlertState.FIRING:
             row["severity"] = severity
         else:
-            row["active_count"] = (row["active_count"] if state == "pending" else 0) + 1
-            if state != "pending":
+            row["active_count"] = (row["active_count"] if state == AlertState.PENDING else 0) + 1
+            if state != AlertState.PENDING:
                 row["started_at"] = now
             row["severity"] = severity
             if row["active_count"] >= steps_to_fire:
-                row["state"] = "firing"
+                row["state"] = AlertState.FIRING
                 row["episode"] = int(row["episode"] or 0) + 1
                 row["fired_at"] = now
                 row["resolved_at"] = None
             else:
-                row["state"] = "pending"
+                row["state"] = AlertState.PENDING
     else:
-        if state == "firing":
+        if state == AlertState.FIRING:
             row["inactive_count"] += 1
             if row["inactive_count"] > keep_firing_for:
-                row.update(state="resolved", resolved_at=now, active_count=0, inactive_count=0)
-        elif state == "pending":
-            row.update(state="inactive", active_count=0, started_at=None)
+                row.update(state=AlertState.RESOLVED, resolved_at=now, active_count=0, inactive_count=0)
+        elif state == AlertState.PENDING:
+            row.update(state=AlertState.INACTIVE, active_count=0, started_at=None)
     row["step_key"] = step_key
     row["base"] = base
     row["updated_at"] = now
@@ -379,21 +379,22 @@ def decide(row: Mapping[str, Any], *, now: float, repeat_interval: float,
     ``repeat_interval`` has passed, ``"resolved"`` when a notified episode ended, ``"forget"``
     when it ended but resolved notifications are off; None when nothing is due.
     """
-    if row["state"] == "firing":
-        if row.get("notified_state") != "firing" or row.get("notified_episode") != row["episode"]:
+    if row["state"] == AlertState.FIRING:
+        if row.get("notified_state") != AlertState.FIRING or row.get("notified_episode") != row["episode"]:
             return "firing"
         if row.get("notified_severity") != row["severity"]:
             return "firing"
         if row.get("notified_at") is None or now - row["notified_at"] >= repeat_interval:
             return "repeat"
         return None
-    if row.get("notified_state") == "firing":
+    if row.get("notified_state") == AlertState.FIRING:
         return "resolved" if send_resolved else "forget"
     return None
 
 
 def mark_notified(row: dict[str, Any], kind: str, now: float) -> None:
-    row["notified_state"] = "firing" if kind in ("firing", "repeat") else "resolved"
+    row["notified_state"] = (AlertState.FIRING if kind in ("firing", "repeat")
+                            else AlertState.RESOLVED)
     row["notified_severity"] = row["severity"]
     row["notified_at"] = now
     row["notified_episode"] = row["episode"]
