@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import difflib
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, cast
 
 from .errors import FormulaError
 
@@ -128,7 +128,7 @@ class _Checker:
     def fail(self, node: ast.AST, message: str, code: str = "forbidden") -> FormulaError:
         if type(node) is ast.Attribute:
             # an Attribute node starts where its object starts; point at the ``.name`` instead
-            attr = node.attr  # type: ignore[attr-defined]
+            attr = node.attr
             message = f"{message} ('.{attr}')"
             column = self.source.column(node.end_lineno,
                                         (node.end_col_offset or 0) - len(attr.encode()) - 1)
@@ -274,7 +274,7 @@ def _explain_syntax_error(text: str, exc: SyntaxError, source: _Source) -> Formu
                                 f"{len(module.body)} statements (';' or a new line)")
         # e.g. a bare ``yield``: valid only as a statement
         try:
-            checker.check(module.body[0].value)
+            checker.check(cast(ast.Expr, module.body[0]).value)  # the loop above made sure
         except FormulaError as err:
             return err
     msg = exc.msg or "invalid syntax"

@@ -8,7 +8,7 @@ arrays) rewrite those constructs into elementwise internal calls so one run cove
 from __future__ import annotations
 
 import ast
-from typing import Any, Callable
+from typing import Any, Callable, Sequence, cast
 
 import numpy as np
 
@@ -54,8 +54,8 @@ for _op_name, _ufunc in _UFUNCS.values():
 # --------------------------------------------------------------------------- lowering
 
 
-def _call(name: str, args: list[ast.expr], like: ast.AST) -> ast.Call:
-    return ast.copy_location(ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=args,
+def _call(name: str, args: Sequence[ast.expr], like: ast.AST) -> ast.Call:
+    return ast.copy_location(ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=list(args),
                                       keywords=[]), like)
 
 
@@ -118,9 +118,9 @@ def _lower(node: ast.AST, array: bool, inplace: bool = False,
             return ast.copy_location(ast.UnaryOp(op=op, operand=chk(node.operand, operand)),  # type: ignore[attr-defined]
                                      node)
         if type(operand) is ast.Constant:  # fold -1 so constants cost one node
-            value = operand.value
-            return ast.copy_location(ast.Constant(value=-value if type(op) is ast.USub
-                                                  else +value), node)
+            folded = cast(float, operand.value)  # lowered above: a float or a float64
+            return ast.copy_location(ast.Constant(value=-folded if type(op) is ast.USub
+                                                  else +folded), node)
         return ast.copy_location(ast.UnaryOp(op=op, operand=operand), node)
     if kind is ast.BoolOp:
         values = [low(v) for v in node.values]  # type: ignore[attr-defined]
@@ -150,7 +150,8 @@ def _lower(node: ast.AST, array: bool, inplace: bool = False,
             func = ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
             return _call("_pcall", [func, *args], node)
         if name == "where":
-            return _choice(node, *node.args, array=array, low=low, chk=chk)  # type: ignore[attr-defined]
+            test, body, orelse = node.args  # type: ignore[attr-defined]
+            return _choice(node, test, body, orelse, array, low, chk)
         if name in ("min", "max", "clip", "exp"):
             args = [fin(o, v) for o, v in zip(node.args, args)]  # type: ignore[attr-defined]
         elif name == "log" and len(args) == 2:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -58,7 +58,7 @@ def _s_pcall(func: Any, *args: Any) -> Any:
     return func(*args)
 
 
-SCALAR = {"_chk": _s_chk, "_pow": _s_pow, "_truth": _s_truth, "_pcall": _s_pcall}
+SCALAR: dict[str, Callable[..., Any]] = {"_chk": _s_chk, "_pow": _s_pow, "_truth": _s_truth, "_pcall": _s_pcall}
 
 
 # --------------------------------------------------------------------------- array mode
@@ -134,7 +134,7 @@ def _a_pcall(func: Any, *args: Any) -> Any:
     return _poison(func(*args), *args)
 
 
-ARRAY = {"_fin": _a_fin, "_pow": _a_pow, "_and": _a_and, "_or": _a_or,
+ARRAY: dict[str, Callable[..., Any]] = {"_fin": _a_fin, "_pow": _a_pow, "_and": _a_and, "_or": _a_or,
          "_not": _a_not, "_where": _a_where, "_pcall": _a_pcall,
          "_cmp_eq": _comparison(np.equal), "_cmp_ne": _comparison(np.not_equal),
          "_cmp_lt": _comparison(np.less), "_cmp_le": _comparison(np.less_equal),
@@ -149,6 +149,13 @@ def comparison_name(op: ast.cmpop) -> str:
 
 # builtins whose result is finite or NaN when their arguments are (after the guards below)
 _TAME = {"abs", "sqrt", "round", "min", "max", "clip", "coalesce"}
+
+
+def _number(node: ast.AST) -> float | None:
+    """The number a constant node holds, else None (the checker lets numbers only through)."""
+    if type(node) is ast.Constant and isinstance(node.value, (int, float)):
+        return node.value
+    return None
 
 
 def may_be_infinite(node: ast.AST, builtins: frozenset[str]) -> bool:
@@ -166,9 +173,10 @@ def may_be_infinite(node: ast.AST, builtins: frozenset[str]) -> bool:
         return may_be_infinite(node.operand, builtins)  # type: ignore[attr-defined]
     if kind is ast.BinOp:
         op, left, right = type(node.op), node.left, node.right  # type: ignore[attr-defined]
-        if op is ast.Div and type(right) is ast.Constant and abs(right.value) >= 1:
+        constant = _number(right)
+        if op is ast.Div and constant is not None and abs(constant) >= 1:
             return may_be_infinite(left, builtins)
-        if op is ast.Mult and type(right) is ast.Constant and abs(right.value) <= 1:
+        if op is ast.Mult and constant is not None and abs(constant) <= 1:
             return may_be_infinite(left, builtins)
         return True
     if kind is ast.IfExp:
