@@ -11,7 +11,7 @@ DEV_STAMP := $(VENV)/.kpiforge-dev
 # setuptools' notice that the editable install uses an import hook, shown at every install
 PIP := PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip
 
-.PHONY: install demo test system-deps bench clean
+.PHONY: install demo test typecheck system-deps bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,12 @@ demo: $(RUNTIME_STAMP)
 system-deps:
 	bash .ci/system-deps
 
+# mypy over engine/ and plugins/ (the wheel ships py.typed, so the annotations are API)
+typecheck: $(DEV_STAMP)
+	PYTHON=$(BIN)/python bash .ci/typecheck
+
 test: $(DEV_STAMP) system-deps
+	PYTHON=$(BIN)/python bash .ci/typecheck
 	$(BIN)/kpiforge validate
 	$(BIN)/kpiforge test
 	$(BIN)/python -m pytest -q

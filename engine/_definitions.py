@@ -310,7 +310,7 @@ def _load_objectives(files: list[Path], definitions: dict[str, Definition],
         if problems:
             continue
         for i, item in enumerate(doc.data["objectives"]):
-            where = ("objectives", i)
+            where: tuple[str | int, ...] = ("objectives", i)
             if item["id"] in objectives:
                 state.diagnostics.append(_diag(doc, where + ("id",), "duplicate-id",
                                                f"objective '{item['id']}' is defined twice"))
@@ -348,20 +348,20 @@ def _load_objectives(files: list[Path], definitions: dict[str, Definition],
             elif definition.id not in members[objective_id]:
                 members[objective_id].append(definition.id)
     named_by: dict[str, list[str]] = {}
-    for objective_id, kpis in members.items():
-        objectives[objective_id] = replace(objectives[objective_id], kpis=tuple(kpis))
-        for kpi in kpis:
+    for objective_id, member_ids in members.items():
+        objectives[objective_id] = replace(objectives[objective_id], kpis=tuple(member_ids))
+        for kpi in member_ids:
             named_by.setdefault(kpi, []).append(objective_id)
-        known = [definitions[k] for k in kpis if k in definitions]
+        known = [definitions[k] for k in member_ids if k in definitions]
         if known and all(d.vanity for d in known):
             doc, where = listed_at[objective_id]
             state.diagnostics.append(_diag(
                 doc, where + ("kpis",), "vanity-only",
                 f"objective '{objective_id}' is served only by vanity KPIs", "warning"))
     for kpi, objective_ids in named_by.items():
-        definition = definitions.get(kpi)
-        if definition is not None:
-            extra = tuple(o for o in objective_ids if o not in definition.objectives)
+        named = definitions.get(kpi)
+        if named is not None:
+            extra = tuple(o for o in objective_ids if o not in named.objectives)
             if extra:
-                definitions[kpi] = replace(definition, objectives=definition.objectives + extra)
+                definitions[kpi] = replace(named, objectives=named.objectives + extra)
     return objectives

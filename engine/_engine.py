@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 import os
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence, cast
 
 import numpy as np
 
 from ._definitions import Catalog, load_catalog
-from ._formulas import function_specs
+from ._formulas import Formula, function_specs
 from ._model import Definition, Objective, Result, Results, Status
 from ._plugins import Plugins, load_plugins
 from ._inputs import input_array, input_number
@@ -81,11 +81,15 @@ class Engine:
     """A loaded definition set. Immutable after :meth:`load` and safe to share between threads."""
 
     __slots__ = ("_catalog", "_plugins", "_plans")
+    _catalog: Catalog
+    _plugins: Plugins
+    # per KPI: (definition, formula, declared input names used, KPIs it depends on)
+    _plans: Mapping[str, tuple[Definition, Formula, tuple[str, ...], tuple[str, ...]]]
 
     def __init__(self, catalog: Catalog, plugins: Plugins):
         object.__setattr__(self, "_catalog", catalog)
         object.__setattr__(self, "_plugins", plugins)
-        # per KPI, precomputed once: (definition, formula, declared input names used, deps)
+        # precomputed once, so that each evaluation only looks plans up
         object.__setattr__(self, "_plans", MappingProxyType({
             kpi_id: (catalog.definitions[kpi_id], catalog.formulas[kpi_id],
                      tuple(sorted(catalog.formulas[kpi_id].names & set(catalog.definitions[kpi_id].inputs))),
@@ -192,15 +196,19 @@ class Engine:
                 namespace[dep] = computed[dep]
             evaluation = formula.evaluate(namespace, size)
             value, reason = evaluation.value, evaluation.reason
+            status: Status | np.ndarray  # one per slice on array inputs
             if infinite and reason is not None:
                 reason = _name_infinities(reason, used, infinite)
             if size is None:
+                # scalar inputs give a scalar evaluation (see Evaluation)
+                value, reason = cast("float | None", value), cast("str | None", reason)
                 if reason is not None and reason.startswith(_MISSING) and reason[len(_MISSING):] in deps:
                     dep = reason[len(_MISSING):]
                     reason = _through(dep, reasons[dep])
                 status = classify(value, definition.direction, definition.thresholds,
                                   definition.target, definition.tolerance)
             else:
+                value, reason = cast(np.ndarray, value), cast(np.ndarray, reason)
                 if deps:
                     reason = self._explain_dependencies(reason, deps, reasons)
                 status = classify_array(value, definition.direction, definition.thresholds,

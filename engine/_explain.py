@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ast
 import operator
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, cast
 
 import numpy as np
 
@@ -105,28 +105,27 @@ class _Explainer:
 
     # -- nodes
     def ev(self, node: ast.AST) -> tuple[np.ndarray, np.ndarray | None]:
-        kind = type(node)
-        if kind is ast.Constant:
-            return self.full(float(node.value)), None  # type: ignore[attr-defined]
-        if kind is ast.Name:
-            return self.name(node.id)  # type: ignore[attr-defined]
-        if kind is ast.BinOp:
-            return self.binop(node)  # type: ignore[arg-type]
-        if kind is ast.UnaryOp:
-            a, why = self.ev(node.operand)  # type: ignore[attr-defined]
-            op = type(node.op)  # type: ignore[attr-defined]
+        if type(node) is ast.Constant:
+            return self.full(float(cast(float, node.value))), None
+        if type(node) is ast.Name:
+            return self.name(node.id)
+        if type(node) is ast.BinOp:
+            return self.binop(node)
+        if type(node) is ast.UnaryOp:
+            a, why = self.ev(node.operand)
+            op = type(node.op)
             if op is ast.Not:
                 return self.settle((a == 0) + 0.0, why, [])
             return self.settle(-a if op is ast.USub else a, why, [])
-        if kind is ast.Compare:
-            return self.compare(node)  # type: ignore[arg-type]
-        if kind is ast.BoolOp:
-            return self.boolop(node)  # type: ignore[arg-type]
-        if kind is ast.IfExp:
-            return self.choose(node.test, node.body, node.orelse)  # type: ignore[attr-defined]
-        if kind is ast.Call:
-            return self.call(node)  # type: ignore[arg-type]
-        raise AssertionError(f"unchecked node {kind.__name__}")
+        if type(node) is ast.Compare:
+            return self.compare(node)
+        if type(node) is ast.BoolOp:
+            return self.boolop(node)
+        if type(node) is ast.IfExp:
+            return self.choose(node.test, node.body, node.orelse)
+        if type(node) is ast.Call:
+            return self.call(node)
+        raise AssertionError(f"unchecked node {type(node).__name__}")
 
     def name(self, name: str) -> tuple[np.ndarray, np.ndarray | None]:
         v = _column(self.values[name], self.m)
@@ -203,7 +202,7 @@ class _Explainer:
         return self.settle(v, why, [])
 
     def call(self, node: ast.Call) -> tuple[np.ndarray, np.ndarray | None]:
-        name = node.func.id  # type: ignore[attr-defined]
+        name = cast(ast.Name, node.func).id
         func = self.functions[name].func
         args = node.args
         if name in _HANDLERS and func is builtin(name):
@@ -238,7 +237,8 @@ class _Explainer:
         why = None
         if pending.any():
             why = self.blank()
-            why[pending] = first[pending]  # type: ignore[index]
+            # a slice still pending was not clean in the first argument: that one had reasons
+            why[pending] = cast(np.ndarray, first)[pending]
         return v, why
 
     def safe_div(self, args: list[ast.expr]) -> tuple[np.ndarray, np.ndarray | None]:

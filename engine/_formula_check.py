@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import difflib
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, cast
 
 from .errors import FormulaError
 
@@ -128,7 +128,7 @@ class _Checker:
     def fail(self, node: ast.AST, message: str, code: str = "forbidden") -> FormulaError:
         if type(node) is ast.Attribute:
             # an Attribute node starts where its object starts; point at the ``.name`` instead
-            attr = node.attr  # type: ignore[attr-defined]
+            attr = node.attr
             message = f"{message} ('.{attr}')"
             column = self.source.column(node.end_lineno,
                                         (node.end_col_offset or 0) - len(attr.encode()) - 1)
@@ -139,38 +139,37 @@ class _Checker:
 
     def check(self, node: ast.AST) -> None:
         kind = type(node)
-        if kind is ast.Constant:
-            self.check_constant(node)  # type: ignore[arg-type]
-        elif kind is ast.Name:
-            self.check_name(node)  # type: ignore[arg-type]
-        elif kind is ast.BinOp:
-            op = type(node.op)  # type: ignore[attr-defined]
+        if type(node) is ast.Constant:
+            self.check_constant(node)
+        elif type(node) is ast.Name:
+            self.check_name(node)
+        elif type(node) is ast.BinOp:
+            op = type(node.op)
             if op not in _BINOPS:
                 raise self.fail(node, f"operator {_BAD_BINOPS.get(op, op.__name__)!r} is not allowed")
-            self.check(node.left)  # type: ignore[attr-defined]
-            self.check(node.right)  # type: ignore[attr-defined]
-        elif kind is ast.UnaryOp:
-            op = type(node.op)  # type: ignore[attr-defined]
-            if op is ast.Invert:
+            self.check(node.left)
+            self.check(node.right)
+        elif type(node) is ast.UnaryOp:
+            if type(node.op) is ast.Invert:
                 raise self.fail(node, "operator '~' is not allowed")
-            self.check(node.operand)  # type: ignore[attr-defined]
-        elif kind is ast.BoolOp:
-            for value in node.values:  # type: ignore[attr-defined]
+            self.check(node.operand)
+        elif type(node) is ast.BoolOp:
+            for value in node.values:
                 self.check(value)
-        elif kind is ast.Compare:
-            for op in node.ops:  # type: ignore[attr-defined]
-                if type(op) not in _CMPOPS:
-                    name = _BAD_CMPOPS.get(type(op), type(op).__name__)
+        elif type(node) is ast.Compare:
+            for cmp in node.ops:
+                if type(cmp) not in _CMPOPS:
+                    name = _BAD_CMPOPS.get(type(cmp), type(cmp).__name__)
                     raise self.fail(node, f"comparison operator {name!r} is not allowed")
-            self.check(node.left)  # type: ignore[attr-defined]
-            for value in node.comparators:  # type: ignore[attr-defined]
+            self.check(node.left)
+            for value in node.comparators:
                 self.check(value)
-        elif kind is ast.IfExp:
-            self.check(node.test)  # type: ignore[attr-defined]
-            self.check(node.body)  # type: ignore[attr-defined]
-            self.check(node.orelse)  # type: ignore[attr-defined]
-        elif kind is ast.Call:
-            self.check_call(node)  # type: ignore[arg-type]
+        elif type(node) is ast.IfExp:
+            self.check(node.test)
+            self.check(node.body)
+            self.check(node.orelse)
+        elif type(node) is ast.Call:
+            self.check_call(node)
         elif kind in _FORBIDDEN:
             raise self.fail(node, _FORBIDDEN[kind])
         elif kind in _STATEMENTS:
@@ -251,7 +250,8 @@ def _measure(root: ast.AST, source: _Source) -> None:
         if count > MAX_NODES or depth > MAX_DEPTH:
             what = f"more than {MAX_NODES} nodes" if count > MAX_NODES else \
                 f"nested more than {MAX_DEPTH} levels deep"
-            column = source.column(located.lineno, located.col_offset)  # type: ignore[attr-defined]
+            column = source.column(getattr(located, "lineno", None),
+                                   getattr(located, "col_offset", None))
             raise FormulaError(f"formula is too complex ({what})", column=column,
                                code="too-complex")
         stack.extend((child, depth + 1, located) for child in ast.iter_child_nodes(node))
@@ -274,7 +274,7 @@ def _explain_syntax_error(text: str, exc: SyntaxError, source: _Source) -> Formu
                                 f"{len(module.body)} statements (';' or a new line)")
         # e.g. a bare ``yield``: valid only as a statement
         try:
-            checker.check(module.body[0].value)
+            checker.check(cast(ast.Expr, module.body[0]).value)  # the loop above made sure
         except FormulaError as err:
             return err
     msg = exc.msg or "invalid syntax"

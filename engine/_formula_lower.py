@@ -8,7 +8,7 @@ arrays) rewrite those constructs into elementwise internal calls so one run cove
 from __future__ import annotations
 
 import ast
-from typing import Any, Callable
+from typing import Any, Callable, Sequence, cast
 
 import numpy as np
 
@@ -54,8 +54,8 @@ for _op_name, _ufunc in _UFUNCS.values():
 # --------------------------------------------------------------------------- lowering
 
 
-def _call(name: str, args: list[ast.expr], like: ast.AST) -> ast.Call:
-    return ast.copy_location(ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=args,
+def _call(name: str, args: Sequence[ast.expr], like: ast.AST) -> ast.Call:
+    return ast.copy_location(ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=list(args),
                                       keywords=[]), like)
 
 
@@ -83,56 +83,55 @@ def _lower(node: ast.AST, array: bool, inplace: bool = False,
             return lowered
         return _call("_chk", [lowered], original)
 
-    kind = type(node)
-    if kind is ast.Constant:
-        value = float(node.value)  # type: ignore[attr-defined]
+    if type(node) is ast.Constant:
+        value = float(cast(float, node.value))  # the checker lets numbers only through
         return ast.copy_location(ast.Constant(value=_float64(value) if array else value), node)
-    if kind is ast.Name:
-        return ast.copy_location(ast.Name(id=node.id, ctx=ast.Load()), node)  # type: ignore
-    if kind is ast.BinOp:
-        left = low(node.left)  # type: ignore[attr-defined]
-        right = low(node.right)  # type: ignore[attr-defined]
-        if type(node.op) in (ast.Div, ast.FloorDiv, ast.Mod):  # type: ignore[attr-defined]
-            right = fin(node.right, right)  # type: ignore[attr-defined]
+    if type(node) is ast.Name:
+        return ast.copy_location(ast.Name(id=node.id, ctx=ast.Load()), node)
+    if type(node) is ast.BinOp:
+        left = low(node.left)
+        right = low(node.right)
+        if type(node.op) in (ast.Div, ast.FloorDiv, ast.Mod):
+            right = fin(node.right, right)
         if inplace:
             # Every arithmetic result is a fresh temporary that nothing else refers to; writing
             # the next operation into it saves an allocation (and its page faults) per operator:
             # what numpy's temporary elision does for hand-written code, which asteval's
             # operator calls never qualify for. It pays off only for big arrays: a call node
             # costs asteval about twice a BinOp node.
-            op_name = _UFUNCS[type(node.op)][0]  # type: ignore[attr-defined]
-            if type(node.op) is not ast.Pow:  # type: ignore[attr-defined]
+            op_name = _UFUNCS[type(node.op)][0]
+            if type(node.op) is not ast.Pow:
                 if _is_temporary(left):
                     return _call(f"_{op_name}_l", [left, right], node)
                 if _is_temporary(right):
                     return _call(f"_{op_name}_r", [left, right], node)
-        if type(node.op) is ast.Pow:  # type: ignore[attr-defined]
+        if type(node.op) is ast.Pow:
             return _call("_pow", [left, right], node)
-        return ast.copy_location(ast.BinOp(left=left, op=node.op, right=right), node)  # type: ignore
-    if kind is ast.UnaryOp:
-        operand = low(node.operand)  # type: ignore[attr-defined]
-        op = node.op  # type: ignore[attr-defined]
+        return ast.copy_location(ast.BinOp(left=left, op=node.op, right=right), node)
+    if type(node) is ast.UnaryOp:
+        operand = low(node.operand)
+        op = node.op
         if type(op) is ast.Not:
             if array:
                 return _call("_not", [operand], node)
-            return ast.copy_location(ast.UnaryOp(op=op, operand=chk(node.operand, operand)),  # type: ignore[attr-defined]
+            return ast.copy_location(ast.UnaryOp(op=op, operand=chk(node.operand, operand)),
                                      node)
         if type(operand) is ast.Constant:  # fold -1 so constants cost one node
-            value = operand.value
-            return ast.copy_location(ast.Constant(value=-value if type(op) is ast.USub
-                                                  else +value), node)
+            folded = cast(float, operand.value)  # lowered above: a float or a float64
+            return ast.copy_location(ast.Constant(value=-folded if type(op) is ast.USub
+                                                  else +folded), node)
         return ast.copy_location(ast.UnaryOp(op=op, operand=operand), node)
-    if kind is ast.BoolOp:
-        values = [low(v) for v in node.values]  # type: ignore[attr-defined]
+    if type(node) is ast.BoolOp:
+        values = [low(v) for v in node.values]
         if array:
-            return _call("_and" if type(node.op) is ast.And else "_or", values, node)  # type: ignore
-        values = [chk(o, v) for o, v in zip(node.values, values)]  # type: ignore[attr-defined]
-        return _call("_truth", [ast.copy_location(ast.BoolOp(op=node.op, values=values), node)],  # type: ignore
+            return _call("_and" if type(node.op) is ast.And else "_or", values, node)
+        values = [chk(o, v) for o, v in zip(node.values, values)]
+        return _call("_truth", [ast.copy_location(ast.BoolOp(op=node.op, values=values), node)],
                      node)
-    if kind is ast.Compare:
-        originals = [node.left, *node.comparators]  # type: ignore[attr-defined]
+    if type(node) is ast.Compare:
+        originals = [node.left, *node.comparators]
         operands = [low(o) for o in originals]
-        ops = node.ops  # type: ignore[attr-defined]
+        ops = node.ops
         if not array:
             operands = [chk(o, v) for o, v in zip(originals, operands)]
             return ast.copy_location(ast.Compare(left=operands[0], ops=ops,
@@ -140,23 +139,24 @@ def _lower(node: ast.AST, array: bool, inplace: bool = False,
         pairs = [_call(_guards.comparison_name(op), [lhs, rhs], node)
                  for op, lhs, rhs in zip(ops, operands, operands[1:])]
         return pairs[0] if len(pairs) == 1 else _call("_and", pairs, node)
-    if kind is ast.IfExp:
-        return _choice(node, node.test, node.body, node.orelse, array, low, chk)  # type: ignore[attr-defined]
-    if kind is ast.Call:
-        name = node.func.id  # type: ignore[attr-defined]
-        args = [low(a) for a in node.args]  # type: ignore[attr-defined]
+    if type(node) is ast.IfExp:
+        return _choice(node, node.test, node.body, node.orelse, array, low, chk)
+    if type(node) is ast.Call:
+        name = cast(ast.Name, node.func).id
+        args = [low(a) for a in node.args]
         if name not in builtins:
             # a plugin's function never sees a poisoned argument: the result is poisoned
             func = ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
             return _call("_pcall", [func, *args], node)
         if name == "where":
-            return _choice(node, *node.args, array=array, low=low, chk=chk)  # type: ignore[attr-defined]
+            test, body, orelse = node.args
+            return _choice(node, test, body, orelse, array, low, chk)
         if name in ("min", "max", "clip", "exp"):
-            args = [fin(o, v) for o, v in zip(node.args, args)]  # type: ignore[attr-defined]
+            args = [fin(o, v) for o, v in zip(node.args, args)]
         elif name == "log" and len(args) == 2:
-            args[1] = fin(node.args[1], args[1])  # type: ignore[attr-defined]
+            args[1] = fin(node.args[1], args[1])
         return _call(name, args, node)
-    raise AssertionError(f"unchecked node {kind.__name__}")  # the checker admits nothing else
+    raise AssertionError(f"unchecked node {type(node).__name__}")  # the checker admits nothing else
 
 
 def _choice(node: ast.AST, test: ast.AST, body: ast.AST, orelse: ast.AST, array: bool,
@@ -182,7 +182,7 @@ def _is_temporary(node: ast.expr) -> bool:
     if type(node) is ast.UnaryOp and type(node.op) in (ast.USub, ast.UAdd):
         return type(node.operand) is not ast.Constant
     if type(node) is ast.Call:
-        name = node.func.id  # type: ignore[attr-defined]
+        name = cast(ast.Name, node.func).id
         return name == "_pow" or name.endswith(("_l", "_r")) and name.startswith("_")
     return False
 

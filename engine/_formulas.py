@@ -150,6 +150,15 @@ class Formula:
     text: str
     names: frozenset[str]
     functions: frozenset[str]
+    _sorted: tuple[str, ...]
+    _scalar_node: ast.expr
+    _array_node: ast.expr
+    _big_node: ast.expr
+    _scalar_base: dict[str, Any]  # the symbol table before inputs: functions the formula calls
+    _array_base: dict[str, Any]
+    _tree: ast.expr | None
+    _needed: tuple[str, ...]
+    _specs: dict[str, FunctionSpec]
 
     def __init__(self, text: str, names: Iterable[str], called: Iterable[str],
                  scalar_node: ast.expr, array_node: ast.expr, big_node: ast.expr,
@@ -344,6 +353,7 @@ class Formula:
         """
         if r is None:
             r = np.full(n, _NAN)
+        if idx is None:
             idx = np.arange(n)
         reasons = np.empty(n, dtype=object)
         if self._tree is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 import math
-from typing import Any
+from typing import Any, Callable, cast
 
 import numpy as np
 
@@ -58,7 +58,8 @@ def _s_pcall(func: Any, *args: Any) -> Any:
     return func(*args)
 
 
-SCALAR = {"_chk": _s_chk, "_pow": _s_pow, "_truth": _s_truth, "_pcall": _s_pcall}
+SCALAR: dict[str, Callable[..., Any]] = {
+    "_chk": _s_chk, "_pow": _s_pow, "_truth": _s_truth, "_pcall": _s_pcall}
 
 
 # --------------------------------------------------------------------------- array mode
@@ -134,7 +135,7 @@ def _a_pcall(func: Any, *args: Any) -> Any:
     return _poison(func(*args), *args)
 
 
-ARRAY = {"_fin": _a_fin, "_pow": _a_pow, "_and": _a_and, "_or": _a_or,
+ARRAY: dict[str, Callable[..., Any]] = {"_fin": _a_fin, "_pow": _a_pow, "_and": _a_and, "_or": _a_or,
          "_not": _a_not, "_where": _a_where, "_pcall": _a_pcall,
          "_cmp_eq": _comparison(np.equal), "_cmp_ne": _comparison(np.not_equal),
          "_cmp_lt": _comparison(np.less), "_cmp_le": _comparison(np.less_equal),
@@ -151,6 +152,13 @@ def comparison_name(op: ast.cmpop) -> str:
 _TAME = {"abs", "sqrt", "round", "min", "max", "clip", "coalesce"}
 
 
+def _number(node: ast.AST) -> float | None:
+    """The number a constant node holds, else None (the checker lets numbers only through)."""
+    if type(node) is ast.Constant and isinstance(node.value, (int, float)):
+        return node.value
+    return None
+
+
 def may_be_infinite(node: ast.AST, builtins: frozenset[str]) -> bool:
     """Whether a checked node can yield an infinity although every input is finite or NaN.
 
@@ -160,45 +168,45 @@ def may_be_infinite(node: ast.AST, builtins: frozenset[str]) -> bool:
     kind = type(node)
     if kind in (ast.Constant, ast.Name, ast.Compare, ast.BoolOp):
         return False
-    if kind is ast.UnaryOp:
-        if type(node.op) is ast.Not:  # type: ignore[attr-defined]
+    if type(node) is ast.UnaryOp:
+        if type(node.op) is ast.Not:
             return False
-        return may_be_infinite(node.operand, builtins)  # type: ignore[attr-defined]
-    if kind is ast.BinOp:
-        op, left, right = type(node.op), node.left, node.right  # type: ignore[attr-defined]
-        if op is ast.Div and type(right) is ast.Constant and abs(right.value) >= 1:
+        return may_be_infinite(node.operand, builtins)
+    if type(node) is ast.BinOp:
+        op, left, right = type(node.op), node.left, node.right
+        constant = _number(right)
+        if op is ast.Div and constant is not None and abs(constant) >= 1:
             return may_be_infinite(left, builtins)
-        if op is ast.Mult and type(right) is ast.Constant and abs(right.value) <= 1:
+        if op is ast.Mult and constant is not None and abs(constant) <= 1:
             return may_be_infinite(left, builtins)
         return True
-    if kind is ast.IfExp:
-        return may_be_infinite(node.body, builtins) or may_be_infinite(node.orelse, builtins)  # type: ignore[attr-defined]
-    if kind is ast.Call:
-        name = node.func.id  # type: ignore[attr-defined]
+    if type(node) is ast.IfExp:
+        return may_be_infinite(node.body, builtins) or may_be_infinite(node.orelse, builtins)
+    if type(node) is ast.Call:
+        name = cast(ast.Name, node.func).id
         if name not in builtins:
             return True
         if name in ("min", "max", "clip", "coalesce"):
             return False  # guarded arguments, or a handler that skips non-finite ones
         if name in ("abs", "sqrt", "round"):
-            return may_be_infinite(node.args[0], builtins)  # type: ignore[attr-defined]
+            return may_be_infinite(node.args[0], builtins)
         if name == "where":
-            return any(may_be_infinite(a, builtins) for a in node.args[1:])  # type: ignore[attr-defined]
+            return any(may_be_infinite(a, builtins) for a in node.args[1:])
         if name == "safe_div":
-            return len(node.args) > 2 and may_be_infinite(node.args[2], builtins)  # type: ignore[attr-defined]
+            return len(node.args) > 2 and may_be_infinite(node.args[2], builtins)
         return True
     return True
 
 
 def finite_or_raises(node: ast.AST) -> bool:
     """Lowered scalar nodes that give a plain 0/1 or raise: no truth-test guard needed."""
-    kind = type(node)
-    if kind is ast.Compare:
+    if type(node) is ast.Compare:
         return True
-    if kind is ast.UnaryOp and type(node.op) is ast.Not:  # type: ignore[attr-defined]
+    if type(node) is ast.UnaryOp and type(node.op) is ast.Not:
         return True
-    if kind is ast.Call and node.func.id == "_truth":  # type: ignore[attr-defined]
+    if type(node) is ast.Call and cast(ast.Name, node.func).id == "_truth":
         return True
-    if kind is ast.Constant:
+    if type(node) is ast.Constant:
         return True
     return False
 

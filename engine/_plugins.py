@@ -109,7 +109,7 @@ class Plugins:
 
 
 def _plugin_name(manager: pluggy.PluginManager, plugin: object) -> str:
-    return manager.get_name(plugin) or getattr(plugin, "__name__", repr(plugin))
+    return manager.get_name(plugin) or str(getattr(plugin, "__name__", repr(plugin)))
 
 
 def _secrets(plugin: str, kind: str, name: str, secrets: Any) -> Mapping[str, str] | None:
@@ -187,8 +187,9 @@ def _register_callback(kind: str, plugin: str, table: dict[str, Registration],
         if check(name, factory):
             pending.append(Registration(kind, name, plugin, factory, doc, **extra))
 
-    return {"function": register_function, "source": register_source,
-            "sink": register_sink}[kind]
+    registers: dict[str, Callable[..., None]] = {
+        "function": register_function, "source": register_source, "sink": register_sink}
+    return registers[kind]
 
 
 def _collect(plugins: Plugins, kind: str, hook_name: str, table: dict[str, Registration],
@@ -289,8 +290,8 @@ def load_plugins(plugins_dir: str | os.PathLike[str] | None = None,
                 continue
             add(module, path.stem, str(path))
 
-    for module in extra:
-        add(module, getattr(module, "__name__", repr(module)), "extra")
+    for given in extra:
+        add(given, getattr(given, "__name__", repr(given)), "extra")
 
     order = list(plugins.origins)
     _collect(plugins, "function", "kpiforge_register_functions", plugins.functions, order)

@@ -7,7 +7,7 @@ the explainer (``_explain``, which states the rule), so every path names a failu
 from __future__ import annotations
 
 import ast
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 from .errors import ArgumentError
 
@@ -50,24 +50,23 @@ def always_needed(root: ast.expr, functions: Mapping[str, Any]) -> frozenset[str
     stack: list[ast.AST] = [root]
     while stack:
         node = stack.pop()
-        kind = type(node)
-        if kind is ast.Name:
-            needed.add(node.id)  # type: ignore[attr-defined]
-        elif kind is ast.IfExp:
-            stack.append(node.test)  # type: ignore[attr-defined]
-        elif kind is ast.BoolOp:
-            stack.append(node.values[0])  # type: ignore[attr-defined]
-        elif kind is ast.Compare:
-            stack.extend((node.left, node.comparators[0]))  # type: ignore[attr-defined]
-        elif kind is ast.Call:
-            name = node.func.id  # type: ignore[attr-defined]
+        if type(node) is ast.Name:
+            needed.add(node.id)
+        elif type(node) is ast.IfExp:
+            stack.append(node.test)
+        elif type(node) is ast.BoolOp:
+            stack.append(node.values[0])
+        elif type(node) is ast.Compare:
+            stack.extend((node.left, node.comparators[0]))
+        elif type(node) is ast.Call:
+            name = cast(ast.Name, node.func).id
             spec = functions.get(name)
             func = spec.func if spec is not None else None
             if name in _HANDLERS and func is builtin(name):
                 if name == "where":
-                    stack.append(node.args[0])  # type: ignore[attr-defined]
+                    stack.append(node.args[0])
                 continue
-            stack.extend(node.args)  # type: ignore[attr-defined]
+            stack.extend(node.args)
         else:
             stack.extend(ast.iter_child_nodes(node))
     return frozenset(needed)

@@ -38,7 +38,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
 
 from ._schema import validate
 from ._test_compare import ABS_TOL, REL_TOL, Mismatch, compare
@@ -178,7 +178,7 @@ def run_tests(engine: Any, files: Iterable[str | os.PathLike[str]], *,
     cases: list[CaseResult] = []
     diagnostics: list[Diagnostic] = []
     shown: list[str] = []
-    runner: AlertRunner | None | bool = alert_runner  # False: looked for, none available
+    runner: AlertRunner | Literal[False] | None = alert_runner  # False: looked for, none available
     for file in files:
         path = Path(file)
         test_file, problems = load_test_file(path, display(path))
@@ -223,7 +223,8 @@ def run_case(engine: Any, doc: Document, where: KeyPath, case: Mapping[str, Any]
 def run_alert_case(engine: Any, doc: Document, where: KeyPath, case: Mapping[str, Any],
                    runner: AlertRunner | None) -> CaseResult:
     line = doc.position(where)[0]
-    name = case.get("name") if isinstance(case.get("name"), str) else f"alert test {where[-1]}"
+    given = case.get("name")
+    name = given if isinstance(given, str) else f"alert test {where[-1]}"
     if runner is None:
         return CaseResult(doc.path, line, name, "alert", (), (_at(doc, where, "alert-tests", NO_ALERTS),))
     try:

@@ -62,7 +62,7 @@ for _tag, _regexp, _first in (
 
 if hasattr(yaml, "CSafeLoader"):
 
-    class _FastCoreSchemaLoader(yaml.CSafeLoader):  # type: ignore[name-defined,misc]
+    class _FastCoreSchemaLoader(yaml.CSafeLoader):
         """libyaml parser (same events and marks, much faster) with the same resolvers."""
 
         yaml_implicit_resolvers = _CoreSchemaLoader.yaml_implicit_resolvers
@@ -289,11 +289,11 @@ class _Builder:
                     return self._too_large(text, position, where)
                 return number, True
             if tag == _FLOAT and (_FLOAT_RE.match(text) or _INT_RE.match(text)):
-                number = _to_float(text)
-                if not math.isfinite(number):
+                real = _to_float(text)
+                if not math.isfinite(real):
                     self.report(position, "non-finite", f"{_quote(text)} is not a finite number", where)
-                    return number, False
-                return number, True
+                    return real, False
+                return real, True
         except ValueError:  # int() refuses more than sys.get_int_max_str_digits() digits
             return self._too_large(text, position, where)
         if tag in (_NULL, _BOOL, _INT, _FLOAT):

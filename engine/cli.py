@@ -322,7 +322,7 @@ def build_cli(plugins: Plugins) -> click.Group:
     cli = _new_group()
     existing = set(cli.commands)
     for impl in plugins.manager.hook.kpiforge_register_commands.get_hookimpls():
-        name = plugins.manager.get_name(impl.plugin)
+        name = impl.plugin_name
         probe = click.Group()
         try:
             impl.function(cli=probe)

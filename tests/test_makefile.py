@@ -47,3 +47,23 @@ def test_demo_says_what_it_is_and_what_its_alert_lines_mean(tmp_path):
     assert "kpiforge alerts list --project examples/demo/kpiforge.yaml" in commands
     readme = (ROOT / "examples/demo/README.md").read_text()
     assert "matched no route" in readme and "a second run sends nothing" in readme
+
+
+def test_test_type_checks_before_pytest(tmp_path):
+    commands = planned("test", tmp_path).splitlines()
+    typecheck = next(i for i, c in enumerate(commands) if ".ci/typecheck" in c)
+    pytest_run = next(i for i, c in enumerate(commands) if "-m pytest" in c)
+    assert typecheck < pytest_run
+
+
+def test_the_typecheck_config_has_no_blanket_ignore():
+    """`ignore_errors` for the whole package would hide every error; mypy's settings stay checked."""
+    import tomllib
+
+    mypy = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert mypy["python_version"] == "3.11" and mypy["warn_unused_ignores"] is True
+    assert "ignore_errors" not in mypy and "ignore_missing_imports" not in mypy
+    for override in mypy.get("overrides", []):
+        modules = override["module"] if isinstance(override["module"], list) else [override["module"]]
+        if override.get("ignore_errors"):
+            assert not {"kpiforge", "kpiforge.*", "kpiforge.plugins", "kpiforge.plugins.*"} & set(modules)

@@ -127,3 +127,13 @@ def test_the_build_is_quiet(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     warnings = [line for line in (proc.stdout + proc.stderr).splitlines() if "warning" in line.lower()]
     assert warnings == []
+
+
+def test_wheel_ships_py_typed(wheel_venv):
+    """PEP 561: without the marker, mypy in a user's project ignores kpiforge's annotations."""
+    env_dir, work, wheel = wheel_venv
+    assert "kpiforge/py.typed" in zipfile.ZipFile(wheel).namelist()
+    code = "from importlib import resources as r; print(r.files('kpiforge').joinpath('py.typed').is_file())"
+    proc = run(env_dir, work, str(env_dir / "bin" / "python"), "-c", code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "True"
