@@ -39,7 +39,7 @@ from typing import Any, Iterable, Mapping, NoReturn
 import click
 
 from . import _cli_common
-from ._cli_common import format_option, print_json, project_option, stdout
+from ._cli_common import format_option, project_option, stdout
 from ._defpaths import resolve_definition_path, unknown_reference
 from ._engine import Engine
 from ._format import plural
@@ -76,6 +76,12 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def warn(message: str) -> None:
     """Print ``warning: <message>`` on stderr and carry on."""
     _cli_common.warn(message)
+
+
+def print_json(data: Any) -> None:
+    """``data`` as one indented JSON document on stdout (non-ASCII kept, NaN refused): what
+    ``--format json`` prints."""
+    _cli_common.print_json(data)
 
 
 def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:

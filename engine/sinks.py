@@ -22,7 +22,8 @@ Delivery is at-least-once: each message keeps its :attr:`Alert.id` on every atte
 receiver can drop duplicates. ``SinkError(..., retryable=True)`` (a timeout, a connection
 error, a 5xx or 429) is retried with backoff, then left in the outbox for the next dispatch or
 ``kpiforge alerts retry``; ``retryable=False``, the default (a 4xx, a refused setting), marks
-the message failed at once. Any other exception out of ``send`` counts as retryable.
+the message failed at once (only ``kpiforge alerts retry`` tries it again, once the cause is
+fixed). Any other exception out of ``send`` counts as retryable.
 """
 
 from __future__ import annotations
