@@ -94,7 +94,7 @@ def current_plugins() -> Plugins:
     once per invocation); outside a command, the built-ins and installed plugins, loaded now."""
     context = click.get_current_context(silent=True)
     obj = context.find_root().obj if context is not None else None
-    plugins = getattr(obj, "plugins", None)
+    plugins = obj if isinstance(obj, Plugins) else getattr(obj, "plugins", None)
     return plugins if isinstance(plugins, Plugins) else load_plugins()
 
 
