@@ -47,7 +47,7 @@ from ._plugins import Plugins, load_plugins
 from ._redact import redact_text
 from ._terminal import echo, text
 from ._yamlio import load_document
-from .errors import DefinitionError, Diagnostic, ProjectError
+from .errors import Diagnostic, ProjectError
 
 __all__ = [
     "current_plugins",
