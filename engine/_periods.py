@@ -199,6 +199,7 @@ def iter_periods(first: Period, count: int) -> Iterator[Period]:
 
 
 def parse_date(text: str) -> date:
+    """An ISO date (``2026-10-14``) as a :class:`datetime.date`; :class:`PeriodError` if not one."""
     try:
         return date.fromisoformat(text.strip())
     except ValueError:

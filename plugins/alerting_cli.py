@@ -1,123 +1,75 @@
 """``kpiforge alerts ...`` and ``kpiforge silence ...``: the alert store from the command line.
 
 Every command takes ``--project FILE`` (default ``./kpiforge.yaml``) and reads the project's
-``state``, ``alerting``, ``sinks`` and ``routes`` keys: through ``kpiforge._project`` when it
-exists, else straight from the YAML with the hardened loader.
+``state``, ``alerting``, ``sinks`` and ``routes`` keys straight from the file (hardened loader,
+no schema check), so a problem elsewhere in the project (a source's unset ``${PG_PASSWORD}``)
+never stops anyone from silencing or retrying alerts; sinks and routes are checked when used.
 """
 
 from __future__ import annotations
 
 import getpass
-import json
 import secrets
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping, NoReturn
+from typing import Any, Mapping
 
 import click
 
-from kpiforge._format import plural
-from kpiforge._terminal import echo, text
+from kpiforge.commands import (
+    current_plugins,
+    echo,
+    fail,
+    format_option,
+    load_definitions,
+    plural,
+    print_diagnostics,
+    print_json,
+    project_option,
+    read_project_file,
+    redact_text,
+    stdout,
+    text,
+    warn,
+)
 from kpiforge.errors import DefinitionError, KpiforgeError, did_you_mean
 from kpiforge.hookspecs import hookimpl
 
 _KEYS = ("state", "alerting", "sinks", "routes")
 
-project_option = click.option(
-    "--project", "project_file", default="kpiforge.yaml", show_default=True,
-    type=click.Path(dir_okay=False), help="The project file (its state: key locates the alert database).")
-format_option = click.option("--format", "fmt", type=click.Choice(["table", "text", "json"]), default="table")
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    from kpiforge._cli_common import fail
-
-    fail(message, code)
-
-
-def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False))
-
-
-def _diagnostics(exc: DefinitionError) -> None:
-    for d in exc.diagnostics:
-        echo(d, err=True)
-
-
-def _from_project_object(project: Any) -> dict[str, Any]:
-    """The four keys from a ``Project`` object, whatever it calls its raw data."""
-    for name in ("raw", "data", "document", "config"):
-        raw = getattr(project, name, None)
-        raw = getattr(raw, "data", raw)
-        if isinstance(raw, Mapping):
-            return {k: raw.get(k) for k in _KEYS if k in raw}
-    found = {}
-    for key in _KEYS:
-        value = getattr(project, key, None)
-        if value is not None and not callable(value):
-            found[key] = value
-    return found
+project_file_option = project_option(
+    "kpiforge.yaml", help="The project file (its state: key locates the alert database).")
+fmt_option = format_option("table", "text", "json")
 
 
 def load_config(project_file: str) -> tuple[Path, dict[str, Any]]:
     """(project directory, {state, alerting, sinks, routes}) from the project file."""
     path = Path(project_file)
     if not path.is_file():
-        _fail(f"{project_file}: project file not found (use --project FILE)", 2)
-    config: dict[str, Any] = {}
+        fail(f"{project_file}: project file not found (use --project FILE)", 2)
     try:
-        try:
-            from kpiforge._project import load_project
-        except ImportError:
-            load_project = None
-        if load_project is not None:
-            try:
-                config = _from_project_object(load_project(path))
-            except DefinitionError:
-                # A problem elsewhere in the project (a source's unset ${PG_PASSWORD}) must not
-                # stop anyone from silencing or retrying alerts; the four keys are re-read
-                # below and sinks/routes are checked again when used.
-                config = {}
-        if any(key not in config for key in _KEYS):
-            from kpiforge._yamlio import load_document
-
-            data = load_document(path).data
-            if not isinstance(data, Mapping):
-                _fail(f"{project_file}: expected a mapping at the top level")
-            for key in _KEYS:
-                config.setdefault(key, data.get(key))
+        data = read_project_file(path)
     except DefinitionError as exc:
-        _diagnostics(exc)
-        _fail(f"cannot read {project_file}")
-    return path.resolve().parent, config
-
-
-def _plugins() -> Any:
-    obj = click.get_current_context().find_root().obj
-    plugins = getattr(obj, "plugins", obj)
-    if plugins is None or not hasattr(plugins, "sink_types"):
-        from kpiforge._plugins import load_plugins
-
-        plugins = load_plugins()
-    return plugins
+        print_diagnostics(exc.diagnostics)
+        fail(f"cannot read {project_file}")
+    return path.resolve().parent, {key: data.get(key) for key in _KEYS}
 
 
 def _store(project_file: str, *, must_exist: bool = False) -> Any:
-    from kpiforge.alerts import resolve_state_path
-    from kpiforge.alerts._state import Store
+    from kpiforge.alerts import Store, resolve_state_path
 
     project_dir, config = load_config(project_file)
     try:
         path = resolve_state_path(project_dir, config.get("state"))
     except KpiforgeError as exc:
-        _fail(f"{project_file}: {exc}")
+        fail(f"{project_file}: {exc}")
     if must_exist and path != ":memory:" and not Path(path).exists():
         return None
     try:
         return Store(path)
     except KpiforgeError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _when(ts: float | None) -> str:
@@ -126,12 +78,20 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def _stored_attributes(row: Mapping[str, Any]) -> dict[str, str]:
+    """What a silence matches on, for a stored alert row: slice values, labels, then the
+    fields (the store keeps no category or owner), as dispatch computes it for an alert."""
+    attributes = {k: str(v) for k, v in (row.get("slice") or {}).items()}
+    attributes.update({k: str(v) for k, v in (row.get("labels") or {}).items()})
+    attributes.update(kpi=row["kpi"], severity=row.get("severity") or "",
+                      state=row.get("state") or "", status=row.get("status") or "")
+    return attributes
+
+
 def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]],
            ids: tuple[str, ...] = ("id",)) -> None:
     """A rich table on stdout. ``ids`` columns are never cut: the other columns wrap instead."""
     from rich.table import Table
-
-    from kpiforge._cli_common import stdout
 
     table = Table(title=text(title))
     for i, column in enumerate(columns):
@@ -153,9 +113,9 @@ def alerts_group() -> None:
 
 
 @alerts_group.command(name="list")
-@project_option
+@project_file_option
 @click.option("--all", "show_all", is_flag=True, help="Include inactive alerts.")
-@format_option
+@fmt_option
 def alerts_list(project_file: str, show_all: bool, fmt: str) -> None:
     """Show alert states (pending, firing, resolved)."""
     store = _store(project_file, must_exist=True)
@@ -165,11 +125,11 @@ def alerts_list(project_file: str, show_all: bool, fmt: str) -> None:
         store.close()
     else:
         silences = []
-    from kpiforge.alerts import _attributes_of_row, silence_matches
+    from kpiforge.alerts import silence_matches
 
     items = []
     for row in rows:
-        silenced = any(silence_matches(_attributes_of_row(row), s) for s in silences)
+        silenced = any(silence_matches(_stored_attributes(row), s) for s in silences)
         items.append({
             "fingerprint": row["fingerprint"], "kpi": row["kpi"], "slice": row["slice"],
             "state": row["state"], "status": row["status"],
@@ -181,7 +141,7 @@ def alerts_list(project_file: str, show_all: bool, fmt: str) -> None:
             "last_notified": _when(row["notified_at"]), "silenced": silenced,
         })
     if fmt == "json":
-        _print_json({"alerts": items})
+        print_json({"alerts": items})
         return
     _table(plural(len(items), "alert"), ("kpi", "slice", "state", "severity", "status", "period",
                                         "since", "notified", "fingerprint"),
@@ -192,12 +152,10 @@ def alerts_list(project_file: str, show_all: bool, fmt: str) -> None:
 
 
 @alerts_group.command(name="pending")
-@project_option
-@format_option
+@project_file_option
+@fmt_option
 def alerts_pending(project_file: str, fmt: str) -> None:
     """Show messages not delivered yet (waiting for a retry, or failed for good)."""
-    from kpiforge._redact import redact_text
-
     store = _store(project_file, must_exist=True)
     rows = [] if store is None else store.undelivered(include_failed=True)
     if store is not None:
@@ -209,7 +167,7 @@ def alerts_pending(project_file: str, fmt: str) -> None:
               "last_error": redact_text(r["last_error"]) if r["last_error"] else None,
               "created": _when(r["created_at"])} for r in rows]
     if fmt == "json":
-        _print_json({"pending": items})
+        print_json({"pending": items})
         return
     _table(plural(len(items), "undelivered message"),
            ("id", "sink", "kpi", "kind", "status", "attempts", "next attempt", "last error"),
@@ -218,9 +176,9 @@ def alerts_pending(project_file: str, fmt: str) -> None:
 
 
 @alerts_group.command(name="retry")
-@project_option
+@project_file_option
 @click.option("--sink", help="Only messages for this sink.")
-@format_option
+@fmt_option
 def alerts_retry(project_file: str, sink: str | None, fmt: str) -> None:
     """Deliver every undelivered message now; exit 1 if some still fail."""
     from kpiforge.alerts import retry_pending
@@ -228,15 +186,15 @@ def alerts_retry(project_file: str, sink: str | None, fmt: str) -> None:
     project_dir, config = load_config(project_file)
     try:
         report = retry_pending(project_dir=project_dir, sinks=config.get("sinks"),
-                               state_path=config.get("state"), plugins=_plugins(),
+                               state_path=config.get("state"), plugins=current_plugins(),
                                alerting=config.get("alerting"), sink=sink)
     except DefinitionError as exc:
-        _diagnostics(exc)
-        _fail(f"invalid alerting configuration in {project_file}")
+        print_diagnostics(exc.diagnostics)
+        fail(f"invalid alerting configuration in {project_file}")
     except KpiforgeError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if fmt == "json":
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
     else:
         sent = sum(report.sent.values())
         failed = sum(report.failed.values())
@@ -249,7 +207,7 @@ def alerts_retry(project_file: str, sink: str | None, fmt: str) -> None:
 
 @alerts_group.command(name="test")
 @click.argument("sink")
-@project_option
+@project_file_option
 def alerts_test(sink: str, project_file: str) -> None:
     """Send a test alert to SINK now (no outbox, no state change)."""
     from kpiforge.alerts import send_test
@@ -257,12 +215,12 @@ def alerts_test(sink: str, project_file: str) -> None:
     project_dir, config = load_config(project_file)
     try:
         alert = send_test(sink, project_dir=project_dir, sinks=config.get("sinks"),
-                          plugins=_plugins(), alerting=config.get("alerting"))
+                          plugins=current_plugins(), alerting=config.get("alerting"))
     except DefinitionError as exc:
-        _diagnostics(exc)
-        _fail(f"invalid alerting configuration in {project_file}")
+        print_diagnostics(exc.diagnostics)
+        fail(f"invalid alerting configuration in {project_file}")
     except KpiforgeError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     echo(f"test alert {alert.id} delivered to sink '{sink}'")
 
 
@@ -275,10 +233,10 @@ def silence_group() -> None:
 
 def _parse_match(values: tuple[str, ...]) -> dict[str, str]:
     matchers: dict[str, str] = {}
-    for text in values:
-        name, sep, value = text.partition("=")
+    for item in values:
+        name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise click.BadParameter(f"expected label=value, got {text!r}", param_hint="--match")
+            raise click.BadParameter(f"expected label=value, got {item!r}", param_hint="--match")
         matchers[name.strip()] = value.strip()
     return matchers
 
@@ -290,11 +248,11 @@ def _parse_match(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--for", "duration", required=True, help="How long, e.g. 2h, 2d, 1w.")
 @click.option("--comment", required=True, help="Why (shown in 'silence list').")
 @click.option("--author", default=None, help="Who (default: the current user).")
-@project_option
+@project_file_option
 def silence_add(kpi: str | None, matches: tuple[str, ...], duration: str, comment: str,
                 author: str | None, project_file: str) -> None:
     """Add a silence; prints its id."""
-    from kpiforge.alerts._rules import parse_duration
+    from kpiforge.alerts import parse_duration
 
     matchers = _parse_match(matches)
     if not kpi and not matchers:
@@ -326,18 +284,8 @@ def silence_add(kpi: str | None, matches: tuple[str, ...], duration: str, commen
 
 def _project_kpis(project_file: str) -> set[str] | None:
     """The ids of the project's KPIs; None when its definitions do not load."""
-    from kpiforge._engine import Engine
-    from kpiforge._project import _definition_path
-    from kpiforge._yamlio import load_document
-
     try:
-        data = load_document(project_file).data
-        paths = data.get("definitions") if isinstance(data, Mapping) else None
-        paths = [paths] if isinstance(paths, str) else paths or []
-        root = Path(project_file).resolve().parent
-        currency = data.get("currency", "EUR") if isinstance(data, Mapping) else "EUR"
-        engine = Engine.load(*(_definition_path(root, str(p)) for p in paths), plugins=_plugins(),
-                             currency=currency if isinstance(currency, str) else "EUR")
+        engine = load_definitions(project_file, plugins=current_plugins())
     except KpiforgeError:
         return None
     return set(engine.definitions)
@@ -347,20 +295,18 @@ def _check_kpi(kpi: str, project_file: str, store: Any) -> None:
     """A silence for a KPI nobody defines would silence nothing: a typo, refused."""
     known = _project_kpis(project_file)
     if known is None:
-        from kpiforge._cli_common import warn
-
         warn(f"cannot check --kpi '{kpi}': the definitions of {project_file} do not load")
         return
     known |= {row["kpi"] for row in store.alerts(include_inactive=True)}
     if kpi not in known:
         store.close()
-        _fail(f"--kpi: unknown KPI '{kpi}'{did_you_mean(kpi, sorted(known))}")
+        fail(f"--kpi: unknown KPI '{kpi}'{did_you_mean(kpi, sorted(known))}")
 
 
 @silence_group.command(name="list")
-@project_option
+@project_file_option
 @click.option("--all", "show_all", is_flag=True, help="Include expired silences.")
-@format_option
+@fmt_option
 def silence_list(project_file: str, show_all: bool, fmt: str) -> None:
     """List active silences."""
     store = _store(project_file, must_exist=True)
@@ -368,7 +314,7 @@ def silence_list(project_file: str, show_all: bool, fmt: str) -> None:
     if store is not None:
         store.close()
     if fmt == "json":
-        _print_json({"silences": [{**r, "starts_at": _when(r["starts_at"]),
+        print_json({"silences": [{**r, "starts_at": _when(r["starts_at"]),
                                    "ends_at": _when(r["ends_at"]),
                                    "created_at": _when(r["created_at"])} for r in rows]})
         return
@@ -379,7 +325,7 @@ def silence_list(project_file: str, show_all: bool, fmt: str) -> None:
 
 @silence_group.command(name="remove")
 @click.argument("silence_id")
-@project_option
+@project_file_option
 def silence_remove(silence_id: str, project_file: str) -> None:
     """Remove a silence by id."""
     store = _store(project_file, must_exist=True)
@@ -390,7 +336,7 @@ def silence_remove(silence_id: str, project_file: str) -> None:
         finally:
             store.close()
     if not removed:
-        _fail(f"no silence with id {silence_id!r}")
+        fail(f"no silence with id {silence_id!r}")
     echo(f"removed {silence_id}")
 
 

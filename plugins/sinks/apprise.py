@@ -6,10 +6,13 @@ is always listed and a missing dependency is an error naming the extra to instal
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from kpiforge.errors import SinkError
-from kpiforge.hookspecs import SinkContext, SinkTypeRegister, hookimpl
+from kpiforge.hookspecs import SinkTypeRegister, hookimpl
+from kpiforge.sinks import SinkContext, SinkError
+
+if TYPE_CHECKING:
+    from kpiforge.sinks import Alert
 
 # Apprise URLs carry the service's tokens and passwords: never printed or stored whole.
 
@@ -37,7 +40,7 @@ class AppriseSink:
                        "info": apprise.NotifyType.INFO}
         self._success = apprise.NotifyType.SUCCESS
 
-    def send(self, alert: Any) -> None:
+    def send(self, alert: Alert) -> None:
         resolved = alert.state == "resolved"
         title = f"{'Resolved' if resolved else alert.severity.capitalize()}: {alert.name}"
         kind = self._success if resolved else self._types.get(alert.severity, self._types["info"])

@@ -7,10 +7,13 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from kpiforge.errors import SinkError
-from kpiforge.hookspecs import SinkContext, SinkTypeRegister, hookimpl
+from kpiforge.hookspecs import SinkTypeRegister, hookimpl
+from kpiforge.sinks import SinkContext, SinkError, clean_text
+
+if TYPE_CHECKING:
+    from kpiforge.sinks import Alert
 
 _STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -28,16 +31,14 @@ class ConsoleSink:
         self.console = Console(file=sys.stderr if stream == "stderr" else sys.stdout,
                                soft_wrap=True, highlight=False)
 
-    def send(self, alert: Any) -> None:
+    def send(self, alert: Alert) -> None:
         from rich.text import Text
-
-        from kpiforge._terminal import clean
 
         style = "green" if alert.state == "resolved" else _STYLE.get(alert.severity, "")
         label = "RESOLVED" if alert.state == "resolved" else str(alert.severity).upper()
         # Alert text comes from KPI files and data: never markup, never escape sequences.
-        self.console.print(Text.assemble((clean(label), style), " ",
-                                         clean(f"{alert.kpi}: {alert.message}")))
+        self.console.print(Text.assemble((clean_text(label), style), " ",
+                                         clean_text(f"{alert.kpi}: {alert.message}")))
 
 
 class FileSink:
@@ -53,7 +54,7 @@ class FileSink:
         self.path = resolved
         self._lock = threading.Lock()
 
-    def send(self, alert: Any) -> None:
+    def send(self, alert: Alert) -> None:
         line = json.dumps({"id": alert.id, **alert.payload()}, ensure_ascii=False,
                           allow_nan=False, separators=(",", ":")) + "\n"
         try:

@@ -14,17 +14,19 @@ import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from markupsafe import Markup, escape
 
-from kpiforge.errors import SinkError
-from kpiforge.hookspecs import SinkContext, SinkTypeRegister, hookimpl
+from kpiforge.hookspecs import SinkTypeRegister, hookimpl
+from kpiforge.sinks import SinkContext, SinkError, render_template
+
+if TYPE_CHECKING:
+    from kpiforge.sinks import Alert
 
 _DEFAULT_PORT = {"starttls": 587, "ssl": 465, "none": 25}
 # local@domain, the plain form SMTP's MAIL FROM / RCPT TO take (no display name, no spaces).
 _ADDRESS = re.compile(r'^[^\s@<>()\[\],;:"\\]+@[^\s@<>()\[\],;:"\\.]+(?:\.[^\s@<>()\[\],;:"\\.]+)*\Z')
-# Settings never to print or store (see kpiforge._redact).
 _COLOR = {"critical": "#b91c1c", "warning": "#b45309", "info": "#1d4ed8"}
 
 
@@ -55,13 +57,13 @@ def _addresses(value: Any, key: str, required: bool) -> list[str]:
     return list(items)
 
 
-def default_subject(alert: Any) -> str:
+def default_subject(alert: Alert) -> str:
     if alert.state == "resolved":
         return f"[RESOLVED] {alert.name}"
     return f"[{alert.severity.upper()}] {alert.name}: {alert.status}"
 
 
-def html_body(alert: Any) -> str:
+def html_body(alert: Alert) -> str:
     resolved = alert.state == "resolved"
     color = "#15803d" if resolved else _COLOR.get(alert.severity, "#374151")
     rows = [("KPI", alert.kpi), ("Value", alert.value_text), ("Status", alert.status),
@@ -85,7 +87,7 @@ def html_body(alert: Any) -> str:
              fp=alert.fingerprint))
 
 
-def text_body(alert: Any) -> str:
+def text_body(alert: Alert) -> str:
     lines = [alert.message, "", f"KPI: {alert.kpi}", f"Value: {alert.value_text}",
              f"Status: {alert.status}", f"Severity: {alert.severity}",
              f"Period: {alert.period or '—'}"]
@@ -128,20 +130,19 @@ class EmailSink:
         timeout = settings.get("timeout", 10.0)
         self.timeout = float(timeout) if isinstance(timeout, (int, float)) else 10.0
 
-    def _subject(self, alert: Any) -> str:
+    def _subject(self, alert: Alert) -> str:
         if not self.subject:
             subject = default_subject(alert)
         else:
-            from kpiforge.alerts._templates import render
-
             try:
-                subject = render(str(self.subject), {**alert.to_dict(), "value_text": alert.value_text},
-                                 max_chars=250)
+                subject = render_template(str(self.subject),
+                                          {**alert.to_dict(), "value_text": alert.value_text},
+                                          max_chars=250)
             except Exception as exc:  # noqa: BLE001 - a bad subject must not stop the mail
                 subject = f"{default_subject(alert)} [subject template error: {type(exc).__name__}]"
         return " ".join(subject.split())[:250]
 
-    def message(self, alert: Any) -> EmailMessage:
+    def message(self, alert: Alert) -> EmailMessage:
         msg = EmailMessage()
         msg["Subject"] = self._subject(alert)
         msg["From"] = self.sender
@@ -168,7 +169,7 @@ class EmailSink:
             smtp.ehlo()
         return smtp
 
-    def send(self, alert: Any) -> None:
+    def send(self, alert: Alert) -> None:
         msg = self.message(alert)
         recipients = self.to + self.cc
         try:

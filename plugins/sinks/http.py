@@ -16,12 +16,14 @@ import json
 import re
 import time
 from email.utils import parsedate_to_datetime
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urlsplit
 
-from kpiforge._redact import redact_url
-from kpiforge.errors import SinkError
-from kpiforge.hookspecs import SinkContext, SinkTypeRegister, hookimpl
+from kpiforge.hookspecs import SinkTypeRegister, hookimpl
+from kpiforge.sinks import SinkContext, SinkError, redact_url
+
+if TYPE_CHECKING:
+    from kpiforge.sinks import Alert
 
 SECRET_PREFIX = "whsec_"
 _LABEL = re.compile(r"\w(?:[\w-]*\w)?\Z")
@@ -166,7 +168,7 @@ class WebhookSink:
             raise SinkError("headers must be a mapping of header name to value", setting="headers")
         self.headers = {str(k): str(v) for k, v in headers.items()}
 
-    def send(self, alert: Any) -> None:
+    def send(self, alert: Alert) -> None:
         body = json.dumps(alert.payload(), ensure_ascii=False, allow_nan=False,
                           separators=(",", ":")).encode("utf-8")
         timestamp = int(time.time())
@@ -209,7 +211,7 @@ def _field(label: str, value: Any) -> dict[str, Any]:
             "verbatim": True}
 
 
-def slack_message(alert: Any) -> dict[str, Any]:
+def slack_message(alert: Alert) -> dict[str, Any]:
     """The Slack payload. Every text from the alert is escaped for its field: entities for
     ``& < >`` everywhere (plain_text too), look-alikes for formatting characters in mrkdwn,
     and ``verbatim`` so that Slack does not turn names or URLs into links."""
@@ -243,7 +245,7 @@ class SlackSink:
         self.url = _url(settings)
         self.timeout = _timeout(settings)
 
-    def send(self, alert: Any) -> None:
+    def send(self, alert: Alert) -> None:
         body = json.dumps(slack_message(alert), ensure_ascii=False).encode("utf-8")
         post(self.url, body, {"content-type": "application/json"}, self.timeout, "slack")
 
@@ -273,8 +275,8 @@ SLACK_SETTINGS_SCHEMA: dict[str, Any] = {
 
 @hookimpl
 def kpiforge_register_sink_types(register: SinkTypeRegister) -> None:
-    # Never printed or stored (see kpiforge._redact): a webhook URL's userinfo and query, its
-    # signing secret and header values (Authorization); a Slack URL's path is its token.
+    # Never printed or stored (the core masks what secrets= names): a webhook URL's userinfo and
+    # query, its signing secret and header values (Authorization); a Slack URL's path is its token.
     register("webhook", webhook_sink, settings_schema=WEBHOOK_SETTINGS_SCHEMA,
              secrets={"url": "url", "secret": "value", "headers": "value"},
              doc="POST a signed JSON alert (Standard Webhooks; schema alert.schema.json).")
