@@ -78,16 +78,6 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _stored_attributes(row: Mapping[str, Any]) -> dict[str, str]:
-    """What a silence matches on, for a stored alert row: slice values, labels, then the
-    fields (the store keeps no category or owner), as dispatch computes it for an alert."""
-    attributes = {k: str(v) for k, v in (row.get("slice") or {}).items()}
-    attributes.update({k: str(v) for k, v in (row.get("labels") or {}).items()})
-    attributes.update(kpi=row["kpi"], severity=row.get("severity") or "",
-                      state=row.get("state") or "", status=row.get("status") or "")
-    return attributes
-
-
 def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]],
            ids: tuple[str, ...] = ("id",)) -> None:
     """A rich table on stdout. ``ids`` columns are never cut: the other columns wrap instead."""
@@ -125,11 +115,11 @@ def alerts_list(project_file: str, show_all: bool, fmt: str) -> None:
         store.close()
     else:
         silences = []
-    from kpiforge.alerts import silence_matches
+    from kpiforge.alerts import attributes_of_row, silence_matches
 
     items = []
     for row in rows:
-        silenced = any(silence_matches(_stored_attributes(row), s) for s in silences)
+        silenced = any(silence_matches(attributes_of_row(row), s) for s in silences)
         items.append({
             "fingerprint": row["fingerprint"], "kpi": row["kpi"], "slice": row["slice"],
             "state": row["state"], "status": row["status"],

@@ -22,11 +22,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = ROOT / "plugins"
 
-# Plugin files still being moved to the public API in parallel work (issue 14): skipped by the
-# meta-test until merged. The lead empties this set once they are; a clean entry fails
-# test_pending_entries_still_need_their_exception, so it cannot linger.
-PENDING = {"plugins/sinks", "plugins/alerting_cli.py"}
-
 PUBLIC_MODULES = ["kpiforge", "kpiforge.alerts", "kpiforge.commands", "kpiforge.errors",
                   "kpiforge.hookspecs", "kpiforge.periods", "kpiforge.sinks", "kpiforge.sources"]
 
@@ -98,13 +93,8 @@ def _is_module(name: str) -> bool:
     return True
 
 
-def _pending(path: Path) -> bool:
-    relative = path.relative_to(ROOT).as_posix()
-    return any(relative == p or relative.startswith(p + "/") for p in PENDING)
-
-
 def plugin_files() -> list[Path]:
-    return sorted(p for p in PLUGINS.rglob("*.py") if not _pending(p))
+    return sorted(PLUGINS.rglob("*.py"))
 
 
 def violations(path: Path) -> list[str]:
@@ -137,23 +127,14 @@ def test_the_checker_finds_every_kind_of_private_import(source, expected):
 def test_the_checker_sees_the_plugin_files():
     checked = {p.relative_to(ROOT).as_posix() for p in plugin_files()}
     assert {"plugins/functions.py", "plugins/sources/files.py", "plugins/sources/databases.py",
-            "plugins/sources/records.py", "plugins/sources/_sqlsource.py"} <= checked
+            "plugins/sources/records.py", "plugins/sources/_sqlsource.py",
+            "plugins/sinks/http.py", "plugins/sinks/email.py", "plugins/alerting_cli.py"} <= checked
 
 
 @pytest.mark.parametrize("path", plugin_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_plugins_import_only_the_public_api(path):
     found = violations(path)
     assert not found, f"{path.relative_to(ROOT)} imports private kpiforge API: {found}"
-
-
-@pytest.mark.parametrize("entry", sorted(PENDING))
-def test_pending_entries_still_need_their_exception(entry):
-    target = ROOT / entry
-    if not target.exists():
-        pytest.fail(f"{entry} no longer exists: remove it from PENDING")
-    files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
-    if not any(violations(p) for p in files):
-        pytest.fail(f"{entry} imports only public API now: remove it from PENDING")
 
 
 # ----------------------------------------------------------------------------- public modules

@@ -46,10 +46,6 @@ from ._simulate import simulate
 from ._state import Store
 from ._templates import render as render_template
 
-# The old private spelling, still imported by the alerting CLI plugin until it uses the
-# public name.
-_attributes_of_row = attributes_of_row
-
 __all__ = [
     "Alert",
     "AlertState",

@@ -73,7 +73,8 @@ def _url(settings: Mapping[str, Any]) -> str:
 def _host(url: str) -> str:
     # hostname:port only: the netloc may carry a user name and password
     parts = urlsplit(url)
-    return parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    host = parts.hostname or ""  # checked well-formed when the sink was built
+    return host if parts.port is None else f"{host}:{parts.port}"
 
 
 def _timeout(settings: Mapping[str, Any]) -> float:
