@@ -17,6 +17,7 @@ from ._model import (
     Unit,
 )
 from ._project import Project
+from ._reasons import REASON_CODES, Reason
 from ._records import Record, RunResult
 from .errors import (
     AlertConfigError,
@@ -59,6 +60,8 @@ __all__ = [
     "PluginWarning",
     "Project",
     "ProjectError",
+    "REASON_CODES",
+    "Reason",
     "Record",
     "Result",
     "Results",

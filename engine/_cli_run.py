@@ -163,7 +163,7 @@ def compare_columns_of(result: Any) -> list[str]:
 def print_csv_records(records: list[dict[str, Any]], result: Any) -> None:
     rows = [{**{k: v for k, v in r.items() if k != "slice"}, **r["slice"]} for r in records]
     print_csv(rows, ["kpi", "period", *result.by, "value", "unit", "status", "reason",
-                     *compare_columns_of(result)])
+                     "reason_code", *compare_columns_of(result)])
 
 
 def dispatch_alerts(project: Any, result: Any, *, dry_run: bool) -> Any:

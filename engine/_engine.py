@@ -13,12 +13,11 @@ from ._definitions import Catalog, load_catalog
 from ._formulas import Formula, function_specs
 from ._model import Definition, Objective, Result, Results, Status
 from ._plugins import Plugins, load_plugins
+from ._reasons import Reason, depends_on, input_not_finite, missing_input
 from ._inputs import input_array, input_number
 from ._status import classify, classify_array
 from .errors import Diagnostic, InputError, UnknownKpiError, did_you_mean
 
-_MISSING = "missing input: "
-_DEPENDS = "depends on "
 
 
 def _normalise_inputs(inputs: Mapping[str, Any]
@@ -202,9 +201,9 @@ class Engine:
             if size is None:
                 # scalar inputs give a scalar evaluation (see Evaluation)
                 value, reason = cast("float | None", value), cast("str | None", reason)
-                if reason is not None and reason.startswith(_MISSING) and reason[len(_MISSING):] in deps:
-                    dep = reason[len(_MISSING):]
-                    reason = _through(dep, reasons[dep])
+                dep = _missing_dependency(reason, deps)
+                if dep is not None:
+                    reason = depends_on(dep, reasons[dep])
                 status = classify(value, definition.direction, definition.thresholds,
                                   definition.target, definition.tolerance)
             else:
@@ -229,14 +228,13 @@ class Engine:
         # memory grows with KPIs x slices (one pointer each), never with the chain's depth
         memo: dict[tuple[str, str], str] = {}
         for i in bad.tolist():
-            text = reason[i]
-            if text.startswith(_MISSING) and text[len(_MISSING):] in deps:
-                dep = text[len(_MISSING):]
+            dep = _missing_dependency(reason[i], deps)
+            if dep is not None:
                 upstream = reasons[dep][i]
                 key = (dep, upstream)
                 explained = memo.get(key)
                 if explained is None:
-                    explained = memo[key] = _through(dep, upstream)
+                    explained = memo[key] = depends_on(dep, upstream)
                 reason[i] = explained
         return reason
 
@@ -245,29 +243,26 @@ def _name_infinities(reason: Any, used: tuple[str, ...], infinite: Mapping[str, 
     """'missing input: x' becomes 'input is not finite: x' where x was an infinity."""
     if not isinstance(reason, np.ndarray):
         for name in used:
-            if name in infinite and reason == f"{_MISSING}{name}":
-                return f"input is not finite: {name}"
+            if name in infinite and reason == missing_input(name):
+                return input_not_finite(name)
         return reason
     for name in used:
         mask = infinite.get(name)
         if mask is None:
             continue
-        hit = (reason == f"{_MISSING}{name}") & mask
+        hit = (reason == missing_input(name)) & mask
         if hit.any():
             reason = reason.copy() if not reason.flags.writeable else reason
-            reason[hit] = f"input is not finite: {name}"
+            reason[hit] = input_not_finite(name)
     return reason
 
 
-def _through(dep: str, upstream: str) -> str:
-    """The reason of a KPI that is null because the KPI ``dep`` it depends on is null.
-
-    It names the root cause once (``depends on kpi_0: missing input: x``), however long the
-    chain: ``upstream`` already names it when it is itself a dependency reason.
-    """
-    if upstream.startswith(_DEPENDS):
-        return upstream
-    return f"{_DEPENDS}{dep}: {upstream}"
+def _missing_dependency(reason: Any, deps: tuple[str, ...]) -> str | None:
+    """The KPI among ``deps`` whose null value ``reason`` reports as a missing input: a KPI a
+    formula uses is one of its names, so the formula sees it as a missing input."""
+    if isinstance(reason, Reason) and reason.code == "missing_input" and reason.subject in deps:
+        return reason.subject
+    return None
 
 
 __all__ = ["Engine", "Status"]

@@ -34,7 +34,9 @@ from ._reasons import (
     REASON_DIVISION,
     REASON_DOMAIN,
     REASON_NOT_FINITE,
+    Reason,
     builtin,
+    missing_input,
     reason_of,
 )
 from .errors import ArgumentError
@@ -133,7 +135,7 @@ class _Explainer:
         if not missing.any():
             return v, None
         why = self.blank()
-        why[missing] = self.code(f"missing input: {name}")
+        why[missing] = self.code(missing_input(name))
         return v, why
 
     def binop(self, node: ast.BinOp) -> tuple[np.ndarray, np.ndarray | None]:
@@ -275,7 +277,8 @@ class _Explainer:
                         func(1.0, value)
                     except ArgumentError as exc:
                         new.append((bad & ((digits == value) | (np.isnan(digits)
-                                                              & (value != value))), str(exc)))
+                                                              & (value != value))),
+                                    reason_of(exc)))
                 r = func(args[0], np.where(bad, 0.0, digits))
         return self.settle(r, why, new)
 
@@ -325,7 +328,7 @@ def _call_one(func: Any, args: tuple[float, ...]) -> tuple[float, str | None]:
     try:
         value = float(r)
     except (TypeError, ValueError):
-        return _NAN, f"result is not a number: {type(r).__name__}"
+        return _NAN, Reason("evaluation_error", f"result is not a number: {type(r).__name__}")
     if value - value != 0.0:
         return _NAN, REASON_NOT_FINITE
     return value, None
@@ -371,7 +374,7 @@ def explain(root: ast.expr, functions: Mapping[str, Any], values: Mapping[str, A
         missing = np.isnan(v) if type(v) is np.ndarray and v.ndim else np.full(m, v != v)
         missing &= ~missing_any
         if missing.any():
-            why[missing] = f"missing input: {name}"
+            why[missing] = missing_input(name)
             missing_any |= missing
     todo = np.flatnonzero(~missing_any)
     if len(todo):

@@ -24,7 +24,7 @@ import threading
 
 from asteval import Interpreter
 
-from ._reasons import reason_of
+from ._reasons import Reason, reason_of
 
 # Only the handlers our lowered trees need; asteval refuses every other node on its own, a
 # second line of defence behind the allow-list.
@@ -70,7 +70,7 @@ def _reset(interp: Interpreter) -> None:
     interp.retval = None
 
 
-def _reason_from_error(interp: Interpreter) -> str:
+def _reason_from_error(interp: Interpreter) -> Reason:
     exc = None
     for holder in interp.error:
         exc = holder.exc_info[1]

@@ -62,7 +62,7 @@ from ._formula_lower import (
     _lower,
 )
 from ._inputs import input_array, input_number
-from ._reasons import REASON_DOMAIN, REASON_NOT_FINITE, always_needed
+from ._reasons import REASON_DOMAIN, REASON_NOT_FINITE, always_needed, missing_input
 from .errors import InputError
 
 __all__ = [
@@ -231,7 +231,7 @@ class Formula:
                 for name in self._needed:
                     v = st[name]
                     if v != v:
-                        return Evaluation(None, f"missing input: {name}")
+                        return Evaluation(None, missing_input(name))
             value, reason = self._run_scalar(st)
             return Evaluation(value, reason)
         return self._evaluate_array(namespace, size)
@@ -305,7 +305,9 @@ class Formula:
             one = self.evaluate({k: float(v) for k, v in values.items()})
             if one.reason is None:
                 return Evaluation(np.full(n, one.value), _none_reasons(n))
-            return Evaluation(np.full(n, _NAN), np.full(n, one.reason, dtype=object))
+            reasons = np.empty(n, dtype=object)
+            reasons.fill(one.reason)  # np.full would turn the Reason into a plain str
+            return Evaluation(np.full(n, _NAN), reasons)
 
         interp = _interpreter()
         if interp.error:

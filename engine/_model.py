@@ -176,6 +176,13 @@ def _plain(value: Any) -> Any:
     return None if math.isnan(value) or math.isinf(value) else value
 
 
+def _reason_fields(reason: Any) -> dict[str, Any]:
+    """``reason`` as plain text (JSON, YAML) and its code."""
+    if reason is None:
+        return {"reason": None, "reason_code": None}
+    return {"reason": str(reason), "reason_code": getattr(reason, "code", None)}
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     """The value of one KPI.
@@ -201,10 +208,10 @@ class Result:
     def records(self) -> list[dict[str, Any]]:
         if not self.is_array:
             return [{"kpi": self.kpi, "value": _plain(self.value), "unit": self.unit,
-                     "status": str(self.status), "reason": self.reason}]
+                     "status": str(self.status), **_reason_fields(self.reason)}]
         return [
             {"kpi": self.kpi, "index": i, "value": _plain(v), "unit": self.unit,
-             "status": str(s), "reason": r}
+             "status": str(s), **_reason_fields(r)}
             for i, (v, s, r) in enumerate(zip(self.value.tolist(), self.status, self.reason))
         ]
 

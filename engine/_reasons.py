@@ -1,7 +1,9 @@
-"""The null reasons of formula values, and the constructs that stop a poison.
+"""Why a value is null (:class:`Reason`), and the constructs that stop a poison.
 
-Shared by the fast evaluation paths (``_formulas``, ``_formula_lower``, ``_formula_interp``) and
-the explainer (``_explain``, which states the rule), so every path names a failure the same way.
+Shared by the fast evaluation paths (``_formulas``, ``_formula_lower``, ``_formula_interp``),
+the explainer (``_explain``, which states the rule), the engine (reasons through dependencies)
+and the run (``no data`` and the like), so every path names a failure the same way. Code reads
+a reason's ``code`` and ``subject``, never its text: the text is for people and may be reworded.
 """
 
 from __future__ import annotations
@@ -11,9 +13,73 @@ from typing import Any, Mapping, cast
 
 from .errors import ArgumentError
 
-REASON_DIVISION = "division by zero"
-REASON_NOT_FINITE = "result is not finite"
-REASON_DOMAIN = "math domain error"
+
+
+class Reason(str):
+    """Why a value is null: it reads, prints and compares as its text (``missing input:
+    clicks``), and carries a stable ``code`` (one of :data:`REASON_CODES`), the input, KPI or
+    source it is about (``subject``, else None) and, for ``depends_on``, the root ``cause``.
+
+    A ``str`` subclass, so the reason columns of results, JSON and CSV stay plain text; it has
+    no ``__slots__`` because ``str`` subclasses cannot have them.
+    """
+
+    code: str
+    subject: str | None
+    cause: "Reason | None"
+
+    def __new__(cls, code: str, text: str, subject: str | None = None,
+                cause: "Reason | None" = None) -> "Reason":
+        if code not in REASON_CODES:
+            raise ValueError(f"unknown reason code {code!r}")
+        self = super().__new__(cls, text)
+        self.code, self.subject, self.cause = code, subject, cause
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Reason, (self.code, str(self), self.subject, self.cause))
+
+    def __repr__(self) -> str:
+        return f"Reason({self.code!r}, {str(self)!r})"
+
+
+#: Every reason code, with what it means. Stable: tools may match on them.
+REASON_CODES: Mapping[str, str] = {
+    "missing_input": "an input the formula needs has no value (subject: the input)",
+    "input_not_finite": "an input is infinite (subject: the input)",
+    "division_by_zero": "the formula divides by zero",
+    "math_domain": "a function got a value outside its domain (log of a negative, ...)",
+    "not_finite": "the result (or a step of it) is not a finite number",
+    "invalid_argument": "a function refused an argument (round digits out of range, ...)",
+    "evaluation_error": "a function raised an unexpected error",
+    "depends_on": "a KPI the formula uses is null (subject: that KPI; cause: its reason)",
+    "no_data": "none of the KPI's inputs has a row in this period and slice",
+    "no_source": "no source of the project provides an input (subject: the first one)",
+    "not_splittable": "a source cannot be split by the requested dimensions (subject: it)",
+}
+
+
+def missing_input(name: str) -> Reason:
+    return Reason("missing_input", f"missing input: {name}", name)
+
+
+def input_not_finite(name: str) -> Reason:
+    return Reason("input_not_finite", f"input is not finite: {name}", name)
+
+
+def depends_on(dep: str, upstream: str) -> Reason:
+    """The reason of a KPI null because the KPI ``dep`` it uses is null. It names the root
+    cause once (``depends on kpi_0: missing input: x``), however long the chain: an
+    ``upstream`` that is itself a dependency reason is returned as it is."""
+    if isinstance(upstream, Reason) and upstream.code == "depends_on":
+        return upstream
+    cause = upstream if isinstance(upstream, Reason) else Reason("evaluation_error", upstream)
+    return Reason("depends_on", f"depends on {dep}: {upstream}", dep, cause)
+
+
+REASON_DIVISION = Reason("division_by_zero", "division by zero")
+REASON_NOT_FINITE = Reason("not_finite", "result is not finite")
+REASON_DOMAIN = Reason("math_domain", "math domain error")
 
 # builtins with a structural meaning here; looked up by identity so that a plugin's function
 # of the same name never gets their treatment
@@ -29,10 +95,10 @@ def builtin(name: str) -> Any:
             "log": functions.log, "exp": functions.exp, "clip": functions.clip}[name]
 
 
-def reason_of(exc: BaseException | None) -> str:
+def reason_of(exc: BaseException | None) -> Reason:
     """The null reason for an exception a formula operation or function raised."""
     if isinstance(exc, ArgumentError):
-        return str(exc)
+        return Reason("invalid_argument", str(exc))
     if isinstance(exc, ZeroDivisionError):
         return REASON_DIVISION
     if isinstance(exc, OverflowError):
@@ -41,7 +107,7 @@ def reason_of(exc: BaseException | None) -> str:
         return REASON_DOMAIN
     if exc is None:
         return REASON_NOT_FINITE
-    return f"{type(exc).__name__}: {exc}"
+    return Reason("evaluation_error", f"{type(exc).__name__}: {exc}")
 
 
 def always_needed(root: ast.expr, functions: Mapping[str, Any]) -> frozenset[str]:

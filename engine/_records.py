@@ -13,13 +13,14 @@ from types import MappingProxyType
 from typing import Any, Iterable, Iterator, Mapping
 
 from ._model import Status
+from ._reasons import Reason
 from .errors import MissingExtraError
 
 __all__ = ["RECORD_FIELDS", "Record", "RunResult"]
 
 # the columns of every record, in output order (the year comparison only when both are asked)
 RECORD_FIELDS = ("kpi", "period", "slice", "value", "unit", "currency", "status", "reason",
-                 "previous", "change_pct")
+                 "reason_code", "previous", "change_pct")
 _YEAR_FIELDS = ("previous_year", "change_pct_year")
 
 
@@ -28,7 +29,8 @@ class Record:
     """One KPI value for one period and one slice.
 
     ``value`` is None when it cannot be computed, and then ``reason`` says why (``no data``,
-    ``division by zero``, ...). ``currency`` is the ISO code for a ``currency`` KPI, else None.
+    ``division by zero``, ...): a :class:`kpiforge.Reason`, text with a stable ``code`` (also
+    ``reason_code``; tools match on the code, people read the text). ``currency`` is the ISO code for a ``currency`` KPI, else None.
     ``previous``/``change_pct`` hold the compared value and its change in percent: the previous
     period, or a year earlier when only ``compare="year"`` was asked; with both comparisons the
     year-earlier ones are ``previous_year``/``change_pct_year``.
@@ -47,6 +49,12 @@ class Record:
     previous_year: float | None = None
     change_pct_year: float | None = None
 
+    @property
+    def reason_code(self) -> str | None:
+        """The reason's stable code (``no_data``, ``division_by_zero``, ...), None when the value
+        is there; see :data:`kpiforge.REASON_CODES`."""
+        return self.reason.code if isinstance(self.reason, Reason) else None
+
     def to_dict(self, *, year: bool = False) -> dict[str, Any]:
         """The JSON-ready dict; ``year`` adds ``previous_year``/``change_pct_year``."""
         data = {
@@ -57,7 +65,8 @@ class Record:
             "unit": self.unit,
             "currency": self.currency,
             "status": str(self.status),
-            "reason": self.reason,
+            "reason": None if self.reason is None else str(self.reason),
+            "reason_code": self.reason_code,
             "previous": self.previous,
             "change_pct": self.change_pct,
         }

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 
 from ._model import Status
+from ._reasons import Reason
 from ._run_grid import Grid
 from ._run_plan import RunPlan
 
 __all__ = ["NO_DATA", "attach_reasons"]
 
-NO_DATA = "no data"
+NO_DATA = Reason("no_data", "no data")
 
 
 def attach_reasons(plan: RunPlan, results: Any, grid: Grid
@@ -42,12 +43,15 @@ def attach_reasons(plan: RunPlan, results: Any, grid: Grid
         forced = np.zeros(n_rows, dtype=bool)
         if blocked:
             first = blocked[0]
-            reason[:] = f"source '{first.name}' cannot be split by {', '.join(first.missing_dims)}"
+            reason[:] = Reason("not_splittable", f"source '{first.name}' cannot be split by "
+                               f"{', '.join(first.missing_dims)}", first.name)
             forced[:] = True
         elif unprovided:
             nulls = np.isnan(value)
-            reason[nulls] = (f"no source provides input '{unprovided[0]}'" if len(unprovided) == 1
-                             else f"no source provides inputs {', '.join(unprovided)}")
+            reason[nulls] = Reason("no_source", f"no source provides input '{unprovided[0]}'"
+                                   if len(unprovided) == 1 else
+                                   f"no source provides inputs {', '.join(unprovided)}",
+                                   unprovided[0])
         elif inputs:
             absent = np.ones(n_rows, dtype=bool)
             for i in inputs:

@@ -22,7 +22,8 @@ def test_eval_json_output_shape():
                     "--kpi", "ctr", "--format", "json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {"results": [
-        {"kpi": "ctr", "value": 3.0, "unit": "percent", "status": "good", "reason": None}]}
+        {"kpi": "ctr", "value": 3.0, "unit": "percent", "status": "good", "reason": None,
+         "reason_code": None}]}
 
 
 def test_eval_null_is_json_null_with_reason():
@@ -30,6 +31,7 @@ def test_eval_null_is_json_null_with_reason():
                     "--kpi", "ctr", "--format", "json")
     (row,) = json.loads(proc.stdout)["results"]
     assert row["value"] is None and row["status"] == "unknown" and row["reason"] == "division by zero"
+    assert row["reason_code"] == "division_by_zero"
 
 
 def test_eval_inputs_file_with_series_as_csv(tmp_path):

@@ -102,7 +102,7 @@ def test_project_load_runs_the_teams_own_kpis_like_the_cli_and_to_pandas_works(t
 
     frame = result.to_pandas()
     assert list(frame.columns) == ["kpi", "period", "channel", "value", "unit", "currency", "status",
-                                   "reason", "previous", "change_pct"]
+                                   "reason", "reason_code", "previous", "change_pct"]
     search = frame[(frame.kpi == "signup_rate") & (frame.channel == "search")]
     assert search.value.tolist() == [pytest.approx(8.0)] and search.status.tolist() == ["good"]
 

@@ -76,7 +76,7 @@ def test_arrays_are_evaluated_per_slice_in_one_call(engine):
     assert len(records) == 12  # cpc is evaluated too: clicks_per_euro depends on it
     assert [r for r in records if r["kpi"] == "ctr"][1] == {
         "kpi": "ctr", "index": 1, "value": None, "unit": "percent", "status": "unknown",
-        "reason": "division by zero"}
+        "reason": "division by zero", "reason_code": "division_by_zero"}
     json.dumps(records)
 
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kpiforge import _formulas
+from kpiforge import Reason, _formulas
 from kpiforge._formulas import compile_formula, function_specs
 from kpiforge._plugins import load_plugins
 
@@ -79,6 +79,9 @@ def _check(text: str, rows: list[dict[str, float]], inplace: bool) -> None:
         got, why = vector.value[i], vector.reason[i]
         context = (text, row, inplace, one, got, why)
         assert why == one.reason, context
+        if one.reason is not None:  # the same structured reason too, not only the same text
+            assert isinstance(why, Reason) and isinstance(one.reason, Reason), context
+            assert (why.code, why.subject) == (one.reason.code, one.reason.subject), context
         if one.value is None:
             assert math.isnan(got), context
         else:

@@ -331,7 +331,8 @@ def test_records_are_ordered_by_kpi_then_period_then_slice(project):
         ("ctr", "2026-10", "search"), ("ctr", "2026-10", "social"),
     ]
     assert list(result.to_records()[0]) == ["kpi", "period", "slice", "value", "unit", "currency",
-                                            "status", "reason", "previous", "change_pct"]
+                                            "status", "reason", "reason_code", "previous",
+                                            "change_pct"]
 
 
 def test_default_kpis_are_those_the_sources_can_feed(project):
@@ -340,6 +341,7 @@ def test_default_kpis_are_those_the_sources_can_feed(project):
     assert set(result.kpis) == {"aov", "ctr", "roas", "visitors"}
     asked = project.run(period="2026-10", kpis=["conversion_rate"])
     assert asked.records[0].reason == "no source provides input 'conversions'"
+    assert asked.records[0].reason_code == "no_source"
 
 
 # ----------------------------------------------------------------------------- API shapes
@@ -457,9 +459,9 @@ def test_cli_csv_and_table(project_file):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[:3] == [
-        "kpi,period,channel,value,unit,status,reason",
-        "aov,2026-10,search,50.0,currency,ok,",
-        "aov,2026-10,social,,currency,unknown,no data",
+        "kpi,period,channel,value,unit,status,reason,reason_code",
+        "aov,2026-10,search,50.0,currency,ok,,",
+        "aov,2026-10,social,,currency,unknown,no data,no_data",
     ]
     assert [line.split(",")[:3] for line in lines[3:]] == [["ctr", "2026-10", "search"], ["ctr", "2026-10", "social"]]
     table = kpiforge("run", "--project", str(project_file), "--last", "2", "--kpi", "aov",
