@@ -201,9 +201,9 @@ class Engine:
             if size is None:
                 # scalar inputs give a scalar evaluation (see Evaluation)
                 value, reason = cast("float | None", value), cast("str | None", reason)
-                dep = _missing_dependency(reason, deps)
-                if dep is not None:
-                    reason = depends_on(dep, reasons[dep])
+                null_dep = _missing_dependency(reason, deps)
+                if null_dep is not None:
+                    reason = depends_on(null_dep, reasons[null_dep])
                 status = classify(value, definition.direction, definition.thresholds,
                                   definition.target, definition.tolerance)
             else:
