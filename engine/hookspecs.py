@@ -25,6 +25,8 @@ from .sources import Source
 if TYPE_CHECKING:
     import click
 
+    from .sinks import Sink  # kpiforge.sinks re-exports SinkContext/SinkFactory from here
+
 __all__ = [
     "SECRET_KINDS",
     "SOURCE_CAPABILITIES",
@@ -90,7 +92,7 @@ class SinkFactory(Protocol):
     """What a sink type registers: builds one configured sink from its name, its settings
     (``${VAR}`` expanded) and a :class:`SinkContext`."""
 
-    def __call__(self, name: str, settings: Mapping[str, Any], context: SinkContext) -> Any: ...
+    def __call__(self, name: str, settings: Mapping[str, Any], context: SinkContext) -> "Sink": ...
 
 
 class FunctionRegister(Protocol):
