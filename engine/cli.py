@@ -303,9 +303,15 @@ def eval_(context: Context, definitions: tuple[str, ...], project_file: str | No
 
 
 @click.command()
+@format_option("table", "json")
 @pass_context
-def plugins(context: Context) -> None:
+def plugins(context: Context, fmt: str) -> None:
     """List every plugin, where it came from, and what it registered."""
+    if fmt == "json":
+        print_json({"plugins": [{"name": i.name, "origin": i.origin, "registered": list(i.registered)}
+                                for i in context.plugins.infos()],
+                    "failures": dict(sorted(context.plugins.failures.items()))})
+        return
     table = Table(title="plugins")
     for column in ("plugin", "origin", "registered"):
         table.add_column(column)

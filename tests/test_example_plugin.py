@@ -172,9 +172,9 @@ def test_the_plugin_settings_are_validated_like_built_in_ones(python, export_url
 
 
 def test_kpiforge_lists_what_the_plugin_registered(python):
-    proc = _kpiforge(python, "plugins")
+    proc = _kpiforge(python, "plugins", "--format", "json")
     assert proc.returncode == 0, proc.stderr
-    rows = [line for line in proc.stdout.splitlines() if "jsonl_http" in line or "textfile" in line
-            or "function:pct" in line]
-    assert len(rows) == 3, proc.stdout
-    assert "source:jsonl_http" in proc.stdout and "sink:textfile" in proc.stdout
+    listing = json.loads(proc.stdout)
+    (example,) = [p for p in listing["plugins"] if p["name"] == "example"]
+    assert sorted(example["registered"]) == ["function:pct", "sink:textfile", "source:jsonl_http"]
+    assert example["origin"] != "builtin" and listing["failures"] == {}
