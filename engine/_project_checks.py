@@ -17,7 +17,7 @@ from ._defpaths import resolve_definition_path, unknown_reference
 from ._periods import zone
 from ._plugins import Plugins
 from ._project_sources import CORE_KEYS, DATA_KEY
-from ._yamlio import Document, field_name
+from ._yamlio import Document, KeyPath, field_name
 from .errors import Diagnostic, PeriodError, did_you_mean
 
 __all__ = ["check_alerting_settings", "check_values", "definition_path"]
@@ -66,7 +66,7 @@ def check_values(document: Document, root: Path, plugins: Plugins,
     listed = [raw_definitions] if isinstance(raw_definitions, str) else raw_definitions
     if isinstance(listed, list):
         for i, item in enumerate(listed):
-            where = ("definitions",) if isinstance(raw_definitions, str) else ("definitions", i)
+            where: KeyPath = ("definitions",) if isinstance(raw_definitions, str) else ("definitions", i)
             if not isinstance(item, str):
                 continue
             if resolve_definition_path(item, root) is None:

@@ -27,6 +27,7 @@ __all__ = ["CORE_KEYS", "DATA_KEY", "EMPTY", "SourceConfig", "factory_settings",
 CORE_KEYS = core_keys("source")
 DATA_KEY = "data"  # the table of a source type with the "data" capability
 EMPTY: Mapping[str, Any] = MappingProxyType({})
+_NO_LINES: Mapping[tuple[Any, ...], int] = MappingProxyType({})
 
 
 def freeze(value: Any) -> Any:
@@ -59,7 +60,7 @@ class SourceConfig:
     settings: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     line: int = 0
     # where each setting was written (``("inputs", "cost", "column")`` -> line), for data errors
-    lines: Mapping[tuple[Any, ...], int] = field(default_factory=lambda: EMPTY, repr=False)
+    lines: Mapping[tuple[Any, ...], int] = field(default_factory=lambda: _NO_LINES, repr=False)
     file: str = ""
 
     def line_of(self, path: tuple[Any, ...]) -> int:
@@ -90,7 +91,7 @@ def source_configs(document: Document, plugins: Plugins,
         sources[name] = SourceConfig(
             name, spec["type"], spec["time"], tuple(spec.get("dimensions") or ()),
             MappingProxyType(inputs), freeze(settings), document.position(base)[0],
-            MappingProxyType(lines) if path is not None else EMPTY,
+            MappingProxyType(lines) if path is not None else _NO_LINES,
             document.path if path is not None else "")
     return sources, inline
 

@@ -3,7 +3,7 @@ the sources are queried over."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Iterable, Mapping, Sequence
 
 from ._periods import Period, finer, parse_date, parse_period, period_of, periods_between
@@ -15,8 +15,10 @@ __all__ = ["day_ranges", "select_periods", "shift_periods"]
 
 
 def _as_date(value: Any, what: str) -> date:
+    if isinstance(value, datetime):  # a date too (as is a pandas Timestamp): keep its day
+        return value.date()
     if isinstance(value, date):
-        return value if type(value) is date else value.date()  # type: ignore[union-attr]
+        return value
     try:
         return parse_date(str(value))
     except PeriodError:

@@ -140,7 +140,7 @@ def fetch_frames(project: RunProject, sources: Mapping[str, Any], plan: RunPlan,
             progress(f"source '{name}'", done, len(splittable) + 1)
         inputs = plan.sources[name].inputs
         config = project.sources[name]
-        request = SourceRequest(grain, project.timezone, project.week_start_index, ranges, dims,
+        request = SourceRequest(grain, project.timezone, project.week_start_index, ranges, tuple(dims),
                                 {i: config.inputs[i] for i in inputs})
         frame = call_source(project, name, "fetch", sources[name].fetch, request)
         if not isinstance(frame, SourceFrame):

@@ -70,7 +70,9 @@ def load_schema(name: str) -> dict[str, Any]:
 
 def _retrieve(uri: str) -> Resource:
     """Refuse every URI not in the registry: schemas are never fetched over the network."""
-    raise NoSuchResource(ref=uri)
+    # positional, as mypy knows no attrs fields of referencing's classes (see _registry);
+    # ``ref`` is NoSuchResource's only one
+    raise NoSuchResource(uri)
 
 
 @functools.lru_cache(maxsize=1)
@@ -81,6 +83,8 @@ def _registry() -> Registry:
         if isinstance(schema.get("$id"), str):
             resource = Resource.from_contents(schema, default_specification=DRAFT202012)
             resources.append((schema["$id"], resource))
+    # referencing's stub declares its attrs classes with a pre-PEP 681 __dataclass_transform__
+    # that mypy does not read, so it knows no ``retrieve`` field
     return Registry(retrieve=_retrieve).with_resources(resources)  # type: ignore[call-arg]
 
 
@@ -149,8 +153,7 @@ def check_schema(schema: str | dict[str, Any]) -> list[str]:
         problems.append(f"invalid draft 2020-12 schema at {where}: {shorten(exc.message, 200)}")
         return problems
     schema_id = schema.get("$id")
-    parts = urlsplit(schema_id) if isinstance(schema_id, str) else None
-    if not parts or not parts.scheme or not _VERSIONED.search(parts.path):
+    if not isinstance(schema_id, str) or not _is_versioned_uri(schema_id):
         problems.append(
             "$id must be an absolute URI with a version, e.g. https://kpiforge.dev/schemas/kpi/v1.json"
         )
@@ -162,6 +165,11 @@ def check_schema(schema: str | dict[str, Any]) -> list[str]:
         except Unresolvable:
             problems.append(f"$ref {ref!r} does not resolve")
     return problems
+
+
+def _is_versioned_uri(text: str) -> bool:
+    parts = urlsplit(text)
+    return bool(parts.scheme) and _VERSIONED.search(parts.path) is not None
 
 
 def _refs(node: Any) -> Iterator[str]:

@@ -14,7 +14,9 @@ from typing import Any, Sequence
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from ._schema_messages import TYPE_NAMES, describe_type, either, keyword_message, not_one_of, show
+from ._schema_messages import (
+    TYPE_NAMES, describe_type, either, expected_of, instance_of, keyword_message, not_one_of, schema_of, show,
+)
 from ._yamlio import Document, KeyPath
 from .errors import Diagnostic, did_you_mean
 
@@ -38,7 +40,7 @@ class Explainer:
     def explain(self, error: ValidationError) -> Iterator[Diagnostic]:
         path = self.base + tuple(error.absolute_path)
         if _under_property_names(error.absolute_schema_path):
-            key = error.instance
+            key = instance_of(error)
             inner = next(iter(self.explain_value(error, path)), None)
             reason = inner.message if inner else "not allowed"
             reason = reason.removeprefix(f"{show(key)} ")  # the name is already in the message
@@ -47,9 +49,9 @@ class Explainer:
         yield from self.explain_value(error, path)
 
     def explain_value(self, error: ValidationError, path: KeyPath) -> Iterator[Diagnostic]:
-        keyword, expected, value = error.validator, error.validator_value, error.instance
+        keyword, expected, value = error.validator, expected_of(error), instance_of(error)
         if keyword == "additionalProperties" and isinstance(value, dict):
-            known = list(error.schema.get("properties", {}))
+            known = list(schema_of(error).get("properties", {}))
             for key in _rejected_fields(error):
                 yield self.unknown_field(path, key, known)
         elif keyword == "unevaluatedProperties" and isinstance(value, dict):
@@ -93,7 +95,7 @@ class Explainer:
             else:
                 yield self.at(path, f"needs {either(quoted)}")
             return
-        branches: dict[int, list[ValidationError]] = {}
+        branches: dict[str | int, list[ValidationError]] = {}  # by the branch's index
         for sub in error.context or ():
             branches.setdefault(sub.relative_schema_path[0], []).append(sub)
         if not branches:
@@ -138,7 +140,7 @@ class Explainer:
         for errs in branches.values():
             for sub in errs:
                 if _is_root_type_error(sub):
-                    types = sub.validator_value
+                    types = expected_of(sub)
                     for name in [types] if isinstance(types, str) else types:
                         if TYPE_NAMES.get(name, name) not in names:
                             names.append(TYPE_NAMES.get(name, name))
@@ -149,7 +151,7 @@ class Explainer:
     ) -> Diagnostic:
         allowed: dict[str | int, list[Any]] = {}
         for sub in errors:
-            values = [sub.validator_value] if sub.validator == "const" else list(sub.validator_value)
+            values = [expected_of(sub)] if sub.validator == "const" else list(expected_of(sub))
             bucket = allowed.setdefault(sub.relative_path[0], [])
             bucket.extend(v for v in values if v not in bucket)
         # The field most forms discriminate on (normally every form uses the same one).
@@ -181,12 +183,12 @@ def _is_choice_error(error: ValidationError) -> bool:
 
 def _rejected_fields(error: ValidationError) -> list[str]:
     """Keys an ``additionalProperties: false``/``unevaluatedProperties`` error refuses."""
-    value = error.instance
+    value = instance_of(error)
     if not isinstance(value, dict):
         return []
     if error.validator == "additionalProperties":
-        known = error.schema.get("properties", {})
-        patterns = list(error.schema.get("patternProperties", {}))
+        known = schema_of(error).get("properties", {})
+        patterns = list(schema_of(error).get("patternProperties", {}))
         return [k for k in value if k not in known and not any(re.search(p, k) for p in patterns)]
     if error.validator == "unevaluatedProperties":
         known = _declared_properties(error.schema, value)

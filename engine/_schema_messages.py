@@ -4,13 +4,15 @@ name may be misspelt."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
+from jsonschema._utils import Unset  # the stubs' type of an error field not set; not exported
 from jsonschema.exceptions import ValidationError
 
 from .errors import did_you_mean
 
-__all__ = ["TYPE_NAMES", "describe_type", "either", "keyword_message", "not_one_of", "show", "shorten"]
+__all__ = ["TYPE_NAMES", "describe_type", "either", "expected_of", "instance_of", "keyword_message",
+           "not_one_of", "schema_of", "show", "shorten"]
 
 _MAX_LISTED = 12
 _MAX_SHOWN = 40
@@ -24,6 +26,28 @@ TYPE_NAMES = {
     "array": "a list",
     "null": "nothing (null)",
 }
+
+
+def expected_of(error: ValidationError) -> Any:
+    """The value ``error``'s keyword has in the schema (5 for ``maxLength: 5``)."""
+    return _given(error.validator_value)
+
+
+def instance_of(error: ValidationError) -> Any:
+    """The value that failed ``error``'s keyword."""
+    return _given(error.instance)
+
+
+def schema_of(error: ValidationError) -> Mapping[str, Any]:
+    """The schema object holding ``error``'s keyword; empty for a boolean (``false``) schema."""
+    schema = error.schema
+    return schema if isinstance(schema, Mapping) else {}
+
+
+def _given(value: Any | Unset) -> Any:
+    # jsonschema fills every field of the errors iter_errors yields; only an error built by
+    # hand can lack one, and then it reads as null rather than as jsonschema's sentinel
+    return None if isinstance(value, Unset) else value
 
 
 def _json_type(value: Any) -> str:
@@ -89,7 +113,7 @@ def _plural(count: int, noun: str) -> str:
 
 def keyword_message(error: ValidationError) -> str:
     """One line saying what ``error``'s keyword wants and what the value is instead."""
-    keyword, expected, value = error.validator, error.validator_value, error.instance
+    keyword, expected, value = error.validator, expected_of(error), instance_of(error)
     if keyword == "type":
         names = [expected] if isinstance(expected, str) else list(expected)
         return f"expected {either([TYPE_NAMES.get(n, n) for n in names])}, got {describe_type(value)}"

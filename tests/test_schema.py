@@ -302,3 +302,24 @@ def test_check_schema_reports_problems():
     ]
     for versioned in ("https://x.dev/schemas/v2/kpi.json", "https://x.dev/kpi/1.0/schema.json", "https://x.dev/kpi-v3.json"):
         assert check_schema({**KPI, "$id": versioned}) == [], versioned
+
+
+def test_a_schema_without_an_id_is_refused():
+    without = {k: v for k, v in KPI.items() if k != "$id"}
+    assert check_schema(without) == [
+        "$id must be an absolute URI with a version, e.g. https://kpiforge.dev/schemas/kpi/v1.json"
+    ]
+    # the metaschema already refuses an $id that is not a string
+    assert check_schema({**KPI, "$id": 5})[0].startswith("invalid draft 2020-12 schema at $id:")
+
+
+def test_a_ref_outside_the_registry_is_never_fetched():
+    from referencing.exceptions import NoSuchResource
+
+    from kpiforge._schema import _retrieve
+
+    uri = "https://example.invalid/schemas/v1/other.json"
+    with pytest.raises(NoSuchResource) as caught:
+        _retrieve(uri)
+    assert caught.value.ref == uri  # referencing reports the URI it was asked for from `ref`
+    assert check_schema({**KPI, "properties": {"a": {"$ref": uri}}}) == [f"$ref {uri!r} does not resolve"]

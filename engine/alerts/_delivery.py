@@ -14,6 +14,7 @@ message. What is left is retried by the next dispatch once due, or by ``kpiforge
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import signal
@@ -250,7 +251,7 @@ def _worker(db_path: str, name: str, sink: Any, build_error: SinkError | None,
                                      next_attempt_at=None if retry_in is None else now + retry_in)
 
             try:
-                outcome = send_with_retries(sink.send, lambda _row=claimed: make_alert(_row),
+                outcome = send_with_retries(sink.send, functools.partial(make_alert, claimed),
                                             policy, previous_attempts=claimed["attempts"],
                                             on_attempt=on_attempt)
                 store.release(claimed["id"], owner)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from markupsafe import escape
 
@@ -19,11 +19,19 @@ from ..errors import AlertConfigError
 from ._messages import Messages
 from ._model import Alert, DispatchReport, finite, iso, silenced
 from ._rules import Rule, fingerprint, parse_duration, rule_for, slice_text
-from ._state import Store, advance, decide, mark_notified, new_row
+from ._state import advance, decide, mark_notified, new_row
 
-__all__ = ["DEFAULT_REPEAT_INTERVAL", "Settings", "build_alert", "evaluate", "step_key"]
+__all__ = ["AlertRows", "DEFAULT_REPEAT_INTERVAL", "Settings", "build_alert", "evaluate", "step_key"]
 
 DEFAULT_REPEAT_INTERVAL = "1d"
+
+
+class AlertRows(Protocol):
+    """The alert rows evaluation reads and writes: a :class:`~._state.Store`, or the
+    :class:`~._messages.ReadThrough` view dispatch renders its messages against."""
+
+    def get_alert(self, fp: str) -> dict[str, Any] | None: ...
+    def put_alert(self, row: Mapping[str, Any]) -> None: ...
 
 
 @dataclass
@@ -90,7 +98,7 @@ def step_key(record: Mapping[str, Any], now: float) -> str:
     return "t:" + datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%dT%H%M%S.%f")
 
 
-def evaluate(store: Store, records: Iterable[Mapping[str, Any]],
+def evaluate(store: AlertRows, records: Iterable[Mapping[str, Any]],
              definition_of: Callable[[str], Any], settings: Settings, now: float,
              silences: Sequence[Mapping[str, Any]], report: DispatchReport,
              on_notification: Callable[[Alert, bool], None],

@@ -12,7 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeGuard
 
 from ..errors import AlertConfigError
 
@@ -151,7 +151,7 @@ def change_pct(record: Mapping[str, Any], vs: str) -> float | None:
     return float(given) if _finite(given) else None
 
 
-def _finite(value: Any) -> bool:
+def _finite(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -1,0 +1,34 @@
+"""The dates a run is given (``start``/``end``) as plain days."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pandas as pd
+import pytest
+
+from kpiforge._run_periods import _as_date
+from kpiforge.errors import RunError
+
+
+class _Day(date):
+    """A date subclass that is not a datetime (some calendar libraries have one)."""
+
+
+@pytest.mark.parametrize("value", [
+    date(2026, 10, 31),
+    datetime(2026, 10, 31, 23, 59),
+    datetime(2026, 10, 31, 23, 59, tzinfo=timezone.utc),
+    pd.Timestamp("2026-10-31T12:00"),
+    "2026-10-31",
+    _Day(2026, 10, 31),
+])
+def test_a_start_or_end_is_read_as_its_day(value):
+    day = _as_date(value, "--from")
+    assert day == date(2026, 10, 31)
+    assert not isinstance(day, datetime)  # a datetime would compare unlike a date with the periods
+
+
+def test_a_value_that_is_no_date_is_refused():
+    with pytest.raises(RunError, match=r"--to: 31/10/2026 is not a date \(YYYY-MM-DD\)"):
+        _as_date("31/10/2026", "--to")
