@@ -93,7 +93,8 @@ def test_cli_acceptance_ctr():
                            "impressions=4000", "--kpi", "ctr", "--format", "json"],
                           capture_output=True, text=True, timeout=120)
     assert json.loads(proc.stdout)["results"] == [
-        {"kpi": "ctr", "value": 3.0, "unit": "percent", "status": "good", "reason": None}]
+        {"kpi": "ctr", "value": 3.0, "unit": "percent", "status": "good", "reason": None,
+         "reason_code": None}]
 
 
 def test_catalog_money_follows_the_project_currency():
