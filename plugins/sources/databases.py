@@ -14,7 +14,11 @@ SQL) and runs one aggregate ``GROUP BY`` per request in the database itself.
 
 The time range is compared with the raw time column, before any conversion to local time (see
 ``kpiforge.sources``): an index on a ``timestamptz`` column serves it, and with a ``query`` it
-applies to the query's result.
+applies to the query's result. A ``date`` or ``timestamp`` (without time zone) column is local
+time already: it is bucketed as it is, and its range is two plain bounds; only ``timestamptz``
+is converted. That needs the column's type: a ``table`` of ``duckdb`` and ``sql`` has it (for
+SQLAlchemy, from the inspector); a ``sql`` ``query`` and SQLite do not, and read every value
+the general way, which gives the same periods.
 """
 
 from __future__ import annotations
