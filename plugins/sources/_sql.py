@@ -110,8 +110,9 @@ def _time_filter(column: str, request: SourceRequest, dialect: Dialect,
         return None, True
     typed = [dialect.typed_range(column, time_kind, start, end, params)
              for start, end in request.ranges] if time_kind else []
-    if typed and all(r is not None for r in typed):  # local bounds on local times: exact
-        return "(" + " OR ".join(typed) + ")", True
+    plain = [r for r in typed if r is not None]
+    if typed and len(plain) == len(typed):  # local bounds on local times: exact
+        return "(" + " OR ".join(plain) + ")", True
     exact = True
     ranges = []
     for start, end in request.ranges:
