@@ -183,14 +183,11 @@ def test_every_kind_of_time_column_gives_the_local_periods(duckdb_sources, engin
 
 def test_the_files_are_typed_as_meant(duckdb_sources):
     # else the test above would not test what it says: CSV sniffing decides the type
-    from kpiforge.sources import duckdb_session
-
     for (engine, kind), source in duckdb_sources.items():
         with source._session(source.dialect.setup("Europe/Paris")) as session:
             described = source._describe(session)
         assert source.dialect.time_kind(described["ts"]) == {"tz": "instant", "naive": "local",
                                                              "date": "date"}[kind], (engine, kind)
-    assert duckdb_session  # the public session helper the sources use
 
 
 def test_latest_is_the_local_time_of_every_kind(duckdb_sources):
