@@ -12,10 +12,18 @@ UTC-offset changes of the zone in the queried span, computed in Python from ``zo
 The time range is filtered on the raw column, not on that local time (see ``_sql``): each
 dialect's :meth:`Dialect.raw_range` compares the column, as an instant, with the instants at
 which the range's local days start.
+
+Typed columns. Where the engine reports the column's type (:meth:`Dialect.time_kind`), a DATE
+or a naive TIMESTAMP is already local wall time: it is bucketed as it is and filtered with plain
+date / timestamp bounds (:meth:`Dialect.typed_local_time`, :meth:`Dialect.typed_range`), which
+the reader can push into the scan, and no row is converted. Only a column with a time zone is
+converted, once per row kept. A column of unknown type (text, SQLite, a ``query:`` through
+SQLAlchemy) keeps the general conversion above, which reads every kind of value.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -47,6 +55,12 @@ def quote_qualified(name: str) -> str:
     return ".".join(quote_identifier(part) for part in name.split("."))
 
 
+# DuckDB's TIMESTAMP / TIMESTAMP_S / _MS / _NS, PostgreSQL's "timestamp(3) without time zone",
+# SQLAlchemy's DATETIME: naive, hence local. Anything with a zone is an instant.
+_NAIVE = re.compile(r"^(TIMESTAMP(_S|_MS|_NS)?|DATETIME)(\(\d+\))?( WITHOUT TIME ZONE)?$")
+_AWARE = re.compile(r"^(TIMESTAMPTZ|TIMESTAMP(\(\d+\))? WITH TIME ZONE)$")
+
+
 class Params:
     """Collects bound parameters and hands out their placeholders."""
 
@@ -73,6 +87,43 @@ class Dialect:
     def local_time(self, column: str, request: SourceRequest, params: Params,
                    span: tuple[datetime, datetime] | None) -> str:
         raise NotImplementedError
+
+    def time_kind(self, type_name: str) -> str:
+        """What a time column of type ``type_name`` holds: ``"date"``, ``"local"`` (a naive
+        timestamp: local wall time), ``"instant"`` (with a time zone) or ``""`` (not known: text,
+        no type; the general :meth:`local_time` and :meth:`raw_range` read it)."""
+        name = " ".join(type_name.upper().split())
+        if name == "DATE":
+            return "date"
+        if _NAIVE.match(name):
+            return "local"
+        if _AWARE.match(name):
+            return "instant"
+        return ""
+
+    def typed_local_time(self, column: str, kind: str, request: SourceRequest,
+                         params: Params) -> str | None:
+        """The local time of a column of :meth:`time_kind` ``kind``; None: use :meth:`local_time`."""
+        if kind == "local":
+            return column  # already local wall time: nothing to convert
+        if kind == "date":
+            return f"CAST({column} AS TIMESTAMP)"
+        return None
+
+    def typed_range(self, column: str, kind: str, start: date, end: date,
+                    params: Params) -> str | None:
+        """The range filter on a column of :meth:`time_kind` ``kind``, from local day ``start`` to
+        ``end``; None: use :meth:`raw_range`. A local column compared with local bounds is
+        exact in every zone (no instant is involved), and the bare column with constant bounds
+        is what Parquet statistics and indexes can use."""
+        if kind == "date":
+            low, high = (f"CAST({params.add(d)} AS DATE)" for d in (start, end))
+        elif kind == "local":
+            low, high = (f"CAST({params.add(datetime.combine(d, time()))} AS TIMESTAMP)"
+                         for d in (start, end))
+        else:
+            return None
+        return f"({column} >= {low} AND {column} < {high})"
 
     def period_start(self, t: str, grain: str, week_start: int) -> str:
         if grain == "day":
@@ -131,6 +182,14 @@ class DuckDBDialect(Dialect):
         # timezone() then renders the instant as local wall time: naive stays, aware converts.
         return f"timezone({params.add(request.timezone)}, CAST({column} AS TIMESTAMPTZ))"
 
+    def typed_local_time(self, column: str, kind: str, request: SourceRequest,
+                         params: Params) -> str | None:
+        if kind == "date":  # every period_start() expression reads a DATE as it is
+            return column
+        if kind == "instant":  # converted once per row kept, the only conversion there is
+            return f"timezone({params.add(request.timezone)}, {column})"
+        return super().typed_local_time(column, kind, request, params)
+
     def first_last(self, value: str, t: str, condition: str, which: str) -> str:
         func = "arg_min" if which == "first" else "arg_max"
         return f"{func}({value}, {t}) FILTER (WHERE {condition} AND {value} IS NOT NULL)"
@@ -155,6 +214,12 @@ class PostgresDialect(Dialect):
         # Same idea as DuckDB: the session TimeZone (set_config in setup) reads naive values as
         # local; AT TIME ZONE turns the instant back into local wall time.
         return f"(CAST({column} AS TIMESTAMPTZ) AT TIME ZONE {params.add(request.timezone)})"
+
+    def typed_local_time(self, column: str, kind: str, request: SourceRequest,
+                         params: Params) -> str | None:
+        if kind == "instant":
+            return f"({column} AT TIME ZONE {params.add(request.timezone)})"
+        return super().typed_local_time(column, kind, request, params)
 
     def first_last(self, value: str, t: str, condition: str, which: str) -> str:
         order = "ASC" if which == "first" else "DESC"
@@ -208,6 +273,11 @@ class SqliteDialect(Dialect):
                 f"WHEN typeof({c}) = 'text' AND {_aware_text(c)} THEN "
                 f"datetime({c}) >= {text(utc_low)} AND datetime({c}) < {text(utc_high)} "
                 f"ELSE datetime({c}) >= {text(local_low)} AND datetime({c}) < {text(local_high)} END)")
+
+    def time_kind(self, type_name: str) -> str:
+        # A declared type does not bind SQLite's values (a DATE column may hold epoch numbers or
+        # aware text): every column is read by the general CASE.
+        return ""
 
     def time_missing(self, raw: str) -> str:
         # numbers are epoch seconds, always readable; text datetime() cannot read gives NULL

@@ -103,11 +103,16 @@ class _Plan:
 
 
 def _time_filter(column: str, request: SourceRequest, dialect: Dialect,
-                 params: Params) -> tuple[str | None, bool]:
+                 params: Params, time_kind: str = "") -> tuple[str | None, bool]:
     """The WHERE on the raw time value ``column`` (SQL) for ``request.ranges`` (None: all time)
     and whether it is exact (see :func:`day_start`)."""
     if not request.ranges:
         return None, True
+    typed = [dialect.typed_range(column, time_kind, start, end, params)
+             for start, end in request.ranges] if time_kind else []
+    plain = [r for r in typed if r is not None]
+    if typed and len(plain) == len(typed):  # local bounds on local times: exact
+        return "(" + " OR ".join(plain) + ")", True
     exact = True
     ranges = []
     for start, end in request.ranges:
@@ -121,12 +126,16 @@ def _time_filter(column: str, request: SourceRequest, dialect: Dialect,
 def relation_rows_sql(relation: str, time_column: str, request: SourceRequest, dialect: Dialect,
                       params: Params, span: tuple[datetime, datetime] | None,
                       dims: Sequence[str] = (), plan: _Plan | None = None,
-                      where: str | None = None, time_sql: str | None = None) -> str:
+                      where: str | None = None, time_sql: str | None = None,
+                      time_kind: str = "") -> str:
     """Layer 1: local time, dimensions as text, input values and filter flags, per row kept
     by ``where`` (a condition on the raw columns). ``time_sql`` is the raw time value (default:
-    the quoted ``time_column``)."""
+    the quoted ``time_column``), ``time_kind`` its :meth:`Dialect.time_kind` ("": unknown)."""
     raw_time = time_sql or quote_identifier(time_column)
-    columns = [f"{dialect.local_time(raw_time, request, params, span)} AS __t"]
+    local = dialect.typed_local_time(raw_time, time_kind, request, params) if time_kind else None
+    if local is None:
+        local = dialect.local_time(raw_time, request, params, span)
+    columns = [f"{local} AS __t"]
     for i, dim in enumerate(dims):
         columns.append(f"CAST({quote_identifier(dim)} AS {dialect.text_type}) AS __d{i}")
     if plan is not None:
@@ -140,14 +149,17 @@ def relation_rows_sql(relation: str, time_column: str, request: SourceRequest, d
 def build_aggregate_query(relation: str, time_column: str, request: SourceRequest,
                           dialect: Dialect, *, span: tuple[datetime, datetime] | None = None,
                           params: Params | None = None, time_sql: str | None = None,
-                          missing_sql: str | None = None) -> tuple[str, dict[str, Any], list[str]]:
+                          missing_sql: str | None = None, time_kind: str = ""
+                          ) -> tuple[str, dict[str, Any], list[str]]:
     """The ONE aggregate query of a request: ``(sql, params, input names in column order)``.
 
     Result columns: ``__p`` (period start), ``__d0..`` (dimensions as text), ``__i0..``
     (inputs as floats). ``relation`` is a FROM item (quoted table, ``(query)``, table function);
     pass the ``params`` it bound its own parameters into, if any. The time range is applied to
     the relation's rows (a ``query:``'s result, not what the query reads). ``time_sql`` is the
-    raw time value (default: the quoted column).
+    raw time value (default: the quoted column); ``time_kind`` is what the column holds
+    (:meth:`Dialect.time_kind` of its type; "" when not known): a DATE or naive TIMESTAMP is
+    bucketed and filtered as the local time it is, without a time-zone conversion.
 
     With ``missing_sql`` (a condition on a raw row: its time is NULL or unreadable), those rows
     are kept by the same scan and end in groups whose ``__p`` is NULL, with their row count in
@@ -158,12 +170,12 @@ def build_aggregate_query(relation: str, time_column: str, request: SourceReques
     dims = list(request.dims)
     plan = _Plan.of(specs)
     raw_time = time_sql or quote_identifier(time_column)
-    raw_where, exact = _time_filter(raw_time, request, dialect, params)
+    raw_where, exact = _time_filter(raw_time, request, dialect, params, time_kind)
     kept = raw_where
     if missing_sql is not None and raw_where is not None:
         kept = f"({raw_where} OR {missing_sql})"
     rows = relation_rows_sql(relation, time_column, request, dialect, params, span, dims, plan,
-                             kept, time_sql)
+                             kept, time_sql, time_kind)
 
     where = []
     if (raw_where is None or not exact) and missing_sql is None:
@@ -230,11 +242,11 @@ def _aggregate(agg: str, star: bool, value: str, condition: str | None) -> str:
 
 def build_latest_query(relation: str, time_column: str, request: SourceRequest, dialect: Dialect,
                        *, span: tuple[datetime, datetime] | None = None,
-                       params: Params | None = None, time_sql: str | None = None
-                       ) -> tuple[str, dict[str, Any]]:
+                       params: Params | None = None, time_sql: str | None = None,
+                       time_kind: str = "") -> tuple[str, dict[str, Any]]:
     """The query of the newest local time of the relation's rows, as ``__latest``: ``(sql,
     params)``; arguments as for :func:`build_aggregate_query`."""
     params = params or Params(dialect.param_style)
     rows = relation_rows_sql(relation, time_column, request, dialect, params, span,
-                             time_sql=time_sql)
+                             time_sql=time_sql, time_kind=time_kind)
     return f"SELECT MAX(__t) AS __latest FROM ({rows}) AS __rows", params.values

@@ -202,7 +202,8 @@ class SqlSource:
         raw = self.dialect.raw_time(quote_identifier(self.time), time_type)
         return build_aggregate_query(relation, self.time, request, self.dialect, span=span,
                                      params=params, time_sql=raw,
-                                     missing_sql=self.dialect.time_missing(raw))
+                                     missing_sql=self.dialect.time_missing(raw),
+                                     time_kind=self.dialect.time_kind(time_type))
 
     def latest(self, request: SourceRequest) -> datetime | None:
         """Local time of the newest row (for "the latest period with data")."""
@@ -212,9 +213,11 @@ class SqlSource:
         def build(described: Mapping[str, str]) -> tuple[str, Mapping[str, Any]]:
             params = Params(self.dialect.param_style)
             relation = self.relation(params)
-            raw = self.dialect.raw_time(quote_identifier(self.time), self._time_type(described))
+            time_type = self._time_type(described)
+            raw = self.dialect.raw_time(quote_identifier(self.time), time_type)
             return build_latest_query(relation, self.time, request, self.dialect, span=span,
-                                      params=params, time_sql=raw)
+                                      params=params, time_sql=raw,
+                                      time_kind=self.dialect.time_kind(time_type))
 
         columns = self._run(bare, build)
         values = columns["__latest"]

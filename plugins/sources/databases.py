@@ -14,7 +14,11 @@ SQL) and runs one aggregate ``GROUP BY`` per request in the database itself.
 
 The time range is compared with the raw time column, before any conversion to local time (see
 ``kpiforge.sources``): an index on a ``timestamptz`` column serves it, and with a ``query`` it
-applies to the query's result.
+applies to the query's result. A ``date`` or ``timestamp`` (without time zone) column is local
+time already: it is bucketed as it is, and its range is two plain bounds; only ``timestamptz``
+is converted. That needs the column's type: a ``table`` of ``duckdb`` and ``sql`` has it (for
+SQLAlchemy, from the inspector); a ``sql`` ``query`` and SQLite do not, and read every value
+the general way, which gives the same periods.
 """
 
 from __future__ import annotations
@@ -240,7 +244,7 @@ class _SqlAlchemySession:
         if self.table is not None:  # the inspector knows the declared types
             schema, name = self._schema_and_name()
             columns = self.sa.inspect(self.connection).get_columns(name, schema=schema)
-            return {c["name"]: str(c["type"]) for c in columns}
+            return {c["name"]: _type_name(c["type"]) for c in columns}
         result = self.connection.execute(self.sa.text(f"SELECT * FROM {relation} AS __src LIMIT 0"),
                                          dict(params))
         return {name: "" for name in result.keys()}
@@ -250,6 +254,15 @@ class _SqlAlchemySession:
         inspector = self.sa.inspect(self.connection)
         names = inspector.get_table_names(schema=schema) + inspector.get_view_names(schema=schema)
         return sorted(f"{schema}.{n}" if schema else n for n in names)
+
+
+def _type_name(type_: Any) -> str:
+    """A SQLAlchemy column type as text. ``str()`` writes ``TIMESTAMP`` for a PostgreSQL
+    ``timestamptz`` too, and a column with a time zone must not pass for local wall time."""
+    name = str(type_)
+    if getattr(type_, "timezone", False) and "TIME ZONE" not in name.upper():
+        return f"{name} WITH TIME ZONE"
+    return name
 
 
 def _factory(cls: type[SqlSource]) -> SourceFactory:

@@ -6,6 +6,11 @@ order. ``options`` go to DuckDB's reader as named arguments (``delim: ";"``, ``h
 The file list and every option value are bound parameters; option names are checked
 identifiers. DuckDB reads only the columns the query uses and aggregates in one ``GROUP BY``.
 
+The ``time`` column's type is what DuckDB reads (a Parquet type, or what it sniffs in a CSV or
+JSON file): a DATE or TIMESTAMP is local time already, bucketed and filtered as it is (the
+Parquet reader skips row groups on the plain bounds); a TIMESTAMPTZ (or text with an offset)
+is converted to the project's time zone, once per row kept.
+
 ``query`` (optional) shapes the files first: a DuckDB ``SELECT`` in which the file(s) of
 ``path`` are the view ``source``::
 
