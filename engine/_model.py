@@ -249,6 +249,12 @@ class Result:
         return self._reason
 
     @property
+    def codes(self) -> SliceCodes | None:
+        """The integer codes behind ``status`` and ``reason`` of an array result from
+        ``Engine.evaluate`` (cheaper to work with than the object arrays); None otherwise."""
+        return self._codes
+
+    @property
     def is_array(self) -> bool:
         return isinstance(self.value, np.ndarray)
 

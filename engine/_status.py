@@ -206,21 +206,15 @@ def classify_codes(values: np.ndarray, direction: Direction, thresholds: Thresho
         with np.errstate(invalid="ignore", over="ignore"):
             x = np.subtract(values, target or 0.0)
             np.abs(x, out=x)
-    if not steps.boundaries:
-        codes = np.full(values.shape, steps.table[0], dtype=np.uint8)
-    else:
-        passed = np.empty(values.shape, dtype=bool)
-        codes = None
-        for bound, inclusive in steps.boundaries:
-            (np.greater_equal if inclusive else np.greater)(x, bound, out=passed)
-            if codes is None:
-                codes = passed.astype(np.uint8)
-            else:
-                np.add(codes, passed, out=codes, casting="unsafe")
-        assert codes is not None
-        if len(steps.table) != len(steps.boundaries) + 1 or \
-                not np.array_equal(steps.table, np.arange(len(steps.table))):
-            codes = steps.table[codes]
+    # the number of boundaries passed, as uint8 sums of comparisons: a pass or two per
+    # boundary, where masked stores and object arrays took several
+    codes: np.ndarray = np.zeros(values.shape, dtype=np.uint8)
+    passed = np.empty(values.shape, dtype=bool)
+    for bound, inclusive in steps.boundaries:
+        (np.greater_equal if inclusive else np.greater)(x, bound, out=passed)
+        np.add(codes, passed, out=codes, casting="unsafe")
+    if not np.array_equal(steps.table, np.arange(len(steps.table))):
+        codes = steps.table[codes]
     if not all_finite:
         with np.errstate(invalid="ignore"):
             unknown = ~np.isfinite(values)
