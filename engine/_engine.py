@@ -11,11 +11,11 @@ import numpy as np
 
 from ._definitions import Catalog, load_catalog
 from ._formulas import Formula, function_specs
-from ._model import Definition, Objective, Result, Results, Status
+from ._model import Definition, Objective, Result, Results, SliceCodes, Status
 from ._plugins import Plugins, load_plugins
 from ._reasons import Reason, depends_on, input_not_finite, missing_input
 from ._inputs import input_array, input_number
-from ._status import classify, classify_array
+from ._status import classify, classify_codes
 from .errors import Diagnostic, InputError, UnknownKpiError, did_you_mean
 
 
@@ -185,6 +185,10 @@ class Engine:
             order = self.computable(n for n, v in values.items() if v is not None)
         else:
             order = self.plan(kpis)
+        if size is not None:
+            # one errstate for every formula: entering it costs as much as a small formula
+            with np.errstate(all="ignore"):
+                return self._evaluate_arrays(values, size, infinite, order)
         results: dict[str, Result] = {}
         computed: dict[str, Any] = {}
         reasons: dict[str, Any] = {}
@@ -193,50 +197,89 @@ class Engine:
             namespace = {name: values.get(name) for name in used}
             for dep in deps:
                 namespace[dep] = computed[dep]
-            evaluation = formula.evaluate(namespace, size)
-            value, reason = evaluation.value, evaluation.reason
-            status: Status | np.ndarray  # one per slice on array inputs
+            evaluation = formula.evaluate(namespace)
+            value = cast("float | None", evaluation.value)
+            reason = cast("str | None", evaluation.reason)
             if infinite and reason is not None:
                 reason = _name_infinities(reason, used, infinite)
-            if size is None:
-                # scalar inputs give a scalar evaluation (see Evaluation)
-                value, reason = cast("float | None", value), cast("str | None", reason)
-                null_dep = _missing_dependency(reason, deps)
-                if null_dep is not None:
-                    reason = depends_on(null_dep, reasons[null_dep])
-                status = classify(value, definition.direction, definition.thresholds,
-                                  definition.target, definition.tolerance)
-            else:
-                value, reason = cast(np.ndarray, value), cast(np.ndarray, reason)
-                if deps:
-                    reason = self._explain_dependencies(reason, deps, reasons)
-                status = classify_array(value, definition.direction, definition.thresholds,
-                                        definition.target, definition.tolerance)
+            null_dep = _missing_dependency(reason, deps)
+            if null_dep is not None:
+                reason = depends_on(null_dep, reasons[null_dep])
+            status = classify(value, definition.direction, definition.thresholds,
+                              definition.target, definition.tolerance)
             computed[kpi] = value
             reasons[kpi] = reason
             results[kpi] = Result(kpi, value, definition.unit.value, status, reason)
         return Results(results)
 
-    @staticmethod
-    def _explain_dependencies(reason: np.ndarray, deps: tuple[str, ...],
-                              reasons: Mapping[str, np.ndarray]) -> np.ndarray:
-        bad = np.flatnonzero(reason != None)  # noqa: E711 - elementwise on an object array
-        if not len(bad):
-            return reason
-        reason = reason.copy()
-        # one string object per distinct reason, shared by every slice that has it, so that
-        # memory grows with KPIs x slices (one pointer each), never with the chain's depth
-        memo: dict[tuple[str, str], str] = {}
-        for i in bad.tolist():
-            dep = _missing_dependency(reason[i], deps)
-            if dep is not None:
-                upstream = reasons[dep][i]
-                key = (dep, upstream)
-                explained = memo.get(key)
-                if explained is None:
-                    explained = memo[key] = depends_on(dep, upstream)
-                reason[i] = explained
-        return reason
+    def _evaluate_arrays(self, values: Mapping[str, Any], size: int,
+                         infinite: Mapping[str, Any], order: list[str]) -> Results:
+        """Array inputs: statuses and reasons stay integer codes (:class:`SliceCodes`); the
+        object arrays of :attr:`Result.status` and :attr:`Result.reason` are built if read."""
+        results: dict[str, Result] = {}
+        computed: dict[str, np.ndarray] = {}
+        reasons: dict[str, tuple[np.ndarray | None, list[Any]]] = {}
+        for kpi in order:
+            definition, formula, used, deps = self._plans[kpi]
+            namespace = {name: values.get(name) for name in used}
+            for dep in deps:
+                namespace[dep] = computed[dep]
+            value, codes, table = formula._array_codes(namespace, size, guarded=False)
+            if codes is not None:
+                if infinite:
+                    codes, table = _name_infinity_codes(codes, table, used, infinite)
+                if deps:
+                    codes, table = _dependency_codes(codes, table, deps, reasons)
+            status = classify_codes(value, definition.direction, definition.thresholds,
+                                    definition.target, definition.tolerance,
+                                    all_finite=codes is None)
+            computed[kpi] = value
+            reasons[kpi] = (codes, table)
+            results[kpi] = Result(kpi, value, definition.unit.value,
+                                  codes=SliceCodes(status, codes, tuple(table)))
+        return Results(results)
+
+
+def _name_infinity_codes(codes: np.ndarray, table: list[Any], used: tuple[str, ...],
+                         infinite: Mapping[str, Any]) -> tuple[np.ndarray, list[Any]]:
+    """'missing input: x' becomes 'input is not finite: x' where x was an infinity."""
+    for name in used:
+        mask = infinite.get(name)
+        if mask is None:
+            continue
+        missing = missing_input(name)
+        hits = [i for i, reason in enumerate(table) if reason is not None and reason == missing]
+        if not hits:
+            continue
+        hit = np.isin(codes, hits) & mask
+        if hit.any():
+            codes = codes.copy()
+            codes[hit] = len(table)
+            table = [*table, input_not_finite(name)]
+    return codes, table
+
+
+def _dependency_codes(codes: np.ndarray, table: list[Any], deps: tuple[str, ...],
+                      upstream: Mapping[str, tuple[np.ndarray | None, list[Any]]]
+                      ) -> tuple[np.ndarray, list[Any]]:
+    """Where a KPI is null because a KPI it uses is null, the reason says so, naming the
+    upstream reason of that slice: one new code per (dependency, upstream code) met, so that
+    memory grows with KPIs x slices, never with the chain's depth."""
+    for code, reason in enumerate(table):
+        dep = _missing_dependency(reason, deps)
+        if dep is None:
+            continue
+        hit = np.flatnonzero(codes == code)
+        if not len(hit):
+            continue
+        up_codes, up_table = upstream[dep]
+        here = np.zeros(len(hit), dtype=np.int32) if up_codes is None else up_codes[hit]
+        seen, inverse = np.unique(here, return_inverse=True)
+        codes = codes.copy()
+        start = len(table)
+        table = [*table, *(depends_on(dep, up_table[u]) for u in seen.tolist())]
+        codes[hit] = start + inverse.astype(np.int32)
+    return codes, table
 
 
 def _name_infinities(reason: Any, used: tuple[str, ...], infinite: Mapping[str, Any]) -> Any:

@@ -16,7 +16,7 @@ always needs (those outside the constructs above); otherwise the first failure i
 order (left to right, innermost first).
 
 Both evaluation paths use their fast trees for the slices where nothing went wrong and this
-module for every slice that failed: :func:`explain` evaluates the checked tree over the failed
+module for every slice that failed: :func:`explain_codes` evaluates the checked tree over the failed
 slices, vectorised, tracking each slice's poison and reason. So a scalar and an array
 evaluation of the same inputs give the same value and the same reason by construction.
 """
@@ -363,18 +363,22 @@ def _column(v: Any, m: int) -> np.ndarray:
     return np.full(m, float(v))
 
 
-def explain(root: ast.expr, functions: Mapping[str, Any], values: Mapping[str, Any], m: int,
-            needed: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Value (NaN where null) and reason (None where not null) of ``m`` slices."""
+def explain_codes(root: ast.expr, functions: Mapping[str, Any], values: Mapping[str, Any],
+                  m: int, needed: tuple[str, ...]
+                  ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """Value (NaN where null) of ``m`` slices and their reasons as int32 codes into the
+    returned table (``table[0]`` is None: not null)."""
     value = np.full(m, _NAN)
-    why = np.full(m, None, dtype=object)
+    codes = np.zeros(m, dtype=np.int32)
+    table: list[str | None] = [None]
     missing_any = np.zeros(m, dtype=bool)
     for name in needed:  # sorted: the first missing input the formula always needs wins
         v = values[name]
         missing = np.isnan(v) if type(v) is np.ndarray and v.ndim else np.full(m, v != v)
         missing &= ~missing_any
         if missing.any():
-            why[missing] = missing_input(name)
+            codes[missing] = len(table)
+            table.append(missing_input(name))
             missing_any |= missing
     todo = np.flatnonzero(~missing_any)
     if len(todo):
@@ -387,5 +391,8 @@ def explain(root: ast.expr, functions: Mapping[str, Any], values: Mapping[str, A
         r[~np.isfinite(v) & (r == 0)] = explainer.code(REASON_NOT_FINITE)  # an infinite input
         v[r != 0] = _NAN
         value[todo] = v
-        why[todo] = np.array(explainer.table, dtype=object)[r]
-    return value, why
+        offset = len(table) - 1  # the explainer's own codes start at 1 too
+        table.extend(explainer.table[1:])
+        codes[todo] = np.where(r != 0, r + offset, 0)
+    return value, codes, table
+

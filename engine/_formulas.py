@@ -29,7 +29,7 @@ Three lowered trees are kept per formula. The scalar tree keeps ``if``/``and``/`
 uses Python floats; the array trees (plain, and in-place for big arrays) rewrite those
 constructs into elementwise internal calls so one run covers every slice. Both are fast paths:
 guards (``_guards``) make sure a poisoned slice ends failed or non-finite, never laundered
-into a number. Every slice that failed is then evaluated again by ``_explain.explain`` --
+into a number. Every slice that failed is then evaluated again by ``_explain.explain_codes`` --
 vectorised over the failed slices, for scalars and arrays alike -- which implements the rule
 above exactly and gives the value (a handler may rescue it) or the reason. Scalar and array
 evaluation therefore agree on value and reason by construction
@@ -39,13 +39,12 @@ evaluation therefore agree on value and reason by construction
 from __future__ import annotations
 
 import ast
-import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ._explain import explain
+from ._explain import explain_codes
 from ._formula_check import (
     MAX_DEPTH,
     MAX_FORMULA_LENGTH,
@@ -62,7 +61,8 @@ from ._formula_lower import (
     _lower,
 )
 from ._inputs import input_array, input_number
-from ._reasons import REASON_DOMAIN, REASON_NOT_FINITE, always_needed, missing_input
+from ._reasons import (REASON_DOMAIN, REASON_NOT_FINITE, always_needed, missing_input,
+                       reason_objects)
 from .errors import InputError
 
 __all__ = [
@@ -82,6 +82,7 @@ _INPLACE_FROM = 65_536  # slices from which array mode reuses temporaries (see _
 _NAN = float("nan")
 _NAN64 = np.float64("nan")
 _ndarray = np.ndarray
+_add_reduce = np.add.reduce
 _float64 = np.float64
 
 
@@ -117,11 +118,7 @@ def default_functions() -> dict[str, FunctionSpec]:
     return function_specs(load_plugins().functions)
 
 
-
-def _to_float(name: str, value: Any) -> float:
-    return input_number(name, value)
-
-
+_to_float = input_number
 _NONE_REASONS: dict[int, np.ndarray] = {}
 
 
@@ -270,12 +267,20 @@ class Formula:
         if self._tree is None:  # a hand-built Formula (tests): no checked tree to explain
             return None, fallback
         values = {name: np.array([st[name]], dtype=_float64) for name in self._sorted}
-        value, reason = explain(self._tree, self._specs, values, 1, self._needed)
-        if reason[0] is not None:
-            return None, reason[0]
+        value, codes, table = explain_codes(self._tree, self._specs, values, 1, self._needed)
+        if codes[0]:
+            return None, table[codes[0]]
         return float(value[0]), None
 
     def _evaluate_array(self, namespace: Mapping[str, Any], size: int | None) -> Evaluation:
+        value, codes, table = self._array_codes(namespace, size)
+        return Evaluation(value, _none_reasons(len(value)) if codes is None
+                          else reason_objects(table)[codes])
+
+    def _array_codes(self, namespace: Mapping[str, Any], size: int | None,
+                     guarded: bool = True) -> tuple[np.ndarray, np.ndarray | None, list[Any]]:
+        """(value, reason codes or None when no slice is null, reasons by code: 0 is None).
+        ``guarded=False``: the caller entered ``np.errstate(all="ignore")`` for many formulas."""
         n = size
         values: dict[str, Any] = {}
         any_array = False
@@ -304,10 +309,8 @@ class Formula:
             # every slice sees the same inputs: one scalar evaluation, broadcast
             one = self.evaluate({k: float(v) for k, v in values.items()})
             if one.reason is None:
-                return Evaluation(np.full(n, one.value), _none_reasons(n))
-            reasons = np.empty(n, dtype=object)
-            reasons.fill(one.reason)  # np.full would turn the Reason into a plain str
-            return Evaluation(np.full(n, _NAN), reasons)
+                return np.full(n, one.value), None, [None]
+            return np.full(n, _NAN), np.ones(n, dtype=np.int32), [None, one.reason]
 
         interp = _interpreter()
         if interp.error:
@@ -315,9 +318,13 @@ class Formula:
         st = self._array_base.copy()
         st.update(values)
         interp.symtable = st
+        node = self._big_node if n >= _INPLACE_FROM else self._array_node
         try:
-            with np.errstate(all="ignore"):
-                r = interp.run(self._big_node if n >= _INPLACE_FROM else self._array_node)
+            if guarded:
+                with np.errstate(all="ignore"):
+                    r = interp.run(node)
+            else:
+                r = interp.run(node)
         except Exception:
             _reset(interp)
             return self._evaluate_slices(values, n, None)
@@ -336,19 +343,23 @@ class Formula:
                     r = np.broadcast_to(r, (n,)).copy()
                 except ValueError:
                     return self._evaluate_slices(values, n, None)
-        with np.errstate(over="ignore"):  # huge values overflow the dot: no warning on stderr
-            if math.isfinite(r.dot(r)):  # NaN/inf if any slice is non-finite; one cheap pass
-                return Evaluation(r, _none_reasons(n))
+        # NaN/inf if any slice is non-finite, in one pass that allocates nothing and, unlike
+        # the dot product it replaces, never goes through BLAS (slow when the other core is
+        # busy). Huge finite values can overflow the sum: then look slice by slice.
+        with np.errstate(over="ignore", invalid="ignore"):
+            if _add_reduce(r) * 0.0 == 0.0:  # inf * 0 and NaN * 0 are NaN
+                return r, None, [None]
         bad = ~np.isfinite(r)
-        if not bad.any():  # the dot product overflowed, every slice is fine
-            return Evaluation(r, _none_reasons(n))
+        if not bad.any():  # the sum overflowed, every slice is fine
+            return r, None, [None]
         if any(r is v for v in values.values()) or not r.flags.writeable:
             r = r.copy()
         return self._evaluate_slices(values, n, r, np.flatnonzero(bad))
 
     def _evaluate_slices(self, values: Mapping[str, Any], n: int, r: np.ndarray | None,
-                         idx: np.ndarray | None = None) -> Evaluation:
-        """Value and reason of the slices ``idx`` (all when None) from the explainer.
+                         idx: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+        """Value and reason codes of the slices ``idx`` (all when None) from the explainer.
 
         Used for the slices the fast tree left non-finite, and for every slice when the fast
         run raised (a plugin function that rejects arrays, say).
@@ -357,16 +368,16 @@ class Formula:
             r = np.full(n, _NAN)
         if idx is None:
             idx = np.arange(n)
-        reasons = np.empty(n, dtype=object)
+        codes = np.zeros(n, dtype=np.int32)
         if self._tree is None:
             r[idx] = _NAN
-            reasons[idx] = REASON_NOT_FINITE
-            return Evaluation(r, reasons)
+            codes[idx] = 1
+            return r, codes, [None, REASON_NOT_FINITE]
         sub = {k: (v[idx] if type(v) is _ndarray else v) for k, v in values.items()}
-        value, why = explain(self._tree, self._specs, sub, len(idx), self._needed)
+        value, why, table = explain_codes(self._tree, self._specs, sub, len(idx), self._needed)
         r[idx] = value
-        reasons[idx] = why
-        return Evaluation(r, reasons)
+        codes[idx] = why
+        return r, codes, table
 
 
 # --------------------------------------------------------------------------- compile

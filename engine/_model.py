@@ -18,6 +18,7 @@ __all__ = [
     "Objective",
     "Result",
     "Results",
+    "SliceCodes",
     "Status",
     "Thresholds",
     "Unit",
@@ -184,19 +185,74 @@ def _reason_fields(reason: Any) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class SliceCodes:
+    """The status and reason of every slice as small integer codes, as the engine computes
+    them: ``status`` is a uint8 array of indexes into :class:`Status` (in its order),
+    ``reason`` an int32 array of indexes into ``table`` (``table[0]`` is None, not null), or
+    None when no slice is null. Object arrays are built from them only when asked for."""
+
+    status: np.ndarray
+    reason: np.ndarray | None
+    table: tuple[Any, ...] = (None,)
+
+
+_STATUS_BY_CODE = np.array(list(Status), dtype=object)  # see _status.STATUSES
+
+
+def _objects(items: Any) -> np.ndarray:
+    # np.array(list_of_reasons, dtype=object) would do, but a one-element table of a str
+    # subclass is safer built item by item: nothing is converted to plain str
+    out = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        out[i] = item
+    return out
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Result:
     """The value of one KPI.
 
     On scalar inputs ``value`` is a float or None, ``status`` a :class:`Status` and ``reason``
     a string or None. On array inputs (one entry per slice) ``value`` is a float64 array with NaN
-    where null, and ``status``/``reason`` are object arrays of the same length.
+    where null, and ``status``/``reason`` are object arrays of the same length, built from the
+    engine's integer codes the first time they are read.
     """
 
     kpi: str
     value: Any
     unit: str
-    status: Any
-    reason: Any = None
+    _status: Any
+    _reason: Any
+    _codes: SliceCodes | None
+
+    def __init__(self, kpi: str, value: Any, unit: str, status: Any = None, reason: Any = None,
+                 *, codes: SliceCodes | None = None):
+        for name, item in (("kpi", kpi), ("value", value), ("unit", unit), ("_status", status),
+                           ("_reason", reason), ("_codes", codes)):
+            object.__setattr__(self, name, item)
+
+    @property
+    def status(self) -> Any:
+        if self._status is None and self._codes is not None:
+            object.__setattr__(self, "_status", _STATUS_BY_CODE[self._codes.status])
+        return self._status
+
+    @property
+    def reason(self) -> Any:
+        codes = self._codes
+        if self._reason is None and codes is not None:
+            if codes.reason is None:
+                reason = np.empty(len(codes.status), dtype=object)
+            else:
+                reason = _objects(codes.table)[codes.reason]
+            object.__setattr__(self, "_reason", reason)
+        return self._reason
+
+    @property
+    def codes(self) -> SliceCodes | None:
+        """The integer codes behind ``status`` and ``reason`` of an array result from
+        ``Engine.evaluate`` (cheaper to work with than the object arrays); None otherwise."""
+        return self._codes
 
     @property
     def is_array(self) -> bool:
@@ -204,6 +260,10 @@ class Result:
 
     def __len__(self) -> int:
         return len(self.value) if self.is_array else 1
+
+    def __repr__(self) -> str:
+        return (f"Result(kpi={self.kpi!r}, value={self.value!r}, unit={self.unit!r}, "
+                f"status={self.status!r}, reason={self.reason!r})")
 
     def records(self) -> list[dict[str, Any]]:
         if not self.is_array:

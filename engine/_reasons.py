@@ -9,7 +9,9 @@ a reason's ``code`` and ``subject``, never its text: the text is for people and 
 from __future__ import annotations
 
 import ast
-from typing import Any, Mapping, cast
+from typing import Any, Mapping, Sequence, cast
+
+import numpy as np
 
 from .errors import ArgumentError
 
@@ -75,6 +77,15 @@ def depends_on(dep: str, upstream: str) -> Reason:
         return upstream
     cause = upstream if isinstance(upstream, Reason) else Reason("evaluation_error", upstream)
     return Reason("depends_on", f"depends on {dep}: {upstream}", dep, cause)
+
+
+def reason_objects(table: Sequence[Any]) -> np.ndarray:
+    """A table of reasons (None at code 0) as an object array, to index with reason codes.
+    Filled item by item: ``np.array``/``np.full`` may turn a Reason into a plain str."""
+    out = np.empty(len(table), dtype=object)
+    for i, reason in enumerate(table):
+        out[i] = reason
+    return out
 
 
 REASON_DIVISION = Reason("division_by_zero", "division by zero")

@@ -28,11 +28,13 @@ def _change(value: float | None, previous: float | None) -> float | None:
 
 def build_records(engine: Engine, kpis: Sequence[str], results: Any, current: Sequence[Period],
                   slices: Sequence[tuple], dims: Sequence[str], values: Mapping[str, np.ndarray],
-                  statuses: Mapping[str, np.ndarray], reasons: Mapping[str, np.ndarray],
+                  statuses: Mapping[str, np.ndarray],
+                  reasons: Mapping[str, tuple[np.ndarray, list[Any]]],
                   shifted: Mapping[str, Mapping[Period, Period]], modes: Sequence[str],
                   period_index: Mapping[str, int], n_slices: int) -> list[Record]:
     """The records of the ``current`` periods; a value and its comparisons are read off the
-    grid rows (``period_index[label] * n_slices + slice``)."""
+    grid rows (``period_index[label] * n_slices + slice``). Statuses and reasons are codes, as
+    :func:`attach_reasons` gives them."""
     records: list[Record] = []
     both = len(modes) == 2
     # a label is computed, not stored: once per period here, not once per KPI x slice
@@ -41,12 +43,14 @@ def build_records(engine: Engine, kpis: Sequence[str], results: Any, current: Se
     compare_bases = [{m: period_index[shifted[m][period].label] * n_slices for m in modes}
                      for period in current]
     frozen = [frozen_slice(zip(dims, key)) for key in slices]
+    by_code = list(Status)
     for kpi in kpis:
         unit = results[kpi].unit
         currency = engine.definitions[kpi].currency if unit == "currency" else None
         value_list = values[kpi].tolist()
         status_list = statuses[kpi].tolist()
-        reason_list = reasons[kpi].tolist()
+        reason_codes, table = reasons[kpi]
+        reason_list = reason_codes.tolist()
         for label, base, compared in zip(labels, bases, compare_bases):
             for s in range(len(slices)):
                 row = base + s
@@ -58,7 +62,7 @@ def build_records(engine: Engine, kpis: Sequence[str], results: Any, current: Se
                     compared_values["previous" + suffix] = previous
                     compared_values["change_pct" + suffix] = _change(value, previous)
                 records.append(Record(kpi, label, frozen[s], value, unit, currency,
-                                      Status(status_list[row]),
-                                      reason_list[row] if value is None else None,
+                                      by_code[status_list[row]],
+                                      table[reason_list[row]] if value is None else None,
                                       **compared_values))
     return records

@@ -74,3 +74,39 @@ def test_threshold_order(direction, thresholds, problem):
         assert found is None
     else:
         assert found is not None and problem in found
+
+
+def _near(bounds, rng):
+    """Values at, around and within the snapping tolerance of each bound, and random ones."""
+    out = [math.nan, math.inf, -math.inf, 0.0, -0.0]
+    for b in bounds:
+        tol = 1e-9 * max(1.0, abs(b))
+        for x in (b, b - tol, b + tol, b - 2 * tol, b + 2 * tol, b - tol / 2, b + tol / 2):
+            out += [x, float(np.nextafter(x, math.inf)), float(np.nextafter(x, -math.inf))]
+    return np.concatenate([np.array(out), rng.uniform(-300, 300, 300)])
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_classify_codes_is_the_written_out_rules(seed):
+    # classify_codes turns the rules into a step function of the value: it must agree with
+    # the rules run as written on every value, near the thresholds above all, for any
+    # thresholds (also contradictory ones) and both with and without the finite promise
+    from kpiforge._status import _reference_codes, classify_codes
+
+    rng = np.random.default_rng(seed)
+    pick = [None, 0.0, 1.0, -3.0, 55.0, 550 / 1000 * 100, 1e6, 0.1 + 0.2]
+    for _ in range(25):
+        g, w, c = (pick[i] if rng.random() < 0.5 else round(float(rng.uniform(-200, 200)), 2)
+                   for i in rng.integers(0, len(pick), 3))
+        th = Thresholds(g, w, c)
+        direction = [H, L, T][int(rng.integers(0, 3))]
+        target = None if rng.random() < 0.2 else float(rng.choice([0.0, 3.0, 50.0]))
+        tol = None if rng.random() < 0.5 else float(rng.choice([0.0, 0.5, 2.0]))
+        bounds = [b for b in (g, w, c, tol) if b is not None]
+        values = _near(bounds + [(target or 0.0) + b for b in bounds]
+                       + [(target or 0.0) - b for b in bounds], rng)
+        expected = _reference_codes(values, direction, th, target, tol)
+        assert classify_codes(values, direction, th, target, tol).tolist() == expected.tolist()
+        finite = values[np.isfinite(values)]
+        fast = classify_codes(finite, direction, th, target, tol, all_finite=True)
+        assert fast.tolist() == _reference_codes(finite, direction, th, target, tol).tolist()
