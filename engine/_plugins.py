@@ -127,13 +127,15 @@ def _secrets(plugin: str, kind: str, name: str, secrets: Any) -> Mapping[str, st
 
 
 def _checked_type(plugin: str, kind: str, name: str, settings_schema: Any, secrets: Any,
-                  capabilities: Any, known_capabilities: tuple[str, ...]) -> dict[str, Any]:
+                  capabilities: Any, known_capabilities: tuple[str, ...],
+                  builtin: bool = False) -> dict[str, Any]:
     """The extra fields of a type registration, or PluginError saying what is wrong."""
     from ._settings import check_settings_schema
 
     schema = None
     if settings_schema is not None:
-        problems = check_settings_schema(kind, settings_schema)
+        # a built-in's schema is checked against the metaschema by the tests, not at every start
+        problems = check_settings_schema(kind, settings_schema, metaschema=not builtin)
         if problems:
             raise PluginError(f"plugin {plugin!r}: {kind} {name!r}: {'; '.join(problems)}")
         schema = MappingProxyType(copy.deepcopy(dict(settings_schema)))
@@ -148,7 +150,8 @@ def _checked_type(plugin: str, kind: str, name: str, settings_schema: Any, secre
 
 
 def _register_callback(kind: str, plugin: str, table: dict[str, Registration],
-                       pending: list[Registration], clashes: list[str]) -> Callable[..., None]:
+                       pending: list[Registration], clashes: list[str],
+                       builtin: bool = False) -> Callable[..., None]:
     """The ``register`` a plugin's implementation gets: it checks and collects, never stores."""
     pattern = _NAME if kind == "function" else _TYPE_NAME
 
@@ -175,7 +178,7 @@ def _register_callback(kind: str, plugin: str, table: dict[str, Registration],
                         secrets: Collection[str] | Mapping[str, str] | None = None,
                         capabilities: Collection[str] = (), doc: str = "") -> None:
         extra = _checked_type(plugin, kind, name, settings_schema, secrets, capabilities,
-                              hookspecs.SOURCE_CAPABILITIES)
+                              hookspecs.SOURCE_CAPABILITIES, builtin)
         if check(name, factory):
             pending.append(Registration(kind, name, plugin, factory, doc, **extra))
 
@@ -183,7 +186,7 @@ def _register_callback(kind: str, plugin: str, table: dict[str, Registration],
                       settings_schema: Mapping[str, Any] | None = None,
                       secrets: Collection[str] | Mapping[str, str] | None = None,
                       doc: str = "") -> None:
-        extra = _checked_type(plugin, kind, name, settings_schema, secrets, (), ())
+        extra = _checked_type(plugin, kind, name, settings_schema, secrets, (), (), builtin)
         if check(name, factory):
             pending.append(Registration(kind, name, plugin, factory, doc, **extra))
 
@@ -212,7 +215,8 @@ def _collect(plugins: Plugins, kind: str, hook_name: str, table: dict[str, Regis
         pending: list[Registration] = []
         clashes: list[str] = []
         try:
-            impl.function(_register_callback(kind, plugin_name, table, pending, clashes))
+            builtin = plugins.origins.get(plugin_name) == "builtin"
+            impl.function(_register_callback(kind, plugin_name, table, pending, clashes, builtin))
         except Exception as exc:  # a broken plugin must not take the others down
             # atomic: an implementation that raises registers nothing at all
             plugins.fail(plugin_name, f"{hook_name}: {type(exc).__name__}: {exc}")

@@ -17,7 +17,7 @@ import functools
 import importlib.resources
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Sequence
 from urllib.parse import urlsplit
 
@@ -32,7 +32,8 @@ from ._schema_messages import shorten
 from ._yamlio import Document, field_name
 from .errors import Diagnostic
 
-__all__ = ["DIALECT", "check_schema", "compile_schema", "load_schema", "schema_names", "validate"]
+__all__ = ["DIALECT", "check_schema", "compile_schema", "load_schema", "read_schema", "schema_names",
+           "validate"]
 
 SCHEMA_PACKAGE = "kpiforge.schemas"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -66,6 +67,12 @@ def load_schema(name: str) -> dict[str, Any]:
     Returns a copy: callers derive schemas from it, and the cached original must stay intact.
     """
     return copy.deepcopy(_read_schema(name))
+
+
+def read_schema(name: str) -> Mapping[str, Any]:
+    """The schema ``name`` itself, cached and shared: read it, never change it (no copy made,
+    unlike :func:`load_schema`)."""
+    return _read_schema(name)
 
 
 def _retrieve(uri: str) -> Resource:

@@ -12,13 +12,15 @@ and so does a type nobody registered (the unknown type is reported on its own).
 from __future__ import annotations
 
 import copy
+import functools
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from ._schema import compile_schema, load_schema
+from ._schema import compile_schema, load_schema, read_schema
 
 if TYPE_CHECKING:
     from ._plugins import Plugins, Registration
@@ -35,11 +37,15 @@ _DATA = {"type": "array", "items": {"type": "object"},
 
 def core_keys(kind: str) -> tuple[str, ...]:
     """The keys the core itself reads in a source or a sink (never the type's settings)."""
-    return tuple(load_schema(SCHEMA)["$defs"][_DEF[kind]]["properties"])
+    # read, not copied: every type registration asks, and a deep copy per call was most of it
+    return tuple(read_schema(SCHEMA)["$defs"][_DEF[kind]]["properties"])
 
 
-def check_settings_schema(kind: str, schema: Any) -> list[str]:
-    """Why ``schema`` cannot be a ``settings_schema`` of a ``kind`` type; [] when it can."""
+def check_settings_schema(kind: str, schema: Any, *, metaschema: bool = True) -> list[str]:
+    """Why ``schema`` cannot be a ``settings_schema`` of a ``kind`` type; [] when it can.
+
+    ``metaschema=False`` skips the check against the JSON Schema metaschema, the costly part:
+    for built-in types, whose schemas a test checks in full (tests/test_plugins_registry.py)."""
     if not isinstance(schema, Mapping):
         return [f"settings_schema must be a JSON Schema object (a dict), got {type(schema).__name__}"]
     problems = []
@@ -55,12 +61,32 @@ def check_settings_schema(kind: str, schema: Any) -> list[str]:
     if clash:
         problems.append(f"settings_schema redefines {', '.join(map(repr, clash))}, which the core "
                         f"reads itself")
+    if not metaschema:
+        return problems
     try:
-        Draft202012Validator.check_schema(dict(schema))
+        text = json.dumps(schema, sort_keys=True)
+    except (TypeError, ValueError):  # not JSON data: the metaschema says why
+        problems.extend(_metaschema_problems(dict(schema)))
+    else:
+        problems.extend(_checked_text(text))
+    return problems
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_text(text: str) -> tuple[str, ...]:
+    """The metaschema check of one settings schema, by its JSON text: every load of the plugins
+    registers the same schemas, and checking them against the metaschema again each time was
+    most of the cost of loading plugins."""
+    return _metaschema_problems(json.loads(text))
+
+
+def _metaschema_problems(schema: dict[str, Any]) -> tuple[str, ...]:
+    try:
+        Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-        problems.append(f"settings_schema is not a valid JSON Schema at {where}: {exc.message[:200]}")
-    return problems
+        return (f"settings_schema is not a valid JSON Schema at {where}: {exc.message[:200]}",)
+    return ()
 
 
 def _branch(kind: str, reg: "Registration") -> dict[str, Any]:

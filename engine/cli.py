@@ -10,7 +10,7 @@ import math
 import os
 import sys
 import warnings
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import click
 from rich.table import Table
@@ -18,11 +18,13 @@ from rich.table import Table
 from ._cli_common import (Context, definitions_option, fail, format_option, lang_option,
                           pass_context, print_csv, print_diagnostics, print_json, project_option,
                           stderr, stdout, warn)
-from ._engine import Engine
 from ._format import STATUS_STYLE, format_value, plain, plural, show_value
 from ._plugins import Plugins, load_plugins
 from ._terminal import clean, text
 from .errors import DefinitionError, KpiforgeError, PluginWarning, did_you_mean
+
+if TYPE_CHECKING:  # imported by the commands that need it: --help must not load numpy
+    from ._engine import Engine
 
 __all__ = ["Context", "build_cli", "fail", "main", "print_csv", "print_diagnostics", "print_json",
            "stderr", "stdout", "warn"]
