@@ -17,12 +17,11 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
-from ._schema import compile_schema, load_schema, read_schema
+from ._schema_files import read_schema
 
 if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+
     from ._plugins import Plugins, Registration
 
 __all__ = ["SCHEMA", "check_settings_schema", "core_keys", "project_schema", "project_validator"]
@@ -81,6 +80,10 @@ def _checked_text(text: str) -> tuple[str, ...]:
 
 
 def _metaschema_problems(schema: dict[str, Any]) -> tuple[str, ...]:
+    # imported here: built-in types skip this check, so loading them needs no jsonschema
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
@@ -105,6 +108,8 @@ def _branch(kind: str, reg: "Registration") -> dict[str, Any]:
 
 def project_schema(plugins: "Plugins") -> dict[str, Any]:
     """``project.schema.json`` with the settings of every registered source and sink type."""
+    from ._schema import load_schema
+
     schema = load_schema(SCHEMA)
     for kind, types in (("source", plugins.source_types), ("sink", plugins.sink_types)):
         target = schema["$defs"][_DEF[kind]]
@@ -120,6 +125,8 @@ def project_schema(plugins: "Plugins") -> dict[str, Any]:
 
 def project_validator(plugins: "Plugins") -> Draft202012Validator:
     """The compiled :func:`project_schema` of ``plugins``, built once per plugin set."""
+    from ._schema import compile_schema
+
     cached = plugins.cache.get("project_validator")
     if cached is None:
         cached = plugins.cache["project_validator"] = compile_schema(project_schema(plugins))
