@@ -41,6 +41,10 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "kpiforge.plugins.sinks.apprise",
     "kpiforge.plugins.alerting_cli",
 )
+# The built-ins that add CLI commands: with ``load_plugins(lazy=True)`` the others (they only
+# register functions and types) are imported when a registry is first read, so that ``--help``
+# does not import numpy, duckdb's helpers and every sink. tests/test_startup.py checks the split.
+COMMAND_PLUGINS: tuple[str, ...] = ("kpiforge.plugins.alerting_cli",)
 ENTRY_POINT_GROUP = "kpiforge"
 LOAD_PLUGINS_ENV = "KPIFORGE_LOAD_PLUGINS"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -78,17 +82,44 @@ class PluginInfo:
 
 @dataclass
 class Plugins:
-    """The loaded plugins and everything they registered. Read-only once built."""
+    """The loaded plugins and everything they registered. Read-only once built.
+
+    The registries (functions, source and sink types) are collected when one is first read if
+    the plugins were loaded with ``lazy=True``; :meth:`collect` forces it.
+    """
 
     manager: pluggy.PluginManager
-    functions: dict[str, Registration] = field(default_factory=dict)
-    source_types: dict[str, Registration] = field(default_factory=dict)
-    sink_types: dict[str, Registration] = field(default_factory=dict)
     commands: dict[str, str] = field(default_factory=dict)  # CLI command name -> plugin
     origins: dict[str, str] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     # derived once per plugin set (the composed project schema)
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # kind -> registry; empty until collected
+    tables: dict[str, dict[str, Registration]] = field(
+        default_factory=lambda: {"function": {}, "source": {}, "sink": {}}, repr=False)
+    # what is left to do before the registries are complete (None once done)
+    pending: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+
+    def collect(self) -> None:
+        """Import the deferred built-ins and call every register hook, once."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending()
+
+    @property
+    def functions(self) -> dict[str, Registration]:
+        self.collect()
+        return self.tables["function"]
+
+    @property
+    def source_types(self) -> dict[str, Registration]:
+        self.collect()
+        return self.tables["source"]
+
+    @property
+    def sink_types(self) -> dict[str, Registration]:
+        self.collect()
+        return self.tables["sink"]
 
     def infos(self) -> list[PluginInfo]:
         by_plugin: dict[str, list[str]] = {name: [] for name in self.origins}
@@ -246,8 +277,12 @@ def _allowed_names() -> set[str] | None:
 
 
 def load_plugins(plugins_dir: str | os.PathLike[str] | None = None,
-                 extra: tuple[object, ...] = ()) -> Plugins:
-    """Build a plugin manager with built-ins, entry points, ``plugins_dir`` and ``extra`` modules."""
+                 extra: tuple[object, ...] = (), *, lazy: bool = False) -> Plugins:
+    """Build a plugin manager with built-ins, entry points, ``plugins_dir`` and ``extra`` modules.
+
+    ``lazy=True`` (the command line) imports only the built-ins that add commands now and the
+    others, with every register hook call, when a registry is first read; a plugin that fails
+    then is recorded and warned about at that point."""
     manager = pluggy.PluginManager("kpiforge")
     manager.add_hookspecs(hookspecs)
     plugins = Plugins(manager)
@@ -261,13 +296,21 @@ def load_plugins(plugins_dir: str | os.PathLike[str] | None = None,
             return
         plugins.origins[name] = origin
 
-    for dotted in DEFAULT_PLUGINS:
+    def add_builtin(dotted: str) -> None:
         try:
             module = importlib.import_module(dotted)
         except Exception as exc:
+            plugins.origins.pop(dotted, None)
             plugins.fail(dotted, f"import: {type(exc).__name__}: {exc}")
-            continue
+            return
         add(module, dotted, "builtin")
+
+    deferred = [d for d in DEFAULT_PLUGINS if lazy and d not in COMMAND_PLUGINS]
+    for dotted in DEFAULT_PLUGINS:
+        if dotted in deferred:
+            plugins.origins[dotted] = "builtin"  # its place in the load order, kept for later
+        else:
+            add_builtin(dotted)
 
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         if allowed is not None and ep.name not in allowed:
@@ -297,13 +340,28 @@ def load_plugins(plugins_dir: str | os.PathLike[str] | None = None,
     for given in extra:
         add(given, getattr(given, "__name__", repr(given)), "extra")
 
-    order = list(plugins.origins)
-    _collect(plugins, "function", "kpiforge_register_functions", plugins.functions, order)
-    _collect(plugins, "source", "kpiforge_register_source_types", plugins.source_types, order)
-    _collect(plugins, "sink", "kpiforge_register_sink_types", plugins.sink_types, order)
-    for name, problem in plugins.failures.items():
-        # library users see it too, not only the CLI (which shows plugins.failures itself)
-        warnings.warn(f"plugin {name} failed: {problem}", PluginWarning, stacklevel=2)
+    def collect_registries(stacklevel: int) -> None:
+        for dotted in deferred:
+            add_builtin(dotted)
+        order = list(plugins.origins)
+        known = dict(plugins.failures)
+        _collect(plugins, "function", "kpiforge_register_functions", plugins.tables["function"],
+                 order)
+        _collect(plugins, "source", "kpiforge_register_source_types", plugins.tables["source"],
+                 order)
+        _collect(plugins, "sink", "kpiforge_register_sink_types", plugins.tables["sink"], order)
+        for name, problem in plugins.failures.items():
+            if lazy and known.get(name) == problem:
+                continue  # warned about when the plugins were loaded
+            # library users see it too, not only the CLI (which shows plugins.failures itself)
+            warnings.warn(f"plugin {name} failed: {problem}", PluginWarning, stacklevel=stacklevel)
+
+    if lazy:
+        for name, problem in plugins.failures.items():
+            warnings.warn(f"plugin {name} failed: {problem}", PluginWarning, stacklevel=2)
+        plugins.pending = lambda: collect_registries(stacklevel=4)
+    else:
+        collect_registries(stacklevel=3)
     return plugins
 
 

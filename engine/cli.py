@@ -40,6 +40,10 @@ def _root_callback(ctx: click.Context, plugins_dir: str | None, debug: bool) -> 
             plugins = _load_plugins(plugins_dir)
         except KpiforgeError as exc:
             fail(str(exc), 2)
+    # a command runs: the registries now, so that every plugin failure is shown before it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)
+        plugins.collect()
     for name, problem in sorted(plugins.failures.items()):
         warn(f"plugin {name} failed: {problem}")
     ctx.obj = Context(plugins, debug)
@@ -351,7 +355,9 @@ def _load_plugins(plugins_dir: str | None) -> Plugins:
     # the CLI shows plugins.failures itself, as one line each: no Python warning on top
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PluginWarning)
-        return load_plugins(plugins_dir)
+        # lazy: what only registers functions and types is imported when a command needs it,
+        # so --help and --version stay cheap
+        return load_plugins(plugins_dir, lazy=True)
 
 
 def _plugins_dir_from_argv(argv: Sequence[str]) -> str | None:

@@ -15,11 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# schema checking, the SQL engine and the sink clients: printing help must never load them
-NOT_FOR_HELP = ("jsonschema", "duckdb", "httpx", "smtplib", "ssl", "apprise")
-# still imported for --help: the built-in source plugins import numpy at their top level
-# (plugins/sources/_sqlsource.py, kpiforge.sources, plugins/functions.py)
-NOT_YET = ("numpy",)
+# numpy, schema checking, the SQL engine and the sink clients: printing help must not load them
+NOT_FOR_HELP = ("numpy", "jsonschema", "duckdb", "httpx", "smtplib", "ssl", "apprise")
 
 
 def imported_modules(*args: str) -> set[str]:
@@ -47,11 +44,61 @@ def test_help_and_version_import_no_schema_checker_sql_engine_nor_sink_client(ar
     assert not imported & set(NOT_FOR_HELP), sorted(imported & set(NOT_FOR_HELP))
 
 
-@pytest.mark.xfail(reason="numpy is still imported by the built-in source plugins (see NOT_YET)",
-                   strict=True)
-def test_help_imports_no_numpy():
-    imported = top_level(imported_modules("--help"))
-    assert not imported & set(NOT_YET), sorted(imported & set(NOT_YET))
+def test_the_deferred_builtins_only_register_functions_and_types():
+    """With ``lazy=True`` only COMMAND_PLUGINS are imported at once: any other built-in must
+    implement nothing but the register hooks, which are called when a registry is read."""
+    import importlib
+
+    from kpiforge._plugins import COMMAND_PLUGINS, DEFAULT_PLUGINS
+
+    registers = {"kpiforge_register_functions", "kpiforge_register_source_types",
+                 "kpiforge_register_sink_types"}
+    assert set(COMMAND_PLUGINS) <= set(DEFAULT_PLUGINS)
+    for dotted in DEFAULT_PLUGINS:
+        module = importlib.import_module(dotted)
+        hooks = {name for name in dir(module) if name.startswith("kpiforge_")
+                 and hasattr(getattr(module, name), "kpiforge_impl")}
+        assert hooks, dotted
+        if dotted not in COMMAND_PLUGINS:
+            assert hooks <= registers, (dotted, hooks - registers)
+
+
+def test_lazy_loading_registers_the_same_as_eager_loading():
+    from kpiforge._plugins import load_plugins
+
+    eager, lazy = load_plugins(), load_plugins(lazy=True)
+    assert lazy.pending is not None  # nothing collected yet, the source plugins not even added
+    assert lazy.manager.get_plugin("kpiforge.plugins.sources.files") is None
+    assert lazy.manager.get_plugin("kpiforge.plugins.alerting_cli") is not None
+    assert list(lazy.origins) == list(eager.origins)
+    for kind in ("functions", "source_types", "sink_types"):
+        assert {n: r.plugin for n, r in getattr(lazy, kind).items()} == \
+               {n: r.plugin for n, r in getattr(eager, kind).items()}, kind
+    assert lazy.pending is None
+    assert lazy.infos() == eager.infos() and lazy.failures == eager.failures == {}
+
+
+def test_a_lazy_load_reports_a_failing_registration_when_it_collects():
+    import warnings
+
+    import kpiforge
+    from kpiforge._plugins import load_plugins
+    from kpiforge.errors import PluginWarning
+
+    class Broken:
+        __name__ = "broken"
+
+        @kpiforge.hookimpl
+        def kpiforge_register_functions(self, register):
+            raise RuntimeError("boom")
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plugins = load_plugins(extra=(Broken(),), lazy=True)
+        assert not caught and plugins.failures == {}
+        assert plugins.functions  # reading a registry collects them all
+    assert "boom" in plugins.failures["broken"]
+    assert [w.category for w in caught] == [PluginWarning]
 
 
 def test_a_command_that_needs_the_engine_still_gets_it():
