@@ -61,6 +61,7 @@ test: $(DEV_STAMP) system-deps
 bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/bench_formulas.py
 	$(BIN)/python benchmarks/bench_sources.py
+	$(BIN)/python benchmarks/bench_startup.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,44 +1,52 @@
 """kpiforge: business KPIs defined once in YAML, validated, safely evaluated, computed, alerted.
 
 The public API is what ``__all__`` lists; modules whose names start with ``_`` are private.
+Names are imported on first use (PEP 562 ``__getattr__``): ``import kpiforge``, and the command
+line's ``--help``, must not pay for numpy, jsonschema and the engine before anything needs them.
 """
 
-from ._dispatch import DispatchSummary
-from ._engine import Engine
-from ._model import (
-    AlertState,
-    Definition,
-    Direction,
-    Objective,
-    Result,
-    Results,
-    Status,
-    Thresholds,
-    Unit,
-)
-from ._project import Project
-from ._reasons import REASON_CODES, Reason
-from ._records import Record, RunResult
-from .errors import (
-    AlertConfigError,
-    ArgumentError,
-    DefinitionError,
-    Diagnostic,
-    FormulaError,
-    InputError,
-    KpiforgeError,
-    MissingExtraError,
-    PeriodError,
-    PluginError,
-    PluginWarning,
-    ProjectError,
-    RunError,
-    SinkError,
-    SourceError,
-    StateError,
-    UnknownKpiError,
-)
-from .hookspecs import hookimpl
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ resolves these
+    from ._dispatch import DispatchSummary
+    from ._engine import Engine
+    from ._model import (
+        AlertState,
+        Definition,
+        Direction,
+        Objective,
+        Result,
+        Results,
+        Status,
+        Thresholds,
+        Unit,
+    )
+    from ._project import Project
+    from ._reasons import REASON_CODES, Reason
+    from ._records import Record, RunResult
+    from .errors import (
+        AlertConfigError,
+        ArgumentError,
+        DefinitionError,
+        Diagnostic,
+        FormulaError,
+        InputError,
+        KpiforgeError,
+        MissingExtraError,
+        PeriodError,
+        PluginError,
+        PluginWarning,
+        ProjectError,
+        RunError,
+        SinkError,
+        SourceError,
+        StateError,
+        UnknownKpiError,
+    )
+    from .hookspecs import hookimpl
 
 __all__ = [
     "AlertConfigError",
@@ -77,3 +85,54 @@ __all__ = [
     "hookimpl",
 ]
 __version__ = "0.1.0"
+
+# public name -> the module (relative to this package) that defines it
+_EXPORTS: dict[str, str] = {
+    "AlertConfigError": "errors",
+    "AlertState": "_model",
+    "ArgumentError": "errors",
+    "Definition": "_model",
+    "DefinitionError": "errors",
+    "Diagnostic": "errors",
+    "Direction": "_model",
+    "DispatchSummary": "_dispatch",
+    "Engine": "_engine",
+    "FormulaError": "errors",
+    "InputError": "errors",
+    "KpiforgeError": "errors",
+    "MissingExtraError": "errors",
+    "Objective": "_model",
+    "PeriodError": "errors",
+    "PluginError": "errors",
+    "PluginWarning": "errors",
+    "Project": "_project",
+    "ProjectError": "errors",
+    "REASON_CODES": "_reasons",
+    "Reason": "_reasons",
+    "Record": "_records",
+    "Result": "_model",
+    "Results": "_model",
+    "RunError": "errors",
+    "RunResult": "_records",
+    "SinkError": "errors",
+    "SourceError": "errors",
+    "StateError": "errors",
+    "Status": "_model",
+    "Thresholds": "_model",
+    "Unit": "_model",
+    "UnknownKpiError": "errors",
+    "hookimpl": "hookspecs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module.lstrip('.')}"), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

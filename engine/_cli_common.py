@@ -19,17 +19,19 @@ import io
 import json
 import os
 import sys
-from typing import Any, Iterable, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, NoReturn, Sequence
 
 import click
 from rich.console import Console
 from rich.text import Text
 
-from ._engine import Engine
 from ._format import plural
 from ._plugins import Plugins
 from ._terminal import clean, echo
 from .errors import DefinitionError, Diagnostic
+
+if TYPE_CHECKING:  # loaded when a command loads definitions: --help must not load numpy
+    from ._engine import Engine
 
 __all__ = ["Context", "definitions_option", "fail", "format_option", "lang_option",
            "load_project_or_fail", "pass_context", "print_csv", "print_diagnostics",
@@ -95,6 +97,8 @@ class Context:
                 fail("give either --project or -d/--definitions, not both", 2)
             project = load_project_or_fail(project_file, self.plugins)
             return self._loaded(lambda: project.engine)
+        from ._engine import Engine
+
         return self._loaded(lambda: Engine.load(*paths, plugins=self.plugins))
 
     def _loaded(self, load: Any) -> Engine:

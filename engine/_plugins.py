@@ -41,6 +41,10 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "kpiforge.plugins.sinks.apprise",
     "kpiforge.plugins.alerting_cli",
 )
+# The built-ins that add CLI commands: with ``load_plugins(lazy=True)`` the others (they only
+# register functions and types) are imported when a registry is first read, so that ``--help``
+# does not import numpy, duckdb's helpers and every sink. tests/test_startup.py checks the split.
+COMMAND_PLUGINS: tuple[str, ...] = ("kpiforge.plugins.alerting_cli",)
 ENTRY_POINT_GROUP = "kpiforge"
 LOAD_PLUGINS_ENV = "KPIFORGE_LOAD_PLUGINS"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -78,17 +82,44 @@ class PluginInfo:
 
 @dataclass
 class Plugins:
-    """The loaded plugins and everything they registered. Read-only once built."""
+    """The loaded plugins and everything they registered. Read-only once built.
+
+    The registries (functions, source and sink types) are collected when one is first read if
+    the plugins were loaded with ``lazy=True``; :meth:`collect` forces it.
+    """
 
     manager: pluggy.PluginManager
-    functions: dict[str, Registration] = field(default_factory=dict)
-    source_types: dict[str, Registration] = field(default_factory=dict)
-    sink_types: dict[str, Registration] = field(default_factory=dict)
     commands: dict[str, str] = field(default_factory=dict)  # CLI command name -> plugin
     origins: dict[str, str] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     # derived once per plugin set (the composed project schema)
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # kind -> registry; empty until collected
+    tables: dict[str, dict[str, Registration]] = field(
+        default_factory=lambda: {"function": {}, "source": {}, "sink": {}}, repr=False)
+    # what is left to do before the registries are complete (None once done)
+    pending: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+
+    def collect(self) -> None:
+        """Import the deferred built-ins and call every register hook, once."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending()
+
+    @property
+    def functions(self) -> dict[str, Registration]:
+        self.collect()
+        return self.tables["function"]
+
+    @property
+    def source_types(self) -> dict[str, Registration]:
+        self.collect()
+        return self.tables["source"]
+
+    @property
+    def sink_types(self) -> dict[str, Registration]:
+        self.collect()
+        return self.tables["sink"]
 
     def infos(self) -> list[PluginInfo]:
         by_plugin: dict[str, list[str]] = {name: [] for name in self.origins}
@@ -127,13 +158,15 @@ def _secrets(plugin: str, kind: str, name: str, secrets: Any) -> Mapping[str, st
 
 
 def _checked_type(plugin: str, kind: str, name: str, settings_schema: Any, secrets: Any,
-                  capabilities: Any, known_capabilities: tuple[str, ...]) -> dict[str, Any]:
+                  capabilities: Any, known_capabilities: tuple[str, ...],
+                  builtin: bool = False) -> dict[str, Any]:
     """The extra fields of a type registration, or PluginError saying what is wrong."""
     from ._settings import check_settings_schema
 
     schema = None
     if settings_schema is not None:
-        problems = check_settings_schema(kind, settings_schema)
+        # a built-in's schema is checked against the metaschema by the tests, not at every start
+        problems = check_settings_schema(kind, settings_schema, metaschema=not builtin)
         if problems:
             raise PluginError(f"plugin {plugin!r}: {kind} {name!r}: {'; '.join(problems)}")
         schema = MappingProxyType(copy.deepcopy(dict(settings_schema)))
@@ -148,7 +181,8 @@ def _checked_type(plugin: str, kind: str, name: str, settings_schema: Any, secre
 
 
 def _register_callback(kind: str, plugin: str, table: dict[str, Registration],
-                       pending: list[Registration], clashes: list[str]) -> Callable[..., None]:
+                       pending: list[Registration], clashes: list[str],
+                       builtin: bool = False) -> Callable[..., None]:
     """The ``register`` a plugin's implementation gets: it checks and collects, never stores."""
     pattern = _NAME if kind == "function" else _TYPE_NAME
 
@@ -175,7 +209,7 @@ def _register_callback(kind: str, plugin: str, table: dict[str, Registration],
                         secrets: Collection[str] | Mapping[str, str] | None = None,
                         capabilities: Collection[str] = (), doc: str = "") -> None:
         extra = _checked_type(plugin, kind, name, settings_schema, secrets, capabilities,
-                              hookspecs.SOURCE_CAPABILITIES)
+                              hookspecs.SOURCE_CAPABILITIES, builtin)
         if check(name, factory):
             pending.append(Registration(kind, name, plugin, factory, doc, **extra))
 
@@ -183,7 +217,7 @@ def _register_callback(kind: str, plugin: str, table: dict[str, Registration],
                       settings_schema: Mapping[str, Any] | None = None,
                       secrets: Collection[str] | Mapping[str, str] | None = None,
                       doc: str = "") -> None:
-        extra = _checked_type(plugin, kind, name, settings_schema, secrets, (), ())
+        extra = _checked_type(plugin, kind, name, settings_schema, secrets, (), (), builtin)
         if check(name, factory):
             pending.append(Registration(kind, name, plugin, factory, doc, **extra))
 
@@ -212,7 +246,8 @@ def _collect(plugins: Plugins, kind: str, hook_name: str, table: dict[str, Regis
         pending: list[Registration] = []
         clashes: list[str] = []
         try:
-            impl.function(_register_callback(kind, plugin_name, table, pending, clashes))
+            builtin = plugins.origins.get(plugin_name) == "builtin"
+            impl.function(_register_callback(kind, plugin_name, table, pending, clashes, builtin))
         except Exception as exc:  # a broken plugin must not take the others down
             # atomic: an implementation that raises registers nothing at all
             plugins.fail(plugin_name, f"{hook_name}: {type(exc).__name__}: {exc}")
@@ -242,8 +277,12 @@ def _allowed_names() -> set[str] | None:
 
 
 def load_plugins(plugins_dir: str | os.PathLike[str] | None = None,
-                 extra: tuple[object, ...] = ()) -> Plugins:
-    """Build a plugin manager with built-ins, entry points, ``plugins_dir`` and ``extra`` modules."""
+                 extra: tuple[object, ...] = (), *, lazy: bool = False) -> Plugins:
+    """Build a plugin manager with built-ins, entry points, ``plugins_dir`` and ``extra`` modules.
+
+    ``lazy=True`` (the command line) imports only the built-ins that add commands now and the
+    others, with every register hook call, when a registry is first read; a plugin that fails
+    then is recorded and warned about at that point."""
     manager = pluggy.PluginManager("kpiforge")
     manager.add_hookspecs(hookspecs)
     plugins = Plugins(manager)
@@ -257,13 +296,21 @@ def load_plugins(plugins_dir: str | os.PathLike[str] | None = None,
             return
         plugins.origins[name] = origin
 
-    for dotted in DEFAULT_PLUGINS:
+    def add_builtin(dotted: str) -> None:
         try:
             module = importlib.import_module(dotted)
         except Exception as exc:
+            plugins.origins.pop(dotted, None)
             plugins.fail(dotted, f"import: {type(exc).__name__}: {exc}")
-            continue
+            return
         add(module, dotted, "builtin")
+
+    deferred = [d for d in DEFAULT_PLUGINS if lazy and d not in COMMAND_PLUGINS]
+    for dotted in DEFAULT_PLUGINS:
+        if dotted in deferred:
+            plugins.origins[dotted] = "builtin"  # its place in the load order, kept for later
+        else:
+            add_builtin(dotted)
 
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         if allowed is not None and ep.name not in allowed:
@@ -293,13 +340,28 @@ def load_plugins(plugins_dir: str | os.PathLike[str] | None = None,
     for given in extra:
         add(given, getattr(given, "__name__", repr(given)), "extra")
 
-    order = list(plugins.origins)
-    _collect(plugins, "function", "kpiforge_register_functions", plugins.functions, order)
-    _collect(plugins, "source", "kpiforge_register_source_types", plugins.source_types, order)
-    _collect(plugins, "sink", "kpiforge_register_sink_types", plugins.sink_types, order)
-    for name, problem in plugins.failures.items():
-        # library users see it too, not only the CLI (which shows plugins.failures itself)
-        warnings.warn(f"plugin {name} failed: {problem}", PluginWarning, stacklevel=2)
+    def collect_registries(stacklevel: int) -> None:
+        for dotted in deferred:
+            add_builtin(dotted)
+        order = list(plugins.origins)
+        known = dict(plugins.failures)
+        _collect(plugins, "function", "kpiforge_register_functions", plugins.tables["function"],
+                 order)
+        _collect(plugins, "source", "kpiforge_register_source_types", plugins.tables["source"],
+                 order)
+        _collect(plugins, "sink", "kpiforge_register_sink_types", plugins.tables["sink"], order)
+        for name, problem in plugins.failures.items():
+            if lazy and known.get(name) == problem:
+                continue  # warned about when the plugins were loaded
+            # library users see it too, not only the CLI (which shows plugins.failures itself)
+            warnings.warn(f"plugin {name} failed: {problem}", PluginWarning, stacklevel=stacklevel)
+
+    if lazy:
+        for name, problem in plugins.failures.items():
+            warnings.warn(f"plugin {name} failed: {problem}", PluginWarning, stacklevel=2)
+        plugins.pending = lambda: collect_registries(stacklevel=4)
+    else:
+        collect_registries(stacklevel=3)
     return plugins
 
 

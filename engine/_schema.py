@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import importlib.resources
-import json
 import re
 from collections.abc import Iterator
 from typing import Any, Sequence
@@ -28,36 +26,18 @@ from referencing.exceptions import NoSuchResource, Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from ._schema_explain import Explainer
+from ._schema_files import SCHEMA_PACKAGE, _read_schema, read_schema, schema_names
 from ._schema_messages import shorten
 from ._yamlio import Document, field_name
 from .errors import Diagnostic
 
-__all__ = ["DIALECT", "check_schema", "compile_schema", "load_schema", "schema_names", "validate"]
+__all__ = ["DIALECT", "check_schema", "compile_schema", "load_schema", "read_schema", "schema_names",
+           "validate"]
 
-SCHEMA_PACKAGE = "kpiforge.schemas"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 # A version segment in the $id path: /v1/, /1.0/, kpi-v2.json, kpi.v1.schema.json ...
 _VERSIONED = re.compile(r"(?:^|[/_.-])v?\d+(?:\.\d+)*(?=[/_.-]|$)")
-
-
-def schema_names() -> list[str]:
-    """File names of the JSON schemas shipped in :mod:`kpiforge.schemas`, sorted."""
-    root = importlib.resources.files(SCHEMA_PACKAGE)
-    return sorted(entry.name for entry in root.iterdir() if entry.name.endswith(".json") and entry.is_file())
-
-
-@functools.lru_cache(maxsize=None)
-def _read_schema(name: str) -> dict[str, Any]:
-    if "/" in name or "\\" in name or not name.endswith(".json"):
-        raise ValueError(f"not a schema file name: {name!r}")
-    entry = importlib.resources.files(SCHEMA_PACKAGE).joinpath(name)
-    if not entry.is_file():
-        raise LookupError(f"no schema named {name!r} (have: {', '.join(schema_names()) or 'none'})")
-    schema = json.loads(entry.read_text(encoding="utf-8"))
-    if not isinstance(schema, dict):
-        raise ValueError(f"schema {name!r} is not a JSON object")
-    return schema
 
 
 def load_schema(name: str) -> dict[str, Any]:

@@ -12,15 +12,16 @@ and so does a type nobody registered (the unknown type is reported on its own).
 from __future__ import annotations
 
 import copy
+import functools
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
-from ._schema import compile_schema, load_schema
+from ._schema_files import read_schema
 
 if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+
     from ._plugins import Plugins, Registration
 
 __all__ = ["SCHEMA", "check_settings_schema", "core_keys", "project_schema", "project_validator"]
@@ -35,11 +36,15 @@ _DATA = {"type": "array", "items": {"type": "object"},
 
 def core_keys(kind: str) -> tuple[str, ...]:
     """The keys the core itself reads in a source or a sink (never the type's settings)."""
-    return tuple(load_schema(SCHEMA)["$defs"][_DEF[kind]]["properties"])
+    # read, not copied: every type registration asks, and a deep copy per call was most of it
+    return tuple(read_schema(SCHEMA)["$defs"][_DEF[kind]]["properties"])
 
 
-def check_settings_schema(kind: str, schema: Any) -> list[str]:
-    """Why ``schema`` cannot be a ``settings_schema`` of a ``kind`` type; [] when it can."""
+def check_settings_schema(kind: str, schema: Any, *, metaschema: bool = True) -> list[str]:
+    """Why ``schema`` cannot be a ``settings_schema`` of a ``kind`` type; [] when it can.
+
+    ``metaschema=False`` skips the check against the JSON Schema metaschema, the costly part:
+    for built-in types, whose schemas a test checks in full (tests/test_plugins_registry.py)."""
     if not isinstance(schema, Mapping):
         return [f"settings_schema must be a JSON Schema object (a dict), got {type(schema).__name__}"]
     problems = []
@@ -55,12 +60,36 @@ def check_settings_schema(kind: str, schema: Any) -> list[str]:
     if clash:
         problems.append(f"settings_schema redefines {', '.join(map(repr, clash))}, which the core "
                         f"reads itself")
+    if not metaschema:
+        return problems
     try:
-        Draft202012Validator.check_schema(dict(schema))
+        text = json.dumps(schema, sort_keys=True)
+    except (TypeError, ValueError):  # not JSON data: the metaschema says why
+        problems.extend(_metaschema_problems(dict(schema)))
+    else:
+        problems.extend(_checked_text(text))
+    return problems
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_text(text: str) -> tuple[str, ...]:
+    """The metaschema check of one settings schema, by its JSON text: every load of the plugins
+    registers the same schemas, and checking them against the metaschema again each time was
+    most of the cost of loading plugins."""
+    return _metaschema_problems(json.loads(text))
+
+
+def _metaschema_problems(schema: dict[str, Any]) -> tuple[str, ...]:
+    # imported here: built-in types skip this check, so loading them needs no jsonschema
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-        problems.append(f"settings_schema is not a valid JSON Schema at {where}: {exc.message[:200]}")
-    return problems
+        return (f"settings_schema is not a valid JSON Schema at {where}: {exc.message[:200]}",)
+    return ()
 
 
 def _branch(kind: str, reg: "Registration") -> dict[str, Any]:
@@ -79,6 +108,8 @@ def _branch(kind: str, reg: "Registration") -> dict[str, Any]:
 
 def project_schema(plugins: "Plugins") -> dict[str, Any]:
     """``project.schema.json`` with the settings of every registered source and sink type."""
+    from ._schema import load_schema
+
     schema = load_schema(SCHEMA)
     for kind, types in (("source", plugins.source_types), ("sink", plugins.sink_types)):
         target = schema["$defs"][_DEF[kind]]
@@ -94,6 +125,8 @@ def project_schema(plugins: "Plugins") -> dict[str, Any]:
 
 def project_validator(plugins: "Plugins") -> Draft202012Validator:
     """The compiled :func:`project_schema` of ``plugins``, built once per plugin set."""
+    from ._schema import compile_schema
+
     cached = plugins.cache.get("project_validator")
     if cached is None:
         cached = plugins.cache["project_validator"] = compile_schema(project_schema(plugins))

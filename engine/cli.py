@@ -10,7 +10,7 @@ import math
 import os
 import sys
 import warnings
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import click
 from rich.table import Table
@@ -18,11 +18,13 @@ from rich.table import Table
 from ._cli_common import (Context, definitions_option, fail, format_option, lang_option,
                           pass_context, print_csv, print_diagnostics, print_json, project_option,
                           stderr, stdout, warn)
-from ._engine import Engine
 from ._format import STATUS_STYLE, format_value, plain, plural, show_value
 from ._plugins import Plugins, load_plugins
 from ._terminal import clean, text
 from .errors import DefinitionError, KpiforgeError, PluginWarning, did_you_mean
+
+if TYPE_CHECKING:  # imported by the commands that need it: --help must not load numpy
+    from ._engine import Engine
 
 __all__ = ["Context", "build_cli", "fail", "main", "print_csv", "print_diagnostics", "print_json",
            "stderr", "stdout", "warn"]
@@ -38,6 +40,10 @@ def _root_callback(ctx: click.Context, plugins_dir: str | None, debug: bool) -> 
             plugins = _load_plugins(plugins_dir)
         except KpiforgeError as exc:
             fail(str(exc), 2)
+    # a command runs: the registries now, so that every plugin failure is shown before it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)
+        plugins.collect()
     for name, problem in sorted(plugins.failures.items()):
         warn(f"plugin {name} failed: {problem}")
     ctx.obj = Context(plugins, debug)
@@ -349,7 +355,9 @@ def _load_plugins(plugins_dir: str | None) -> Plugins:
     # the CLI shows plugins.failures itself, as one line each: no Python warning on top
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PluginWarning)
-        return load_plugins(plugins_dir)
+        # lazy: what only registers functions and types is imported when a command needs it,
+        # so --help and --version stay cheap
+        return load_plugins(plugins_dir, lazy=True)
 
 
 def _plugins_dir_from_argv(argv: Sequence[str]) -> str | None:

@@ -34,20 +34,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping, NoReturn
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, NoReturn
 
 import click
 
 from . import _cli_common
 from ._cli_common import format_option, project_option, stdout
 from ._defpaths import resolve_definition_path, unknown_reference
-from ._engine import Engine
 from ._format import plural
 from ._plugins import Plugins, load_plugins
 from ._redact import redact_text
 from ._terminal import echo, text
-from ._yamlio import load_document
 from .errors import Diagnostic, ProjectError
+
+if TYPE_CHECKING:  # imported where used: plugin commands must not load numpy for --help
+    from ._engine import Engine
 
 __all__ = [
     "current_plugins",
@@ -104,6 +105,8 @@ def read_project_file(path: str | os.PathLike[str]) -> Mapping[str, Any]:
     against the project schema, so a command reading its own keys still works when another
     part of the project is wrong. Raises :class:`kpiforge.DefinitionError` for bad YAML or
     a top level that is not a mapping."""
+    from ._yamlio import load_document  # yaml's loader: not needed for --help
+
     document = load_document(Path(path), display_path=os.fspath(path))
     if not isinstance(document.data, Mapping):
         raise ProjectError([Diagnostic(os.fspath(path), 1, 1, "project",
@@ -129,5 +132,7 @@ def load_definitions(project_file: str | os.PathLike[str], *,
                                            unknown_reference(str(item)), field="definitions")])
         paths.append(path)
     currency = data.get("currency", "EUR")
+    from ._engine import Engine
+
     return Engine.load(*paths, plugins=plugins if plugins is not None else current_plugins(),
                        currency=currency if isinstance(currency, str) else "EUR")

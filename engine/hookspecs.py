@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import pluggy
 
-from .sources import Source
-
 if TYPE_CHECKING:
     import click
+
+    from .sources import Source  # numpy's import: plugin loading (and --help) must not pay it
 
     from .sinks import Sink  # kpiforge.sinks re-exports SinkContext/SinkFactory from here
 

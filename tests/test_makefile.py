@@ -67,3 +67,7 @@ def test_the_typecheck_config_has_no_blanket_ignore():
         modules = override["module"] if isinstance(override["module"], list) else [override["module"]]
         if override.get("ignore_errors"):
             assert not {"kpiforge", "kpiforge.*", "kpiforge.plugins", "kpiforge.plugins.*"} & set(modules)
+
+
+def test_bench_runs_the_startup_benchmark(tmp_path):
+    assert "benchmarks/bench_startup.py" in planned("bench", tmp_path)

@@ -365,3 +365,37 @@ def test_the_core_names_no_builtin_type():
         assert not found, f"engine/{name} names built-in types {found}"
     schema = (engine_dir.parent / "schemas" / "project.schema.json").read_text()
     assert not re.search(r"\b(csv|duckdb|sqlite|webhook|slack|email|apprise|dataframe)\b", schema)
+
+
+def test_every_builtin_settings_schema_passes_the_full_check():
+    """Built-ins skip the metaschema check at load time (it was most of the start-up cost of a
+    command); this test is where their schemas get it, so a broken one still fails."""
+    from kpiforge._plugins import load_plugins
+    from kpiforge._settings import check_settings_schema
+
+    plugins = load_plugins()
+    checked = 0
+    for kind, table in (("source", plugins.source_types), ("sink", plugins.sink_types)):
+        for reg in table.values():
+            if reg.plugin.startswith("kpiforge.plugins.") and reg.settings_schema is not None:
+                assert check_settings_schema(kind, dict(reg.settings_schema)) == [], reg.name
+                checked += 1
+    assert checked >= 5
+
+
+def test_a_third_party_settings_schema_is_still_checked_against_the_metaschema():
+    import kpiforge
+    from kpiforge._plugins import load_plugins
+
+    class Bad:
+        @kpiforge.hookimpl
+        def kpiforge_register_sink_types(self, register):
+            register("bad-sink", lambda *a: None,
+                     settings_schema={"properties": {"x": {"type": "strin"}}})
+
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plugins = load_plugins(extra=(Bad(),))
+    assert "bad-sink" not in plugins.sink_types
+    assert any("not a valid JSON Schema" in p for p in plugins.failures.values())

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import smtplib
 import socket
-import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import TYPE_CHECKING, Any, Mapping
@@ -22,6 +20,8 @@ from kpiforge.hookspecs import SinkTypeRegister, hookimpl
 from kpiforge.sinks import SinkContext, SinkError, render_template
 
 if TYPE_CHECKING:
+    import smtplib
+
     from kpiforge.sinks import Alert
 
 _DEFAULT_PORT = {"starttls": 587, "ssl": 465, "none": 25}
@@ -159,6 +159,9 @@ class EmailSink:
         return msg
 
     def _connect(self) -> smtplib.SMTP:
+        import smtplib  # with ssl, imported on sending: loading the plugin stays cheap
+        import ssl
+
         context = ssl.create_default_context()
         if self.tls == "ssl":
             return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
@@ -170,6 +173,9 @@ class EmailSink:
         return smtp
 
     def send(self, alert: Alert) -> None:
+        import smtplib
+        import ssl
+
         msg = self.message(alert)
         recipients = self.to + self.cc
         try:
