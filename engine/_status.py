@@ -20,10 +20,13 @@ _REL_EPSILON = 1e-9
 
 
 def _snap(value: float, thresholds: Thresholds) -> float:
+    # the last close bound wins, as in _snap_array (and the codes built from it): two bounds
+    # within the tolerance of one value must not give scalars and arrays different statuses
+    snapped = value
     for bound in (thresholds.good, thresholds.warning, thresholds.critical):
         if bound is not None and abs(value - bound) <= _REL_EPSILON * max(1.0, abs(bound)):
-            return bound
-    return value
+            snapped = bound
+    return snapped
 
 
 def _snap_array(values: np.ndarray, thresholds: Thresholds) -> np.ndarray:

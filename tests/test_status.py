@@ -110,3 +110,15 @@ def test_classify_codes_is_the_written_out_rules(seed):
         finite = values[np.isfinite(values)]
         fast = classify_codes(finite, direction, th, target, tol, all_finite=True)
         assert fast.tolist() == _reference_codes(finite, direction, th, target, tol).tolist()
+
+
+@pytest.mark.parametrize("direction, thresholds", [
+    (Direction.HIGHER_IS_BETTER, Thresholds(good=1.0, warning=1.0 - 5e-10)),
+    (Direction.LOWER_IS_BETTER, Thresholds(good=1.0, warning=1.0 + 5e-10, critical=1.0 + 9e-10)),
+])
+def test_a_value_close_to_two_bounds_gets_one_status_on_scalars_and_arrays(direction, thresholds):
+    # bounds within the rounding tolerance of each other: the value snaps to one of them, the
+    # same one on both paths
+    values = np.array([1.0 - 2.5e-10, 1.0, 1.0 + 2.5e-10, 1.0 + 7e-10])
+    scalars = [classify(float(v), direction, thresholds) for v in values]
+    assert list(classify_array(values, direction, thresholds)) == scalars
