@@ -291,13 +291,14 @@ semantic_models:
   - name: ads
     model: ref('ads')
     defaults:
-      agg_time_dimension: day
+      agg_time_dimension: ad_day
     entities:
       - name: ad_row
         type: primary
         expr: "campaign || '/' || cast(day as varchar)"
     dimensions:
-      - name: day
+      - name: ad_day  # "day" is a reserved word in MetricFlow
+        expr: day
         type: time
         type_params: {time_granularity: day}
       - name: channel
@@ -318,6 +319,12 @@ models:
         granularity: day
 
 metrics:
+  # a ratio metric divides two metrics (NULLIF on the denominator); simple metrics expose the sums
+  - {name: impressions, label: impressions, type: simple, type_params: {measure: impressions}}
+  - {name: clicks, label: clicks, type: simple, type_params: {measure: clicks}}
+  - {name: cost, label: cost, type: simple, type_params: {measure: cost}}
+  - {name: conversions, label: conversions, type: simple, type_params: {measure: conversions}}
+  - {name: revenue, label: revenue, type: simple, type_params: {measure: revenue}}
   - {name: ctr_ratio, label: ctr ratio, type: ratio,
      type_params: {numerator: clicks, denominator: impressions}}
   - {name: cvr_ratio, label: cvr ratio, type: ratio,
@@ -493,9 +500,10 @@ def parse_metricflow_csv(_text: str, cwd: Path | None) -> Table:
     table: Table = {}
     with open(cwd / "mf_out.csv", newline="") as handle:
         for row in csv.DictReader(handle):
-            week = row.get("metric_time__week") or row.get("METRIC_TIME__WEEK") or ""
+            row = {name.lower(): value for name, value in row.items()}
+            week, channel = row["metric_time__week"], row["ad_row__channel"]
             for kpi in KPIS:
-                table[(kpi, week[:10], row["channel"])] = number(row[kpi])
+                table[(kpi, week[:10], channel)] = number(row[kpi])
     return table
 
 
@@ -597,7 +605,7 @@ def prepare(name: str, path: Path, args: argparse.Namespace, pythons: dict[str, 
                     raise RuntimeError(f"{' '.join(step)} failed: {(done.stdout + done.stderr)[-1500:]}")
             stamp.write_text(MF_SEMANTIC + str(path))
         command = [str(bin_dir / "mf"), "query", "--metrics", ",".join(KPIS),
-                   "--group-by", "metric_time__week,channel", "--start-time", first,
+                   "--group-by", "metric_time__week,ad_row__channel", "--start-time", first,
                    "--end-time", last, "--csv", "mf_out.csv", "--quiet"]
         return Setup(command, parse_metricflow_csv, cwd=root, env=env)
     if name == "kpi-engine":
