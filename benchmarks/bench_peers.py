@@ -619,7 +619,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", type=lambda s: [int(float(x)) for x in s.split(",")],
                         default=SIZES, help="ad rows, comma-separated (1e4,1e6 works)")
     parser.add_argument("--quick", action="store_true", help="only 1e4 rows")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed runs per contender and size (0: only check the answers)")
     parser.add_argument("--only", type=lambda s: s.split(","), default=CONTENDERS,
                         help=f"contenders, comma-separated, from {','.join(CONTENDERS)}")
     parser.add_argument("--venvs", type=Path, default=DATA / "venvs",
