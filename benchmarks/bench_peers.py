@@ -48,6 +48,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from dataclasses import dataclass, field
@@ -715,8 +716,9 @@ def run_size(rows: int, args: argparse.Namespace, pythons: dict[str, Path],
                         "--sizes", str(rows), "--data", str(args.data)], check=True)
     print(f"\ndata: {path} ({rows:,} ad rows, {path.stat().st_size / 1e6:.1f} MB; "
           f"ready in {time.perf_counter() - started:.1f} s)")
-    scratch = args.data / "scratch"
-    scratch.mkdir(parents=True, exist_ok=True)
+    # the children's output goes to files of this run's own (two runs may share --data)
+    (args.data / "scratch").mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=args.data / "scratch"))
     outcomes = {name: Outcome(name, problem=problems.get(name)) for name in args.only}
     setups: dict[str, Setup] = {}
     tables: dict[str, Table] = {}
@@ -725,6 +727,8 @@ def run_size(rows: int, args: argparse.Namespace, pythons: dict[str, Path],
             continue
         try:
             setups[name] = prepare(name, path, args, pythons, scratch)
+            if setups[name].cwd:  # no answer left from an earlier run
+                (setups[name].cwd / "mf_out.csv").unlink(missing_ok=True)
             _, _, out = run_once(setups[name], scratch)  # warm-up: the file in the page cache
             tables[name] = setups[name].parse(out, setups[name].cwd)
         except Exception as error:  # noqa: BLE001 - a peer that fails is reported, not fatal
@@ -747,7 +751,14 @@ def run_size(rows: int, args: argparse.Namespace, pythons: dict[str, Path],
                 continue
             outcomes[name].times.append(seconds)
             outcomes[name].peak = max(outcomes[name].peak, peak)
+    shutil.rmtree(scratch, ignore_errors=True)
     return outcomes
+
+
+def size(rows: int) -> str:
+    """1e4, 1e6, 2.5e7."""
+    mantissa, exponent = f"{rows:.1e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
 def median(outcome: Outcome | None) -> float | None:
@@ -772,7 +783,7 @@ def report(results: dict[int, dict[str, Outcome]], names: list[str]) -> list[tup
             ratio = f"{seconds / floor:.2f}x" if floor else "?"
             mark = " !" if outcomes[name].finding else ""
             cells.append(f"{f'{seconds:.3f} s {ratio:>6}{mark}':>{width + 8}}")
-        print(f"{rows:>10.0e}" + "".join(cells))
+        print(f"{size(rows):>10}" + "".join(cells))
     print("(! = numbers differ from the floor's, see below)")
     print("\nresults against the floor (relative tolerance 1e-9, undefined = null):")
     for rows, outcomes in results.items():
@@ -785,13 +796,13 @@ def report(results: dict[int, dict[str, Outcome]], names: list[str]) -> list[tup
             else:
                 verdict = f"DIFFERENT: {outcome.finding}" if outcome.finding else "same numbers"
             peak = f" (peak {outcome.peak / 2**20:.0f} MB)" if outcome.peak else ""
-            print(f"  {rows:.0e} {name}: {verdict}{peak if not outcome.problem else ''}")
+            print(f"  {size(rows)} {name}: {verdict}{peak if not outcome.problem else ''}")
     targets: list[tuple[str, float | None, bool | None]] = []
     big = max(results)
     for name in ("kpiforge-cli", "kpiforge-api"):
         k, f = median(results[big].get(name)), median(results[big].get("floor"))
         ratio = k / f if k and f else None
-        targets.append((f"{name} / floor at {big:.0e} rows <= 1.30", ratio,
+        targets.append((f"{name} / floor at {size(big)} rows <= 1.30", ratio,
                         None if ratio is None else ratio <= 1.3))
     # MetricFlow as a whole process: the faster of its CLI and its Python API, the best a
     # MetricFlow user would get
@@ -801,7 +812,7 @@ def report(results: dict[int, dict[str, Outcome]], names: list[str]) -> list[tup
         peers = {n: t for n, t in peers.items() if t}
         best = min(peers, key=lambda n: peers[n]) if peers else "metricflow"
         ratio = k / peers[best] if k and peers else None
-        targets.append((f"kpiforge-cli / {best} at {rows:.0e} rows < 1.00", ratio,
+        targets.append((f"kpiforge-cli / {best} at {size(rows)} rows < 1.00", ratio,
                         None if ratio is None else ratio < 1.0))
     print()
     for label, ratio, met in targets:
@@ -809,7 +820,7 @@ def report(results: dict[int, dict[str, Outcome]], names: list[str]) -> list[tup
         verdict = "not measured" if met is None else ("met" if met else "missed")
         print(f"target {label:<48}: measured {shown} -> {verdict}")
     if big < 10_000_000:
-        print(f"(the issue's 1.3x target is at 1e7 rows; this run's largest size is {big:.0e})")
+        print(f"(the issue's 1.3x target is at 1e7 rows; this run's largest size is {size(big)})")
     return targets
 
 
@@ -819,7 +830,7 @@ def main(argv: list[str] | None = None) -> int:
         for rows in args.sizes:
             generate(rows, args.data)
         return 0
-    print(f"bench_peers: {', '.join(args.only)} at {', '.join(f'{r:.0e}' for r in args.sizes)} ad rows, "
+    print(f"bench_peers: {', '.join(args.only)} at {', '.join(size(r) for r in args.sizes)} ad rows, "
           f"{args.repeats} timed runs each; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
     pythons, problems = interpreters(args.only, args)
     for name, problem in problems.items():

@@ -77,7 +77,7 @@ def test_quick_run_of_the_floor_and_the_api(bench, tmp_path, capsys):
     assert bench.main(["--quick", "--only", "kpiforge-api", "--repeats", "0",
                        "--venvs", str(tmp_path / "venvs")]) == 0
     out = capsys.readouterr().out
-    assert "1e4 kpiforge-api: same numbers" in out.replace("1e+04", "1e4")
+    assert "1e4 kpiforge-api: same numbers" in out
     assert "target kpiforge-api / floor" in out
     assert "not measured" in out  # --repeats 0: the answers are checked, nothing is timed
     assert not (tmp_path / "venvs").exists()
