@@ -715,7 +715,7 @@ def run_size(rows: int, args: argparse.Namespace, pythons: dict[str, Path],
         subprocess.run([str(pythons.get("kpiforge", sys.executable)), __file__, "--generate-only",
                         "--sizes", str(rows), "--data", str(args.data)], check=True)
     print(f"\ndata: {path} ({rows:,} ad rows, {path.stat().st_size / 1e6:.1f} MB; "
-          f"ready in {time.perf_counter() - started:.1f} s)")
+          f"ready in {time.perf_counter() - started:.1f} s)", flush=True)
     # the children's output goes to files of this run's own (two runs may share --data)
     (args.data / "scratch").mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=args.data / "scratch"))
@@ -752,6 +752,10 @@ def run_size(rows: int, args: argparse.Namespace, pythons: dict[str, Path],
             outcomes[name].times.append(seconds)
             outcomes[name].peak = max(outcomes[name].peak, peak)
     shutil.rmtree(scratch, ignore_errors=True)
+    # as it goes, so that a long run that is stopped still leaves its figures
+    print(f"{size(rows)} measured: " + ", ".join(
+        f"{name} {statistics.median(o.times):.3f} s" if o.times else f"{name} n/a"
+        for name, o in outcomes.items()), flush=True)
     return outcomes
 
 
