@@ -491,11 +491,19 @@ def ensure_venv(venv: Path, requirements: list[str], log: Any = print, stamp_ext
     return venv_python(venv)
 
 
+# what the wheel is built from: a change elsewhere (benchmarks, tests) keeps the cached venv
+PACKAGED = ["pyproject.toml", "engine", "plugins", "definitions", "schemas"]
+
+
 def checkout_fingerprint() -> str:
-    """HEAD plus the uncommitted changes, so the non-editable install follows the checkout."""
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
-    diff = subprocess.run(["git", "diff", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
-    return head.strip() + "-" + hashlib.sha256(diff.encode()).hexdigest()[:12]
+    """The packaged files as committed plus their uncommitted changes, so that the non-editable
+    install follows the checkout."""
+    def git(*command: str) -> str:
+        return subprocess.run(["git", *command], cwd=REPO, capture_output=True, text=True).stdout
+
+    trees = git("rev-parse", *[f"HEAD:{path}" for path in PACKAGED])
+    diff = git("diff", "HEAD", "--", *PACKAGED)
+    return hashlib.sha256((trees + diff).encode()).hexdigest()[:16]
 
 
 def kpiforge_python(venvs: Path, force_venv: bool, log: Any = print) -> tuple[Path, str]:
