@@ -604,7 +604,11 @@ def compare(floor: Table, other: Table, tolerance: float = TOLERANCE) -> str | N
 def run_once(setup: Setup, scratch: Path) -> tuple[float, int, str]:
     """(wall seconds of the whole process, its peak RSS in bytes, its stdout)."""
     env = {**os.environ, **(setup.env or {})}
-    out_file, err_file = scratch / "stdout", scratch / "stderr"
+    # fresh files per process: a grandchild that outlives its parent (a library's background
+    # helper) may still hold and write the previous process's files
+    handle, name = tempfile.mkstemp(dir=scratch, suffix=".out")
+    os.close(handle)
+    out_file, err_file = Path(name), Path(name).with_suffix(".err")
     with open(out_file, "w") as out, open(err_file, "w") as err:
         started = time.perf_counter()
         child = subprocess.Popen(setup.command, cwd=setup.cwd, env=env, stdout=out, stderr=err,
@@ -738,7 +742,10 @@ def run_size(rows: int, args: argparse.Namespace, pythons: dict[str, Path],
             if setups[name].cwd:  # no answer left from an earlier run
                 (setups[name].cwd / "mf_out.csv").unlink(missing_ok=True)
             _, _, out = run_once(setups[name], scratch)  # warm-up: the file in the page cache
-            tables[name] = setups[name].parse(out, setups[name].cwd)
+            try:
+                tables[name] = setups[name].parse(out, setups[name].cwd)
+            except ValueError as error:
+                raise ValueError(f"{error}; its output began {out[:200]!r}, ended {out[-200:]!r}") from None
         except Exception as error:  # noqa: BLE001 - a peer that fails is reported, not fatal
             outcome.problem = f"{type(error).__name__}: {error}"
             setups.pop(name, None)
