@@ -459,6 +459,7 @@ class Outcome:
     peak: int = 0
     problem: str | None = None  # why it could not run
     finding: str | None = None  # how its numbers differ from the floor's
+    stray: str | None = None  # what it printed on stdout besides its answer
 
 
 # -- virtual environments -----------------------------------------------------------------------
@@ -529,10 +530,17 @@ def number(value: Any) -> float | None:
     return None if math.isnan(value) else value
 
 
+def stray_output(text: str) -> str | None:
+    """What a worker script printed besides its answer (the answer is its last line)."""
+    before = text.rstrip("\n").rpartition("\n")[0].strip()
+    return before or None
+
+
 def parse_rows(text: str, _cwd: Path | None = None) -> Table:
-    """A JSON list of [kpi, week, channel, value] (the floor, the API and kpi-engine scripts)."""
+    """A JSON list of [kpi, week, channel, value] (the floor, the API and kpi-engine scripts),
+    on the last line of the output."""
     table: Table = {}
-    for kpi, week, channel, value in json.loads(text):
+    for kpi, week, channel, value in json.loads(text.rstrip("\n").rpartition("\n")[2]):
         week = iso_week_monday(week) if "-W" in week else week[:10]
         table[(kpi, week, channel)] = number(value)
     return table
@@ -744,6 +752,8 @@ def run_size(rows: int, args: argparse.Namespace, pythons: dict[str, Path],
             _, _, out = run_once(setups[name], scratch)  # warm-up: the file in the page cache
             try:
                 tables[name] = setups[name].parse(out, setups[name].cwd)
+                if setups[name].parse is parse_rows:
+                    outcome.stray = stray_output(out)
             except ValueError as error:
                 raise ValueError(f"{error}; its output began {out[:200]!r}, ended {out[-200:]!r}") from None
         except Exception as error:  # noqa: BLE001 - a peer that fails is reported, not fatal
@@ -816,6 +826,10 @@ def report(results: dict[int, dict[str, Outcome]], names: list[str]) -> list[tup
                 verdict = f"DIFFERENT: {outcome.finding}" if outcome.finding else "same numbers"
             peak = f" (peak {outcome.peak / 2**20:.0f} MB)" if outcome.peak else ""
             print(f"  {size(rows)} {name}: {verdict}{peak if not outcome.problem else ''}")
+            if outcome.stray:
+                lines = outcome.stray.splitlines()
+                print(f"    and it printed {len(lines)} other lines on stdout before its answer, "
+                      f"e.g. {lines[0].strip()[:90]!r}")
     targets: list[tuple[str, float | None, bool | None]] = []
     big = max(results)
     for name in ("kpiforge-cli", "kpiforge-api"):

@@ -81,3 +81,11 @@ def test_quick_run_of_the_floor_and_the_api(bench, tmp_path, capsys):
     assert "target kpiforge-api / floor" in out
     assert "not measured" in out  # --repeats 0: the answers are checked, nothing is timed
     assert not (tmp_path / "venvs").exists()
+
+
+def test_an_answer_after_other_output_is_read_and_the_rest_reported(bench):
+    # DuckDB's progress bar on stdout before the answer, as a long query in a script prints it
+    text = '\n  9% ▕███▍   ▏ (~21 seconds remaining)   \n[["ctr", "2026-W27", "email", null]]'
+    assert bench.parse_rows(text) == {("ctr", "2026-06-29", "email"): None}
+    assert "9%" in bench.stray_output(text)
+    assert bench.stray_output('[["ctr", "2026-W27", "email", null]]') is None
