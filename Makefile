@@ -11,7 +11,7 @@ DEV_STAMP := $(VENV)/.kpiforge-dev
 # setuptools' notice that the editable install uses an import hook, shown at every install
 PIP := PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip
 
-.PHONY: install demo test typecheck system-deps bench clean
+.PHONY: install demo test typecheck system-deps bench bench-peers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,12 @@ bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/bench_formulas.py
 	$(BIN)/python benchmarks/bench_sources.py
 	$(BIN)/python benchmarks/bench_startup.py
+
+# kpiforge against its peers (MetricFlow, kpi-engine) and a hand-written DuckDB query, each a
+# whole process; the peers get their own venvs from the registry, cached in benchmarks/_data/.
+# Not part of `make test`. Options: make bench-peers BENCH_PEERS_ARGS='--quick'
+bench-peers: $(DEV_STAMP)
+	$(BIN)/python benchmarks/bench_peers.py $(BENCH_PEERS_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
