@@ -62,6 +62,10 @@ def duckdb_session(database: str | None = None, *, read_only: bool = False,
     connection = duckdb.connect(database if database is not None else ":memory:",
                                 read_only=read_only, config=dict(LOCKED_CONFIG))
     try:
+        # a long query would draw DuckDB's progress bar on stdout, the data channel of
+        # `kpiforge run --format json` and of programs embedding kpiforge (a connection-local
+        # option, so it cannot go in the connect-time config)
+        connection.execute("SET enable_progress_bar = false")
         for name, table in (register or {}).items():
             connection.register(name, table)
         for statement in setup:
