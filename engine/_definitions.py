@@ -18,7 +18,8 @@ from typing import Any, Iterable, Mapping
 from ._defpaths import OBJECTIVES_FILE, bundled_definitions_dir, discover, display_path
 from ._formulas import Formula, FunctionSpec, compile_formula
 from ._graph import find_cycles, topological_order
-from ._model import Definition, Direction, InputSpec, Objective, Thresholds, Unit
+from ._definition_build import build_definition, build_objective
+from ._model import Definition, Objective
 from ._schema import compile_schema, load_schema, validate
 from ._status import threshold_order_problem
 from ._yamlio import Document, load_document
@@ -159,44 +160,6 @@ def formula_diagnostic(doc: Document, where: tuple[str | int, ...], text: str,
                       _dotted(where + ("formula",)))
 
 
-def _build(doc: Document, where: tuple[str | int, ...], data: Mapping[str, Any],
-           file_currency: str | None, default_currency: str) -> Definition:
-    thresholds = Thresholds(**{k: float(v) for k, v in (data.get("thresholds") or {}).items()})
-    unit = Unit(data["unit"])
-    currency = data.get("currency") or file_currency
-    if unit is Unit.CURRENCY and not currency:
-        currency = default_currency
-    category = data.get("category") or Path(doc.path).parent.name
-    return Definition(
-        id=data["id"],
-        name=data["name"],
-        formula=data["formula"],
-        unit=unit,
-        direction=Direction(data["direction"]),
-        inputs=MappingProxyType({
-            name: InputSpec(name, (spec or {}).get("description", ""), (spec or {}).get("unit"))
-            for name, spec in (data.get("inputs") or {}).items()
-        }),
-        thresholds=thresholds,
-        target=float(data["target"]) if "target" in data else None,
-        tolerance=float(data["tolerance"]) if "tolerance" in data else None,
-        currency=currency,
-        category=category,
-        description=data.get("description", ""),
-        descriptions=MappingProxyType(dict(data.get("descriptions") or {})),
-        labels=MappingProxyType(dict(data.get("labels") or {})),
-        objectives=tuple(data.get("objectives") or ()),
-        owner=data.get("owner", ""),
-        tags=tuple(data.get("tags") or ()),
-        version=int(data.get("version", 1)),
-        status=data.get("status", "draft"),
-        vanity=bool(data.get("vanity", False)),
-        alerts=MappingProxyType(dict(data["alerts"])) if data.get("alerts") else None,
-        path=doc.path,
-        line=doc.position(where)[0] if where else 1,
-    )
-
-
 def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
                  functions: Mapping[str, FunctionSpec],
                  default_currency: str = DEFAULT_CURRENCY) -> Catalog:
@@ -220,7 +183,7 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
                 f"KPI id '{kpi_id}' is already defined in {other_doc.path}:{other_line}"))
             continue
         first_seen[kpi_id] = (doc, where)
-        built[kpi_id] = (_build(doc, where, data, file_currency, default_currency), doc, where)
+        built[kpi_id] = (build_definition(doc, where, data, file_currency, default_currency), doc, where)
 
     formulas: dict[str, Formula] = {}
     definitions: dict[str, Definition] = {}
@@ -322,10 +285,7 @@ def _load_objectives(files: list[Path], definitions: dict[str, Definition],
                         f"objective '{item['id']}' lists unknown KPI '{kpi}'"
                         f"{did_you_mean(kpi, definitions)}"))
             kpis = tuple(item["kpis"])
-            objectives[item["id"]] = Objective(
-                item["id"], MappingProxyType(dict(item["labels"])),
-                MappingProxyType(dict(item.get("descriptions") or {})), kpis, doc.path,
-                doc.position(where)[0])
+            objectives[item["id"]] = build_objective(doc, where, item, kpis)
             listed_at[item["id"]] = (doc, where)
             # counted on the file's own list: the advice is for whoever writes that file
             if len(kpis) > MAX_KPIS_PER_OBJECTIVE:

@@ -14,8 +14,11 @@ __all__ = [
     "AlertState",
     "Definition",
     "Direction",
+    "FieldSpec",
     "InputSpec",
     "Objective",
+    "ObjectiveTarget",
+    "Parameter",
     "Result",
     "Results",
     "SliceCodes",
@@ -76,6 +79,8 @@ class Thresholds:
     good: float | None = None
     warning: float | None = None
     critical: float | None = None
+    # the currency money thresholds are written in (None: the KPI's own currency)
+    currency: str | None = None
 
     def to_dict(self) -> dict[str, float]:
         return {k: v for k, v in (("good", self.good), ("warning", self.warning),
@@ -84,9 +89,74 @@ class Thresholds:
 
 @dataclass(frozen=True, slots=True)
 class InputSpec:
+    """One input of a definition: what it means and how it may be aggregated.
+
+    ``unit`` is the base unit (``count``, ``currency``...); ``count_of`` says what a count
+    counts (``{count: clicks}``) and ``currency`` which currency money is in. ``range`` is the
+    inclusive valid interval (None for no bound). ``additivity`` is ``additive`` (sums),
+    ``non_additive`` (distinct counts: recomputed, never summed) or ``semi_additive``
+    (snapshots: ``time_agg`` over time, summed across dimensions). ``agg``/``field_name``/``where``
+    define the input as a measure over raw rows, so sources bind fields instead of restating
+    it; ``aliases`` are deprecated former names a project may still provide it under.
+    """
+
     name: str
     description: str = ""
     unit: str | None = None
+    descriptions: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    count_of: str | None = None
+    currency: str | None = None
+    range: tuple[float | None, float | None] | None = None
+    additivity: str = "additive"
+    time_agg: str | None = None
+    agg: str | None = None
+    field_name: str | None = None
+    where: str | None = None
+    aliases: tuple[str, ...] = ()
+
+    def text(self, lang: str = "en") -> str:
+        return self.descriptions.get(lang) or self.description
+
+    def to_dict(self) -> dict[str, Any]:
+        """``description`` and ``unit`` always; the other settings only where they are set."""
+        data: dict[str, Any] = {"description": self.description, "unit": self.unit}
+        for key, value, unset in (
+                ("descriptions", dict(self.descriptions), {}), ("count_of", self.count_of, None),
+                ("currency", self.currency, None),
+                ("range", list(self.range) if self.range else None, None),
+                ("additivity", self.additivity, "additive"), ("time_agg", self.time_agg, None),
+                ("agg", self.agg, None), ("field", self.field_name, None),
+                ("where", self.where, None), ("aliases", list(self.aliases), [])):
+            if value != unset:
+                data[key] = value
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """A raw-row field a definition's measures use; a project source binds it to a column."""
+
+    name: str
+    description: str = ""
+    descriptions: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    unit: str | None = None
+    count_of: str | None = None
+    currency: str | None = None
+    range: tuple[float | None, float | None] | None = None
+
+    def text(self, lang: str = "en") -> str:
+        return self.descriptions.get(lang) or self.description
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """A named number of a definition (CSAT's ``scale``), which a project may set."""
+
+    name: str
+    default: float
+    allowed: tuple[float, ...] = ()
+    description: str = ""
+    descriptions: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +185,8 @@ class Definition:
     vanity: bool = False
     alerts: Mapping[str, Any] | None = None
     depends_on: tuple[str, ...] = ()
+    fields: Mapping[str, FieldSpec] = field(default_factory=lambda: _EMPTY)
+    parameters: Mapping[str, Parameter] = field(default_factory=lambda: _EMPTY)
     path: str = ""
     line: int = 0
 
@@ -139,8 +211,7 @@ class Definition:
             "status": self.status,
             "vanity": self.vanity,
             "formula": self.formula,
-            "inputs": {n: {"description": s.description, "unit": s.unit}
-                       for n, s in self.inputs.items()},
+            "inputs": {n: s.to_dict() for n, s in self.inputs.items()},
             "depends_on": list(self.depends_on),
             "unit": str(self.unit),
             "currency": self.currency,
@@ -155,6 +226,19 @@ class Definition:
 
 
 @dataclass(frozen=True, slots=True)
+class ObjectiveTarget:
+    """A SMART objective's target: reach ``value`` of ``kpi`` by ``deadline``, starting from
+    ``baseline`` on ``start`` (both optional)."""
+
+    kpi: str
+    value: float
+    deadline: str | None = None
+    baseline: float | None = None
+    start: str | None = None
+    owner: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Objective:
     """A business objective KPIs serve, with its labels and descriptions by language."""
 
@@ -164,6 +248,8 @@ class Objective:
     kpis: tuple[str, ...] = ()
     path: str = ""
     line: int = 0
+    owner: str = ""
+    target: ObjectiveTarget | None = None
 
     def label(self, lang: str = "en") -> str:
         return self.labels.get(lang) or self.labels.get("en") or self.id
