@@ -64,7 +64,7 @@ def build_definition(doc: Document, where: tuple[str | int, ...], data: Mapping[
     thresholds = Thresholds(**{k: float(v) for k, v in raw_thresholds.items()},
                             currency=threshold_currency)
     unit_name, _, unit_currency = split_unit(data["unit"])
-    unit = Unit(unit_name)
+    unit = Unit(str(unit_name))  # the schema requires a unit on every KPI
     currency = data.get("currency") or unit_currency or file_currency
     if unit is Unit.CURRENCY and not currency:
         currency = default_currency
