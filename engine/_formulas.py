@@ -185,6 +185,12 @@ class Formula:
     def __delattr__(self, name: str) -> None:
         raise AttributeError("Formula is immutable")
 
+    @property
+    def checked_tree(self) -> ast.expr | None:
+        """The tree the allow-list admitted (parsed from ``text.lstrip()``); None for a
+        hand-built Formula. For analyses in the package (units); do not modify it."""
+        return self._tree
+
     def __repr__(self) -> str:
         return f"Formula({self.text!r})"
 
