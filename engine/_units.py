@@ -356,10 +356,22 @@ def check_units(items: Iterable[tuple[Definition, Any, Document, tuple[str | int
         if inferred is None or inferred.number or inferred.fits(declared) or (
                 str(definition.unit) == "score" and not inferred.dims):
             continue
+        if not _nameable(inferred):
+            # no declaration could be right: say so, but do not refuse the catalog
+            problems.append(replace(doc.diagnostic(
+                path, "unit-unnamed", f"formula gives {inferred} ({shorten(body, 60)}), which "
+                f"no unit names; declared {declared}"), severity="warning"))
+            continue
         problems.append(doc.diagnostic(
             path, CODE, f"formula gives {inferred} ({shorten(body, 60)}); declared "
             f"{declared}{_hint(inferred, declared)}"))
     return problems
+
+
+def _nameable(unit: Unit) -> bool:
+    """True if some declaration names ``unit`` up to scale: one base dimension to the power 1,
+    or none (a ratio; 1 per currency, currency squared, seconds x currency have no name)."""
+    return not unit.dims or (len(unit.dims) == 1 and unit.dims[0][1] == 1)
 
 
 def _hint(inferred: Unit, declared: Unit) -> str:
