@@ -87,6 +87,7 @@ class Unit:
 
 
 RATIO = Unit()
+_MAX_POWER = 64
 NUMBER = Unit(number=True)
 _BASES = {"count": "count", "seconds": "seconds", "score": "score"}
 
@@ -140,7 +141,7 @@ class UnitError(Exception):
 
 
 def _product(a: Unit, b: Unit, sign: int, node: ast.AST, left: ast.AST, right: ast.AST,
-             text: str) -> Unit:
+             text: str) -> Unit | None:
     dims = dict(a.dims)
     for key, exp in b.dims:
         dims[key] = dims.get(key, Fraction(0)) + sign * exp
@@ -158,8 +159,20 @@ def _product(a: Unit, b: Unit, sign: int, node: ast.AST, left: ast.AST, right: a
         dims["count"] = Fraction(1)
         counted = [u.of for u in (a, b) if u.dims == (("count", Fraction(1)),)]
         of = counted[0] if len(counted) == 1 else None
-    scale = a.scale * b.scale if sign > 0 else a.scale / b.scale
-    return Unit(tuple(sorted(dims.items())), scale, of)
+    scale = _scale(a.scale, b.scale, sign)
+    return None if scale is None else Unit(tuple(sorted(dims.items())), scale, of)
+
+
+def _scale(a: float, b: float, sign: int) -> float | None:
+    """``a * b`` or ``a / b``; None (the unit is unknown) when a chain of 100s and 0.01s
+    over- or underflows, so that no later step divides by a zero scale."""
+    scale = a * b if sign > 0 else a / b
+    return scale if scale and math.isfinite(scale) else None
+
+
+def _number(a: Unit, b: Unit, sign: int) -> Unit | None:
+    scale = _scale(a.scale, b.scale, sign)
+    return None if scale is None else Unit(scale=scale, number=True)
 
 
 def _same(units: list[Unit | None], nodes: list[ast.AST], verb: str, text: str) -> Unit | None:
@@ -179,18 +192,34 @@ def _same(units: list[Unit | None], nodes: list[ast.AST], verb: str, text: str) 
     return replace(first, of=of)
 
 
+def _literal(node: ast.AST) -> float | None:
+    """The number ``node`` is when it is a literal, signed or not (``x ** -1``)."""
+    sign = 1.0
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        sign = -1.0 if isinstance(node.op, ast.USub) else 1.0
+        node = node.operand
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        return sign * float(node.value)
+    return None
+
+
 def _power(base: Unit | None, exp_node: ast.expr, exp: Unit | None, node: ast.AST,
            text: str) -> Unit | None:
     if base is None:
         return None
-    if type(exp_node) is ast.Constant and isinstance(exp_node.value, (int, float)):
+    literal = _literal(exp_node)
+    if literal is not None:
         if base.number:
             return NUMBER
-        power = Fraction(exp_node.value).limit_denominator(1000)
+        power = Fraction(literal).limit_denominator(1000)
+        if base.dims and abs(power) > _MAX_POWER:
+            return None  # no KPI has such a unit; do not print a 300-digit exponent
         try:
             scale = base.scale ** float(power)
-        except OverflowError:
-            scale = math.inf
+        except (OverflowError, ZeroDivisionError):
+            return None
+        if not (scale and math.isfinite(scale)):
+            return None
         return Unit(tuple((k, e * power) for k, e in base.dims if e * power), scale,
                     base.of if power == 1 else None)
     if exp is not None and not exp.number and (exp.dims or not _close(exp.scale, 1.0)):
@@ -265,8 +294,7 @@ class _Infer:
         if left is None or right is None:
             return None
         if left.number and right.number:
-            return Unit(scale=left.scale * right.scale if op is ast.Mult
-                        else left.scale / right.scale, number=True)
+            return _number(left, right, 1 if op is ast.Mult else -1)
         return _product(left, right, 1 if op is ast.Mult else -1, node, node.left, node.right,
                         self.text)
 
@@ -295,7 +323,7 @@ class _Infer:
         # safe_div(a, b[, default]): a / b, and the default in the quotient's unit
         a, b = units[0], units[1]
         quotient = None if a is None or b is None else (
-            Unit(scale=a.scale / b.scale, number=True) if a.number and b.number else
+            _number(a, b, -1) if a.number and b.number else
             _product(a, b, -1, node, args[0], args[1], self.text))
         if len(args) == 3:
             return _same([quotient, units[2]], [node, args[2]], verb, self.text)

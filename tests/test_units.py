@@ -2,6 +2,7 @@
 against the declared one; mixing units in +, -, comparisons, coalesce... is a located error."""
 
 import ast
+import math
 import os
 import subprocess
 import sys
@@ -9,12 +10,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fractions import Fraction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kpiforge import DefinitionError
 from kpiforge._definitions import load_catalog
 from kpiforge._formula_check import MAX_DEPTH, FunctionSpec
 from kpiforge._formulas import compile_formula, default_functions
-from kpiforge._units import NUMBER, RATIO, Unit, formula_unit, infer_unit
+from kpiforge._units import NUMBER, RATIO, Unit, UnitError, formula_unit, infer_unit
+from tests.test_formulas_properties import FUNCS, NAMES, _formulas_strategy
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests/fixtures/golden"
@@ -244,3 +249,39 @@ def test_units_golden():
     if os.environ.get("UPDATE_GOLDEN"):
         path.write_text(proc.stderr)
     assert proc.stderr == path.read_text(), f"output differs from {path} (UPDATE_GOLDEN=1 rewrites it)"
+
+
+UNIT_POOL = [None, RATIO, NUMBER, Unit(scale=100.0), Unit(scale=0.01),
+             Unit((("count", Fraction(1)),)), Unit((("count", Fraction(1)),), of="clicks"),
+             Unit((("currency:EUR", Fraction(1)),)), Unit((("currency:USD", Fraction(1)),)),
+             Unit((("seconds", Fraction(1)),)), Unit((("score", Fraction(1)),))]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_formulas_strategy(), picks=st.lists(st.sampled_from(UNIT_POOL), min_size=3,
+                                                  max_size=3))
+def test_inference_gives_a_unit_or_a_located_unit_error_on_any_formula(text, picks):
+    formula = compile_formula(text, functions=FUNCS)
+    env = dict(zip(NAMES, picks))
+    try:
+        unit = infer_unit(formula.checked_tree, formula.text, env, FUNCS)
+    except UnitError as exc:
+        assert exc.message.startswith(("cannot ", "an exponent")) and len(exc.message) < 500
+        assert getattr(exc.node, "col_offset", None) is not None
+    else:
+        assert unit is None or isinstance(unit, Unit)
+        if unit is not None:
+            assert math.isfinite(unit.scale) and unit.scale != 0
+            str(unit)
+
+
+@pytest.mark.parametrize("formula", [
+    # balanced, to stay within the allow-list's depth: the scale under- and overflows
+    "a * " + " * ".join(["(" + " * ".join(["0.01"] * 10) + ")"] * 17),
+    "a * " + " * ".join(["(" + " * ".join(["100"] * 10) + ")"] * 17),
+    "a / " + " / ".join(["(" + " * ".join(["100"] * 10) + ")"] * 17),
+    "a ** 1e308", "a ** -1e308", "(a * 0.01) ** 400",
+])
+def test_extreme_scales_and_powers_give_an_unknown_unit(formula):
+    tree = compile_formula(formula, functions=FUNCS).checked_tree
+    assert infer_unit(tree, formula, {"a": Unit((("seconds", Fraction(1)),))}, FUNCS) is None
