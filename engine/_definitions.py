@@ -22,7 +22,7 @@ from ._definition_build import build_definition, build_objective
 from ._model import Definition, Objective
 from ._schema import compile_schema, load_schema, validate
 from ._status import threshold_order_problem
-from ._units import check_units
+from ._unit_check import check_units
 from ._yamlio import Document, load_document
 from .errors import (MAX_DIAGNOSTICS_PER_FILE, DefinitionError, Diagnostic, FormulaError,
                      did_you_mean, limit_per_file, shorten)

@@ -18,7 +18,8 @@ from kpiforge import DefinitionError
 from kpiforge._definitions import load_catalog
 from kpiforge._formula_check import MAX_DEPTH, FunctionSpec
 from kpiforge._formulas import compile_formula, default_functions
-from kpiforge._units import NUMBER, RATIO, Unit, UnitError, formula_unit, infer_unit
+from kpiforge._unit_check import formula_unit
+from kpiforge._units import NUMBER, RATIO, Unit, UnitError, infer_unit
 from tests.test_formulas_properties import FUNCS, NAMES, _formulas_strategy
 
 ROOT = Path(__file__).resolve().parent.parent
