@@ -2,8 +2,8 @@
 unit its KPI declares, as located diagnostics for ``load_catalog``.
 
 ``unit-mismatch`` (an error): the formula mixes units, or gives another unit than declared.
-``unit-unnamed`` (a warning): the formula gives a unit no declaration names (clicks per euro
-is 1 per currency), so no declaration could be right.
+A formula whose unit no declaration names (clicks per euro is 1 per currency, money squared)
+is not checked against its declaration, since none could be right.
 """
 
 from __future__ import annotations
@@ -65,10 +65,8 @@ def check_units(items: Iterable[tuple[Definition, Formula, Document, tuple[str |
                 str(definition.unit) == "score" and not inferred.dims):
             continue
         if not _nameable(inferred):
-            # no declaration could be right: say so, but do not refuse the catalog
-            problems.append(replace(doc.diagnostic(
-                path, "unit-unnamed", f"formula gives {inferred} ({shorten(body, 60)}), which "
-                f"no unit names; declared {declared}"), severity="warning"))
+            # no declaration could be right (clicks per euro is 1 per currency): nothing to
+            # fix in the declaration, and a warning would be printed by every command
             continue
         problems.append(doc.diagnostic(
             path, CODE, f"formula gives {inferred} ({shorten(body, 60)}); declared "

@@ -191,11 +191,15 @@ def test_a_plugin_function_has_an_unknown_unit_and_skips_checks(tmp_path):
     assert [d for d in diagnostics(tmp_path, functions) if d.code.startswith("unit")] == []
 
 
-def test_a_unit_no_declaration_names_is_a_warning(tmp_path):
+def test_a_unit_no_declaration_names_is_not_checked_against_the_declaration(tmp_path):
     write_kpi(tmp_path, "clicks / cost", "ratio")  # clicks per euro: 1 per currency EUR
-    (found,) = diagnostics(tmp_path)
-    assert (found.code, found.severity) == ("unit-unnamed", "warning")
-    assert "formula gives 1 per currency EUR (clicks / cost), which no unit names" in found.message
+    assert diagnostics(tmp_path) == []
+    catalog = load_catalog([tmp_path], functions=FUNCTIONS)
+    unit = formula_unit(catalog.definitions["k"], catalog.formulas["k"], catalog.definitions,
+                        FUNCTIONS, "EUR")
+    assert str(unit) == "1 per currency EUR"
+    write_kpi(tmp_path, "clicks / cost + clicks", "ratio")  # ... but mixing is still an error
+    assert [d.code for d in diagnostics(tmp_path)] == ["unit-mismatch"]
 
 
 @pytest.mark.parametrize("unit, text", [
