@@ -156,6 +156,7 @@ class Formula:
     _tree: ast.expr | None
     _needed: tuple[str, ...]
     _specs: dict[str, FunctionSpec]
+    checked_tree = property(lambda self: self._tree, doc="The allow-listed tree (for _units)")
 
     def __init__(self, text: str, names: Iterable[str], called: Iterable[str],
                  scalar_node: ast.expr, array_node: ast.expr, big_node: ast.expr,
@@ -184,12 +185,6 @@ class Formula:
 
     def __delattr__(self, name: str) -> None:
         raise AttributeError("Formula is immutable")
-
-    @property
-    def checked_tree(self) -> ast.expr | None:
-        """The tree the allow-list admitted (parsed from ``text.lstrip()``); None for a
-        hand-built Formula. For analyses in the package (units); do not modify it."""
-        return self._tree
 
     def __repr__(self) -> str:
         return f"Formula({self.text!r})"
