@@ -22,6 +22,7 @@ from ._definition_build import build_definition, build_objective
 from ._model import Definition, Objective
 from ._schema import compile_schema, load_schema, validate
 from ._status import threshold_order_problem
+from ._unit_check import check_units
 from ._yamlio import Document, load_document
 from .errors import (MAX_DIAGNOSTICS_PER_FILE, DefinitionError, Diagnostic, FormulaError,
                      did_you_mean, limit_per_file, shorten)
@@ -228,6 +229,10 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
         graph[kpi_id] = definition.depends_on
         if formula_ok and formula is not None:
             formulas[kpi_id] = formula
+
+    state.diagnostics.extend(check_units(
+        ((definitions[k], f, built[k][1], built[k][2]) for k, f in formulas.items()),
+        definitions, functions, default_currency))
 
     for cycle in find_cycles(graph):
         definition, doc, where = built[cycle[0]]

@@ -156,6 +156,7 @@ class Formula:
     _tree: ast.expr | None
     _needed: tuple[str, ...]
     _specs: dict[str, FunctionSpec]
+    checked_tree = property(lambda self: self._tree, doc="The allow-listed tree (for _units)")
 
     def __init__(self, text: str, names: Iterable[str], called: Iterable[str],
                  scalar_node: ast.expr, array_node: ast.expr, big_node: ast.expr,

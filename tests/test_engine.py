@@ -45,7 +45,7 @@ def test_asking_for_a_kpi_evaluates_its_dependencies_in_order(engine):
     assert list(results) == engine.plan(["doubled"])
     assert results["cpc"].value == pytest.approx(2.0)
     assert results["clicks_per_euro"].value == pytest.approx(0.5)
-    # safe_div(ctr, 0, -1) is -1: the default, not a division error
+    # safe_div(ctr / 100, 0, -1) is -1: the default, not a division error
     assert results["doubled"].value == pytest.approx(0.5 * 2 - 1)
 
 
