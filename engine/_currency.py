@@ -104,6 +104,9 @@ def _error(project: "Project", problems: list[tuple[str, str]]) -> ProjectError:
 
 def project_engine(project: "Project", engine: "Engine") -> "Engine":
     """The project's engine: thresholds converted, or ProjectError naming each KPI lacking a rate."""
+    if "currency" not in project.raw and "fx" not in project.raw:
+        # no currency said: the KPIs' own currencies, as written (nothing to convert to)
+        return engine
     fx = _fx(project)
     problems = currency_problems(engine.definitions, project.currency, fx)
     if problems:
@@ -115,7 +118,7 @@ def check_project_currency(project: "Project") -> None:
     """At load, for a project whose currency is not the catalog's EUR or that gives rates:
     build the engine now so that a missing rate is a load error (``validate --project``).
     Definition errors are left for the engine to report where it is used."""
-    if project.currency == "EUR" and "fx" not in project.raw:
+    if project.raw.get("currency", "EUR") == "EUR" and "fx" not in project.raw:
         return  # the bundled thresholds are EUR: nothing to convert, nothing to load early
     try:
         project.engine  # noqa: B018 - cached on the project; raises ProjectError for a rate
