@@ -113,3 +113,41 @@ def test_show_says_what_was_converted(tmp_path):
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert (data["converted"], data["thresholds"]["good"]) == ({"from": "EUR", "rate": 162.5}, 406.25)
+
+
+TARGET_KPI = """\
+kpis:
+  - id: basket
+    name: Basket
+    formula: revenue / orders
+    inputs: {revenue: {unit: currency}, orders: {unit: count}}
+    unit: currency
+    direction: target
+    target: 40
+    tolerance: 4
+    thresholds: {good: 2, warning: 8, currency: EUR}
+  - id: basket_local
+    name: Basket in the KPI's own currency
+    formula: revenue / orders
+    inputs: {revenue: {unit: currency}, orders: {unit: count}}
+    unit: currency
+    direction: higher_is_better
+    thresholds: {good: 5000}
+"""
+
+
+@pytest.mark.parametrize("kpi, attribute, expected", [
+    ("basket", "target", 40 * 162.5),
+    ("basket", "tolerance", 4 * 162.5),
+    ("basket", "currency", "JPY"),
+    # no currency in the mapping: the KPI's own currency, the project's: not converted
+    ("basket_local", "currency", "JPY"),
+])
+def test_target_and_tolerance_are_converted(tmp_path, kpi, attribute, expected):
+    (tmp_path / "kpis.yaml").write_text(TARGET_KPI)
+    engine = Project.from_dict({"definitions": [str(tmp_path / "kpis.yaml")], "currency": "JPY",
+                                "fx": {"EUR": 162.5}}).engine
+    wanted = pytest.approx(expected) if isinstance(expected, float) else expected
+    assert getattr(engine[kpi], attribute) == wanted
+    assert engine["basket_local"].thresholds.good == 5000
+    assert engine["basket"].thresholds.to_dict() == {"good": 2 * 162.5, "warning": 8 * 162.5}

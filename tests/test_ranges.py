@@ -187,3 +187,20 @@ def test_property_scalar_and_array_agree(engine, rows):
             assert vector.value[i] == one.value
         assert vector.reason[i] == one.reason
         assert getattr(vector.reason[i], "code", None) == getattr(one.reason, "code", None)
+
+
+def test_a_run_reports_out_of_range_per_slice():
+    """Through a project: the slice with a negative cost is null, the other is computed."""
+    from kpiforge import Project
+
+    rows = [{"ts": "2026-10-05", "channel": "search", "cost": 500.0, "clicks": 200.0},
+            {"ts": "2026-10-05", "channel": "social", "cost": -50.0, "clicks": 10.0}]
+    project = Project.from_dict({"sources": {"ads": {
+        "type": "records", "time": "ts", "data": rows, "dimensions": ["channel"],
+        "inputs": {"cost": {"column": "cost", "agg": "sum"},
+                   "clicks": {"column": "clicks", "agg": "sum"}}}}})
+    records = {r["slice"]["channel"]: r for r in
+               project.run(period="2026-10", by="channel", kpis=["cpc"]).to_records()}
+    assert (records["search"]["value"], records["search"]["reason_code"]) == (2.5, None)
+    assert (records["social"]["value"], records["social"]["reason_code"]) == (None, "out_of_range")
+    assert records["social"]["reason"] == "cost = -50 is outside [0, none]: a negative amount?"
