@@ -200,6 +200,7 @@ def bundled_inputs(engine: Engine, n: int, seed: int = 2) -> dict[str, np.ndarra
     names = sorted({name for d in engine.definitions.values() for name in d.inputs})
     data = {name: rng.uniform(1.0, 1000.0, n) for name in names}
     data["nps_responses"] = data["promoters"] + data["detractors"] + rng.uniform(0, 100, n)
+    data["gross_margin"] = rng.uniform(0.05, 0.95, n)  # a ratio: its range is [0, 1]
     return data
 
 

@@ -61,7 +61,9 @@ def build_definition(doc: Document, where: tuple[str | int, ...], data: Mapping[
                      file_currency: str | None, default_currency: str) -> Definition:
     raw_thresholds = dict(data.get("thresholds") or {})
     threshold_currency = raw_thresholds.pop("currency", None)
-    thresholds = Thresholds(**{k: float(v) for k, v in raw_thresholds.items()},
+    levels = {k: float(raw_thresholds[k]) if k in raw_thresholds else None
+              for k in ("good", "warning", "critical")}
+    thresholds = Thresholds(levels["good"], levels["warning"], levels["critical"],
                             currency=threshold_currency)
     unit_name, _, unit_currency = split_unit(data["unit"])
     unit = Unit(str(unit_name))  # the schema requires a unit on every KPI

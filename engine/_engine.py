@@ -15,6 +15,7 @@ from ._model import Definition, Objective, Result, Results, SliceCodes, Status
 from ._plugins import Plugins, load_plugins
 from ._reasons import Reason, depends_on, input_not_finite, missing_input
 from ._inputs import input_array, input_number
+from ._ranges import Range, apply_ranges, input_ranges, name_out_of_range, name_out_of_range_codes
 from ._status import classify, classify_codes
 from .errors import Diagnostic, InputError, UnknownKpiError, did_you_mean
 
@@ -79,9 +80,10 @@ def _normalise_inputs(inputs: Mapping[str, Any]
 class Engine:
     """A loaded definition set. Immutable after :meth:`load` and safe to share between threads."""
 
-    __slots__ = ("_catalog", "_plugins", "_plans")
+    __slots__ = ("_catalog", "_plugins", "_plans", "_ranges")
     _catalog: Catalog
     _plugins: Plugins
+    _ranges: Mapping[str, Range]  # the valid range of each input declaring one
     # per KPI: (definition, formula, declared input names used, KPIs it depends on)
     _plans: Mapping[str, tuple[Definition, Formula, tuple[str, ...], tuple[str, ...]]]
 
@@ -95,6 +97,7 @@ class Engine:
                      catalog.definitions[kpi_id].depends_on)
             for kpi_id in catalog.order
         }))
+        object.__setattr__(self, "_ranges", MappingProxyType(input_ranges(catalog.definitions)))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Engine is immutable; cannot set {name!r}")
@@ -181,6 +184,7 @@ class Engine:
         are all given. A value that cannot be computed is null with a reason, never a number.
         """
         values, size, infinite = _normalise_inputs(inputs)
+        outside = apply_ranges(values, self._ranges) if self._ranges else {}
         if kpis is None:
             order = self.computable(n for n, v in values.items() if v is not None)
         else:
@@ -188,7 +192,7 @@ class Engine:
         if size is not None:
             # one errstate for every formula: entering it costs as much as a small formula
             with np.errstate(all="ignore"):
-                return self._evaluate_arrays(values, size, infinite, order)
+                return self._evaluate_arrays(values, size, infinite, order, outside)
         results: dict[str, Result] = {}
         computed: dict[str, Any] = {}
         reasons: dict[str, Any] = {}
@@ -202,6 +206,8 @@ class Engine:
             reason = cast("str | None", evaluation.reason)
             if infinite and reason is not None:
                 reason = _name_infinities(reason, used, infinite)
+            if outside and reason is not None:
+                reason = name_out_of_range(reason, used, outside)
             null_dep = _missing_dependency(reason, deps)
             if null_dep is not None:
                 reason = depends_on(null_dep, reasons[null_dep])
@@ -213,7 +219,8 @@ class Engine:
         return Results(results)
 
     def _evaluate_arrays(self, values: Mapping[str, Any], size: int,
-                         infinite: Mapping[str, Any], order: list[str]) -> Results:
+                         infinite: Mapping[str, Any], order: list[str],
+                         outside: Mapping[str, Any]) -> Results:
         """Array inputs: statuses and reasons stay integer codes (:class:`SliceCodes`); the
         object arrays of :attr:`Result.status` and :attr:`Result.reason` are built if read."""
         results: dict[str, Result] = {}
@@ -228,6 +235,8 @@ class Engine:
             if codes is not None:
                 if infinite:
                     codes, table = _name_infinity_codes(codes, table, used, infinite)
+                if outside:
+                    codes, table = name_out_of_range_codes(codes, table, used, outside, self._ranges)
                 if deps:
                     codes, table = _dependency_codes(codes, table, deps, reasons)
             status = classify_codes(value, definition.direction, definition.thresholds,

@@ -81,6 +81,9 @@ class Thresholds:
     critical: float | None = None
     # the currency money thresholds are written in (None: the KPI's own currency)
     currency: str | None = None
+    # set when a project converted them (kpiforge._currency): the currency written and the rate
+    converted_from: str | None = None
+    fx_rate: float | None = None
 
     def to_dict(self) -> dict[str, float]:
         return {k: v for k, v in (("good", self.good), ("warning", self.warning),
@@ -222,6 +225,9 @@ class Definition:
         if self.direction is Direction.TARGET:
             data["target"] = self.target
             data["tolerance"] = self.tolerance
+        if self.thresholds.converted_from is not None:
+            data["converted"] = {"from": self.thresholds.converted_from,
+                                 "rate": self.thresholds.fx_rate}
         return data
 
 

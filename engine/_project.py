@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
 from . import _env
+from ._currency import check_project_currency, project_engine
 from ._dispatch import DispatchSummary
 from ._engine import Engine
 from ._periods import week_start_index
@@ -124,7 +125,8 @@ class Project:
         """The :class:`kpiforge.Engine` of this project's own ``definitions:`` (the bundled
         catalog when it has none). Loaded on first use; raises
         :class:`kpiforge.DefinitionError` listing every error of the definition files."""
-        return Engine.load(*self.definitions, plugins=self._plugins(), currency=self.currency)
+        return project_engine(self, Engine.load(*self.definitions, plugins=self._plugins(),
+                                                currency=self.currency))
 
     def _plugins(self) -> Plugins:
         if self.plugins is None:  # a Project built by hand, not by load/from_dict
@@ -280,7 +282,7 @@ def _build(document: Document, root: Path, path: Path | None, plugins: Plugins,
         raw_definitions = [raw_definitions]
     definitions = tuple(_definition_path(root, p) for p in raw_definitions or ())
     sources, inline = source_configs(document, plugins, path)
-    return Project(
+    project = Project(
         path=path.resolve() if path else None,
         root=root,
         sources=MappingProxyType(sources),
@@ -297,3 +299,5 @@ def _build(document: Document, root: Path, path: Path | None, plugins: Plugins,
         document=document,
         plugins=plugins,
     )
+    check_project_currency(project)  # thresholds in another currency need a rate: say so now
+    return project

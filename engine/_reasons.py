@@ -49,6 +49,8 @@ class Reason(str):
 REASON_CODES: Mapping[str, str] = {
     "missing_input": "an input the formula needs has no value (subject: the input)",
     "input_not_finite": "an input is infinite (subject: the input)",
+    "out_of_range": "an input is outside its declared range; the text suggests the likely "
+                    "mistake (subject: the input)",
     "division_by_zero": "the formula divides by zero",
     "math_domain": "a function got a value outside its domain (log of a negative, ...)",
     "not_finite": "the result (or a step of it) is not a finite number",

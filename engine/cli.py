@@ -178,7 +178,7 @@ def show(context: Context, kpi_id: str, definitions: tuple[str, ...], project_fi
     table.add_column("field", style="bold")
     table.add_column("value")
     for key in ("description", "category", "objectives", "owner", "status", "version", "formula",
-                "unit", "currency", "direction", "target", "tolerance", "thresholds", "alerts",
+                "unit", "currency", "direction", "target", "tolerance", "thresholds", "converted", "alerts",
                 "inputs", "depends_on", "inputs_needed", "used_by", "labels", "tags", "vanity",
                 "path"):
         if key in data and data[key] not in (None, "", [], {}):

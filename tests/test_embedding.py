@@ -39,6 +39,7 @@ kpis:
 PROJECT = """\
 definitions: [kpiforge:standard, team/]
 currency: USD
+fx: {EUR: 1.08}
 timezone: Europe/Paris
 state: .kpiforge/state.db
 sources:
@@ -249,8 +250,8 @@ def test_an_unusable_alert_setting_is_an_alert_config_error_at_its_line(team):
     result = project.run(period="2026-10", by="channel", kpis=["signup_rate"])
     with pytest.raises(AlertConfigError) as caught:
         project.dispatch(result)
-    assert (caught.value.path, caught.value.line, caught.value.field) == ("kpiforge.yaml", 4, "state")
-    assert str(caught.value).startswith("kpiforge.yaml:4:8: state: ':memory:' cannot hold alert state")
+    assert (caught.value.path, caught.value.line, caught.value.field) == ("kpiforge.yaml", 5, "state")
+    assert str(caught.value).startswith("kpiforge.yaml:5:8: state: ':memory:' cannot hold alert state")
     assert isinstance(caught.value, kpiforge.KpiforgeError)
 
 
