@@ -11,6 +11,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from ._catalog_floor import lowest_value
+
 __all__ = ["CATEGORY_ORDER", "LANGUAGES", "UI", "category_label", "category_key", "count",
            "format_amount", "format_number", "summary", "threshold_texts"]
 
@@ -77,14 +79,20 @@ def threshold_texts(definition: Any, lang: str = "en") -> list[str]:
     if direction == "target":
         target = definition.target or 0.0
         band = definition.tolerance if definition.tolerance is not None else (good or 0.0)
+        # a side below the lowest value the formula can give is never reached: not shown
+        floor = lowest_value(definition)
+        low_good = target - band if floor is None else max(target - band, floor)
         texts = [ui["target"].format(target=amount(target)),
-                 ui["around"].format(level=level["good"], low=amount(target - band),
+                 ui["around"].format(level=level["good"], low=amount(low_good),
                                      high=amount(target + band), target=amount(target),
                                      distance=format_number(band, lang))]
         for name, distance in (("warning", warning), ("critical", critical)):
-            if distance is not None:
-                texts.append(ui["outside"].format(level=level[name], low=amount(target - distance),
-                                                  high=amount(target + distance)))
+            if distance is None:
+                continue
+            # "distance > d" is "value < target - d": impossible when that is at or below the floor
+            key = "above" if floor is not None and target - distance <= floor else "outside"
+            texts.append(ui[key].format(level=level[name], low=amount(target - distance),
+                                        high=amount(target + distance)))
         texts.append(ui["otherwise"].format(level=level["ok"]))
         return texts
     if good is None and warning is None and critical is None:
