@@ -13,8 +13,8 @@ import yaml
 
 from ._catalog_floor import lowest_value
 
-__all__ = ["CATEGORY_ORDER", "LANGUAGES", "UI", "category_label", "category_key", "count",
-           "format_amount", "format_number", "summary", "threshold_texts"]
+__all__ = ["CATEGORY_ORDER", "LANGUAGES", "TAGS", "UI", "category_key", "category_label", "count",
+           "format_amount", "format_number", "summary", "tag_label", "threshold_texts"]
 
 # The funnel order of the standard catalog; other categories follow alphabetically.
 CATEGORY_ORDER = ("awareness", "acquisition", "conversion", "retention", "seo")
@@ -32,6 +32,21 @@ def _load_strings() -> dict[str, dict[str, Any]]:
 
 UI: dict[str, dict[str, Any]] = _load_strings()
 LANGUAGES = tuple(UI)
+
+
+def _load_tags() -> dict[str, dict[str, str]]:
+    raw = resources.files("kpiforge").joinpath("templates", "tags.yaml").read_text("utf-8")
+    return dict(yaml.safe_load(raw) or {})
+
+
+# tag id -> {language: label}: the labels of the bundled catalog's tags (templates/tags.yaml)
+TAGS: dict[str, dict[str, str]] = _load_tags()
+
+
+def tag_label(tag: str, lang: str) -> str:
+    """A tag's label in ``lang``; a tag the table does not know (a team's own) is its id."""
+    labels = TAGS.get(tag, {})
+    return labels.get(lang) or labels.get("en") or tag
 
 
 def count(n: int, noun: str, lang: str) -> str:
