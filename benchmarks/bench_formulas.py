@@ -130,6 +130,9 @@ BUNDLED: dict[str, Callable[[dict[str, Any], dict[str, Any]], Any]] = {
     "frequency": lambda v, k: v["impressions"] / v["reach"],
     "impressions": lambda v, k: v["impressions"],
     "negative_mention_share": lambda v, k: v["negative_mentions"] / v["mentions"] * 100,
+    "net_sentiment_score":
+        lambda v, k: (v["positive_mentions"] - v["negative_mentions"]) / v["mentions"] * 100,
+    "neutral_mention_share": lambda v, k: v["neutral_mentions"] / v["mentions"] * 100,
     "organic_traffic_share": lambda v, k: v["organic_sessions"] / v["sessions"] * 100,
     "pageviews": lambda v, k: v["pageviews"],
     "positive_mention_share": lambda v, k: v["positive_mentions"] / v["mentions"] * 100,
@@ -141,6 +144,8 @@ BUNDLED: dict[str, Callable[[dict[str, Any], dict[str, Any]], Any]] = {
     "aov": lambda v, k: v["revenue"] / v["orders"],
     "conversion_rate": lambda v, k: v["conversions"] / v["visitors"] * 100,
     "cpa": lambda v, k: v["sales_marketing_cost"] / v["new_customers"],
+    "lead_to_customer_rate": lambda v, k: v["new_customers"] / v["leads"] * 100,
+    "revenue_per_customer": lambda v, k: v["revenue"] / v["customers"],
     "marketing_originated_revenue_share":
         lambda v, k: v["marketing_revenue"] / v["total_revenue"] * 100,
     "churn_rate": lambda v, k: v["customers_lost"] / v["customers_start"] * 100,

@@ -21,7 +21,7 @@ import jinja2
 
 from ._catalog_layout import feeding_trees, graph_layout
 from ._catalog_markdown import render_markdown
-from ._catalog_words import (LANGUAGES, UI, category_key, category_label, count, summary,
+from ._catalog_words import (LANGUAGES, UI, category_key, category_label, count, summary, tag_label,
                              threshold_texts)
 
 __all__ = ["FILE_NAMES", "FORMATS", "LANGUAGES", "UI", "catalog_data", "graph_layout", "render",
@@ -83,8 +83,9 @@ def catalog_data(engine: Any, lang: str = "en") -> dict[str, Any]:
             "version": d.version,
             "vanity": d.vanity,
             "tags": list(d.tags),
+            "tag_labels": [tag_label(t, lang) for t in d.tags],
             "formula": d.formula,
-            "inputs": [{"name": n, "description": s.description, "unit": s.unit}
+            "inputs": [{"name": n, "description": s.text(lang), "unit": s.unit}
                        for n, s in d.inputs.items()],
             "inputs_needed": sorted(engine.required_inputs(d.id)),
             "unit": d.unit.value,

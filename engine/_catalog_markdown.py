@@ -130,7 +130,7 @@ def _markdown_kpi(kpi: Mapping[str, Any], ui: Mapping[str, Any], link: Any) -> l
         (ui["vanity"], ui["yes"] if kpi["vanity"] else ui["no"]),
         (ui["depends_on"], ", ".join(link(d) for d in kpi["depends_on"]) or none),
         (ui["used_by"], ", ".join(link(d) for d in kpi["used_by"]) or none),
-        (ui["tags"], ", ".join(_md(t) for t in kpi["tags"]) or none),
+        (ui["tags"], ", ".join(_md(t) for t in kpi["tag_labels"]) or none),
     ]
     out += [f"| {ui['field']} | {ui['value']} |", "|---|---|"]
     out += [f"| {name} | {value} |" for name, value in rows]

@@ -11,8 +11,10 @@ from typing import Any, Mapping
 
 import yaml
 
-__all__ = ["CATEGORY_ORDER", "LANGUAGES", "UI", "category_label", "category_key", "count",
-           "format_amount", "format_number", "summary", "threshold_texts"]
+from ._catalog_floor import lowest_value
+
+__all__ = ["CATEGORY_ORDER", "LANGUAGES", "TAGS", "UI", "category_key", "category_label", "count",
+           "format_amount", "format_number", "summary", "tag_label", "threshold_texts"]
 
 # The funnel order of the standard catalog; other categories follow alphabetically.
 CATEGORY_ORDER = ("awareness", "acquisition", "conversion", "retention", "seo")
@@ -30,6 +32,21 @@ def _load_strings() -> dict[str, dict[str, Any]]:
 
 UI: dict[str, dict[str, Any]] = _load_strings()
 LANGUAGES = tuple(UI)
+
+
+def _load_tags() -> dict[str, dict[str, str]]:
+    raw = resources.files("kpiforge").joinpath("templates", "tags.yaml").read_text("utf-8")
+    return dict(yaml.safe_load(raw) or {})
+
+
+# tag id -> {language: label}: the labels of the bundled catalog's tags (templates/tags.yaml)
+TAGS: dict[str, dict[str, str]] = _load_tags()
+
+
+def tag_label(tag: str, lang: str) -> str:
+    """A tag's label in ``lang``; a tag the table does not know (a team's own) is its id."""
+    labels = TAGS.get(tag, {})
+    return labels.get(lang) or labels.get("en") or tag
 
 
 def count(n: int, noun: str, lang: str) -> str:
@@ -77,14 +94,20 @@ def threshold_texts(definition: Any, lang: str = "en") -> list[str]:
     if direction == "target":
         target = definition.target or 0.0
         band = definition.tolerance if definition.tolerance is not None else (good or 0.0)
+        # a side below the lowest value the formula can give is never reached: not shown
+        floor = lowest_value(definition)
+        low_good = target - band if floor is None else max(target - band, floor)
         texts = [ui["target"].format(target=amount(target)),
-                 ui["around"].format(level=level["good"], low=amount(target - band),
+                 ui["around"].format(level=level["good"], low=amount(low_good),
                                      high=amount(target + band), target=amount(target),
                                      distance=format_number(band, lang))]
         for name, distance in (("warning", warning), ("critical", critical)):
-            if distance is not None:
-                texts.append(ui["outside"].format(level=level[name], low=amount(target - distance),
-                                                  high=amount(target + distance)))
+            if distance is None:
+                continue
+            # "distance > d" is "value < target - d": impossible when that is at or below the floor
+            key = "above" if floor is not None and target - distance <= floor else "outside"
+            texts.append(ui[key].format(level=level[name], low=amount(target - distance),
+                                        high=amount(target + distance)))
         texts.append(ui["otherwise"].format(level=level["ok"]))
         return texts
     if good is None and warning is None and critical is None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any, NoReturn, Sequence
 
 import click
+from click.core import ParameterSource
 from rich.table import Table
 from rich.text import Text
 
-from ._cli_common import (fail, format_option, lang_option, load_project_or_fail,
+from ._cli_common import (fail, format_option, load_project_or_fail,
                           print_csv, print_diagnostics, print_json, project_option,
                           quiet_option, stderr, stdout)
 from ._cli_progress import progress_display
@@ -47,7 +48,9 @@ _SEVERITY = {"warning": 1, "critical": 2}
               "KPI the sources provide all inputs for.")
 @click.option("--compare", metavar="previous,year", multiple=True,
               help="Also show the previous period's value and/or the same period a year earlier.")
-@lang_option
+@click.option("--lang", type=click.Choice(["en", "fr"]), default="en", show_default=True,
+              help="Language of KPI names and of alert messages. Without it, alert messages "
+                   "follow the project's alerting.lang, else its lang.")
 @format_option("table", "text", "json", "csv")
 @quiet_option
 @click.option("--no-alerts", is_flag=True, help="Compute only; leave alert state and sinks alone.")
@@ -115,7 +118,10 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
              + ("; no alert was sent" if project.sinks and not no_alerts else ""))
     code = 0
     if not no_alerts and (project.sinks or dry_run):
-        report = dispatch_alerts(project, result, dry_run=dry_run)
+        # --lang given on the command line wins; else the project's alerting.lang / lang
+        explicit = click.get_current_context().get_parameter_source("lang")
+        report = dispatch_alerts(project, result, dry_run=dry_run,
+                                 lang=lang if explicit is ParameterSource.COMMANDLINE else None)
         if not dry_run and report.pending:
             code = EXIT_UNDELIVERED
     if not code and fail_on is not None:
@@ -166,11 +172,12 @@ def print_csv_records(records: list[dict[str, Any]], result: Any) -> None:
                      "reason_code", *compare_columns_of(result)])
 
 
-def dispatch_alerts(project: Any, result: Any, *, dry_run: bool) -> Any:
+def dispatch_alerts(project: Any, result: Any, *, dry_run: bool,
+                    lang: str | None = None) -> Any:
     """Alerts for this run's records; the summary goes to stderr so stdout stays data."""
 
     try:
-        report = project.dispatch(result, dry_run=dry_run)
+        report = project.dispatch(result, dry_run=dry_run, lang=lang)
     except KpiforgeError as exc:
         fail(str(exc))
     if dry_run:

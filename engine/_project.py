@@ -161,18 +161,21 @@ class Project:
                         progress=progress)
 
     def dispatch(self, result: RunResult, *, dry_run: bool = False,
-                 now: datetime | float | None = None, lang: str = "en") -> DispatchSummary:
+                 now: datetime | float | None = None, lang: str | None = None) -> DispatchSummary:
         """Alerting for a run's records, as ``kpiforge run`` does after computing them.
 
         Applies each KPI's alert rule, advances the alert state kept in ``state:`` (default
         ``.kpiforge/state.db`` next to the project file), queues notifications in its outbox
         and delivers them to the sinks ``routes:`` name. ``dry_run`` decides what would be sent
         and changes nothing. ``now`` replaces the clock (tests, replays). Delivery failures do
-        not raise: they are counted in the summary and wait in the outbox. Raises
+        not raise: they are counted in the summary and wait in the outbox. ``lang`` is the
+        language of the messages; without it, ``alerting.lang``, else the project's ``lang``,
+        else English. Raises
         :class:`kpiforge.ProjectError` for routes naming what no KPI has, and
         :class:`kpiforge.AlertConfigError` (positioned in the file) for unusable settings.
         """
         from .alerts import dispatch
+        from .alerts._lang import alert_language
 
         problems = self.check_routes(self.engine)
         if problems:
@@ -181,7 +184,8 @@ class Project:
             report = dispatch(self.engine, result.to_records(), project_dir=self.root,
                               alerting=self.alerting, sinks=self.sinks, routes=self.routes,
                               state_path=self.state, plugins=self._plugins(), now=now,
-                              dry_run=dry_run, lang=lang)
+                              dry_run=dry_run,
+                              lang=alert_language(lang, self.alerting, self.raw))
         except AlertConfigError as exc:
             raise self._positioned(exc) from None
         return DispatchSummary.from_report(report)

@@ -5,12 +5,14 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from kpiforge import Engine
+from kpiforge import Engine, InputSpec
 from kpiforge._catalog import catalog_data, graph_layout, render, threshold_texts
+from kpiforge._catalog_floor import lowest_value
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "tests" / "fixtures" / "catalog"
@@ -131,6 +133,40 @@ def test_output_dir_gets_one_file_per_format(tmp_path):
 ])
 def test_thresholds_in_words(fixture_engine, kpi, lang, texts):
     assert threshold_texts(fixture_engine[kpi], lang) == texts
+
+
+# A frequency (impressions / reach) cannot be negative: "more than 4 away from 3" is only "> 7".
+# The fixture's posting_rhythm has inputs without a unit, so its floor is unknown and both sides
+# stay (above).
+@pytest.mark.parametrize("lang, texts", [
+    ("en", ["target 3", "good from 2 to 4 (3 ± 1)", "warning < 1 or > 5", "critical > 7", "ok otherwise"]),
+    ("fr", ["cible 3", "bon de 2 à 4 (3 ± 1)", "avertissement < 1 ou > 5", "critique > 7", "correct sinon"]),
+])
+def test_target_thresholds_never_show_impossible_values(bundled, lang, texts):
+    assert threshold_texts(bundled["frequency"], lang) == texts
+
+
+def _with(definition, formula, **units):
+    inputs = {name: InputSpec(name, unit=unit, range=rng)
+              for name, (unit, rng) in units.items()}
+    return replace(definition, formula=formula, inputs=inputs)
+
+
+@pytest.mark.parametrize("formula, units, floor", [
+    ("impressions / reach", {"impressions": ("count", None), "reach": ("count", None)}, 0.0),
+    ("seconds_total / sessions * 100", {"seconds_total": ("seconds", None), "sessions": ("count", None)}, 0.0),
+    ("margin * 2", {"margin": ("ratio", (0, 1))}, 0.0),
+    ("margin * 2", {"margin": ("ratio", (-1, 1))}, None),     # the declared range allows negatives
+    ("margin * 2", {"margin": ("ratio", None)}, None),        # a ratio may be negative
+    ("a - b", {"a": ("count", None), "b": ("count", None)}, None),
+    ("a / b", {"a": (None, None), "b": ("count", None)}, None),  # no unit: not known
+    ("-a", {"a": ("count", None)}, None),
+    ("a * -1", {"a": ("count", None)}, None),
+    ("abs(a)", {"a": ("count", None)}, None),                # functions are not looked into
+    ("other_kpi / a", {"a": ("count", None)}, None),         # another KPI: not an input
+])
+def test_lowest_value(bundled, formula, units, floor):
+    assert lowest_value(_with(bundled["frequency"], formula, **units)) == floor
 
 
 def test_french_numbers_use_a_decimal_comma(bundled):

@@ -21,6 +21,8 @@ CONTRACT = [
     ("awareness", "brand_mentions", "mentions", "count", H),
     ("awareness", "positive_mention_share", "positive_mentions / mentions * 100", "percent", H),
     ("awareness", "negative_mention_share", "negative_mentions / mentions * 100", "percent", L),
+    ("awareness", "neutral_mention_share", "neutral_mentions / mentions * 100", "percent", H),
+    ("awareness", "net_sentiment_score", "(positive_mentions - negative_mentions) / mentions * 100", "score", H),
     ("awareness", "social_followers", "followers", "count", H),
     ("awareness", "post_likes", "likes", "count", H),
     ("acquisition", "ctr", "clicks / impressions * 100", "percent", H),
@@ -31,6 +33,8 @@ CONTRACT = [
     ("conversion", "cpa", "sales_marketing_cost / new_customers", "currency", L),
     ("conversion", "marketing_originated_revenue_share", "marketing_revenue / total_revenue * 100", "percent", H),
     ("conversion", "aov", "revenue / orders", "currency", H),
+    ("conversion", "revenue_per_customer", "revenue / customers", "currency", H),
+    ("conversion", "lead_to_customer_rate", "new_customers / leads * 100", "percent", H),
     ("retention", "churn_rate", "customers_lost / customers_start * 100", "percent", L),
     ("retention", "retention_rate", "(customers_end - new_customers) / customers_start * 100", "percent", H),
     ("retention", "ltv", "revenue_per_customer * gross_margin / (churn_rate / 100)", "currency", H),
@@ -76,6 +80,10 @@ def test_contract_row(engine, category, kpi, formula, unit, direction):
     ({"revenue_per_customer": 100, "gross_margin": 0.5, "customers_lost": 10, "customers_start": 100}, "ltv", 500.0),
     ({"content_conversions": 100, "content_views": 1000}, "content_conversion_rate", 10.0),
     ({"total_session_duration": 210 * 40, "sessions": 40}, "avg_session_duration", 210.0),
+    # the guide's sentiment profile: 75 % positive, 15 % neutral, 10 % negative
+    ({"neutral_mentions": 150, "mentions": 1000}, "neutral_mention_share", 15.0),
+    ({"positive_mentions": 750, "negative_mentions": 100, "mentions": 1000}, "net_sentiment_score", 65.0),
+    ({"revenue": 100_000, "customers": 1000}, "revenue_per_customer", 100.0),
 ])
 def test_guide_worked_examples(engine, inputs, kpi, value):
     assert engine.evaluate(inputs, kpis=[kpi])[kpi].value == pytest.approx(value)

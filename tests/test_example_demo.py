@@ -128,7 +128,7 @@ def test_kpis_without_channel_say_why(october: list[dict]) -> None:
 
 def test_every_catalog_kpi_has_a_total(october_total: list[dict]) -> None:
     got = {r["kpi"]: r for r in october_total}
-    assert len(got) == 32, sorted(got)
+    assert len(got) == 36, sorted(got)
     for kpi, record in got.items():
         assert record["slice"] == {} and record["period"] == "2026-10"
         assert record["value"] is not None and math.isfinite(record["value"]), record

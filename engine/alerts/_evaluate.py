@@ -16,6 +16,7 @@ from markupsafe import escape
 from .._format import format_change, format_value
 from .._model import AlertState
 from ..errors import AlertConfigError
+from ._lang import alert_strings, localise_number
 from ._messages import Messages
 from ._model import Alert, DispatchReport, finite, iso, silenced
 from ._rules import Rule, fingerprint, parse_duration, rule_for, slice_text
@@ -75,12 +76,16 @@ def build_alert(definition: Any, rule: Rule, record: Mapping[str, Any], row: Map
         starts_at=iso(row.get("fired_at")), ends_at=iso(row.get("resolved_at")) if state is AlertState.RESOLVED else None,
         timestamp=iso(now) or "",
     )
+    words = alert_strings(lang)
     context = {
         **{k: v for k, v in base.items() if k not in ("timestamp",)},
-        "value_text": format_value(value, unit, currency),
+        # status stays the code (templates compare it); status_text is it in words, in lang
+        "status_text": words["statuses"].get(base["status"], base["status"]),
+        "value_text": localise_number(format_value(value, unit, currency), lang),
         "slice_text": slice_text(slice_),
-        "change_text": "" if change is None else format_change(change),
-        "previous_text": format_value(finite(record.get("previous")), unit, currency),
+        "change_text": "" if change is None else localise_number(format_change(change), lang),
+        "previous_text": localise_number(
+            format_value(finite(record.get("previous")), unit, currency), lang),
         "reason": record.get("reason") or "",
         "description": definition.text(lang),
         "lang": lang,

@@ -32,6 +32,7 @@ from ._sandbox import (
     make_environment,
     running,
 )
+from ._lang import alert_strings
 from ._sandbox_filters import checked_filters
 
 __all__ = [
@@ -49,17 +50,10 @@ __all__ = [
 MAX_SOURCE = 10_000
 MAX_OUTPUT = 8_000
 
-DEFAULT_MESSAGE = (
-    "{{ name }} is {{ status }}: {{ value_text }}"
-    "{% if period %} for {{ period }}{% endif %}"
-    "{% if slice_text %} ({{ slice_text }}){% endif %}"
-    "{% if change_text %}, {{ change_text }}{% endif %}."
-)
-DEFAULT_RESOLVED_MESSAGE = (
-    "{{ name }} recovered: {{ value_text }} ({{ status }})"
-    "{% if period %} for {{ period }}{% endif %}"
-    "{% if slice_text %} ({{ slice_text }}){% endif %}."
-)
+# the English defaults, kept as constants for the API; every language's are in
+# templates/alert_messages.yaml (see ._lang)
+DEFAULT_MESSAGE: str = alert_strings("en")["firing"]
+DEFAULT_RESOLVED_MESSAGE: str = alert_strings("en")["resolved"]
 
 
 _ENV = make_environment(checked_filters())
@@ -106,12 +100,13 @@ _FAILURES = (TemplateError, TemplateLimitError, RecursionError, MemoryError, Ove
 
 def render_message(source: str | None, context: Mapping[str, Any], *,
                    resolved: bool = False) -> str:
-    """The message of an alert: the KPI's template, or the default one.
+    """The message of an alert: the KPI's template, or the default one in the context's
+    ``lang`` (English when it has none).
 
     Never raises: a broken or hostile template yields ``[template error: ...]`` followed by the
     default message, so the people who own the KPI still learn about it.
     """
-    default = DEFAULT_RESOLVED_MESSAGE if resolved else DEFAULT_MESSAGE
+    default = alert_strings(context.get("lang"))["resolved" if resolved else "firing"]
     if source:
         try:
             return render(source, context)
