@@ -34,29 +34,36 @@ def objectives_note(engine: Any, result: Any) -> Text | None:
 
 
 def objectives_table(engine: Any, result: Any, lang: str = "en") -> Table | None:
-    """One row per objective target measured by the run, None when there is none."""
+    """One row per objective target measured by the run, None when there is none. The owner
+    sits under the objective's name and the note is shown only when a verdict is missing, so
+    the table fits a terminal like the KPI table above it."""
     rows = result.objective_progress
     if not rows:
         return None
     table = Table(title=text(f"Objectives for {rows[0].period}"), title_justify="left")
-    for name, justify in (("objective", "left"), ("KPI", "left"), ("value", "right"),
-                          ("target", "right"), ("progress", "right"), ("time", "right"),
-                          ("status", "left"), ("deadline", "left"), ("owner", "left"),
-                          ("note", "left")):
-        table.add_column(name, justify=justify, no_wrap=name not in ("note", "owner"),  # type: ignore[arg-type]
-                         style="dim" if name == "note" else None,
-                         overflow="fold" if name == "note" else "ellipsis")
+    table.add_column("objective")
+    table.add_column("KPI", no_wrap=True)
+    for name in ("value", "target", "progress", "time"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("deadline", no_wrap=True)
+    notes = any(p.missing for p in rows)
+    if notes:
+        table.add_column("note", style="dim", overflow="fold")
     for p in rows:
         definition = engine.definitions.get(p.kpi)
         objective = engine.objectives.get(p.objective)
         unit = definition.unit.value if definition is not None else ""
         currency = definition.currency if definition is not None else None
         label = objective.label(lang) if objective is not None else p.objective
-        table.add_row(
-            text(label), text(p.kpi), text(format_value(p.value, unit, currency)),
-            text(format_value(p.target, unit, currency)),
-            text("—" if p.progress is None else f"{p.progress * 100:.0f} %"),
-            text("—" if p.expected is None else f"{p.expected * 100:.0f} %"),
-            text(str(p.status), OBJECTIVE_STYLE.get(str(p.status), "")),
-            text(p.deadline or "—"), text(p.owner or "—"), text(p.note))
+        cells = [Text.assemble(text(label), "\n", text(p.owner, "dim")) if p.owner else text(label),
+                 text(p.kpi), text(format_value(p.value, unit, currency)),
+                 text(format_value(p.target, unit, currency)),
+                 text("—" if p.progress is None else f"{p.progress * 100:.0f} %"),
+                 text("—" if p.expected is None else f"{p.expected * 100:.0f} %"),
+                 text(str(p.status).replace("_", " "), OBJECTIVE_STYLE.get(str(p.status), "")),
+                 text(p.deadline or "—")]
+        if notes:
+            cells.append(text(p.note if p.missing else ""))
+        table.add_row(*cells)
     return table
