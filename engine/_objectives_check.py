@@ -23,8 +23,9 @@ Where = tuple[str | int, ...]
 
 
 def parse_target_date(text: str | None) -> date | None:
-    """``2026-12-31`` as a date; None when absent or not a day of the calendar (the schema
-    already checked the ``YYYY-MM-DD`` shape, so only impossible days like 02-30 remain)."""
+    """``2026-12-31`` as a date; None when absent or not a day of the calendar. The schema's
+    ``format: date`` already rejects ``2026-02-30`` in a file; this also guards a target
+    built in Python, whose dates reach progress without the schema."""
     if text is None:
         return None
     try:

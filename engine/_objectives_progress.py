@@ -180,11 +180,12 @@ def progress_of_records(objectives: Mapping[str, Objective],
     return tuple(out)
 
 
-def run_progress(engine: Any, records: Iterable[Any], latest: Any,
+def run_progress(engine: Any, records: Iterable[Any], period: str, period_end: date,
                  dims: tuple[str, ...]) -> tuple[ObjectiveProgress, ...]:
-    """What ``Project.run`` reports: progress on the latest period (a ``Period``), measured at
-    its last day; nothing for a run split by dimensions, whose records are all slices."""
+    """What ``Project.run`` reports: progress on the latest period (its label and exclusive
+    end, ``Period.end``), measured at its last day; nothing for a run split by dimensions,
+    whose records are all slices."""
     if dims:
         return ()
-    return progress_of_records(engine.objectives, engine.definitions, records, latest.label,
-                               latest.end - timedelta(days=1))
+    return progress_of_records(engine.objectives, engine.definitions, records, period,
+                               period_end - timedelta(days=1))

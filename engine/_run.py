@@ -95,5 +95,6 @@ def run(engine: Engine, project: RunProject, *, grain: str | None = None,
     values, statuses, reasons = attach_reasons(plan, results, grid)
     records = build_records(engine, plan.wanted, results, current, grid.slices, dims, values,
                             statuses, reasons, shifted, modes, grid.period_index, len(grid.slices))
-    return RunResult(tuple(records), grain, tuple(p.label for p in current), dims, plan.wanted, modes,
-                     tuple(warnings), run_progress(engine, records, current[-1], dims))
+    labels = tuple(p.label for p in current)
+    return RunResult(tuple(records), grain, labels, dims, plan.wanted, modes, tuple(warnings),
+                     run_progress(engine, records, labels[-1], current[-1].end, dims))
