@@ -47,7 +47,7 @@ def _markdown_smart(objective: Mapping[str, Any], ui: Mapping[str, Any]) -> list
     target = objective.get("target")
     owner = (target or {}).get("owner") or objective.get("owner")
     lines = [f"**{_md(target['text'])}**", ""] if target else []
-    return lines + ([f"{_md(ui['owner'])}: {_md(owner)}", ""] if owner else [])
+    return lines + ([_md(ui["smart_owner"].format(owner=owner)), ""] if owner else [])
 
 
 def render_markdown(data: Mapping[str, Any]) -> str:

@@ -109,12 +109,12 @@ def measure_progress(target: ObjectiveTarget, direction: Direction, value: float
     """Progress of ``value`` (the KPI's value for the period ending on ``as_of``) towards
     ``target``; ``reason`` is why the value is null, if it is."""
 
-    def result(status: ObjectiveStatus, note: str, missing: tuple[str, ...] = (),
-               **numbers: float | None) -> ObjectiveProgress:
+    def result(status: ObjectiveStatus, note: str, missing: tuple[str, ...] = (), *,
+               progress: float | None = None, expected: float | None = None,
+               remaining: float | None = None) -> ObjectiveProgress:
         return ObjectiveProgress(objective, target.kpi, period, value, target.value, status,
                                  target.baseline, target.start, target.deadline,
-                                 target.owner or owner, numbers.get("progress"),
-                                 numbers.get("expected"), numbers.get("remaining"), missing, note)
+                                 target.owner or owner, progress, expected, remaining, missing, note)
 
     if value is None or math.isnan(value):
         value = None
@@ -133,8 +133,8 @@ def measure_progress(target: ObjectiveTarget, direction: Direction, value: float
         progress = value / target.value
     start, deadline = parse_target_date(target.start), parse_target_date(target.deadline)
     expected = _elapsed(start, deadline, as_of) if start and deadline and deadline > start else None
-    numbers = dict(progress=progress, expected=expected,
-                   remaining=0.0 if achieved else abs(target.value - value))
+    numbers: dict[str, Any] = dict(progress=progress, expected=expected,
+                                   remaining=0.0 if achieved else abs(target.value - value))
 
     if achieved:
         return result(ObjectiveStatus.ACHIEVED, f"target {target.value:g} reached ({value:g})",
