@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ re
         Thresholds,
         Unit,
     )
+    from ._objectives_progress import ObjectiveProgress, ObjectiveStatus
     from ._project import Project
     from ._reasons import REASON_CODES, Reason
     from ._records import Record, RunResult
@@ -70,6 +71,8 @@ __all__ = [
     "KpiforgeError",
     "MissingExtraError",
     "Objective",
+    "ObjectiveProgress",
+    "ObjectiveStatus",
     "ObjectiveTarget",
     "Parameter",
     "PeriodError",
@@ -114,6 +117,8 @@ _EXPORTS: dict[str, str] = {
     "KpiforgeError": "errors",
     "MissingExtraError": "errors",
     "Objective": "_model",
+    "ObjectiveProgress": "_objectives_progress",
+    "ObjectiveStatus": "_objectives_progress",
     "ObjectiveTarget": "_model",
     "Parameter": "_model",
     "PeriodError": "errors",

@@ -22,7 +22,7 @@ import jinja2
 from ._catalog_layout import feeding_trees, graph_layout
 from ._catalog_markdown import render_markdown
 from ._catalog_words import (LANGUAGES, UI, category_key, category_label, count, summary, tag_label,
-                             threshold_texts)
+                             target_data, threshold_texts)
 
 __all__ = ["FILE_NAMES", "FORMATS", "LANGUAGES", "UI", "catalog_data", "graph_layout", "render",
            "render_html", "render_json", "render_markdown", "threshold_texts"]
@@ -118,7 +118,8 @@ def catalog_data(engine: Any, lang: str = "en") -> dict[str, Any]:
         "categories": categories,
         "objectives": [{"id": o.id, "label": o.label(lang),
                         "description": o.descriptions.get(lang) or o.descriptions.get("en", ""),
-                        "kpis": list(o.kpis)} for o in objectives.values()],
+                        "kpis": list(o.kpis), "owner": o.owner,
+                        "target": target_data(o, definitions, lang)} for o in objectives.values()],
         "kpis": kpis,
         "graph": {"nodes": [{"id": k, "label": definitions[k].label(lang), "depth": depth.get(k, 0)}
                             for k in in_graph],

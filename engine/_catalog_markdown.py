@@ -42,6 +42,14 @@ def _mermaid_label(text: str) -> str:
     return '"' + text.replace('"', "#quot;").replace("\n", " ") + '"'
 
 
+def _markdown_smart(objective: Mapping[str, Any], ui: Mapping[str, Any]) -> list[str]:
+    """The target and owner lines of an objective, each a paragraph (nothing without them)."""
+    target = objective.get("target")
+    owner = (target or {}).get("owner") or objective.get("owner")
+    lines = [f"**{_md(target['text'])}**", ""] if target else []
+    return lines + ([_md(ui["smart_owner"].format(owner=owner)), ""] if owner else [])
+
+
 def render_markdown(data: Mapping[str, Any]) -> str:
     ui = UI[data["lang"]]
     by_id = {k["id"]: k for k in data["kpis"]}
@@ -70,6 +78,7 @@ def render_markdown(data: Mapping[str, Any]) -> str:
         out += [f'<a id="objective-{objective["id"]}"></a>', "", f"### {_md(objective['label'])}", ""]
         if objective["description"]:
             out += [_md(objective["description"]), ""]
+        out += _markdown_smart(objective, ui)
         for kpi in objective["kpis"]:
             item = by_id.get(kpi)
             extra = f" — {_md(item['category_label'])}" if item else ""

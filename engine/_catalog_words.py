@@ -14,7 +14,8 @@ import yaml
 from ._catalog_floor import lowest_value
 
 __all__ = ["CATEGORY_ORDER", "LANGUAGES", "TAGS", "UI", "category_key", "category_label", "count",
-           "format_amount", "format_number", "summary", "tag_label", "threshold_texts"]
+           "format_amount", "format_number", "summary", "tag_label", "target_data",
+           "threshold_texts"]
 
 # The funnel order of the standard catalog; other categories follow alphabetically.
 CATEGORY_ORDER = ("awareness", "acquisition", "conversion", "retention", "seo")
@@ -140,3 +141,26 @@ def category_key(category: str) -> tuple[int, str]:
 
 def category_label(category: str, lang: str) -> str:
     return UI[lang]["categories"].get(category) or category.replace("_", " ").capitalize()
+
+
+def target_data(objective: Any, definitions: Mapping[str, Any], lang: str) -> dict[str, Any] | None:
+    """An objective's SMART target as catalog data, with ``text`` saying it in ``lang``
+    (``Target: Cost per acquisition 85 EUR, from 101 EUR on 2026-01-01, by 2026-12-31``)."""
+    target = objective.target
+    if target is None:
+        return None
+    ui = UI[lang]
+    definition = definitions.get(target.kpi)
+    unit = definition.unit.value if definition is not None else ""
+    currency = definition.currency if definition is not None else None
+    amount = lambda v: format_amount(v, unit, currency, lang)  # noqa: E731
+    label = definition.label(lang) if definition is not None else target.kpi
+    parts = [f"{ui['smart_target']} {label} {amount(target.value)}"]
+    if target.baseline is not None:
+        start = ui["smart_on"].format(start=target.start) if target.start else ""
+        parts.append(ui["smart_from"].format(baseline=amount(target.baseline)) + start)
+    parts.append(ui["smart_by"].format(deadline=target.deadline) if target.deadline
+                 else ui["smart_no_deadline"])
+    return {"kpi": target.kpi, "kpi_label": label, "value": target.value,
+            "baseline": target.baseline, "start": target.start, "deadline": target.deadline,
+            "owner": target.owner, "text": ", ".join(parts)}

@@ -12,6 +12,7 @@ from rich.text import Text
 from ._cli_common import (fail, format_option, load_project_or_fail,
                           print_csv, print_diagnostics, print_json, project_option,
                           quiet_option, stderr, stdout)
+from ._cli_objectives import objectives_note, objectives_table
 from ._cli_progress import progress_display
 from ._format import STATUS_STYLE, format_change, format_value, plural
 from ._periods import GRAINS
@@ -105,13 +106,17 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
     if not records and fmt == "table":
         stderr.print("no data in the sources for the requested periods", highlight=False)
     if fmt == "json":
-        print_json({"results": records, "warnings": list(result.warnings)})
+        print_json({"results": records, "warnings": list(result.warnings),
+                    "objectives": [p.to_dict() for p in result.objective_progress]})
     elif fmt == "csv":
         print_csv_records(records, result)
     else:
         stdout.print(run_table(records, engine, result, compare_columns_of(result), lang))
         for note in collapsed_notes(records, engine):
             stdout.print(note, highlight=False)
+        for extra in (objectives_table(engine, result, lang), objectives_note(engine, result)):
+            if extra is not None:
+                stdout.print(extra, highlight=False)
     if strict and result.warnings:
         count = len(result.warnings)
         fail(f"--strict: {plural(count, 'data warning')}"

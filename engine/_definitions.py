@@ -20,6 +20,7 @@ from ._formulas import Formula, FunctionSpec, compile_formula
 from ._graph import find_cycles, topological_order
 from ._definition_build import build_definition, build_objective
 from ._model import Definition, Objective
+from ._objectives_check import check_targets
 from ._schema import compile_schema, load_schema, validate
 from ._status import threshold_order_problem
 from ._unit_check import check_units
@@ -329,4 +330,5 @@ def _load_objectives(files: list[Path], definitions: dict[str, Definition],
             extra = tuple(o for o in objective_ids if o not in named.objectives)
             if extra:
                 definitions[kpi] = replace(named, objectives=named.objectives + extra)
+    state.diagnostics.extend(check_targets(objectives, definitions, listed_at))
     return objectives

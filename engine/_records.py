@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any, Iterable, Iterator, Mapping
 
 from ._model import Status
+from ._objectives_progress import ObjectiveProgress
 from ._reasons import Reason
 from .errors import MissingExtraError
 
@@ -98,6 +99,9 @@ class RunResult:
     ``records`` are ordered by KPI, period, slice. ``warnings`` are data problems that did not
     stop the run, one text per source and problem (``source 'ads': 1 row of data/ads.csv has
     no date and was left out``). Iterating a RunResult yields the records.
+    ``objective_progress`` measures each objective target whose KPI was computed, on the
+    un-sliced value of the latest period (empty when the run is split with ``by``: a target
+    is for the whole business, not for one slice).
     """
 
     records: tuple[Record, ...]
@@ -107,6 +111,7 @@ class RunResult:
     kpis: tuple[str, ...] = ()
     compare: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    objective_progress: tuple[ObjectiveProgress, ...] = ()
 
     def __iter__(self) -> Iterator[Record]:
         return iter(self.records)
@@ -126,7 +131,8 @@ class RunResult:
         return [r.to_dict(year=year) for r in self.records]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"results": self.to_records(), "warnings": list(self.warnings)}
+        return {"results": self.to_records(), "warnings": list(self.warnings),
+                "objectives": [p.to_dict() for p in self.objective_progress]}
 
     # -- tables ----------------------------------------------------------------------------
     def columns(self) -> list[str]:

@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ._engine import Engine
+from ._objectives_progress import run_progress
 from ._records import Record, RunResult
 from ._run_grid import lay_out_grid
 from ._run_periods import day_ranges, select_periods, shift_periods
@@ -94,5 +95,6 @@ def run(engine: Engine, project: RunProject, *, grain: str | None = None,
     values, statuses, reasons = attach_reasons(plan, results, grid)
     records = build_records(engine, plan.wanted, results, current, grid.slices, dims, values,
                             statuses, reasons, shifted, modes, grid.period_index, len(grid.slices))
-    return RunResult(tuple(records), grain, tuple(p.label for p in current), dims, plan.wanted, modes,
-                     tuple(warnings))
+    labels = tuple(p.label for p in current)
+    return RunResult(tuple(records), grain, labels, dims, plan.wanted, modes, tuple(warnings),
+                     run_progress(engine, records, labels[-1], current[-1].end, dims))

@@ -99,7 +99,7 @@ def test_project_load_runs_the_teams_own_kpis_like_the_cli_and_to_pandas_works(t
     cli = kpiforge_cli("run", "--period", "2026-10", "--by", "channel", "--kpi", "signup_rate",
                        "--kpi", "cost_per_signup", "--format", "json", "--no-alerts", cwd=team)
     assert cli.returncode == 0, cli.stderr
-    assert json.loads(cli.stdout) == {"results": result.to_records(), "warnings": []}
+    assert json.loads(cli.stdout) == {"results": result.to_records(), "warnings": [], "objectives": []}
 
     frame = result.to_pandas()
     assert list(frame.columns) == ["kpi", "period", "channel", "value", "unit", "currency", "status",

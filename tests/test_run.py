@@ -450,7 +450,7 @@ def test_cli_json_matches_the_api_and_reads_the_project_in_the_working_directory
                     "--compare", "previous", "--format", "json", cwd=project_file.parent)
     assert proc.returncode == 0, proc.stderr
     api = project.run(period="2026-10", by=["channel"], kpis=["aov", "ctr"], compare=["previous"])
-    assert json.loads(proc.stdout) == {"results": api.to_records(), "warnings": []}
+    assert json.loads(proc.stdout) == {"results": api.to_records(), "warnings": [], "objectives": []}
 
 
 def test_cli_csv_and_table(project_file):
