@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kpiforge import load_catalog
+from kpiforge import Engine
 from kpiforge._project import load_project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ CATALOG = [
 
 @pytest.fixture(scope="module")
 def catalog():
-    return load_catalog()
+    return Engine.load()
 
 
 @pytest.mark.parametrize(("kpi", "name", "additivity", "time_agg"), CATALOG)
