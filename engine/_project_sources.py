@@ -63,6 +63,18 @@ class SourceConfig:
     lines: Mapping[tuple[Any, ...], int] = field(default_factory=lambda: _NO_LINES, repr=False)
     file: str = ""
 
+    @property
+    def grain(self) -> str | None:
+        """The native time grain of the rows (``grain:``), None when not declared."""
+        # read from settings, not a field: the core keys are kept there unexpanded already
+        grain = self.settings.get("grain")
+        return str(grain) if grain is not None else None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The dimensions that key the rows (``keys:``): a non-additive input is per key."""
+        return tuple(self.settings.get("keys") or ())
+
     def line_of(self, path: tuple[Any, ...]) -> int:
         """The line of ``path`` or of its nearest written ancestor (0: not from a file)."""
         key = tuple(path)
