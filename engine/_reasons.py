@@ -60,6 +60,8 @@ REASON_CODES: Mapping[str, str] = {
     "no_data": "none of the KPI's inputs has a row in this period and slice",
     "no_source": "no source of the project provides an input (subject: the first one)",
     "not_splittable": "a source cannot be split by the requested dimensions (subject: it)",
+    "not_additive": "a non-additive input (a distinct count per key and period) would be summed "
+                    "across a key or to another grain (subject: the input)",
 }
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from ._additivity import not_additive_reasons
 from ._engine import Engine
 from ._objectives_progress import run_progress
 from ._records import Record, RunResult
@@ -92,7 +93,9 @@ def run(engine: Engine, project: RunProject, *, grain: str | None = None,
         fetched = len(plan.splittable)
         progress("evaluating KPIs", fetched, fetched + 1)
     results = engine.evaluate(grid.arrays, kpis=list(plan.wanted))
-    values, statuses, reasons = attach_reasons(plan, results, grid)
+    values, statuses, reasons = attach_reasons(
+        plan, results, grid, not_additive_reasons(engine.definitions, project.sources, plan,
+                                                  grain, dims))
     records = build_records(engine, plan.wanted, results, current, grid.slices, dims, values,
                             statuses, reasons, shifted, modes, grid.period_index, len(grid.slices))
     labels = tuple(p.label for p in current)

@@ -1,6 +1,7 @@
 """Why a run's value is null, row by row, where the engine alone cannot know.
 
 The engine sees only NaN inputs; the run knows more. In order of precedence, for each KPI:
+``reach cannot be summed across channel`` when a non-additive input would be summed,
 ``source 'shop' cannot be split by campaign`` when an input comes from such a source (every
 row is null then), ``no source provides input 'x'`` when nobody provides it, ``no data`` when
 none of the KPI's inputs has a row there, else the engine's own reason (``missing input: x``,
@@ -9,7 +10,7 @@ none of the KPI's inputs has a row there, else the engine's own reason (``missin
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -42,11 +43,13 @@ def _codes(result: Any, n_rows: int) -> tuple[np.ndarray, np.ndarray, list[Any]]
     return status, reason, table
 
 
-def attach_reasons(plan: RunPlan, results: Any, grid: Grid
-                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
+def attach_reasons(plan: RunPlan, results: Any, grid: Grid,
+                   not_additive: Mapping[str, Reason] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
                               dict[str, tuple[np.ndarray, list[Any]]]]:
     """Value, status and reason per KPI: the engine's, with the run's reasons put in (and
     the value forced null, the status unknown, where the run says there is no value).
+    ``not_additive`` holds the inputs that cannot be answered at this grain and split, with
+    why (every KPI needing one is null with that reason).
     Statuses are uint8 codes (``list(Status)[code]``) and reasons int32 codes into the
     KPI's table of reasons (code 0 is None), as the engine gives them."""
     values: dict[str, np.ndarray] = {}
@@ -62,8 +65,13 @@ def attach_reasons(plan: RunPlan, results: Any, grid: Grid
         blocked = [plan.sources[provided[i]] for i in sorted(inputs) if i in provided
                    and plan.sources[provided[i]].missing_dims]
         unprovided = sorted(i for i in inputs if i not in provided)
+        summed = [not_additive[i] for i in sorted(inputs) if not_additive and i in not_additive]
         forced = np.zeros(n_rows, dtype=bool)
-        if blocked:
+        if summed:
+            table.append(summed[0])
+            reason[:] = len(table) - 1
+            forced[:] = True
+        elif blocked:
             first = blocked[0]
             table.append(Reason("not_splittable", f"source '{first.name}' cannot be split by "
                                 f"{', '.join(first.missing_dims)}", first.name))

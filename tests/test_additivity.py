@@ -1,8 +1,9 @@
-"""Additivity declarations: the catalog's distinct counts and snapshots, and a source's native
-grain and row keys (read from the project, not yet enforced by the run plan)."""
+"""Additivity: the catalog's distinct counts and snapshots, a source's native grain and row
+keys, and the run refusing to sum a non-additive input across a key or to another grain."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,77 @@ def test_demo_ad_reach_declares_grain_and_keys() -> None:
     web = project.sources["web"]
     assert web.grain is None
     assert web.keys == ()
+
+
+REACH_ROWS = [  # month, channel, people reached (distinct per channel and month)
+    ("2026-09-01", "search", 1200), ("2026-09-01", "social", 800),
+    ("2026-10-01", "search", 1500), ("2026-10-01", "social", 900),
+]
+VISITS = [  # raw rows: a visitor may come twice, through two channels
+    ("2026-10-03", "search", "v1"), ("2026-10-04", "social", "v1"),
+    ("2026-10-05", "search", "v2"), ("2026-09-20", "social", "v3"),
+]
+
+
+@pytest.fixture
+def reach_project(tmp_path: Path):
+    (tmp_path / "reach.csv").write_text("month,channel,reach\n" + "".join(
+        f"{m},{c},{r}\n" for m, c, r in REACH_ROWS))
+    (tmp_path / "visits.csv").write_text("day,channel,visitor_id\n" + "".join(
+        f"{d},{c},{v}\n" for d, c, v in VISITS))
+    (tmp_path / "kpiforge.yaml").write_text(textwrap.dedent("""
+        sources:
+          ad_reach:
+            type: csv
+            path: reach.csv
+            time: month
+            grain: month
+            keys: [channel]
+            dimensions: [channel]
+            inputs:
+              reach: {agg: sum}
+          web:
+            type: csv
+            path: visits.csv
+            time: day
+            dimensions: [channel]
+            inputs:
+              unique_visitors: {column: visitor_id, agg: count_distinct}
+    """))
+    return load_project(tmp_path / "kpiforge.yaml")
+
+
+def _values(result, kpi: str) -> dict:
+    return {(r.period, r.slice.get("channel")): (r.value, r.reason_code, r.reason)
+            for r in result.records if r.kpi == kpi}
+
+
+@pytest.mark.parametrize(("grain", "period", "by", "expected"), [
+    # per channel at the native grain: the rows as they are
+    ("month", "2026-10", "channel", {("2026-10", "search"): 1500, ("2026-10", "social"): 900}),
+    # summed across channel: someone reached on both channels would count twice
+    ("month", "2026-10", None, {("2026-10", None): "reach cannot be summed across channel"}),
+    # two months into a quarter: someone reached in both months would count twice
+    ("quarter", "2026-Q4", "channel",
+     {("2026-Q4", "search"): "reach is a distinct count per month",
+      ("2026-Q4", "social"): "reach is a distinct count per month"}),
+])
+def test_reach_is_never_summed(reach_project, grain, period, by, expected) -> None:
+    got = _values(reach_project.run(kpis=["reach"], grain=grain, period=period, by=by), "reach")
+    assert set(got) == set(expected)
+    for key, want in expected.items():
+        value, code, reason = got[key]
+        if isinstance(want, str):
+            assert value is None and code == "not_additive" and reason.startswith(want)
+        else:
+            assert value == want and code is None
+
+
+def test_a_distinct_count_from_raw_rows_is_recomputed_at_any_grain(reach_project) -> None:
+    # no grain, no keys: count_distinct runs over the raw rows, so v1 counts once in total
+    total = _values(reach_project.run(kpis=["unique_visitors"], grain="month", period="2026-10"),
+                    "unique_visitors")
+    assert total == {("2026-10", None): (2.0, None, None)}
+    quarter = _values(reach_project.run(kpis=["unique_visitors"], grain="quarter",
+                                        period="2026-Q3"), "unique_visitors")
+    assert quarter == {("2026-Q3", None): (1.0, None, None)}

@@ -126,13 +126,33 @@ def test_kpis_without_channel_say_why(october: list[dict]) -> None:
             assert "cannot be split by channel" in r["reason"], r
 
 
+# monthly reach per channel is a distinct count: summed across channels it would count a
+# person reached on two channels twice, so the total is null with a reason, never a number
+NOT_SUMMABLE = {"reach", "frequency"}
+
+
 def test_every_catalog_kpi_has_a_total(october_total: list[dict]) -> None:
     got = {r["kpi"]: r for r in october_total}
     assert len(got) == 36, sorted(got)
     for kpi, record in got.items():
         assert record["slice"] == {} and record["period"] == "2026-10"
+        if kpi in NOT_SUMMABLE:
+            assert record["value"] is None and record["reason_code"] == "not_additive", record
+            assert "reach cannot be summed across channel" in record["reason"]
+            continue
         assert record["value"] is not None and math.isfinite(record["value"]), record
         assert record["previous"] is not None, record
+
+
+def test_reach_is_computed_per_channel(demo: Path, october: list[dict]) -> None:
+    rows = by_channel(october, "reach")
+    monthly = pd.read_csv(demo / "data" / "ad_reach_monthly.csv")
+    expected = monthly[monthly["month"].astype(str).str.startswith("2026-10")]
+    assert len(expected)
+    # channels without ads (direct, referral) have no reach: null, not zero
+    assert {c for c, r in rows.items() if r["value"] is not None} == set(expected["channel"])
+    for _, row in expected.iterrows():
+        assert rows[row["channel"]]["value"] == row["reach"]
 
 
 def test_statuses_are_a_mix(october: list[dict]) -> None:
