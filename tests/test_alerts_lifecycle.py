@@ -285,7 +285,8 @@ def test_messages_use_the_chosen_language(project):
     project.run(record("cpc", "2026-10", 6.0, "critical"), lang="fr")
     [alert] = project.recorder.of("ops")
     assert alert.name == "Coût par clic"
-    assert alert.message == "Coût par clic is critical: 6.00 EUR for 2026-10."
+    # the default message is in the chosen language too (templates/alert_messages.yaml)
+    assert alert.message == "Coût par clic : statut critique, 6,00 EUR pour 2026-10."
 
 
 def test_memory_state_is_refused_outside_dry_runs(project):
