@@ -2,46 +2,16 @@
 else its `lang`, else English; the French default messages and words come from package data."""
 
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from kpiforge.alerts._lang import alert_language, alert_strings, localise_number
 from kpiforge.alerts._templates import DEFAULT_MESSAGE, render_message
+from tests.test_cli_run_alerts import kpiforge, write_ads_project
 
 EN = "Click-through rate (CTR) is critical: 0.50 % for 2026-09 (channel=display)."
 FR = "Taux de clics (CTR) : statut critique, 0,50 % pour 2026-09 (channel=display)."
-
-
-def kpiforge(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "kpiforge", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
-
-
-def make_project(tmp_path: Path, settings: str) -> Path:
-    rows = ["date,channel,impressions,clicks"]
-    for day in range(1, 31):
-        rows.append(f"2026-09-{day:02d},search,1000,40")   # 4 %: good
-        rows.append(f"2026-09-{day:02d},display,1000,5")   # 0.5 %: critical
-    (tmp_path / "ads.csv").write_text("\n".join(rows) + "\n")
-    (tmp_path / "kpiforge.yaml").write_text(settings + textwrap.dedent("""
-        state: state/alerts.db
-        sources:
-          ads:
-            type: csv
-            path: ads.csv
-            time: date
-            dimensions: [channel]
-            inputs:
-              impressions: {agg: sum}
-              clicks: {agg: sum}
-        sinks:
-          log: {type: file, path: alerts.jsonl}
-    """))
-    return tmp_path
 
 
 @pytest.mark.parametrize("settings, args, message", [
@@ -57,7 +27,7 @@ def make_project(tmp_path: Path, settings: str) -> Path:
 ], ids=["default", "run-lang", "project-lang", "alerting-lang", "alerting-before-project",
         "cli-before-alerting", "cli-before-project", "regional", "unknown-language"])
 def test_alert_message_language(tmp_path, settings, args, message):
-    project = make_project(tmp_path, settings)
+    project = write_ads_project(tmp_path, settings)
     proc = kpiforge("run", "--kpi", "ctr", "--by", "channel", "--period", "2026-09", *args,
                     cwd=project)
     assert proc.returncode == 0, proc.stderr

@@ -14,15 +14,15 @@ def kpiforge(*args, cwd):
                           capture_output=True, text=True, timeout=120)
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
+def write_ads_project(tmp_path: Path, settings: str) -> Path:
+    """A project of September ads by channel (search good, display critical) with a file
+    sink; ``settings`` are top-level lines put before the rest."""
     rows = ["date,channel,impressions,clicks"]
     for day in range(1, 31):
         rows.append(f"2026-09-{day:02d},search,1000,40")   # 4 %: good
         rows.append(f"2026-09-{day:02d},display,1000,5")   # 0.5 %: critical
     (tmp_path / "ads.csv").write_text("\n".join(rows) + "\n")
-    (tmp_path / "kpiforge.yaml").write_text(textwrap.dedent("""
-        timezone: Europe/Paris
+    (tmp_path / "kpiforge.yaml").write_text(settings + textwrap.dedent("""
         state: state/alerts.db
         sources:
           ads:
@@ -37,6 +37,11 @@ def project(tmp_path: Path) -> Path:
           log: {type: file, path: alerts.jsonl}
     """))
     return tmp_path
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return write_ads_project(tmp_path, "timezone: Europe/Paris\n")
 
 
 def alert_lines(project: Path) -> list[dict]:
