@@ -99,5 +99,6 @@ def run(engine: Engine, project: RunProject, *, grain: str | None = None,
     records = build_records(engine, plan.wanted, results, current, grid.slices, dims, values,
                             statuses, reasons, shifted, modes, grid.period_index, len(grid.slices))
     labels = tuple(p.label for p in current)
+    warnings = [*getattr(project, "binding_warnings", ()), *warnings]  # former input names
     return RunResult(tuple(records), grain, labels, dims, plan.wanted, modes, tuple(warnings),
                      run_progress(engine, records, labels[-1], current[-1].end, dims))
