@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, cast
 
 import numpy as np
 
@@ -107,7 +107,7 @@ class Condition:
                     return np.full(n, values[node.id], dtype=np.float64)
                 return np.asarray(data[columns[node.id]], dtype=np.float64)
             if isinstance(node, ast.Constant):
-                return np.full(n, float(node.value), dtype=np.float64)
+                return np.full(n, float(cast(float, node.value)), dtype=np.float64)
             if isinstance(node, ast.UnaryOp) and not isinstance(node.op, ast.Not):
                 operand = number(node.operand)
                 return -operand if isinstance(node.op, ast.USub) else operand

@@ -140,7 +140,8 @@ class _Binding:
                          "definition's fields instead, or give the input another name")
             return None
         columns = {f: config.fields.get(f, f) for f in definition.fields}
-        column, expression = "*", None
+        column: str | None = "*"
+        expression: str | None = None
         if "column" in settings or "expression" in settings:
             column, expression = settings.get("column"), settings.get("expression")
         elif measure.field_name is not None:
