@@ -185,8 +185,8 @@ def show(context: Context, kpi_id: str, definitions: tuple[str, ...], project_fi
     table.add_column("value")
     for key in ("description", "category", "objectives", "owner", "status", "version", "formula",
                 "unit", "currency", "direction", "target", "tolerance", "thresholds", "converted", "alerts",
-                "inputs", "depends_on", "inputs_needed", "used_by", "labels", "tags", "vanity",
-                "path"):
+                "inputs", "fields", "parameters", "depends_on", "inputs_needed", "used_by",
+                "labels", "tags", "vanity", "path"):
         if key in data and data[key] not in (None, "", [], {}):
             value = d.text(lang) if key == "description" else data[key]
             table.add_row(key, text(show_value(key, value)))
