@@ -37,6 +37,7 @@ from ._run_grid import lay_out_grid
 from ._run_periods import day_ranges, select_periods, shift_periods
 from ._run_plan import (
     COMPARE_MODES,
+    evaluate_overrides,
     RunProject,
     check_period_options,
     compare_modes,
@@ -93,6 +94,8 @@ def run(engine: Engine, project: RunProject, *, grain: str | None = None,
         fetched = len(plan.splittable)
         progress("evaluating KPIs", fetched, fetched + 1)
     results = engine.evaluate(grid.arrays, kpis=list(plan.wanted))
+    if plan.overrides:
+        results = evaluate_overrides(engine, plan, grid.arrays, results)
     values, statuses, reasons = attach_reasons(
         plan, results, grid, not_additive_reasons(engine.definitions, project.sources, plan,
                                                   grain, dims))
