@@ -18,6 +18,7 @@ from ._reasons import Reason, depends_on, input_not_finite, missing_input
 from ._inputs import input_array, input_number
 from ._ranges import Range, apply_ranges, input_ranges, name_out_of_range, name_out_of_range_codes
 from ._status import classify, classify_codes
+from ._totals import total_key
 from .errors import Diagnostic, InputError, UnknownKpiError, did_you_mean
 
 
@@ -95,7 +96,7 @@ class Engine:
         # precomputed once, so that each evaluation only looks plans up
         object.__setattr__(self, "_plans", MappingProxyType({
             kpi_id: (catalog.definitions[kpi_id], catalog.formulas[kpi_id],
-                     tuple(sorted(catalog.formulas[kpi_id].names & set(catalog.definitions[kpi_id].inputs))),
+                     tuple(sorted(catalog.formulas[kpi_id].names & _readable(catalog.definitions[kpi_id]))),
                      catalog.definitions[kpi_id].depends_on)
             for kpi_id in catalog.order
         }))
@@ -253,6 +254,11 @@ class Engine:
             results[kpi] = Result(kpi, value, definition.unit.value,
                                   codes=SliceCodes(status, codes, tuple(table)))
         return Results(results)
+
+
+def _readable(definition: Definition) -> set[str]:
+    """The names a KPI's formula may read from the inputs: its inputs and their totals."""
+    return {*definition.inputs, *(total_key(name) for name in definition.inputs)}
 
 
 def _name_infinity_codes(codes: np.ndarray, table: list[Any], used: tuple[str, ...],

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping, Protocol, Sequence
 from ._definitions import did_you_mean
 from ._engine import Engine
 from ._periods import GRAINS
+from ._totals import input_of, is_total, total_key
 from .errors import RunError
 
 __all__ = ["COMPARE_MODES", "RunPlan", "RunProject", "SourcePlan", "check_period_options",
@@ -129,6 +130,7 @@ def plan_run(engine: Engine, project: RunProject, kpis: Sequence[str] | None,
         engine.plan(wanted)  # UnknownKpiError (with did-you-mean) for an unknown id
     else:
         general = {k for k in provided if "@" not in k}
+        general |= {total_key(k) for k in general}  # a total is provided with its input
         wanted = [kpi for kpi in engine.computable(general | {k.partition("@")[0] for k in provided})
                   if all(i in general or i in overrides.get(kpi, {})
                          for i in engine.required_inputs(kpi))]
@@ -137,7 +139,11 @@ def plan_run(engine: Engine, project: RunProject, kpis: Sequence[str] | None,
                            f"({', '.join(sorted(provided)) or 'none'})")
     required = {kpi: frozenset(overrides.get(kpi, {}).get(i, i) for i in engine.required_inputs(kpi))
                 for kpi in wanted}
-    needed_inputs = sorted(set().union(*required.values()) & set(provided))
+    # total(x) is fetched from x's source (without the --by dimensions), not listed by it
+    provided = {**provided, **{k: provided[input_of(k)] for ks in required.values() for k in ks
+                               if is_total(k) and input_of(k) in provided}}
+    needed_inputs = sorted(i for i in set().union(*required.values()) & set(provided)
+                           if not is_total(i))
     needed_sources = list(dict.fromkeys(provided[i] for i in needed_inputs))
 
     known_dims = project.dimensions()
