@@ -81,6 +81,9 @@ def _models(project: Any, notes: list[Note]
         if source.type not in EXPORTED_TYPES:
             notes.append(Note(what, f"type {source.type} has no table a dbt model could be"))
             continue
+        if source.settings.get("keys"):
+            notes.append(Note(what, "keys (inputs not summable across "
+                              + ", ".join(source.settings["keys"]) + ") have no MetricFlow form"))
         if source.settings.get("query"):
             notes.append(Note(what, "a query, not a table: exported as ref('" + name + "')"))
         measures, filtered = [], []
@@ -230,7 +233,8 @@ class _Metrics:
         if definition.parameters:
             raise _Skip("parameters have no MetricFlow form")
         definitions = self.project.engine.definitions
-        simple = isinstance(tree, ast.Name) and tree.id not in definitions
+        simple = isinstance(tree, ast.Name) and (tree.id in definition.inputs
+                                                 or tree.id not in definitions)
         if simple and tree.id not in self.provided:  # type: ignore[union-attr]
             raise _Skip(f"input {tree.id} is not read from an exported source")  # type: ignore
         refs = {} if simple else {

@@ -80,6 +80,7 @@ def _column(dimension: Mapping[str, Any], notes: list[Note], what: str) -> str:
     if expr is None or expr == dimension["name"]:
         return str(dimension["name"])
     if is_identifier(expr):
+        notes.append(Note(what, f"is column {expr}: kpiforge names it {expr}"))
         return str(expr)
     notes.append(Note(what, f"its expression {expr!r} is not a column: read as column "
                             f"{dimension['name']!r}"))
@@ -128,6 +129,8 @@ def _models(models: list[dict[str, Any]], notes: list[Note]
         dims = [d for d in model.get("dimensions") or [] if isinstance(d, dict) and "name" in d]
         times = {str(d["name"]): _column(d, notes, f"{what}, dimension {d['name']}")
                  for d in dims if d.get("type") == "time"}
+        grains = {str(d["name"]): (d.get("type_params") or {}).get("time_granularity")
+                  for d in dims if d.get("type") == "time"}
         categorical = {str(d["name"]): _column(d, notes, f"{what}, dimension {d['name']}")
                        for d in dims if d.get("type") != "time"}
         default = (model.get("defaults") or {}).get("agg_time_dimension")
@@ -146,10 +149,13 @@ def _models(models: list[dict[str, Any]], notes: list[Note]
                 notes.append(Note(f"measure {mname}", str(exc)))
                 continue
             source_name = name if time == default else f"{name}_by_{time}"
-            sources.setdefault(source_name, {
-                "type": "sql", "url": "${WAREHOUSE_URL}", "table": table, "time": times[time],
-                **({"dimensions": sorted(set(categorical.values()))} if categorical else {}),
-                "inputs": {}})  # filled once every metric has named its inputs
+            source = sources.setdefault(source_name, {
+                "type": "sql", "url": "${WAREHOUSE_URL}", "table": table, "time": times[time]})
+            if categorical:
+                source["dimensions"] = list(dict.fromkeys(categorical.values()))
+            if grains.get(time) in ("week", "month", "quarter", "year"):
+                source["grain"] = grains[time]  # rows at that grain: a snapshot's native grain
+            source.setdefault("inputs", {})  # filled once every metric has named its inputs
             measures[mname] = _Measure(mname, source_name, binding, categorical,
                                        measure.get("description"))
         if not model.get("measures"):
@@ -284,7 +290,7 @@ def _simplify(formula: str) -> str:
 
 
 def _definition(name: str, metric: Mapping[str, Any], formula: str, inputs: dict[str, Any],
-                notes: list[Note]) -> dict[str, Any]:
+                guessed: list[str]) -> dict[str, Any]:
     meta = metric.get("meta") or (metric.get("config") or {}).get("meta") or {}
     kept = meta.get(META_KEY) if isinstance(meta.get(META_KEY), dict) else {}
     label = metric.get("label") or name.replace("_", " ").capitalize()
@@ -299,13 +305,15 @@ def _definition(name: str, metric: Mapping[str, Any], formula: str, inputs: dict
     definition["inputs"] = inputs
     definition.update({k: kept[k] for k in _META_KEYS if k in kept})
     if "unit" not in definition or "direction" not in definition:
-        unit = "ratio" if metric.get("type") == "ratio" else "count"
-        definition.setdefault("unit", unit)
+        tree = ast.parse(formula, mode="eval").body
+        percent = isinstance(tree, ast.BinOp) and isinstance(tree.op, ast.Mult) and any(
+            isinstance(n, ast.Constant) and n.value == 100 for n in (tree.left, tree.right))
+        definition.setdefault("unit", "count" if metric.get("type") == "simple"
+                              else "percent" if percent else "ratio")
         definition.setdefault("direction", "higher_is_better")
-        notes.append(Note(f"metric {name}", f"MetricFlow has no unit or direction: set to "
-                                            f"{definition['unit']} and {definition['direction']}"
-                                            ", check them"))
-    return definition
+        guessed.append(name)
+    order = ("id", "name", "labels", "description", "descriptions")
+    return {**{k: definition[k] for k in order if k in definition}, **definition}
 
 
 def import_metricflow(models: list[dict[str, Any]], metrics: list[dict[str, Any]]) -> Imported:
@@ -362,6 +370,7 @@ def import_metricflow(models: list[dict[str, Any]], metrics: list[dict[str, Any]
         else:
             sources[measure.source]["inputs"][measure.name] = dict(measure.binding)
     definitions: dict[str, dict[str, Any]] = {}
+    guessed: list[str] = []
     for name, formula in formulas.items():
         inputs: dict[str, Any] = {}
         for index, input_name in names.items():
@@ -372,5 +381,9 @@ def import_metricflow(models: list[dict[str, Any]], metrics: list[dict[str, Any]
                 description = measures[source_key].description
                 inputs[input_name] = {"description": " ".join(description.split())} \
                     if description else {}
-        definitions[name] = _definition(name, by_name[name], _simplify(formula), inputs, notes)
+        definitions[name] = _definition(name, by_name[name], _simplify(formula), inputs, guessed)
+    if guessed:
+        notes.append(Note("unit and direction", "MetricFlow has neither: set to count (simple "
+                          "metrics), percent (a formula times 100) or ratio, and higher_is_better, for " + ", ".join(guessed)
+                          + "; check them"))
     return Imported(definitions, {k: v for k, v in sources.items() if v["inputs"]}, tuple(notes))
