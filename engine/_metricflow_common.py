@@ -80,7 +80,7 @@ def render_filter(entity: str, filters: Mapping[str, Any]) -> str:
     parts = []
     for column, value in filters.items():
         ref = f"{{{{ Dimension('{entity}__{column}') }}}}"
-        if isinstance(value, list):
+        if isinstance(value, (list, tuple)):
             parts.append(f"{ref} IN ({', '.join(_render_literal(v) for v in value)})")
         else:
             parts.append(f"{ref} = {_render_literal(value)}")

@@ -97,7 +97,8 @@ def _models(project: Any, notes: list[Note]
                 notes.append(Note(f"input {input_name} of {what}", "its definition's where "
                                   "condition is not exported"))
                 continue
-            if any(v is None or (isinstance(v, list) and None in v) for v in spec.filter.values()):
+            if any(v is None or (isinstance(v, (list, tuple)) and None in v)
+                   for v in spec.filter.values()):
                 notes.append(Note(f"input {input_name} of {what}", "a filter on NULL"))
                 continue
             measures.append(_measure(input_name, spec, source.time))
@@ -247,8 +248,8 @@ class _Metrics:
             data["description"] = definition.description
         if simple and isinstance(tree, ast.Name):
             model, spec = self.provided[tree.id]
-            data.update(self._simple(definition.id, tree.id, model, spec, meta))
-            data["label"] = definition.name  # _simple's keys first, the KPI's own label kept
+            body = self._simple(definition.id, tree.id, model, spec, meta)
+            data.update({k: v for k, v in body.items() if k != "name"})
         elif (isinstance(tree, ast.BinOp) and isinstance(tree.op, ast.Div)
               and isinstance(tree.left, ast.Name) and isinstance(tree.right, ast.Name)):
             data.update(type="ratio", type_params={"numerator": refs[tree.left.id],

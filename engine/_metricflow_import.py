@@ -27,7 +27,7 @@ _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
 # SQL functions of a derived expression -> kpiforge functions (the rest is not imported)
 _FUNCTIONS = {"abs": "abs", "round": "round", "sqrt": "sqrt", "exp": "exp", "coalesce": "coalesce",
               "least": "min", "greatest": "max"}
-_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.USub, ast.UAdd)
+_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd)
 # definition keys that only kpiforge has, read back from a metric's meta
 _META_KEYS = ("labels", "descriptions", "category", "objectives", "owner", "status", "version",
               "tags", "vanity", "unit", "currency", "direction", "target", "tolerance",
@@ -56,6 +56,17 @@ class _Measure:
 
 class _Unsupported(Exception):
     """Why one metric cannot be imported."""
+
+
+class _Power(ast.NodeTransformer):
+    """SQL's POWER(a, b) is the formula language's a ** b."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id.lower() == "power" \
+                and len(node.args) == 2 and not node.keywords:
+            return ast.BinOp(left=node.args[0], op=ast.Pow(), right=node.args[1])
+        return node
 
 
 def read_metricflow(directory: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -258,7 +269,7 @@ def _columns(raw: dict[str, Any], measure: _Measure) -> dict[str, Any]:
 
 def _substitute(expr: str, names: Mapping[str, str]) -> str:
     try:
-        tree = ast.parse(expr.strip(), mode="eval")
+        tree = _Power().visit(ast.parse(expr.strip(), mode="eval"))
     except SyntaxError:
         raise _Unsupported(f"expression {expr!r} is not arithmetic kpiforge can read") from None
     for node in ast.walk(tree):
