@@ -21,6 +21,7 @@ from typing import Any, Mapping
 
 from ._formula_check import FunctionSpec, check_formula
 from ._metricflow_common import AGG_TO_MF, META_KEY, Note, render_filter
+from ._metricflow_expr import Untranslatable, formula_to_sql
 from ._yamlio import load_document
 from ._totals import TOTAL
 from .errors import FormulaError, KpiforgeError
@@ -28,9 +29,6 @@ from .errors import FormulaError, KpiforgeError
 __all__ = ["EXPORTED_TYPES", "Exported", "export_metricflow"]
 
 EXPORTED_TYPES = ("sql", "duckdb", "sqlite", "csv", "parquet")
-# kpiforge function -> SQL function of a derived metric's expression (total() has none)
-_SQL_FUNCTIONS = {"abs": "ABS", "round": "ROUND", "sqrt": "SQRT", "exp": "EXP",
-                  "coalesce": "COALESCE", "min": "LEAST", "max": "GREATEST"}
 _KEPT = ("labels", "descriptions", "category", "objectives", "owner", "status", "version", "tags",
          "vanity", "unit", "currency", "direction", "target", "tolerance", "thresholds", "alerts",
          "inputs")
@@ -137,39 +135,6 @@ def _raw_definition(definition: Any) -> dict[str, Any]:
     return next((k for k in kpis if isinstance(k, dict) and k.get("id") == definition.id), {})
 
 
-class _Sql(ast.NodeTransformer):
-    """A checked formula tree as a MetricFlow derived expression."""
-
-    def __init__(self, aliases: Mapping[str, str]):
-        self.aliases = aliases
-
-    def visit_Name(self, node: ast.Name) -> ast.AST:
-        return ast.Name(id=self.aliases[node.id], ctx=ast.Load())
-
-    def visit_Call(self, node: ast.Call) -> ast.AST:
-        name = node.func.id if isinstance(node.func, ast.Name) else "?"
-        if name not in _SQL_FUNCTIONS or node.keywords:
-            raise _Skip(f"function {name}() has no MetricFlow (SQL) equivalent")
-        return ast.Call(func=ast.Name(id=_SQL_FUNCTIONS[name], ctx=ast.Load()),
-                        args=[self.visit(a) for a in node.args], keywords=[])
-
-    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
-        if isinstance(node.op, ast.Pow):
-            return ast.Call(func=ast.Name(id="POWER", ctx=ast.Load()),
-                            args=[self.visit(node.left), self.visit(node.right)], keywords=[])
-        if not isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
-            raise _Skip(f"operator {type(node.op).__name__} has no MetricFlow form")
-        return ast.BinOp(left=self.visit(node.left), op=node.op, right=self.visit(node.right))
-
-    def generic_visit(self, node: ast.AST) -> ast.AST:
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            return ast.UnaryOp(op=node.op, operand=self.visit(node.operand))
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
-                and not isinstance(node.value, bool):
-            return node
-        raise _Skip(f"{type(node).__name__} (a condition or comparison) has no MetricFlow form")
-
-
 @dataclass
 class _Metrics:
     project: Any
@@ -255,7 +220,10 @@ class _Metrics:
             data.update(type="ratio", type_params={"numerator": refs[tree.left.id],
                                                    "denominator": refs[tree.right.id]})
         else:
-            expr = ast.unparse(_Sql({n: n for n in names}).visit(tree))
+            try:
+                expr = formula_to_sql(tree)
+            except Untranslatable as exc:
+                raise _Skip(str(exc)) from None
             data.update(type="derived", type_params={"expr": expr, "metrics": [
                 {"name": m} if m == n else {"name": m, "alias": n} for n, m in refs.items()]})
         data["config"] = {"meta": {META_KEY: meta}}

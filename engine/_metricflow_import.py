@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ._metricflow_common import AGG_FROM_MF, META_KEY, Note, is_identifier, parse_filter
+from ._metricflow_expr import Untranslatable, formula_from_sql
 from ._yamlio import load_document
 from .errors import ArgumentError
 
@@ -24,10 +25,6 @@ __all__ = ["Imported", "import_metricflow", "read_metricflow"]
 
 _REF = re.compile(r"""^\s*ref\(\s*['"]([^'"]+)['"]\s*\)\s*\Z""")
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
-# SQL functions of a derived expression -> kpiforge functions (the rest is not imported)
-_FUNCTIONS = {"abs": "abs", "round": "round", "sqrt": "sqrt", "exp": "exp", "coalesce": "coalesce",
-              "least": "min", "greatest": "max"}
-_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd)
 # definition keys that only kpiforge has, read back from a metric's meta
 _META_KEYS = ("labels", "descriptions", "category", "objectives", "owner", "status", "version",
               "tags", "vanity", "unit", "currency", "direction", "target", "tolerance",
@@ -56,17 +53,6 @@ class _Measure:
 
 class _Unsupported(Exception):
     """Why one metric cannot be imported."""
-
-
-class _Power(ast.NodeTransformer):
-    """SQL's POWER(a, b) is the formula language's a ** b."""
-
-    def visit_Call(self, node: ast.Call) -> ast.AST:
-        self.generic_visit(node)
-        if isinstance(node.func, ast.Name) and node.func.id.lower() == "power" \
-                and len(node.args) == 2 and not node.keywords:
-            return ast.BinOp(left=node.args[0], op=ast.Pow(), right=node.args[1])
-        return node
 
 
 def read_metricflow(directory: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -239,7 +225,7 @@ class _Builder:
                     raise _Unsupported(f"{key} (a value from another period) has no kpiforge form")
             alias = str(ref.get("alias") or ref.get("name"))
             names[alias] = self.resolve(str(ref.get("name")), _merge(raw, ref.get("filter")), seen)
-        return _substitute(str(params.get("expr", "")), names)
+        return _formula(str(params.get("expr", "")), names)
 
 
 def _merge(raw: dict[str, Any], filters: Any) -> dict[str, Any]:
@@ -267,32 +253,11 @@ def _columns(raw: dict[str, Any], measure: _Measure) -> dict[str, Any]:
     return filters
 
 
-def _substitute(expr: str, names: Mapping[str, str]) -> str:
+def _formula(expr: str, names: Mapping[str, str]) -> str:
     try:
-        tree = _Power().visit(ast.parse(expr.strip(), mode="eval"))
-    except SyntaxError:
-        raise _Unsupported(f"expression {expr!r} is not arithmetic kpiforge can read") from None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            function = node.func.id.lower() if isinstance(node.func, ast.Name) else "?"
-            if function not in _FUNCTIONS or node.keywords:
-                raise _Unsupported(f"expression {expr!r}: function {function} has no kpiforge "
-                                   "equivalent")
-            node.func.id = _FUNCTIONS[function]  # type: ignore[attr-defined]
-        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            raise _Unsupported(f"expression {expr!r} is not arithmetic")
-        elif isinstance(node, ast.Name) and node.id in names:
-            node.id = f"({names[node.id]})"
-        elif isinstance(node, ast.Name) and node.id not in _FUNCTIONS.values():
-            raise _Unsupported(f"expression {expr!r} uses {node.id!r}, not one of its metrics")
-        elif isinstance(node, ast.Constant) and (isinstance(node.value, bool)
-                                                or not isinstance(node.value, (int, float))):
-            raise _Unsupported(f"expression {expr!r} has a constant that is not a number")
-        elif not isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name,
-                                   ast.Constant, ast.Load, *_OPS)):
-            raise _Unsupported(f"expression {expr!r} uses {type(node).__name__}, which kpiforge "
-                               "formulas lack")
-    return ast.unparse(tree)
+        return formula_from_sql(expr, names)
+    except Untranslatable as exc:
+        raise _Unsupported(str(exc)) from None
 
 
 def _simplify(formula: str) -> str:
