@@ -250,3 +250,51 @@ def test_read_metricflow_reads_every_yaml_file_of_the_folder():
     imported = import_metricflow(models, metrics)
     assert "cumulative_revenue" not in imported.definitions
     assert any(n.what == "metric cumulative_revenue" for n in imported.notes)
+
+
+# -- the imported project runs --------------------------------------------------------------------
+
+SHOP_ROWS = """
+create table fct_orders(ordered_at date, delivered_at date, channel text, order_status text,
+                        amount real, customer_id int, is_food_order boolean);
+insert into fct_orders values ('2026-01-05', '2026-01-07', 'web', 'paid', 10.0, 1, 1),
+    ('2026-01-06', '2026-01-20', 'web', 'shipped', 20.0, 2, 0),
+    ('2026-01-09', '2026-02-01', 'shop', 'refunded', 30.0, 1, 1);
+create table stg_ad_spend(date date, channel text, cost real, remaining_budget real);
+insert into stg_ad_spend values ('2026-01-01', 'web', 5.0, 100.0), ('2026-01-31', 'web', 5.0, 90.0);
+"""
+
+
+@pytest.fixture(scope="module")
+def shop_run(shop, tmp_path_factory):
+    import csv
+    import io
+    import sqlite3
+
+    database = tmp_path_factory.mktemp("warehouse") / "wh.sqlite"
+    with sqlite3.connect(database) as connection:
+        connection.executescript(SHOP_ROWS)
+    os.environ["WAREHOUSE_URL"] = f"sqlite:///{database}"
+    try:
+        result = kpiforge("run", "--project", str(shop[0] / "kpiforge.yaml"), "--grain", "month",
+                          "--period", "2026-01", "--format", "csv", "--no-alerts")
+    finally:
+        del os.environ["WAREHOUSE_URL"]
+    assert result.exit_code == 0, result.output
+    return {r["kpi"]: float(r["value"]) for r in csv.DictReader(io.StringIO(result.stdout))}
+
+
+@pytest.mark.parametrize("kpi, value", [
+    ("revenue", 10.0),  # status = 'paid' only
+    ("orders", 3.0),
+    ("settled_orders", 2.0),  # paid or shipped
+    ("aov", 10.0),  # paid revenue over paid orders
+    ("food_order_share", 2 / 3),  # sum_boolean
+    ("marketing_spend", 10.0),
+    ("remaining_budget", 90.0),  # non_additive_dimension, window_choice max: the last day
+    ("roas", 1.0),
+    ("aov_pct_of_target", 20.0),
+    ("deliveries", 2.0),  # by delivered_at: one delivery falls in February
+])
+def test_imported_project_runs_on_sqlite(shop_run, kpi, value):
+    assert shop_run[kpi] == pytest.approx(value, rel=1e-12)
