@@ -131,7 +131,7 @@ def _raw_definition(definition: Any) -> dict[str, Any]:
         data = load_document(definition.path).data
     except KpiforgeError:
         return {}
-    kpis = data.get("kpis") if isinstance(data, dict) and "kpis" in data else [data]
+    kpis = data.get("kpis") or [] if isinstance(data, dict) and "kpis" in data else [data]
     return next((k for k in kpis if isinstance(k, dict) and k.get("id") == definition.id), {})
 
 
@@ -199,10 +199,10 @@ class _Metrics:
         if definition.parameters:
             raise _Skip("parameters have no MetricFlow form")
         definitions = self.project.engine.definitions
-        simple = isinstance(tree, ast.Name) and (tree.id in definition.inputs
-                                                 or tree.id not in definitions)
-        if simple and tree.id not in self.provided:  # type: ignore[union-attr]
-            raise _Skip(f"input {tree.id} is not read from an exported source")  # type: ignore
+        single = tree.id if isinstance(tree, ast.Name) else None
+        simple = single is not None and (single in definition.inputs or single not in definitions)
+        if simple and single not in self.provided:
+            raise _Skip(f"input {single} is not read from an exported source")
         refs = {} if simple else {
             n: (self.kpi(n, seen) if n in definitions and n not in definition.inputs
                 else self.input_metric(n)) for n in sorted(names)}

@@ -268,7 +268,8 @@ def _simplify(formula: str) -> str:
 def _definition(name: str, metric: Mapping[str, Any], formula: str, inputs: dict[str, Any],
                 guessed: list[str]) -> dict[str, Any]:
     meta = metric.get("meta") or (metric.get("config") or {}).get("meta") or {}
-    kept = meta.get(META_KEY) if isinstance(meta.get(META_KEY), dict) else {}
+    found = meta.get(META_KEY) if isinstance(meta, dict) else None
+    kept: dict[str, Any] = found if isinstance(found, dict) else {}
     label = metric.get("label") or name.replace("_", " ").capitalize()
     definition: dict[str, Any] = {"id": name, "name": str(label)}
     if metric.get("description"):
