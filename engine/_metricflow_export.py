@@ -29,6 +29,8 @@ from .errors import FormulaError, KpiforgeError
 __all__ = ["EXPORTED_TYPES", "Exported", "export_metricflow"]
 
 EXPORTED_TYPES = ("sql", "duckdb", "sqlite", "csv", "parquet")
+_GRAINS = ("nanosecond", "microsecond", "millisecond", "second", "minute", "hour", "day",
+           "week", "month", "quarter", "year")
 _KEPT = ("labels", "descriptions", "category", "objectives", "owner", "status", "version", "tags",
          "vanity", "unit", "currency", "direction", "target", "tolerance", "thresholds", "alerts",
          "inputs")
@@ -85,6 +87,8 @@ def _models(project: Any, notes: list[Note]
         if source.settings.get("query"):
             notes.append(Note(what, "a query, not a table: exported as ref('" + name + "')"))
         measures, filtered = [], []
+        # MetricFlow reserves the granularity names (a column called month): another name
+        time = f"{name}_{source.time}" if source.time.lower() in _GRAINS else source.time
         raw_inputs = source.settings.get("inputs") or {}
         for input_name, spec in source.inputs.items():
             if "@" in input_name or (raw_inputs.get(input_name) or {}).get("for"):
@@ -99,7 +103,7 @@ def _models(project: Any, notes: list[Note]
                    for v in spec.filter.values()):
                 notes.append(Note(f"input {input_name} of {what}", "a filter on NULL"))
                 continue
-            measures.append(_measure(input_name, spec, source.time))
+            measures.append(_measure(input_name, spec, time))
             filtered += [c for c in spec.filter if c not in source.dimensions]
             provided[input_name] = (name, spec)
         for input_name in source.unbound:
@@ -108,7 +112,7 @@ def _models(project: Any, notes: list[Note]
         if not measures:
             continue
         dimensions: list[dict[str, Any]] = [{
-            "name": source.time, "type": "time",
+            "name": time, **({"expr": source.time} if time != source.time else {}), "type": "time",
             "type_params": {"time_granularity": source.settings.get("grain") or "day"}}]
         # a filter's columns must be dimensions for a metric filter to name them
         dimensions += [{"name": d, "type": "categorical"}
@@ -117,7 +121,7 @@ def _models(project: Any, notes: list[Note]
         if source.settings.get("description"):
             model["description"] = str(source.settings["description"])
         model.update({"model": f"ref('{_table(name, source.settings)}')",
-                      "defaults": {"agg_time_dimension": source.time},
+                      "defaults": {"agg_time_dimension": time},
                       "primary_entity": name, "dimensions": dimensions, "measures": measures})
         models.append(model)
     return models, provided
@@ -217,8 +221,8 @@ class _Metrics:
             data.update({k: v for k, v in body.items() if k != "name"})
         elif (isinstance(tree, ast.BinOp) and isinstance(tree.op, ast.Div)
               and isinstance(tree.left, ast.Name) and isinstance(tree.right, ast.Name)):
-            data.update(type="ratio", type_params={"numerator": refs[tree.left.id],
-                                                   "denominator": refs[tree.right.id]})
+            data.update(type="ratio", type_params={"numerator": {"name": refs[tree.left.id]},
+                                                   "denominator": {"name": refs[tree.right.id]}})
         else:
             try:
                 expr = formula_to_sql(tree)

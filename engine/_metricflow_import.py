@@ -72,12 +72,13 @@ def read_metricflow(directory: str | Path) -> tuple[list[dict[str, Any]], list[d
     return models, metrics
 
 
-def _column(dimension: Mapping[str, Any], notes: list[Note], what: str) -> str:
+def _column(dimension: Mapping[str, Any], notes: list[Note], what: str, time: bool = False) -> str:
     expr = dimension.get("expr")
     if expr is None or expr == dimension["name"]:
         return str(dimension["name"])
     if is_identifier(expr):
-        notes.append(Note(what, f"is column {expr}: kpiforge names it {expr}"))
+        if not time:  # a time dimension's name is not kpiforge's concern, only its column
+            notes.append(Note(what, f"is column {expr}: kpiforge names it {expr}"))
         return str(expr)
     notes.append(Note(what, f"its expression {expr!r} is not a column: read as column "
                             f"{dimension['name']!r}"))
@@ -124,7 +125,7 @@ def _models(models: list[dict[str, Any]], notes: list[Note]
             notes.append(Note(what, "entities and the joins they allow are not carried over: "
                                     + ", ".join(entities)))
         dims = [d for d in model.get("dimensions") or [] if isinstance(d, dict) and "name" in d]
-        times = {str(d["name"]): _column(d, notes, f"{what}, dimension {d['name']}")
+        times = {str(d["name"]): _column(d, notes, f"{what}, dimension {d['name']}", time=True)
                  for d in dims if d.get("type") == "time"}
         grains = {str(d["name"]): (d.get("type_params") or {}).get("time_granularity")
                   for d in dims if d.get("type") == "time"}
@@ -204,7 +205,8 @@ class _Builder:
             slug = re.sub(r"[^a-z0-9]+", "_", "_".join(str(v) for v in filters.values()).lower())
             return self.token(measure, filters, f"{name}_{slug}".strip("_")[:64] if extra else name)
         if kind == "ratio":
-            num, den = (self._operand(params.get(k), raw, seen) for k in ("numerator", "denominator"))
+            num, den = (self._operand(params.get(k), raw, seen)
+                        for k in ("numerator", "denominator"))
             return f"({num}) / ({den})"
         if kind == "derived":
             return self._derived(params, raw, seen)
@@ -361,6 +363,6 @@ def import_metricflow(models: list[dict[str, Any]], metrics: list[dict[str, Any]
         definitions[name] = _definition(name, by_name[name], _simplify(formula), inputs, guessed)
     if guessed:
         notes.append(Note("unit and direction", "MetricFlow has neither: set to count (simple "
-                          "metrics), percent (a formula times 100) or ratio, and higher_is_better, for " + ", ".join(guessed)
-                          + "; check them"))
+                          "metrics), percent (a formula times 100) or ratio, and "
+                          "higher_is_better, for " + ", ".join(guessed) + "; check them"))
     return Imported(definitions, {k: v for k, v in sources.items() if v["inputs"]}, tuple(notes))

@@ -149,7 +149,8 @@ def test_what_is_not_exported_is_reported(tmp_path, what, reason):
 
 def test_exported_metrics_keep_what_metricflow_has_no_place_for_in_meta(tmp_path):
     kpiforge("export", "metricflow", "--project", str(SMALL), "-o", str(tmp_path))
-    metrics = {m["name"]: m for m in yaml.safe_load((tmp_path / "metrics.yml").read_text())["metrics"]}
+    written = yaml.safe_load((tmp_path / "metrics.yml").read_text())
+    metrics = {m["name"]: m for m in written["metrics"]}
     meta = metrics["revenue"]["config"]["meta"]["kpiforge"]
     assert meta["thresholds"] == {"good": 1000, "warning": 500}
     assert meta["alerts"] == {"on": ["warning", "critical"], "for": 2}
@@ -190,7 +191,8 @@ def engines(tmp_path_factory):
     return {str(p): round_trip(p, tmp_path_factory.mktemp("values")) for p in (DEMO, SMALL)}
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 @pytest.mark.parametrize("project", [DEMO, SMALL])
 def test_round_tripped_kpis_give_the_same_values(engines, project, data):
@@ -298,3 +300,49 @@ def shop_run(shop, tmp_path_factory):
 ])
 def test_imported_project_runs_on_sqlite(shop_run, kpi, value):
     assert shop_run[kpi] == pytest.approx(value, rel=1e-12)
+
+
+# -- MetricFlow's own validator, where dbt-semantic-interfaces is installed (test-only) ----------
+
+def semantic_manifest_issues(folder: Path) -> list[str]:
+    """What MetricFlow's semantic-manifest validator says of the dbt YAML in ``folder``, after
+    the conversion dbt itself does (one document per model and metric, ref() resolved)."""
+    import re
+
+    parsing = pytest.importorskip("dbt_semantic_interfaces.parsing.dir_to_model")
+    from dbt_semantic_interfaces.parsing.objects import YamlConfigFile
+    from dbt_semantic_interfaces.validations.semantic_manifest_validator import (
+        SemanticManifestValidator)
+
+    docs: list[dict] = []
+    for path in sorted(folder.rglob("*.yml")):
+        data = yaml.safe_load(path.read_text())
+        for model in data.get("semantic_models", []):
+            table = re.match(r"ref\('(.+)'\)", model["model"]).group(1)
+            docs.append({"semantic_model": {
+                **{k: v for k, v in model.items() if k != "model"},
+                "node_relation": {"alias": table, "schema_name": "analytics"}}})
+        for metric in data.get("metrics", []):
+            params = metric.get("type_params", {})
+            for key in ("numerator", "denominator"):  # dbt accepts a name, the manifest a dict
+                if isinstance(params.get(key), str):
+                    params[key] = {"name": params[key]}
+            docs.append({"metric": metric})
+    docs.append({"project_configuration": {"time_spine_table_configurations": [
+        {"location": "analytics.metricflow_time_spine", "column_name": "date_day",
+         "grain": "day"}]}})
+    built = parsing.parse_yaml_files_to_validation_ready_semantic_manifest(
+        [YamlConfigFile(filepath="manifest.yml", contents=yaml.safe_dump_all(docs))],
+        raise_issues_as_exceptions=False)
+    results = SemanticManifestValidator().validate_semantic_manifest(built.semantic_manifest)
+    return [i.as_readable_str() for i in (*built.issues.errors, *results.errors)]
+
+
+@pytest.mark.parametrize("project", [DEMO, SMALL])
+def test_exported_models_pass_metricflows_validator(tmp_path, project):
+    kpiforge("export", "metricflow", "--project", str(project), "-o", str(tmp_path))
+    assert semantic_manifest_issues(tmp_path) == []
+
+
+def test_the_hand_written_fixture_passes_metricflows_validator():
+    assert semantic_manifest_issues(FIXTURES / "shop") == []
