@@ -19,6 +19,7 @@ from .errors import DefinitionError, KpiforgeError, ProjectError
 __all__ = ["export_group", "import_group", "write_export", "write_import"]
 
 _SCHEMAS = "https://kpiforge.dev/schemas/v1"
+_IMPORTED = "# Imported from MetricFlow metric"  # marks the files an import may replace
 
 
 def _dump(data: Any) -> str:
@@ -36,10 +37,13 @@ def write_import(imported: Any, out: Path, origin: str) -> str:
     report's text."""
     folder = out / "definitions"
     folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.yaml"):  # a metric imported before may be gone: not left behind
+        if _IMPORTED in old.read_text(encoding="utf-8", errors="replace")[:200]:
+            old.unlink()
     for kpi_id, definition in imported.definitions.items():
         (folder / f"{kpi_id}.yaml").write_text(
             f"# yaml-language-server: $schema={_SCHEMAS}/kpi.schema.json\n"
-            f"# Imported from MetricFlow metric {kpi_id} by kpiforge import metricflow.\n"
+            f"{_IMPORTED} {kpi_id} by kpiforge import metricflow.\n"
             + _dump(definition), encoding="utf-8")
     project = {"definitions": ["definitions/"], "sources": imported.sources}
     (out / "kpiforge.yaml").write_text(

@@ -192,6 +192,9 @@ class _Builder:
         raw = _merge(raw, metric.get("filter"))
         if kind == "simple":
             ref = params.get("measure")
+            if ref is None:
+                raise _Unsupported("a simple metric without type_params.measure (the spec of "
+                                   "dbt 1.12, agg on the metric) is not read")
             ref_name = ref.get("name") if isinstance(ref, dict) else ref
             if isinstance(ref, dict):
                 raw = _merge(raw, ref.get("filter"))

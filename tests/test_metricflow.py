@@ -346,3 +346,28 @@ def test_exported_models_pass_metricflows_validator(tmp_path, project):
 
 def test_the_hand_written_fixture_passes_metricflows_validator():
     assert semantic_manifest_issues(FIXTURES / "shop") == []
+
+
+def test_a_second_import_replaces_the_first_and_keeps_files_written_by_hand(tmp_path):
+    source = tmp_path / "mf"
+    shutil.copytree(FIXTURES / "shop", source)
+    out = tmp_path / "out"
+    assert kpiforge("import", "metricflow", str(source), "-o", str(out)).exit_code == 0
+    (out / "definitions" / "mine.yaml").write_text("# written by hand\n")
+    metrics = source / "models" / "metrics.yml"
+    metrics.write_text(metrics.read_text().replace("name: roas", "name: return_on_ad_spend"))
+    assert kpiforge("import", "metricflow", str(source), "-o", str(out)).exit_code == 0
+    written = {p.name for p in (out / "definitions").iterdir()}
+    assert "roas.yaml" not in written
+    assert {"return_on_ad_spend.yaml", "mine.yaml"} <= written
+
+
+@pytest.mark.parametrize("args, message", [
+    (["export", "metricflow", "--project", "nope.yaml", "-o", "x"], "nope.yaml"),
+    (["import", "metricflow", "README.md", "-o", "x"], "README.md"),
+])
+def test_usage_errors_name_what_is_wrong(tmp_path, args, message):
+    result = kpiforge(*args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
