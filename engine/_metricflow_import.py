@@ -55,13 +55,14 @@ class _Unsupported(Exception):
     """Why one metric cannot be imported."""
 
 
-def read_metricflow(directory: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Every semantic model and metric in the YAML files under ``directory``."""
+def read_metricflow(directory: str | Path) -> tuple[list[dict[str, Any]], ...]:
+    """Every semantic model, metric and saved query in the YAML files under ``directory``."""
     root = Path(directory)
     if not root.is_dir():
         raise ArgumentError(f"{directory}: not a folder of MetricFlow YAML files")
     models: list[dict[str, Any]] = []
     metrics: list[dict[str, Any]] = []
+    queries: list[dict[str, Any]] = []
     files = sorted(p for p in root.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
     for path in files:
         data = load_document(path).data
@@ -69,7 +70,8 @@ def read_metricflow(directory: str | Path) -> tuple[list[dict[str, Any]], list[d
             continue
         models += [m for m in data.get("semantic_models") or [] if isinstance(m, dict)]
         metrics += [m for m in data.get("metrics") or [] if isinstance(m, dict)]
-    return models, metrics
+        queries += [q for q in data.get("saved_queries") or [] if isinstance(q, dict)]
+    return models, metrics, queries
 
 
 def _column(dimension: Mapping[str, Any], notes: list[Note], what: str, time: bool = False) -> str:
@@ -298,9 +300,12 @@ def _definition(name: str, metric: Mapping[str, Any], formula: str, inputs: dict
     return {**{k: definition[k] for k in order if k in definition}, **definition}
 
 
-def import_metricflow(models: list[dict[str, Any]], metrics: list[dict[str, Any]]) -> Imported:
+def import_metricflow(models: list[dict[str, Any]], metrics: list[dict[str, Any]],
+                      saved_queries: list[dict[str, Any]] | None = None) -> Imported:
     """kpiforge definitions and sources for MetricFlow ``models`` and ``metrics``."""
-    notes: list[Note] = []
+    notes: list[Note] = [Note(f"saved query {q.get('name')}", "saved queries have no kpiforge "
+                              "form (a run's --kpi, --by and --grain say the same)")
+                         for q in saved_queries or []]
     measures, sources = _models(models, notes)
     by_name = {str(m.get("name")): m for m in metrics}
     builder = _Builder(measures, by_name)

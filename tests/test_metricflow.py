@@ -109,6 +109,7 @@ def test_imported_source_inputs(shop, source, name, binding):
     ("measure order_value_p50", "agg 'median'"),
     ("metric median_order_value", "not imported"),
     ("semantic model orders", "entities and the joins"),
+    ("saved query weekly_revenue", "saved queries have no kpiforge form"),
 ])
 def test_what_is_not_carried_over_is_reported(shop, what, reason):
     report = (shop[0] / "IMPORT_REPORT.md").read_text()
@@ -247,9 +248,10 @@ def test_derived_expressions_without_a_formula_are_refused(expr):
 
 
 def test_read_metricflow_reads_every_yaml_file_of_the_folder():
-    models, metrics = read_metricflow(FIXTURES / "shop")
+    models, metrics, queries = read_metricflow(FIXTURES / "shop")
     assert [m["name"] for m in models] == ["orders", "marketing"]
-    imported = import_metricflow(models, metrics)
+    assert [q["name"] for q in queries] == ["weekly_revenue"]
+    imported = import_metricflow(models, metrics, queries)
     assert "cumulative_revenue" not in imported.definitions
     assert any(n.what == "metric cumulative_revenue" for n in imported.notes)
 
