@@ -373,3 +373,42 @@ def test_usage_errors_name_what_is_wrong(tmp_path, args, message):
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_folder_with_broken_yaml_is_reported_with_its_location(tmp_path):
+    (tmp_path / "bad.yml").write_text("metrics:\n  - name: x\n    type: [simple\n")
+    result = kpiforge("import", "metricflow", str(tmp_path), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert "bad.yml:" in result.output and "Traceback" not in result.output
+
+
+# formulas of inputs a, b, c: arithmetic and the functions both sides have
+leaves = st.one_of(st.sampled_from(["a", "b", "c"]), st.integers(1, 99).map(str))
+formulas = st.recursive(leaves, lambda inner: st.one_of(
+    st.tuples(inner, st.sampled_from(["+", "-", "*", "/"]), inner).map(
+        lambda t: f"({t[0]} {t[1]} {t[2]})"),
+    inner.map(lambda x: f"-{x}"),
+    inner.map(lambda x: f"abs({x})"),
+    st.tuples(inner, inner).map(lambda t: f"min({t[0]}, {t[1]})"),
+    st.tuples(inner, inner).map(lambda t: f"max({t[0]}, {t[1]})"),
+    inner.map(lambda x: f"round({x}, 2)"),
+    inner.map(lambda x: f"{x} ** 2"),
+), max_leaves=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(formula=formulas, a=st.floats(0.1, 1e3), b=st.floats(0.1, 1e3), c=st.floats(0.1, 1e3))
+def test_formula_to_sql_and_back_computes_the_same(formula, a, b, c):
+    import ast
+
+    from kpiforge._metricflow_expr import formula_to_sql
+
+    sql = formula_to_sql(ast.parse(formula, mode="eval").body)
+    back = formula_from_sql(sql, {"a": "a", "b": "b", "c": "c"})
+    env = {"a": a, "b": b, "c": c, "min": min, "max": max, "abs": abs, "round": round}
+    try:
+        want = eval(formula, {"__builtins__": {}}, env)  # noqa: S307 - generated arithmetic
+    except (ZeroDivisionError, OverflowError):
+        return
+    got = eval(back, {"__builtins__": {}}, env)  # noqa: S307
+    assert got == pytest.approx(want, rel=1e-9, abs=1e-9) or (math.isnan(want) and math.isnan(got))
