@@ -308,6 +308,13 @@ def import_metricflow(models: list[dict[str, Any]], metrics: list[dict[str, Any]
                          for q in saved_queries or []]
     measures, sources = _models(models, notes)
     by_name = {str(m.get("name")): m for m in metrics}
+    for model in models:  # create_metric: true is a simple metric of the measure's name
+        for measure in model.get("measures") or []:
+            name = str(measure.get("name"))
+            if measure.get("create_metric") and name not in by_name:
+                by_name[name] = {"name": name, "type": "simple", "label": measure.get("label"),
+                                 "description": measure.get("description"),
+                                 "type_params": {"measure": name}}
     builder = _Builder(measures, by_name)
 
     def helper(m: Mapping[str, Any]) -> bool:  # an input of kpiforge's export, not a KPI

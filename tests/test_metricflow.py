@@ -78,6 +78,7 @@ def test_imported_definitions_and_project_validate(shop, monkeypatch):
     ("roas", "revenue / spend"),  # derived, through an alias
     ("aov_pct_of_target", "aov / 50 * 100"),  # a ratio metric used by its KPI id
     ("remaining_budget", "budget_left"),
+    ("clicks", "clicks"),  # a measure's create_metric: true
 ])
 def test_imported_formulas(shop, kpi, formula):
     data = yaml.safe_load((shop[0] / "definitions" / f"{kpi}.yaml").read_text())
@@ -264,8 +265,9 @@ create table fct_orders(ordered_at date, delivered_at date, channel text, order_
 insert into fct_orders values ('2026-01-05', '2026-01-07', 'web', 'paid', 10.0, 1, 1),
     ('2026-01-06', '2026-01-20', 'web', 'shipped', 20.0, 2, 0),
     ('2026-01-09', '2026-02-01', 'shop', 'refunded', 30.0, 1, 1);
-create table stg_ad_spend(date date, channel text, cost real, remaining_budget real);
-insert into stg_ad_spend values ('2026-01-01', 'web', 5.0, 100.0), ('2026-01-31', 'web', 5.0, 90.0);
+create table stg_ad_spend(date date, channel text, cost real, remaining_budget real, clicks int);
+insert into stg_ad_spend values ('2026-01-01', 'web', 5.0, 100.0, 7),
+    ('2026-01-31', 'web', 5.0, 90.0, 3);
 """
 
 
@@ -299,6 +301,7 @@ def shop_run(shop, tmp_path_factory):
     ("roas", 1.0),
     ("aov_pct_of_target", 20.0),
     ("deliveries", 2.0),  # by delivered_at: one delivery falls in February
+    ("clicks", 10.0),
 ])
 def test_imported_project_runs_on_sqlite(shop_run, kpi, value):
     assert shop_run[kpi] == pytest.approx(value, rel=1e-12)
