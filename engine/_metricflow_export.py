@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ._formula_check import FunctionSpec, check_formula
-from ._metricflow_common import AGG_TO_MF, META_KEY, Note, render_filter
+from ._metricflow_common import AGG_TO_MF, META_KEY, Note, is_identifier, render_filter
 from ._metricflow_expr import Untranslatable, formula_to_sql
 from ._yamlio import load_document
 from ._totals import TOTAL
@@ -59,9 +59,24 @@ def _table(name: str, settings: Mapping[str, Any]) -> str:
     return name
 
 
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _quote(column: str) -> str:
+    return column if is_identifier(column) else '"' + column.replace('"', '""') + '"'
+
+
 def _measure(name: str, spec: Any, time: str) -> dict[str, Any]:
     measure: dict[str, Any] = {"name": name}
     expr = spec.expression if spec.expression is not None else (spec.column or name)
+    if spec.where is not None:  # a definition's row condition: only its rows enter, as in SQL
+        kept = "1" if expr == "*" else expr
+        expr = f"CASE WHEN {spec.where.sql(_literal, _quote)} THEN {kept} END"
     if spec.agg in ("first", "last"):  # a snapshot: summed over dimensions, one time point
         measure.update(agg="sum", expr=expr, non_additive_dimension={
             "name": time, "window_choice": "min" if spec.agg == "first" else "max"})
@@ -95,9 +110,9 @@ def _models(project: Any, notes: list[Note]
                 notes.append(Note(f"input {input_name.split('@')[0]} of {what}",
                                   "a binding for some KPIs only (for:) has no MetricFlow form"))
                 continue
-            if spec.where is not None:
-                notes.append(Note(f"input {input_name} of {what}", "its definition's where "
-                                  "condition is not exported"))
+            if spec.where is not None and spec.agg in ("first", "last"):
+                notes.append(Note(f"input {input_name} of {what}", "a snapshot (first, last) "
+                                  "with a where condition has no MetricFlow form"))
                 continue
             if any(v is None or (isinstance(v, (list, tuple)) and None in v)
                    for v in spec.filter.values()):
@@ -200,8 +215,8 @@ class _Metrics:
             raise _Skip(f"formula: {exc}") from None
         if "total" in called:
             raise _Skip("total() (a share of the whole breakdown) has no MetricFlow form")
-        if definition.parameters:
-            raise _Skip("parameters have no MetricFlow form")
+        if set(definition.parameters) & names:  # those of its where conditions are inlined
+            raise _Skip("a formula's parameters have no MetricFlow form")
         definitions = self.project.engine.definitions
         single = tree.id if isinstance(tree, ast.Name) else None
         simple = single is not None and (single in definition.inputs or single not in definitions)
@@ -241,6 +256,7 @@ class _Metrics:
 def export_metricflow(project: Any, functions: Mapping[str, FunctionSpec]) -> Exported:
     """MetricFlow YAML data for a loaded :class:`kpiforge.Project`'s sources and KPIs."""
     notes: list[Note] = []
+    project.engine  # noqa: B018 - loads the definitions and binds their measures to the sources
     models, provided = _models(project, notes)
     metrics = _Metrics(project, provided, functions, notes)
     for kpi_id in sorted(project.engine.definitions):

@@ -176,7 +176,7 @@ def round_trip(project: Path, tmp_path: Path) -> tuple[Engine, Engine, list[str]
     return original, Engine.load(imported / "definitions"), kpis
 
 
-@pytest.mark.parametrize("project, exported", [(DEMO, 34), (SMALL, 7)])
+@pytest.mark.parametrize("project, exported", [(DEMO, 36), (SMALL, 7)])
 def test_round_trip_keeps_every_exported_kpi(tmp_path_factory, project, exported):
     tmp_path = tmp_path_factory.mktemp("rt")
     original, imported, kpis = round_trip(project, tmp_path)
@@ -415,3 +415,20 @@ def test_formula_to_sql_and_back_computes_the_same(formula, a, b, c):
         return
     got = eval(back, {"__builtins__": {}}, env)  # noqa: S307
     assert got == pytest.approx(want, rel=1e-9, abs=1e-9) or (math.isnan(want) and math.isnan(got))
+
+
+@pytest.mark.parametrize("measure, agg, expr", [
+    ("promoters", "count", "CASE WHEN (score >= 9) THEN 1 END"),  # a definition's where
+    ("satisfied_responses", "count", "CASE WHEN (score >= (5.0 - 1)) THEN 1 END"),  # parameter
+    ("nps_responses", "count", "score"),  # a definition's field, bound by the source
+    ("customers_start", "sum", "customers_start"),  # first: a non_additive_dimension
+    ("sessions", "count", "session_id"),
+])
+def test_demo_measures(tmp_path_factory, measure, agg, expr):
+    out = tmp_path_factory.getbasetemp() / "demo_export"
+    if not out.exists():
+        assert kpiforge("export", "metricflow", "--project", str(DEMO), "-o", str(out)
+                        ).exit_code == 0
+    models = yaml.safe_load((out / "semantic_models.yml").read_text())["semantic_models"]
+    found = {m["name"]: m for model in models for m in model["measures"]}[measure]
+    assert (found["agg"], found["expr"]) == (agg, expr)
