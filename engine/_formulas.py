@@ -39,6 +39,7 @@ evaluation therefore agree on value and reason by construction
 from __future__ import annotations
 
 import ast
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -52,6 +53,7 @@ from ._formula_check import (
     FunctionSpec,
     check_formula,
 )
+from ._guards import all_finite
 from ._formula_interp import _interpreter, _reason_from_error, _reset
 from ._formula_lower import (
     _ARRAY_INTERNALS,
@@ -82,8 +84,8 @@ _INPLACE_FROM = 65_536  # slices from which array mode reuses temporaries (see _
 _NAN = float("nan")
 _NAN64 = np.float64("nan")
 _ndarray = np.ndarray
-_add_reduce = np.add.reduce
 _float64 = np.float64
+_UNGUARDED = contextlib.nullcontext()
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,11 +346,9 @@ class Formula:
                     r = np.broadcast_to(r, (n,)).copy()
                 except ValueError:
                     return self._evaluate_slices(values, n, None)
-        # NaN/inf if any slice is non-finite, in one pass that allocates nothing and, unlike
-        # the dot product it replaces, never goes through BLAS (slow when the other core is
-        # busy). Huge finite values can overflow the sum: then look slice by slice.
-        with np.errstate(over="ignore", invalid="ignore"):
-            if _add_reduce(r) * 0.0 == 0.0:  # inf * 0 and NaN * 0 are NaN
+        # no BLAS (all_finite); a sum overflowing on finite values is told apart just below
+        with np.errstate(over="ignore", invalid="ignore") if guarded else _UNGUARDED:
+            if all_finite(r):
                 return r, None, [None]
         bad = ~np.isfinite(r)
         if not bad.any():  # the sum overflowed, every slice is fine
