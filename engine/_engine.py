@@ -11,6 +11,7 @@ import numpy as np
 
 from ._definitions import Catalog, load_catalog
 from ._formulas import Formula, function_specs
+from ._guards import all_finite
 from ._model import Definition, Objective, Result, Results, SliceCodes, Status
 from ._plugins import Plugins, load_plugins
 from ._reasons import Reason, depends_on, input_not_finite, missing_input
@@ -65,11 +66,11 @@ def _normalise_inputs(inputs: Mapping[str, Any]
                              f"got text {str(array[0])[:40]!r}" if len(array) else
                              f"input '{name}': expected a number or a list of numbers, got text")
         array = input_array(name, array)
-        with np.errstate(invalid="ignore"):
+        if not all_finite(array):  # NaN, an infinity or a huge sum: look for infinities
             inf = np.isinf(array)
-        if inf.any():
-            infinite[name] = inf
-            array = np.where(inf, np.nan, array)
+            if inf.any():
+                infinite[name] = inf
+                array = np.where(inf, np.nan, array)
         if size is not None and len(array) != size:
             raise InputError(f"input '{name}' has {len(array)} values but other inputs have {size}")
         size = len(array)
@@ -183,6 +184,12 @@ class Engine:
         With ``kpis`` given, those and what they depend on; otherwise every KPI whose inputs
         are all given. A value that cannot be computed is null with a reason, never a number.
         """
+        # one errstate for the inputs' checks and every formula: entering it costs as much as
+        # a small formula (the scalar path computes with Python floats: no effect there)
+        with np.errstate(all="ignore"):
+            return self._evaluate(inputs, kpis)
+
+    def _evaluate(self, inputs: Mapping[str, Any], kpis: Sequence[str] | None) -> Results:
         values, size, infinite = _normalise_inputs(inputs)
         outside = apply_ranges(values, self._ranges) if self._ranges else {}
         if kpis is None:
@@ -190,9 +197,7 @@ class Engine:
         else:
             order = self.plan(kpis)
         if size is not None:
-            # one errstate for every formula: entering it costs as much as a small formula
-            with np.errstate(all="ignore"):
-                return self._evaluate_arrays(values, size, infinite, order, outside)
+            return self._evaluate_arrays(values, size, infinite, order, outside)
         results: dict[str, Result] = {}
         computed: dict[str, Any] = {}
         reasons: dict[str, Any] = {}
