@@ -289,6 +289,7 @@ class SliceCodes:
 
 
 _STATUS_BY_CODE = np.array(list(Status), dtype=object)  # see _status.STATUSES
+_STATUS_TEXT = [str(s) for s in Status]
 
 
 def _objects(items: Any) -> np.ndarray:
@@ -361,11 +362,19 @@ class Result:
         if not self.is_array:
             return [{"kpi": self.kpi, "value": _plain(self.value), "unit": self.unit,
                      "status": str(self.status), **_reason_fields(self.reason)}]
-        return [
-            {"kpi": self.kpi, "index": i, "value": _plain(v), "unit": self.unit,
-             "status": str(s), **_reason_fields(r)}
-            for i, (v, s, r) in enumerate(zip(self.value.tolist(), self.status, self.reason))
-        ]
+        codes = self._codes
+        if codes is None:
+            return [
+                {"kpi": self.kpi, "index": i, "value": _plain(v), "unit": self.unit,
+                 "status": str(s), **_reason_fields(r)}
+                for i, (v, s, r) in enumerate(zip(self.value.tolist(), self.status, self.reason))
+            ]
+        # from the codes: each code's texts made once, no object arrays (same records as above)
+        fields = [_reason_fields(r) for r in codes.table]
+        why = codes.reason.tolist() if codes.reason is not None else [0] * len(codes.status)
+        return [{"kpi": self.kpi, "index": i, "value": _plain(v), "unit": self.unit,
+                 "status": _STATUS_TEXT[s], **fields[r]}
+                for i, (v, s, r) in enumerate(zip(self.value.tolist(), codes.status.tolist(), why))]
 
 
 @dataclass(frozen=True)
