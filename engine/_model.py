@@ -364,17 +364,16 @@ class Result:
                      "status": str(self.status), **_reason_fields(self.reason)}]
         codes = self._codes
         if codes is None:
-            return [
-                {"kpi": self.kpi, "index": i, "value": _plain(v), "unit": self.unit,
-                 "status": str(s), **_reason_fields(r)}
-                for i, (v, s, r) in enumerate(zip(self.value.tolist(), self.status, self.reason))
-            ]
+            rows = zip(self.value.tolist(), self.status, self.reason)
+            return [{"kpi": self.kpi, "index": i, "value": _plain(v), "unit": self.unit,
+                     "status": str(s), **_reason_fields(r)} for i, (v, s, r) in enumerate(rows)]
         # from the codes: each code's texts made once, no object arrays (same records as above)
         fields = [_reason_fields(r) for r in codes.table]
         why = codes.reason.tolist() if codes.reason is not None else [0] * len(codes.status)
-        return [{"kpi": self.kpi, "index": i, "value": _plain(v), "unit": self.unit,
-                 "status": _STATUS_TEXT[s], **fields[r]}
-                for i, (v, s, r) in enumerate(zip(self.value.tolist(), codes.status.tolist(), why))]
+        values = np.asarray(self.value, dtype=np.float64).tolist()  # v - v: NaN for NaN, inf
+        return [{"kpi": self.kpi, "index": i, "value": v if v - v == 0.0 else None,
+                 "unit": self.unit, "status": _STATUS_TEXT[s], **fields[r]}
+                for i, (v, s, r) in enumerate(zip(values, codes.status.tolist(), why))]
 
 
 @dataclass(frozen=True)
