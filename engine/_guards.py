@@ -97,7 +97,7 @@ def _poison(r: Any, *operands: Any) -> Any:
 def _a_fin(x: Any) -> Any:
     """``x`` with infinities turned into NaN, which every operation propagates."""
     if type(x) is _ndarray:
-        if x.dtype.kind != "f" or all_finite(x):
+        if x.dtype.kind in "biu" or all_finite(x):  # a plugin's object array is summed too
             return x
         return np.where(np.isinf(x), _NAN, x)
     return x if not math.isinf(x) else _NAN
