@@ -9,6 +9,7 @@ from typing import Any, Iterable, Mapping, Sequence, cast
 
 import numpy as np
 
+from ._aliases import input_aliases, with_aliases
 from ._definitions import Catalog, load_catalog
 from ._formulas import Formula, function_specs
 from ._guards import all_finite
@@ -18,6 +19,7 @@ from ._reasons import Reason, depends_on, input_not_finite, missing_input
 from ._inputs import input_array, input_number
 from ._ranges import Range, apply_ranges, input_ranges, name_out_of_range, name_out_of_range_codes
 from ._status import classify, classify_codes
+from ._totals import total_key
 from .errors import Diagnostic, InputError, UnknownKpiError, did_you_mean
 
 
@@ -81,7 +83,8 @@ def _normalise_inputs(inputs: Mapping[str, Any]
 class Engine:
     """A loaded definition set. Immutable after :meth:`load` and safe to share between threads."""
 
-    __slots__ = ("_catalog", "_plugins", "_plans", "_ranges")
+    __slots__ = ("_aliases", "_catalog", "_plugins", "_plans", "_ranges")
+    _aliases: tuple[Mapping[str, tuple[str, ...]], frozenset[str]]  # former names, declared names
     _catalog: Catalog
     _plugins: Plugins
     _ranges: Mapping[str, Range]  # the valid range of each input declaring one
@@ -94,11 +97,13 @@ class Engine:
         # precomputed once, so that each evaluation only looks plans up
         object.__setattr__(self, "_plans", MappingProxyType({
             kpi_id: (catalog.definitions[kpi_id], catalog.formulas[kpi_id],
-                     tuple(sorted(catalog.formulas[kpi_id].names & set(catalog.definitions[kpi_id].inputs))),
+                     tuple(sorted(catalog.formulas[kpi_id].names & _readable(catalog.definitions[kpi_id]))),
                      catalog.definitions[kpi_id].depends_on)
             for kpi_id in catalog.order
         }))
         object.__setattr__(self, "_ranges", MappingProxyType(input_ranges(catalog.definitions)))
+        declared = frozenset(n for d in catalog.definitions.values() for n in d.inputs)
+        object.__setattr__(self, "_aliases", (input_aliases(catalog.definitions.values()), declared))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Engine is immutable; cannot set {name!r}")
@@ -184,6 +189,8 @@ class Engine:
         With ``kpis`` given, those and what they depend on; otherwise every KPI whose inputs
         are all given. A value that cannot be computed is null with a reason, never a number.
         """
+        if self._aliases[0]:
+            inputs = with_aliases(inputs, *self._aliases)
         # one errstate for the inputs' checks and every formula: entering it costs as much as
         # a small formula (the scalar path computes with Python floats: no effect there)
         with np.errstate(all="ignore"):
@@ -252,6 +259,11 @@ class Engine:
             results[kpi] = Result(kpi, value, definition.unit.value,
                                   codes=SliceCodes(status, codes, tuple(table)))
         return Results(results)
+
+
+def _readable(definition: Definition) -> set[str]:
+    """The names a KPI's formula may read from the inputs: its inputs and their totals."""
+    return {*definition.inputs, *(total_key(name) for name in definition.inputs)}
 
 
 def _name_infinity_codes(codes: np.ndarray, table: list[Any], used: tuple[str, ...],

@@ -46,25 +46,14 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from ._explain import explain_codes
-from ._formula_check import (
-    MAX_DEPTH,
-    MAX_FORMULA_LENGTH,
-    MAX_NODES,
-    FunctionSpec,
-    check_formula,
-)
-from ._guards import all_finite
+from ._formula_check import MAX_DEPTH, MAX_FORMULA_LENGTH, MAX_NODES, FunctionSpec, check_formula
 from ._formula_interp import _interpreter, _reason_from_error, _reset
-from ._formula_lower import (
-    _ARRAY_INTERNALS,
-    _SCALAR_INTERNALS,
-    _internal_names,
-    _is_builtin,
-    _lower,
-)
+from ._formula_lower import _ARRAY_INTERNALS, _SCALAR_INTERNALS, _internal_names, _is_builtin, _lower
+from ._guards import all_finite
 from ._inputs import input_array, input_number
 from ._reasons import (REASON_DOMAIN, REASON_NOT_FINITE, always_needed, missing_input,
                        reason_objects)
+from ._totals import TOTAL, rewrite_totals, total_key
 from .errors import InputError
 
 __all__ = [
@@ -385,12 +374,13 @@ class Formula:
 
 
 def compile_formula(text: str, *, functions: Mapping[str, FunctionSpec]) -> Formula:
-    """Check ``text`` against the allow-list and prepare it for evaluation.
-
-    Raises :class:`FormulaError` with ``code`` one of ``syntax``, ``forbidden``,
-    ``unknown-function``, ``arity``, ``too-complex`` and a 1-based ``column``.
-    """
-    tree, names, called = check_formula(text, functions)
+    """Check ``text`` against the allow-list and prepare it for evaluation (``total(x)``
+    becomes the input ``total(x)``, see ``_totals``). Raises :class:`FormulaError` with
+    ``code`` one of ``syntax``, ``forbidden``, ``unknown-function``, ``arity``, ``too-complex``,
+    ``total`` and a 1-based ``column``."""
+    tree, names, called = check_formula(text, {**functions, "total": TOTAL})
+    tree, totals = rewrite_totals(tree, lambda n: len(text) - len(text.lstrip()) + n.col_offset + 1)
+    names, called = names | {total_key(t) for t in totals}, called - {"total"}
     builtins = frozenset(name for name in called
                          if _is_builtin(name, functions[name].func))
     scalar = ast.fix_missing_locations(_lower(tree, array=False, builtins=builtins))

@@ -10,6 +10,8 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from ._reasons import reason_objects
+
 __all__ = [
     "AlertState",
     "Definition",
@@ -222,6 +224,15 @@ class Definition:
             "thresholds": self.thresholds.to_dict(),
             "path": self.path,
         }
+        if self.fields:
+            data["fields"] = {n: {k: v for k, v in (
+                ("description", f.description), ("descriptions", dict(f.descriptions)),
+                ("unit", f.unit), ("range", list(f.range) if f.range else None)) if v}
+                for n, f in self.fields.items()}
+        if self.parameters:
+            data["parameters"] = {n: {"default": p.default, "allowed": list(p.allowed),
+                                      "description": p.description}
+                                  for n, p in self.parameters.items()}
         if self.direction is Direction.TARGET:
             data["target"] = self.target
             data["tolerance"] = self.tolerance
@@ -292,15 +303,6 @@ _STATUS_BY_CODE = np.array(list(Status), dtype=object)  # see _status.STATUSES
 _STATUS_TEXT = [str(s) for s in Status]
 
 
-def _objects(items: Any) -> np.ndarray:
-    # np.array(list_of_reasons, dtype=object) would do, but a one-element table of a str
-    # subclass is safer built item by item: nothing is converted to plain str
-    out = np.empty(len(items), dtype=object)
-    for i, item in enumerate(items):
-        out[i] = item
-    return out
-
-
 @dataclass(frozen=True, slots=True, init=False)
 class Result:
     """The value of one KPI.
@@ -337,7 +339,7 @@ class Result:
             if codes.reason is None:
                 reason = np.empty(len(codes.status), dtype=object)
             else:
-                reason = _objects(codes.table)[codes.reason]
+                reason = reason_objects(codes.table)[codes.reason]
             object.__setattr__(self, "_reason", reason)
         return self._reason
 
@@ -362,8 +364,7 @@ class Result:
         if not self.is_array:
             return [{"kpi": self.kpi, "value": _plain(self.value), "unit": self.unit,
                      "status": str(self.status), **_reason_fields(self.reason)}]
-        codes = self._codes
-        if codes is None:
+        if (codes := self._codes) is None:
             rows = zip(self.value.tolist(), self.status, self.reason)
             return [{"kpi": self.kpi, "index": i, "value": _plain(v), "unit": self.unit,
                      "status": str(s), **_reason_fields(r)} for i, (v, s, r) in enumerate(rows)]
