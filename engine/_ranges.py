@@ -73,9 +73,9 @@ def out_of_range(name: str, value: float, rng: Range) -> Reason:
 
 
 def _outside(array: np.ndarray, low: float | None, high: float | None) -> np.ndarray | None:
-    """The mask of the values outside [low, high], or None when there is none (the common
-    case, told by the smallest and largest value, NaN ignored: one pass without allocating,
-    where the mask takes three; comparisons with NaN are false and warn nothing)."""
+    """The mask of the values outside [low, high], or None when there is none: the common
+    case, told by the smallest and largest value (NaN ignored), one pass per bound that
+    allocates nothing, where building the mask takes three. Comparisons with NaN are false."""
     if not array.size or ((low is None or not np.fmin.reduce(array) < low)
                           and (high is None or not np.fmax.reduce(array) > high)):
         return None
