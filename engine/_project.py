@@ -198,6 +198,29 @@ class Project:
             raise self._positioned(exc) from None
         return DispatchSummary.from_report(report)
 
+    def record_history(self, result: RunResult, *, now: float | None = None) -> int:
+        """Store a run's values in the project's history (``history.db`` beside the alert
+        state), as ``kpiforge run`` does unless ``--dry-run`` or ``--no-history``; a re-run of
+        a period replaces its values. Returns the number of values stored."""
+        from ._history import record_history
+
+        return record_history(self.history_path, self.engine, result, now=now)
+
+    def history(self, kpi: str, *, by: Sequence[str] | str = (), last: int | None = None,
+                grain: str | None = None) -> Any:
+        """The stored values of ``kpi`` (a ``History`` of ``HistoryRecord``), split by exactly
+        the dimensions ``by`` (none: the totals); ``last`` keeps the last N periods."""
+        from ._history import read_history
+
+        return read_history(self.history_path, kpi, by=by, last=last, grain=grain)
+
+    @property
+    def history_path(self) -> str:
+        from ._history import history_path
+        from .alerts import resolve_state_path
+
+        return history_path(resolve_state_path(self.root, self.state))
+
     def _positioned(self, exc: AlertConfigError) -> AlertConfigError:
         """``exc`` at the line of the project file that wrote its setting, when known."""
         if exc.path or not exc.field or self.document is None or self.path is None:
