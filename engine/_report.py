@@ -14,8 +14,10 @@ two or three runs of the engine, never by re-aggregating in Python:
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ._periods import parse_period
@@ -53,21 +55,42 @@ def _kpi_entry(definition: Any, record: dict[str, Any], lang: str) -> dict[str, 
     return entry
 
 
-def _alerts(project: Any, result: Any, period: str) -> tuple[list[dict[str, Any]], str | None]:
-    """The alerts a run of the period would raise now (dry run), or why they are unknown."""
+def _alerts(project: Any, result: Any, period: str, lang: str) -> tuple[list[dict[str, Any]], str | None]:
+    """The period's alerts, or why they are unknown: what a dry run of the period's records
+    raises now, and the alerts the state holds as firing for the period (a dry run does not
+    raise again what was already notified)."""
     try:
-        summary = project.dispatch(result, dry_run=True)
+        summary = project.dispatch(result, dry_run=True, lang=lang)
+        stored = _stored_alerts(project, period)
     except KpiforgeError as exc:
         return [], str(exc)
     alerts = []
     for n in summary.notifications:
         a = n.alert
-        if a.period != period:
-            continue
-        alerts.append({"kpi": a.kpi, "label": a.name, "severity": a.severity,
-                       "status": a.status, "kind": a.kind, "slice": dict(a.slice),
-                       "value": a.value, "message": a.message, "silenced": n.silenced})
+        if a.period == period:
+            alerts.append({"kpi": a.kpi, "label": a.name, "severity": a.severity,
+                           "status": a.status, "slice": dict(a.slice), "value": a.value,
+                           "message": a.message, "silenced": n.silenced, "source": "dry_run"})
+    seen = {(a["kpi"], json.dumps(a["slice"], sort_keys=True)) for a in alerts}
+    for row in stored:
+        if (row["kpi"], json.dumps(row["slice"], sort_keys=True)) not in seen:
+            definition = project.engine.definitions.get(row["kpi"])
+            alerts.append({"kpi": row["kpi"],
+                           "label": definition.label(lang) if definition else row["kpi"],
+                           "severity": row["severity"], "status": row["status"],
+                           "slice": row["slice"], "value": row["value"], "message": None,
+                           "silenced": False, "source": "state"})
     return alerts, None
+
+
+def _stored_alerts(project: Any, period: str) -> list[dict[str, Any]]:
+    from .alerts import Store, resolve_state_path
+
+    path = resolve_state_path(project.root, project.state)
+    if path == ":memory:" or not Path(path).exists():
+        return []
+    with Store(path) as store:
+        return [dict(r) for r in store.alerts() if r["state"] == "firing" and r["period"] == period]
 
 
 def build_report(project: Any, *, grain: str, period: str | None = None, last: int | None = None,
@@ -115,7 +138,7 @@ def build_report(project: Any, *, grain: str, period: str | None = None, last: i
     others = [k for k in kpis if k in shown and k not in placed]
     if others:
         sections.append({"objective": None, "label": None, "owner": "", "kpis": others})
-    alert_list, alerts_unknown = (_alerts(project, _period_only(trend_result, period), period)
+    alert_list, alerts_unknown = (_alerts(project, _period_only(trend_result, period), period, lang)
                                   if alerts else ([], None))
     return {
         "grain": grain, "period": period, "lang": lang, "by": by,

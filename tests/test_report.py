@@ -73,11 +73,23 @@ def test_what_could_not_be_computed_and_the_alerts_are_listed(project: Path, rep
     # CPC is 80 EUR / 46 clicks = 1.74 EUR in October (warning above 1 EUR): a dry run finds
     # its alert and sends nothing
     assert report["kpis"]["cpc"]["value"] == pytest.approx(80 / 46)
-    assert [(a["kpi"], a["status"]) for a in report["alerts"]] == [("cpc", "warning")]
+    assert [(a["kpi"], a["status"], a["source"]) for a in report["alerts"]] == [
+        ("cpc", "warning", "dry_run")]
     assert not (project.parent / "alerts.jsonl").exists()
     assert not (project.parent / "state").exists()
     assert [s["objective"] for s in report["sections"]] == ["reach_more", None]
     assert report["sections"][1]["kpis"] == ["clicks"]
+
+
+def test_an_alert_notified_by_an_earlier_run_is_still_the_periods(tmp_path: Path) -> None:
+    project = write_report_project(tmp_path)
+    code, _, err = cli("run", "--project", str(project), "--period", "2026-10", "-q")
+    assert code == 0 and (tmp_path / "alerts.jsonl").exists(), err
+    sent = (tmp_path / "alerts.jsonl").read_text()
+    data = report_json(project, "--grain", "month", "--period", "2026-10")
+    assert [(a["kpi"], a["status"], a["source"]) for a in data["alerts"]] == [
+        ("cpc", "warning", "state")]
+    assert (tmp_path / "alerts.jsonl").read_text() == sent  # the report sent nothing more
 
 
 def test_latest_period_by_default_and_the_trend_length(project: Path) -> None:
