@@ -180,29 +180,41 @@ def _connect(path: str, *, create: bool) -> sqlite3.Connection | None:
         try:
             conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            if app_id not in (0, APPLICATION_ID) or (app_id == 0 and _has_tables(conn)):
+            if app_id == 0:  # a new file, or another's: told apart under the write lock
+                _create_schema(conn, path)
+            elif app_id != APPLICATION_ID:
                 raise StateError(f"{path}: an SQLite database that is not kpiforge history; "
                                  "kpiforge has not changed it")
-            if app_id == 0:  # new (empty) file: made under the write lock, once
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    if conn.execute("PRAGMA application_id").fetchone()[0] == 0:
-                        # statement by statement: executescript would commit the lock away
-                        for statement in _SCHEMA.split(";"):
-                            if statement.strip():
-                                conn.execute(statement)
-                        conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-                        conn.execute(f"PRAGMA user_version={_VERSION}")
-                finally:
-                    if conn.in_transaction:
-                        conn.execute("COMMIT")
             elif conn.execute("PRAGMA user_version").fetchone()[0] > _VERSION:
                 raise StateError(f"{path}: history written by a newer kpiforge")
         except BaseException:
             conn.close()
             raise
     return conn
+
+
+def _create_schema(conn: sqlite3.Connection, path: str) -> None:
+    """Make the tables in a new file, once even when two processes open it at once; refuse
+    (unchanged) a file with tables of its own and no kpiforge mark."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID:
+            conn.execute("ROLLBACK")  # another process made it while this one waited
+            return
+        if _has_tables(conn):
+            raise StateError(f"{path}: an SQLite database that is not kpiforge history; "
+                             "kpiforge has not changed it")
+        # statement by statement: executescript would commit, and so drop the lock
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        conn.execute(f"PRAGMA user_version={_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
 
 
 def _header(file: Path) -> bytes:

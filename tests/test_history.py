@@ -195,28 +195,32 @@ def test_another_applications_database_is_refused_untouched(project: Path) -> No
 
 
 def test_two_writers_at_once_each_write_whole(tmp_path: Path) -> None:
-    """Threads with their own connections: every write lands, none is half-applied."""
+    """Threads with their own connections, starting together on a file none has made yet
+    (the creation race) and then writing over each other: every write lands whole."""
     project = Project.load(write_project(tmp_path), plugins=PLUGINS)
     results = [project.run(period=p, by="channel") for p in ("2026-08", "2026-09", "2026-10")]
-    path = str(tmp_path / "history.db")
-    errors: list[BaseException] = []
+    for attempt in range(3):
+        path = str(tmp_path / f"history-{attempt}.db")
+        errors: list[BaseException] = []
+        start = threading.Barrier(len(results))
 
-    def write(result, times=15):
-        try:
-            for i in range(times):
-                record_history(path, project.engine, result, now=1_000_000 + i)
-        except BaseException as exc:  # pragma: no cover - what the test is about
-            errors.append(exc)
+        def write(result, times=10):
+            try:
+                start.wait()
+                for i in range(times):
+                    record_history(path, project.engine, result, now=1_000_000 + i)
+            except BaseException as exc:  # pragma: no cover - what the test is about
+                errors.append(exc)
 
-    threads = [threading.Thread(target=write, args=(r,)) for r in results]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    got = read_history(path, "ctr", by="channel")
-    assert sorted((r.period, r.slice["channel"]) for r in got) == [
-        (p, c) for p in ("2026-08", "2026-09", "2026-10") for c in ("display", "search")]
+        threads = [threading.Thread(target=write, args=(r,)) for r in results]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        got = read_history(path, "ctr", by="channel")
+        assert sorted((r.period, r.slice["channel"]) for r in got) == [
+            (p, c) for p in ("2026-08", "2026-09", "2026-10") for c in ("display", "search")]
 
 
 def test_a_state_of_memory_is_refused_nowhere(tmp_path: Path) -> None:
