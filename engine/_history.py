@@ -1,8 +1,8 @@
 """KPI history: the values of every run, kept in an SQLite file next to the alert state.
 
 Where: ``history.db`` beside the alert state database (``state:`` in the project, default
-``.kpiforge/state.db``), so ``.kpiforge/history.db`` by default; a state of ``:memory:``
-keeps history in memory too. A file of its own rather than a table in ``state.db``, because:
+``.kpiforge/state.db``), so ``.kpiforge/history.db`` by default. A state of ``:memory:``
+keeps nothing from one run to the next, and neither does history then. A file of its own rather than a table in ``state.db``, because:
 
 * the alert state is the memory of what was notified: losing it notifies every firing alert
   again, and its file checks refuse an unmarked database with other tables. History is only a
@@ -151,17 +151,14 @@ def _errors(path: str) -> Iterator[None]:
                          "kpiforge has not changed it") from exc
 
 
-_MEMORY: dict[str, sqlite3.Connection] = {}  # ":memory:" history lives as long as the process
-
-
 def _connect(path: str, *, create: bool) -> sqlite3.Connection | None:
     """A connection to the history at ``path``; None when it does not exist and not ``create``."""
-    if path == ":memory:":
-        if ":memory:" not in _MEMORY:
-            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-            conn.executescript(_SCHEMA)
-            _MEMORY[":memory:"] = conn
-        return _MEMORY[":memory:"]
+    if path == ":memory:":  # like the alert state there: gone when the connection closes
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        return conn
     file = Path(path)
     if not file.exists():
         if not create:
@@ -226,11 +223,6 @@ def _has_tables(conn: sqlite3.Connection) -> bool:
     return conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0] > 0
 
 
-def _close(conn: sqlite3.Connection) -> None:
-    if conn is not _MEMORY.get(":memory:"):
-        conn.close()
-
-
 def record_history(path: str, engine: Any, result: Any, *, now: float | None = None) -> int:
     """Store ``result``'s records (a :class:`kpiforge.RunResult`) in the history at ``path``,
     replacing what an earlier run stored for the same KPI, period and dimensions. Returns the
@@ -264,7 +256,7 @@ def record_history(path: str, engine: Any, result: Any, *, now: float | None = N
                 raise
             conn.execute("COMMIT")
     finally:
-        _close(conn)
+        conn.close()
     return len(rows)
 
 
@@ -292,7 +284,7 @@ def read_history(path: str, kpi: str, *, by: Sequence[str] | str = (), last: int
             found = [dict(r) for r in conn.execute(query, params)]
             conn.row_factory = None
     finally:
-        _close(conn)
+        conn.close()
     return History(tuple(_series(found, last)), path)
 
 

@@ -223,14 +223,14 @@ def test_two_writers_at_once_each_write_whole(tmp_path: Path) -> None:
             (p, c) for p in ("2026-08", "2026-09", "2026-10") for c in ("display", "search")]
 
 
-def test_a_state_of_memory_is_refused_nowhere(tmp_path: Path) -> None:
-    """``state: ':memory:'`` keeps history in memory: a run must still work."""
+def test_a_state_of_memory_keeps_no_history(tmp_path: Path) -> None:
+    """``state: ':memory:'`` keeps nothing between runs (as for alerts): runs still work."""
     root = tmp_path
     write_project(root)
     text = (root / "kpiforge.yaml").read_text().replace("state/alerts.db", "':memory:'")
     (root / "kpiforge.yaml").write_text(text)
     run(root / "kpiforge.yaml")
-    assert not (root / "state").exists()
+    assert not (root / "state").exists() and history(root / "kpiforge.yaml", "ctr") == []
 
 
 def test_a_damaged_file_is_a_located_error(project: Path) -> None:
