@@ -225,3 +225,18 @@ def _edges(entry: dict) -> list[float]:
     if entry["direction"] == "target":
         return [entry["target"] + s * b for b in bounds + [0.0] for s in (-1, 1)]
     return bounds
+
+
+def test_text_from_the_data_is_text_in_the_page(tmp_path: Path) -> None:
+    """A channel named like markup is shown, in the table and in the chart, never run."""
+    project = write_report_project(tmp_path)
+    hostile = "<img src=x onerror=alert(1)>"
+    ads = tmp_path / "ads.csv"
+    ads.write_text(ads.read_text().replace(",display,", f",{hostile},"))
+    page_file = write_report(project, tmp_path / "out", "--grain", "month", "--by", "channel",
+                             "--no-alerts")
+    html = page_file.read_text(encoding="utf-8")
+    page = Page()
+    page.feed(html)
+    assert "img" not in page.tags and "onerror" not in " ".join(page.urls)
+    assert html.count("&lt;img src=x onerror=alert(1)&gt;") >= 4  # 3 tables and a chart at least
