@@ -9,12 +9,16 @@ import json
 import sqlite3
 import textwrap
 import threading
+import uuid
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from kpiforge import Project, StateError
+from kpiforge import Project, Record, RunResult, StateError, Status
 from kpiforge._history import APPLICATION_ID, read_history, record_history
 from kpiforge._plugins import load_plugins
 from kpiforge.cli import build_cli
@@ -239,3 +243,39 @@ def test_a_damaged_file_is_a_located_error(project: Path) -> None:
     path.write_text("not a database at all")
     with pytest.raises(StateError, match="history.db: not an SQLite database"):
         Project.load(project, plugins=PLUGINS).history("ctr")
+
+
+CHANNELS = ("search", "display", "email")
+RUNS = st.lists(st.tuples(
+    st.sets(st.sampled_from(("2026-08", "2026-09", "2026-10")), min_size=1),
+    st.booleans(),                                   # split by channel, or the totals
+    st.sets(st.sampled_from(CHANNELS), min_size=1),  # the channels the data has then
+    st.integers(0, 1000)), min_size=1, max_size=6)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    return Project.load(write_project(tmp_path_factory.mktemp("engine")), plugins=PLUGINS).engine
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(runs=RUNS)
+def test_history_is_the_last_run_of_each_period_and_split(engine, tmp_path, runs) -> None:
+    """Whatever the runs, what is stored for a (KPI, period, split) is what its last run gave:
+    its slices, no fewer and no more, with their values."""
+    path = str(tmp_path / f"history-{uuid.uuid4().hex}.db")
+    expected: dict[tuple[str, str, bool], dict[str, float]] = {}
+    for periods, split, channels, seed in runs:
+        slices = [{"channel": c} for c in sorted(channels)] if split else [{}]
+        records = tuple(Record("ctr", p, MappingProxyType(s), float(seed + i), "percent", None,
+                               Status.OK) for p in sorted(periods) for i, s in enumerate(slices))
+        record_history(path, engine, RunResult(records, "month", tuple(sorted(periods)),
+                                               ("channel",) if split else ()))
+        for p in periods:
+            expected[("ctr", p, split)] = {s.get("channel", ""): float(seed + i)
+                                           for i, s in enumerate(slices)}
+    for split in (False, True):
+        got: dict[tuple[str, str, bool], dict[str, float]] = {}
+        for r in read_history(path, "ctr", by="channel" if split else ()):
+            got.setdefault(("ctr", r.period, split), {})[r.slice.get("channel", "")] = r.value
+        assert got == {k: v for k, v in expected.items() if k[2] == split}
