@@ -24,6 +24,7 @@ from ._objectives_check import check_targets
 from ._schema import compile_schema, load_schema, validate
 from ._status import threshold_order_problem
 from ._measure_check import check_measures
+from ._totals import input_of, is_total
 from ._unit_check import check_units
 from ._yamlio import Document, load_document
 from .errors import (MAX_DIAGNOSTICS_PER_FILE, DefinitionError, Diagnostic, FormulaError,
@@ -210,7 +211,14 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
         depends: list[str] = []
         if formula is not None:
             for name in sorted(formula.names):
-                if name in declared:
+                if name in declared or (is_total(name) and input_of(name) in declared):
+                    continue
+                if is_total(name):  # total() of a KPI id or an undeclared name
+                    formula_ok = False
+                    state.diagnostics.append(_diag(
+                        doc, where + ("formula",), "unknown-name",
+                        f"{name}: total() takes one of the KPI's declared inputs "
+                        f"({', '.join(sorted(declared)) or 'none'})"))
                     continue
                 if name in built:
                     depends.append(name)
