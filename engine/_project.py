@@ -27,7 +27,7 @@ from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from . import _env
 from ._currency import check_project_currency, project_engine
@@ -46,6 +46,9 @@ from ._schema import validate
 from ._settings import project_validator
 from ._yamlio import Document, load_document
 from .errors import AlertConfigError, DefinitionError, Diagnostic, ProjectError, SourceError
+
+if TYPE_CHECKING:  # imported by the methods that use it
+    from ._history import History
 
 __all__ = ["DEFAULT_PROJECT_FILE", "Project", "SourceConfig", "expand_env", "load_project", "project_from_dict"]
 
@@ -197,6 +200,30 @@ class Project:
         except AlertConfigError as exc:
             raise self._positioned(exc) from None
         return DispatchSummary.from_report(report)
+
+    def record_history(self, result: RunResult, *, now: float | None = None) -> int:
+        """Store a run's values in the project's history (``history.db`` beside the alert
+        state), as ``kpiforge run`` does unless ``--dry-run`` or ``--no-history``; a re-run of
+        a period replaces its values. Returns the number of values stored."""
+        from ._history import record_history
+
+        return record_history(self.history_path, self.engine, result, now=now)
+
+    def history(self, kpi: str, *, by: Sequence[str] | str = (), last: int | None = None,
+                grain: str | None = None) -> "History":
+        """The stored values of ``kpi`` (a :class:`kpiforge.History` of
+        :class:`kpiforge.HistoryRecord`), split by exactly the dimensions ``by`` (none: the
+        totals), of every grain or of ``grain``; ``last`` keeps the last N periods of each."""
+        from ._history import read_history
+
+        return read_history(self.history_path, kpi, by=by, last=last, grain=grain)
+
+    @property
+    def history_path(self) -> str:
+        from ._history import history_path
+        from .alerts import resolve_state_path
+
+        return history_path(resolve_state_path(self.root, self.state))
 
     def _positioned(self, exc: AlertConfigError) -> AlertConfigError:
         """``exc`` at the line of the project file that wrote its setting, when known."""

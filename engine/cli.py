@@ -54,9 +54,8 @@ def _new_group() -> click.Group:
     module-level group, so a second ``main()`` in one process starts from the same state."""
     callback = click.pass_context(_root_callback)
     callback = click.version_option(package_name="kpiforge")(callback)
-    callback = click.option(
-        "--debug", is_flag=True,
-        help="On a data error, also show the generated SQL and the engine's own message.")(callback)
+    callback = click.option("--debug", is_flag=True, help="On a data error, also show the "
+                            "generated SQL and the engine's own message.")(callback)
     callback = click.option(
         "--plugins-dir", type=click.Path(file_okay=False), envvar=PLUGINS_DIR_ENV,
         help="Also load plugins from the .py files in this folder.")(callback)
@@ -113,8 +112,7 @@ def validate(context: Context, paths: tuple[str, ...], definitions: tuple[str, .
         except DefinitionError as exc:
             diagnostics, ok = diagnostics + list(exc.diagnostics), False
     if fmt == "json":
-        print_json({"valid": ok, "kpis": count,
-                    "diagnostics": [d.to_dict() for d in diagnostics]})
+        print_json({"valid": ok, "kpis": count, "diagnostics": [d.to_dict() for d in diagnostics]})
     else:
         print_diagnostics(diagnostics)
         errors = sum(d.is_error for d in diagnostics)
@@ -391,10 +389,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _builtin_commands() -> dict[str, click.Command]:
     from ._cli_catalog import catalog_command
+    from ._cli_history import history_command
     from ._cli_init import init_command
+    from ._cli_report import report_command
     from ._cli_run import run_command
     from ._cli_test import test_command
 
-    return {"validate": validate, "list": list_, "show": show, "eval": eval_,
-            "plugins": plugins, "catalog": catalog_command, "init": init_command,
-            "run": run_command, "test": test_command}
+    return {"validate": validate, "list": list_, "show": show, "eval": eval_, "plugins": plugins,
+            "catalog": catalog_command, "init": init_command, "run": run_command,
+            "test": test_command, "history": history_command, "report": report_command}
