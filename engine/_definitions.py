@@ -15,7 +15,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
-from ._defpaths import OBJECTIVES_FILE, bundled_definitions_dir, discover, display_path
+from ._defpaths import (OBJECTIVES_FILE, STANDARD_CATALOG, Packs, bundled_definitions_dir,
+                        discover, display_path)
 from ._formulas import Formula, FunctionSpec, compile_formula
 from ._graph import find_cycles, topological_order
 from ._definition_build import build_definition, build_objective
@@ -164,11 +165,14 @@ def formula_diagnostic(doc: Document, where: tuple[str | int, ...], text: str,
 
 def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
                  functions: Mapping[str, FunctionSpec],
-                 default_currency: str = DEFAULT_CURRENCY) -> Catalog:
-    """Load, validate and compile a definition set. Raises :class:`DefinitionError` listing every error."""
-    paths = [bundled_definitions_dir()] if paths is None else list(paths)
-    kpi_files, objective_files, test_files, diagnostics = discover(paths)
-    state = _Loading(functions, default_currency, display_path, diagnostics)
+                 default_currency: str = DEFAULT_CURRENCY, packs: Packs | None = None) -> Catalog:
+    """Load, validate and compile a definition set (default: the pack ``kpiforge:standard``);
+    ``packs`` are those references resolve against. Raises :class:`DefinitionError` listing
+    every error."""
+    paths = [STANDARD_CATALOG] if paths is None else list(paths)
+    kpi_files, objective_files, test_files, diagnostics = discover(paths, packs)
+    state = _Loading(functions, default_currency, functools.partial(display_path, packs=packs),
+                     diagnostics)
     for file in kpi_files:
         state.load_kpi_file(file)
 

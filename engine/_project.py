@@ -284,7 +284,7 @@ def _build(document: Document, root: Path, path: Path | None, plugins: Plugins,
     raw_definitions = data.get("definitions")
     if isinstance(raw_definitions, str):
         raw_definitions = [raw_definitions]
-    definitions = tuple(_definition_path(root, p) for p in raw_definitions or ())
+    definitions = tuple(_definition_path(root, p, plugins) for p in raw_definitions or ())
     sources, inline = source_configs(document, plugins, path)
     project = Project(
         path=path.resolve() if path else None,

@@ -38,10 +38,10 @@ def check_alerting_settings(document: Document, root: Path, plugins: Plugins,
     return check_alerting(document, root, plugins.sink_types, environ, dimensions)
 
 
-def definition_path(root: Path, item: str) -> Path:
-    """A ``definitions`` item as a path: references (``kpiforge:standard``) resolve as
-    everywhere else, other items relative to the project's folder."""
-    path = resolve_definition_path(item, root)
+def definition_path(root: Path, item: str, plugins: Plugins) -> Path:
+    """A ``definitions`` item as a path: packs (``kpiforge:standard``) resolve as everywhere
+    else, other items relative to the project's folder."""
+    path = resolve_definition_path(item, root, plugins.pack_folders())
     if path is None:  # check_values reported it; the project is not built
         raise ValueError(item)
     return path
@@ -69,9 +69,10 @@ def check_values(document: Document, root: Path, plugins: Plugins,
             where: KeyPath = ("definitions",) if isinstance(raw_definitions, str) else ("definitions", i)
             if not isinstance(item, str):
                 continue
-            if resolve_definition_path(item, root) is None:
-                out.append(document.diagnostic(where, "unknown-reference", unknown_reference(item)))
-            elif not definition_path(root, item).exists():
+            if resolve_definition_path(item, root, plugins.pack_folders()) is None:
+                out.append(document.diagnostic(where, "unknown-reference",
+                                               unknown_reference(item, plugins.pack_folders())))
+            elif not definition_path(root, item, plugins).exists():
                 out.append(document.diagnostic(where, "path", f"'{item}' does not exist "
                                                f"(paths are relative to {root})"))
 

@@ -102,7 +102,8 @@ def validate(context: Context, paths: tuple[str, ...], definitions: tuple[str, .
     if ok:
         try:
             catalog = load_catalog(targets or None,
-                                   functions=function_specs(context.plugins.functions))
+                                   functions=function_specs(context.plugins.functions),
+                                   packs=context.plugins.pack_folders())
             diagnostics, count = diagnostics + list(catalog.diagnostics), len(catalog.definitions)
         except DefinitionError as exc:
             diagnostics, ok = diagnostics + list(exc.diagnostics), False

@@ -124,15 +124,17 @@ def load_definitions(project_file: str | os.PathLike[str], *,
     items = data.get("definitions")
     items = [items] if isinstance(items, str) else items or []
     root = Path(project_file).resolve().parent
+    plugins = plugins if plugins is not None else current_plugins()
     paths = []
     for item in items:
-        path = resolve_definition_path(str(item), root)
+        path = resolve_definition_path(str(item), root, plugins.pack_folders())
         if path is None:
             raise ProjectError([Diagnostic(os.fspath(project_file), 1, 1, "definitions",
-                                           unknown_reference(str(item)), field="definitions")])
+                                           unknown_reference(str(item), plugins.pack_folders()),
+                                           field="definitions")])
         paths.append(path)
     currency = data.get("currency", "EUR")
     from ._engine import Engine
 
-    return Engine.load(*paths, plugins=plugins if plugins is not None else current_plugins(),
+    return Engine.load(*paths, plugins=plugins,
                        currency=currency if isinstance(currency, str) else "EUR")
