@@ -387,9 +387,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _builtin_commands() -> dict[str, click.Command]:
     from ._cli_catalog import catalog_command
     from ._cli_init import init_command
+    from ._cli_packs import packs_command
     from ._cli_run import run_command
     from ._cli_test import test_command
 
     return {"validate": validate, "list": list_, "show": show, "eval": eval_,
-            "plugins": plugins, "catalog": catalog_command, "init": init_command,
+            "plugins": plugins, "packs": packs_command, "catalog": catalog_command, "init": init_command,
             "run": run_command, "test": test_command}
