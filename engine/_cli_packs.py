@@ -39,7 +39,8 @@ def pack_rows(plugins: Any) -> list[dict[str, Any]]:
     for name, reg in sorted(plugins.packs.items()):
         pack = reg.obj
         rows.append({"name": name, "version": pack.version, "owner": pack.owner,
-                     "kpis": count_kpis(pack.path), "plugin": reg.plugin,
+                     "kpis": count_kpis(pack.path), "requires": list(pack.requires),
+                     "plugin": reg.plugin,
                      "origin": plugins.origins.get(reg.plugin, "?"), "path": str(pack.path),
                      "doc": pack.doc})
     return rows

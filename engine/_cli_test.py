@@ -48,7 +48,7 @@ def test_command(context: Any, paths: tuple[str, ...], definitions: tuple[str, .
     else:
         test_files = list(engine.catalog.test_files)
     # bundled files as definitions/..., a pack's as acme:sales/..., any other relative to here
-    packs = engine.plugins.pack_folders()
+    packs = engine.plugins.definition_packs()
     report = run_tests(engine, test_files, display=lambda path: display_path(path, packs))
 
     if fmt == "json":

@@ -2,8 +2,9 @@
 
 :func:`resolve_definition_path` is the one place a ``definitions`` item becomes a path, for
 ``Engine.load``, every command's ``-d``/PATH and the project file alike. References resolve
-against the packs plugins registered (``Plugins.pack_folders()``), passed in by the caller. :func:`discover` then
-finds the YAML files of those paths without leaving the folders it was given: a symlink whose
+against the packs plugins registered (``Plugins.definition_packs()``), passed in by the
+caller; :func:`with_required_packs` first adds the packs a named pack requires. :func:`discover`
+then finds the YAML files of those paths without leaving the folders it was given: a symlink whose
 target lies outside is refused (with nothing of the target read), and anything that is not a
 regular file is reported instead of opened.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from ._files import is_inside
+from ._packs import Pack
 from .errors import Diagnostic, did_you_mean, shorten
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "is_reference",
     "resolve_definition_path",
     "unknown_reference",
+    "with_required_packs",
 ]
 
 STANDARD_CATALOG = "kpiforge:standard"
@@ -50,13 +53,15 @@ def _bundled_resolved() -> Path:
     return bundled_definitions_dir().resolve()
 
 
-#: Pack name -> folder. Without packs given, the bundled catalog alone (the internal callers
+#: Pack name -> pack. Without packs given, the bundled catalog alone (the internal callers
 #: that have no plugins; every public entry point passes the registered packs).
-Packs = Mapping[str, Path]
+Packs = Mapping[str, Pack]
 
 
 def _references(packs: Packs | None) -> Packs:
-    return {STANDARD_CATALOG: bundled_definitions_dir()} if packs is None else packs
+    if packs is None:
+        return {STANDARD_CATALOG: Pack(STANDARD_CATALOG, bundled_definitions_dir(), "", "", "")}
+    return packs
 
 
 def is_reference(item: str | os.PathLike[str]) -> bool:
@@ -77,9 +82,35 @@ def resolve_definition_path(item: str | os.PathLike[str], root: Path | None = No
     (relative to ``root`` when given). None for an unknown pack (see
     :func:`unknown_reference`)."""
     if is_reference(item):
-        return _references(packs).get(str(item))
+        pack = _references(packs).get(str(item))
+        return pack.path if pack is not None else None
     path = Path(item)
     return root / path if root is not None else path
+
+
+def with_required_packs(items: Iterable[str | os.PathLike[str]], packs: Packs | None = None
+                        ) -> list[str | os.PathLike[str]]:
+    """``items`` with, before each pack, the packs it requires (theirs first) that are not
+    named already: ``-d acme:sales`` alone loads the standard KPIs its formulas use. A
+    required pack that is not installed stays in the list, so it is reported as unknown."""
+    given = list(items)
+    known = _references(packs)
+    seen = {str(item) for item in given if is_reference(item)}
+    out: list[str | os.PathLike[str]] = []
+
+    def add_requirements(name: str) -> None:
+        pack = known.get(name)
+        for required in pack.requires if pack is not None else ():
+            if required not in seen:
+                seen.add(required)
+                add_requirements(required)
+                out.append(required)
+
+    for item in given:
+        if is_reference(item):
+            add_requirements(str(item))
+        out.append(item)
+    return out
 
 
 def display_path(path: Path, packs: Packs | None = None) -> str:
@@ -90,9 +121,9 @@ def display_path(path: Path, packs: Packs | None = None) -> str:
         return "definitions/" + path.relative_to(_bundled_resolved()).as_posix()
     except ValueError:
         pass
-    for name, folder in (packs or {}).items():
-        if path.is_relative_to(folder):
-            return f"{name}/{path.relative_to(folder).as_posix()}"
+    for name, pack in (packs or {}).items():
+        if path.is_relative_to(pack.path):
+            return f"{name}/{path.relative_to(pack.path).as_posix()}"
     try:
         return os.path.relpath(path)
     except ValueError:  # another drive on Windows
@@ -140,7 +171,7 @@ def discover(paths: Iterable[str | os.PathLike[str]], packs: Packs | None = None
     objective_files: list[Path] = []
     test_files: list[Path] = []
     problems: list[Diagnostic] = []
-    for raw in paths:
+    for raw in with_required_packs(paths, packs):
         path = resolve_definition_path(raw, packs=packs)
         if path is None:
             problems.append(Diagnostic(shorten(str(raw)), 0, 0, "unknown-reference",

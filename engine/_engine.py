@@ -113,7 +113,7 @@ class Engine:
         """
         plugins = plugins if plugins is not None else load_plugins()
         catalog = load_catalog(paths or None, functions=function_specs(plugins.functions),
-                               default_currency=currency, packs=plugins.pack_folders())
+                               default_currency=currency, packs=plugins.definition_packs())
         return cls(catalog, plugins)
 
     # -- what was loaded -------------------------------------------------------------------

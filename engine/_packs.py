@@ -35,6 +35,7 @@ class Pack:
     version: str
     owner: str
     doc: str
+    requires: tuple[str, ...] = ()
 
 
 def _folder(plugin: str, name: str, files: Any) -> Path:
@@ -57,7 +58,7 @@ def _folder(plugin: str, name: str, files: Any) -> Path:
 
 
 def checked_pack(plugin: str, name: Any, files: Any, version: Any, owner: Any, doc: Any,
-                 *, builtin: bool = False) -> Pack:
+                 requires: Any = (), *, builtin: bool = False) -> Pack:
     """The :class:`Pack` a plugin's ``register(...)`` call describes, or :class:`PluginError`
     saying which argument is wrong."""
     if not isinstance(name, str) or not PACK_NAME.match(name):
@@ -73,4 +74,9 @@ def checked_pack(plugin: str, name: Any, files: Any, version: Any, owner: Any, d
         if not isinstance(value, str):
             raise PluginError(f"plugin {plugin!r}: pack {name!r}: {label} must be a string, "
                               f"got {type(value).__name__}")
-    return Pack(name, _folder(plugin, name, files), version, owner, doc)
+    required = (requires,) if isinstance(requires, str) else tuple(requires)
+    for other in required:
+        if not isinstance(other, str) or not PACK_NAME.match(other) or other == name:
+            raise PluginError(f"plugin {plugin!r}: pack {name!r}: requires must name other "
+                              f"packs (namespace:name), got {other!r}")
+    return Pack(name, _folder(plugin, name, files), version, owner, doc, required)

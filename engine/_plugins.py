@@ -129,9 +129,9 @@ class Plugins:
         self.collect()
         return self.tables["pack"]
 
-    def pack_folders(self) -> dict[str, Path]:
-        """Pack name -> its folder: what a ``definitions`` reference resolves against."""
-        return {name: reg.obj.path for name, reg in self.packs.items()}
+    def definition_packs(self) -> dict[str, Pack]:
+        """Pack name -> pack: what a ``definitions`` reference resolves against."""
+        return {name: reg.obj for name, reg in self.packs.items()}
 
     def infos(self) -> list[PluginInfo]:
         by_plugin: dict[str, list[str]] = {name: [] for name in self.origins}
@@ -199,8 +199,8 @@ def _register_callback(kind: str, plugin: str, table: dict[str, Registration],
             pending.append(Registration(kind, name, plugin, factory, doc, **extra))
 
     def register_pack(name: str, *, files: Any, version: str, owner: str = "",
-                      doc: str = "") -> None:
-        pack: Pack = checked_pack(plugin, name, files, version, owner, doc, builtin=builtin)
+                      requires: Collection[str] = (), doc: str = "") -> None:
+        pack = checked_pack(plugin, name, files, version, owner, doc, requires, builtin=builtin)
         if check(name, pack):
             pending.append(Registration(kind, name, plugin, pack, doc))
 

@@ -103,7 +103,7 @@ def validate(context: Context, paths: tuple[str, ...], definitions: tuple[str, .
         try:
             catalog = load_catalog(targets or None,
                                    functions=function_specs(context.plugins.functions),
-                                   packs=context.plugins.pack_folders())
+                                   packs=context.plugins.definition_packs())
             diagnostics, count = diagnostics + list(catalog.diagnostics), len(catalog.definitions)
         except DefinitionError as exc:
             diagnostics, ok = diagnostics + list(exc.diagnostics), False

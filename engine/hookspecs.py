@@ -168,6 +168,7 @@ class PackRegister(Protocol):
         files: Traversable | str | os.PathLike[str],
         version: str,
         owner: str = "",
+        requires: Collection[str] = (),
         doc: str = "",
     ) -> None:
         """Register definition pack ``name`` (``namespace:name``, lower case; the namespace
@@ -176,7 +177,8 @@ class PackRegister(Protocol):
         ``files`` is the folder of the pack's definitions, objectives and tests, on disk: an
         absolute path or an :mod:`importlib.resources` folder such as
         ``resources.files("acme_kpis") / "definitions"``. ``version`` is the pack's own
-        version (``1.2.0``), ``owner`` the team answering for it.
+        version (``1.2.0``), ``owner`` the team answering for it. ``requires`` names the packs
+        whose KPIs its formulas use (``["kpiforge:standard"]``): naming the pack loads them too.
         """
 
 

@@ -1,8 +1,8 @@
 """The pack ``acme:sales``: the sales team's KPIs, on top of ``kpiforge:standard``.
 
 Its formulas use standard KPIs (``revenue_per_customer``, ``lead_to_customer_rate``, ``cpl``),
-so it is loaded with the standard catalog: ``kpiforge validate -d kpiforge:standard -d
-acme:sales``, or ``definitions: [kpiforge:standard, acme:sales]`` in a project.
+so it requires that pack: ``kpiforge validate -d acme:sales``, or ``definitions: [acme:sales]``
+in a project, loads both.
 """
 
 from __future__ import annotations
@@ -20,5 +20,7 @@ VERSION = "1.2.0"
 
 @hookimpl
 def kpiforge_register_packs(register: Any) -> None:
+    # its formulas use standard KPIs: `-d acme:sales` alone loads kpiforge:standard too
     register("acme:sales", files=resources.files(__name__) / "definitions", version=VERSION,
-             owner="sales", doc="Sales KPIs of Acme: revenue per lead, lead ROI, win rate.")
+             owner="sales", requires=["kpiforge:standard"],
+             doc="Sales KPIs of Acme: revenue per lead, lead ROI, win rate.")
