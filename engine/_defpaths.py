@@ -31,6 +31,8 @@ __all__ = [
     "discover",
     "display_path",
     "is_reference",
+    "known_packs",
+    "pack_of",
     "resolve_definition_path",
     "unknown_reference",
     "with_required_packs",
@@ -58,9 +60,18 @@ def _bundled_resolved() -> Path:
 Packs = Mapping[str, Pack]
 
 
-def _references(packs: Packs | None) -> Packs:
+def pack_of(path: Path | None, packs: Packs | None = None) -> Pack | None:
+    """The pack whose folder holds ``path``, if any."""
+    for pack in known_packs(packs).values():
+        if path is not None and path.is_relative_to(pack.path):
+            return pack
+    return None
+
+
+def known_packs(packs: Packs | None) -> Packs:
+    """``packs``, or without them the bundled catalog alone."""
     if packs is None:
-        return {STANDARD_CATALOG: Pack(STANDARD_CATALOG, bundled_definitions_dir(), "", "", "")}
+        return {STANDARD_CATALOG: Pack(STANDARD_CATALOG, _bundled_resolved(), "", "", "")}
     return packs
 
 
@@ -71,7 +82,7 @@ def is_reference(item: str | os.PathLike[str]) -> bool:
 
 def unknown_reference(item: str, packs: Packs | None = None) -> str:
     """The message for a reference no installed pack provides, listing the installed ones."""
-    known = sorted(_references(packs))
+    known = sorted(known_packs(packs))
     return (f"unknown definitions pack '{shorten(item)}'{did_you_mean(item, known)}; "
             f"installed packs: {', '.join(known) or 'none'} (see kpiforge packs)")
 
@@ -82,7 +93,7 @@ def resolve_definition_path(item: str | os.PathLike[str], root: Path | None = No
     (relative to ``root`` when given). None for an unknown pack (see
     :func:`unknown_reference`)."""
     if is_reference(item):
-        pack = _references(packs).get(str(item))
+        pack = known_packs(packs).get(str(item))
         return pack.path if pack is not None else None
     path = Path(item)
     return root / path if root is not None else path
@@ -94,7 +105,7 @@ def with_required_packs(items: Iterable[str | os.PathLike[str]], packs: Packs | 
     named already: ``-d acme:sales`` alone loads the standard KPIs its formulas use. A
     required pack that is not installed stays in the list, so it is reported as unknown."""
     given = list(items)
-    known = _references(packs)
+    known = known_packs(packs)
     seen = {str(item) for item in given if is_reference(item)}
     out: list[str | os.PathLike[str]] = []
 
