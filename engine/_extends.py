@@ -97,8 +97,19 @@ def differences(this: Mapping[str, Any], other: Mapping[str, Any]) -> list[str]:
         if name not in this or name not in other:  # one side has none: show the other whole
             mine = {name: _text(this[name])} if name in this else {}
             theirs = {name: _text(other[name])} if name in other else {}
-        else:
+        elif (name == "inputs" and isinstance(this[name], Mapping) and isinstance(other[name], Mapping)
+              and set(this[name]) != set(other[name])):
+            # other names: what each side's inputs are says it; then the shared ones, in detail
+            here, there = set(this[name]), set(other[name])
+            found.append(f"inputs: {', '.join(sorted(here - there)) or 'none'} only here, "
+                         f"{', '.join(sorted(there - here)) or 'none'} only there")
+            shared = {key: this[name][key] for key in here & there}
+            mine = _leaves(shared, name)
+            theirs = _leaves({key: other[name][key] for key in shared}, name)
+        elif isinstance(this[name], Mapping) and isinstance(other[name], Mapping):
             mine, theirs = _leaves(this[name], name), _leaves(other[name], name)
+        else:  # a word against a mapping (unit: ratio, unit: {currency: EUR}): whole
+            mine, theirs = {name: _text(this[name])}, {name: _text(other[name])}
         for key in sorted(set(mine) | set(theirs), key=lambda k: (k.count("."), k)):
             a, b = mine.get(key, "absent"), theirs.get(key, "absent")
             if a != b:
@@ -171,7 +182,7 @@ def collect_ids(entries: Iterable[Entry], *, build: Callable[[Entry], Definition
                                    f"{key} cannot change in an extension; define a new KPI id",
                                    at_key=True)
                     for key in data if key not in EXTENSIBLE + ("id", "extends")]
-        if data.get("id", base_id) != base_id:
+        if data.get("id", base_id) != base_id and base_id in plain:
             problems.append(doc.diagnostic(where + ("id",), "extension-id", (
                 f"an extension keeps the id of the KPI it extends ('{base_id}'); to add a KPI "
                 f"next to it, define a new KPI id without extends")))

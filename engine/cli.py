@@ -172,6 +172,8 @@ def show(context: Context, kpi_id: str, definitions: tuple[str, ...], project_fi
     data["used_by"] = sorted(k for k, other in engine.definitions.items() if kpi_id in other.depends_on)
     if d.alerts is not None:
         data["alerts"] = plain(d.alerts)
+    if kpi_id in engine.catalog.extensions:  # provenance: base, its pack and version, changes
+        data["extends"] = engine.catalog.extensions[kpi_id].to_dict()
     if fmt == "json":
         print_json(data)
         return
@@ -181,7 +183,7 @@ def show(context: Context, kpi_id: str, definitions: tuple[str, ...], project_fi
     for key in ("description", "category", "objectives", "owner", "status", "version", "formula",
                 "unit", "currency", "direction", "target", "tolerance", "thresholds", "converted", "alerts",
                 "inputs", "depends_on", "inputs_needed", "used_by", "labels", "tags", "vanity",
-                "path"):
+                "path", "extends"):
         if key in data and data[key] not in (None, "", [], {}):
             value = d.text(lang) if key == "description" else data[key]
             table.add_row(key, text(show_value(key, value)))
