@@ -124,9 +124,10 @@ def _duplicate(entry: Entry, first: Entry, pack_of: Callable[[Document], Pack | 
     here = f"here{_who(entry, pack_of(entry.doc))}"
     found = differences(entry.data, first.data)
     if not found:
-        files = file_of(entry.doc), file_of(first.doc)
-        same_bytes = (None not in files and entry.where == first.where == ()
-                      and files[0].read_bytes() == files[1].read_bytes())  # type: ignore[union-attr]
+        mine, theirs = file_of(entry.doc), file_of(first.doc)
+        # one KPI per file on both sides: the files themselves can be compared
+        same_bytes = (mine is not None and theirs is not None and entry.where == first.where == ()
+                      and mine.read_bytes() == theirs.read_bytes())
         what = "a byte-for-byte copy of" if same_bytes else "an identical copy of the one in"
         message = (f"KPI id '{kpi_id}' is {what} {there}: remove this copy, or keep only the "
                    f"fields you change under `extends: {kpi_id}`")
