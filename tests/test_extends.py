@@ -249,3 +249,19 @@ def test_the_base_tests_still_check_values_and_the_extension_tests_its_threshold
     assert proc.returncode == 1
     failed = [line for line in proc.stdout.splitlines() if line.startswith("    ctr.")]
     assert failed == ["    ctr.value: expected 3.5, got 3.0"], proc.stdout
+
+
+@pytest.mark.parametrize("fmt, lang, line", [
+    ("md", "en", f"| Extends | ctr of kpiforge:standard {kpiforge.__version__}; changed here: owner, thresholds, labels |"),
+    ("md", "fr", f"| Étend | ctr de kpiforge:standard {kpiforge.__version__} ; modifié ici : owner, thresholds, labels |"),
+    ("html", "en", f"<dt>Extends</dt><dd>ctr of kpiforge:standard {kpiforge.__version__}; changed here: owner, thresholds, labels</dd>"),
+])
+def test_the_generated_catalog_shows_the_provenance(tmp_path, fmt, lang, line):
+    from kpiforge._catalog import catalog_data, render
+
+    ads = write(tmp_path, "ctr.yaml", ADS_CTR.format(extends="kpiforge:standard/ctr"))
+    engine = Engine.load("kpiforge:standard", ads)
+    assert line in render(engine, lang, fmt).splitlines()
+    kpis = {k["id"]: k for k in catalog_data(engine)["kpis"]}
+    assert kpis["ctr"]["extends"] == engine.catalog.extensions["ctr"].to_dict()
+    assert kpis["cpc"]["extends"] is None and "Extends" not in render(Engine.load(), "en", fmt)
