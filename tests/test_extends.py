@@ -265,3 +265,32 @@ def test_the_generated_catalog_shows_the_provenance(tmp_path, fmt, lang, line):
     kpis = {k["id"]: k for k in catalog_data(engine)["kpis"]}
     assert kpis["ctr"]["extends"] == engine.catalog.extensions["ctr"].to_dict()
     assert kpis["cpc"]["extends"] is None and "Extends" not in render(Engine.load(), "en", fmt)
+
+
+def test_two_departments_in_one_project(tmp_path):
+    """The acceptance case: ads extend ctr in a `kpis:` list (no id needed), sales bring their
+    own conversion_rate; the project is refused for the conflict only."""
+    write(tmp_path / "ads", "kpis.yaml", textwrap.dedent("""\
+        kpis:
+          - extends: ctr
+            thresholds: {good: 5, warning: 3, critical: 1}
+          - id: ad_clicks
+            name: Ad clicks
+            formula: clicks
+            inputs: {clicks: {unit: count}}
+            unit: count
+            direction: higher_is_better
+    """))
+    (tmp_path / "sales").mkdir()
+    (tmp_path / "sales" / "conversion_rate.yaml").write_text(
+        (ROOT / "tests" / "fixtures" / "duplicates" / "conversion_rate.yaml").read_text())
+    project = tmp_path / "kpiforge.yaml"
+    project.write_text("definitions: [kpiforge:standard, ads/]\n")
+    engine = kpiforge.Project.load(project).engine
+    assert engine["ctr"].thresholds.good == 5 and engine["ctr"].path == os.path.relpath(tmp_path / "ads" / "kpis.yaml")
+    assert engine.catalog.extensions["ctr"].changed == ("thresholds",)
+    project.write_text("definitions: [kpiforge:standard, ads/, sales/]\n")
+    with pytest.raises(DefinitionError) as info:
+        kpiforge.Project.load(project).engine
+    (error,) = info.value.errors
+    assert error.code == "duplicate-id" and "inputs: deals, leads only here" in error.message
