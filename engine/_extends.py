@@ -10,6 +10,7 @@ one KPI two ways under one name without noticing; an identical copy is told to u
 
 from __future__ import annotations
 
+import ast
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,9 +89,28 @@ def _text(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
+def _canonical(name: str, value: Any) -> Any:
+    """``value`` as compared: numbers by value (3 is 3.0), a formula by its syntax tree
+    written back (``clicks/impressions*100`` is ``clicks / impressions * 100``)."""
+    if name == "formula" and isinstance(value, str):
+        try:
+            return ast.unparse(ast.parse(value.strip(), mode="eval"))
+        except (SyntaxError, ValueError, RecursionError):  # reported elsewhere; compared as written
+            return value
+    if isinstance(value, Mapping):
+        return {key: _canonical(str(key), item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_canonical("", item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def differences(this: Mapping[str, Any], other: Mapping[str, Any]) -> list[str]:
     """What differs between two definitions of one id, field by field (``this`` first)."""
     found = []
+    this = {k: _canonical(k, v) for k, v in this.items() if k in COMPARED}
+    other = {k: _canonical(k, v) for k, v in other.items() if k in COMPARED}
     for name in COMPARED:
         if name not in this and name not in other:
             continue

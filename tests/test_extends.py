@@ -294,3 +294,15 @@ def test_two_departments_in_one_project(tmp_path):
         kpiforge.Project.load(project).engine
     (error,) = info.value.errors
     assert error.code == "duplicate-id" and "inputs: deals, leads only here" in error.message
+
+
+@pytest.mark.parametrize("change", [
+    {"formula": "a/b"},
+    {"formula": "(a) / (b)"},
+    {"thresholds": {"good": 1.0}},
+    {"inputs": {"b": {"unit": "count"}, "a": {"unit": "count", "descriptions": {"en": "A."}}}},
+])
+def test_a_copy_written_differently_is_still_the_same_kpi(change):
+    base = {"id": "k", "formula": "a / b", "unit": "ratio", "direction": "higher_is_better",
+            "inputs": {"a": {"unit": "count"}, "b": {"unit": "count"}}, "thresholds": {"good": 1}}
+    assert differences({**base, **change}, base) == []
