@@ -25,6 +25,7 @@ from ._model import Definition, Objective
 from ._objectives_check import check_targets
 from ._schema import compile_schema, load_schema, validate
 from ._status import threshold_order_problem
+from ._measure_check import check_measures
 from ._unit_check import check_units
 from ._yamlio import Document, load_document
 from .errors import (MAX_DIAGNOSTICS_PER_FILE, DefinitionError, Diagnostic, FormulaError,
@@ -238,6 +239,8 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
     state.diagnostics.extend(check_units(
         ((definitions[k], f, built[k][1], built[k][2]) for k, f in formulas.items()),
         definitions, functions, default_currency))
+    state.diagnostics.extend(check_measures((definitions[k], built[k][1], built[k][2])
+                                            for k in kpi_ids))
 
     for cycle in find_cycles(graph):
         definition, doc, where = built[cycle[0]]

@@ -9,6 +9,7 @@ from typing import Any, Iterable, Mapping, Sequence, cast
 
 import numpy as np
 
+from ._aliases import input_aliases, with_aliases
 from ._definitions import Catalog, load_catalog
 from ._formulas import Formula, function_specs
 from ._model import Definition, Objective, Result, Results, SliceCodes, Status
@@ -80,7 +81,8 @@ def _normalise_inputs(inputs: Mapping[str, Any]
 class Engine:
     """A loaded definition set. Immutable after :meth:`load` and safe to share between threads."""
 
-    __slots__ = ("_catalog", "_plugins", "_plans", "_ranges")
+    __slots__ = ("_aliases", "_catalog", "_plugins", "_plans", "_ranges")
+    _aliases: tuple[Mapping[str, tuple[str, ...]], frozenset[str]]  # former names, declared names
     _catalog: Catalog
     _plugins: Plugins
     _ranges: Mapping[str, Range]  # the valid range of each input declaring one
@@ -98,6 +100,8 @@ class Engine:
             for kpi_id in catalog.order
         }))
         object.__setattr__(self, "_ranges", MappingProxyType(input_ranges(catalog.definitions)))
+        declared = frozenset(n for d in catalog.definitions.values() for n in d.inputs)
+        object.__setattr__(self, "_aliases", (input_aliases(catalog.definitions.values()), declared))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Engine is immutable; cannot set {name!r}")
@@ -184,6 +188,8 @@ class Engine:
         With ``kpis`` given, those and what they depend on; otherwise every KPI whose inputs
         are all given. A value that cannot be computed is null with a reason, never a number.
         """
+        if self._aliases[0]:
+            inputs = with_aliases(inputs, *self._aliases)
         values, size, infinite = _normalise_inputs(inputs)
         outside = apply_ranges(values, self._ranges) if self._ranges else {}
         if kpis is None:

@@ -29,8 +29,8 @@ EXTENSIBLE = ("thresholds", "target", "tolerance", "alerts", "name", "labels", "
 # merged language by language: an extension relabelling ``en`` keeps the base's ``fr``
 _BY_LANGUAGE = ("labels", "descriptions")
 #: what two definitions of one id are compared on: what they compute and how they judge it
-COMPARED = ("formula", "inputs", "unit", "currency", "direction", "target", "tolerance",
-            "thresholds", "alerts")
+COMPARED = ("formula", "inputs", "fields", "parameters", "unit", "currency", "direction", "target",
+            "tolerance", "thresholds", "alerts")
 _CHANGES = "thresholds, target, tolerance, alerts, labels, descriptions, owner and tags"
 
 Where = tuple[str | int, ...]

@@ -222,6 +222,15 @@ class Definition:
             "thresholds": self.thresholds.to_dict(),
             "path": self.path,
         }
+        if self.fields:
+            data["fields"] = {n: {k: v for k, v in (
+                ("description", f.description), ("descriptions", dict(f.descriptions)),
+                ("unit", f.unit), ("range", list(f.range) if f.range else None)) if v}
+                for n, f in self.fields.items()}
+        if self.parameters:
+            data["parameters"] = {n: {"default": p.default, "allowed": list(p.allowed),
+                                      "description": p.description}
+                                  for n, p in self.parameters.items()}
         if self.direction is Direction.TARGET:
             data["target"] = self.target
             data["tolerance"] = self.tolerance

@@ -37,6 +37,7 @@ from ._run_grid import lay_out_grid
 from ._run_periods import day_ranges, select_periods, shift_periods
 from ._run_plan import (
     COMPARE_MODES,
+    evaluate_overrides,
     RunProject,
     check_period_options,
     compare_modes,
@@ -93,11 +94,14 @@ def run(engine: Engine, project: RunProject, *, grain: str | None = None,
         fetched = len(plan.splittable)
         progress("evaluating KPIs", fetched, fetched + 1)
     results = engine.evaluate(grid.arrays, kpis=list(plan.wanted))
+    if plan.overrides:
+        results = evaluate_overrides(engine, plan, grid.arrays, results)
     values, statuses, reasons = attach_reasons(
         plan, results, grid, not_additive_reasons(engine.definitions, project.sources, plan,
                                                   grain, dims))
     records = build_records(engine, plan.wanted, results, current, grid.slices, dims, values,
                             statuses, reasons, shifted, modes, grid.period_index, len(grid.slices))
     labels = tuple(p.label for p in current)
+    warnings = [*getattr(project, "binding_warnings", ()), *warnings]  # former input names
     return RunResult(tuple(records), grain, labels, dims, plan.wanted, modes, tuple(warnings),
                      run_progress(engine, records, labels[-1], current[-1].end, dims))

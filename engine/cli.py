@@ -21,7 +21,7 @@ from ._cli_common import (Context, definitions_option, fail, format_option, lang
 from ._format import STATUS_STYLE, format_value, plain, plural, show_value
 from ._plugins import Plugins, load_plugins
 from ._terminal import clean, text
-from .errors import DefinitionError, KpiforgeError, PluginWarning, did_you_mean
+from .errors import DefinitionError, KpiforgeError, PluginWarning, ProjectError, did_you_mean
 
 if TYPE_CHECKING:  # imported by the commands that need it: --help must not load numpy
     from ._engine import Engine
@@ -75,6 +75,12 @@ def _validate_project(project_file: str, context: Context) -> tuple[list[Any], l
         project = load_project(project_file, plugins=context.plugins)
     except DefinitionError as exc:
         return list(exc.diagnostics), []
+    try:  # binding the sources to the definitions (measures, rates) needs them loaded
+        project.engine  # noqa: B018
+    except ProjectError as exc:
+        return list(exc.diagnostics), []
+    except DefinitionError:
+        pass  # the definitions' own errors: reported by the catalog check that follows
     return [], [str(p) for p in project.definitions]
 
 
@@ -182,8 +188,8 @@ def show(context: Context, kpi_id: str, definitions: tuple[str, ...], project_fi
     table.add_column("value")
     for key in ("description", "category", "objectives", "owner", "status", "version", "formula",
                 "unit", "currency", "direction", "target", "tolerance", "thresholds", "converted", "alerts",
-                "inputs", "depends_on", "inputs_needed", "used_by", "labels", "tags", "vanity",
-                "path", "extends"):
+                "inputs", "fields", "parameters", "depends_on", "inputs_needed", "used_by",
+                "labels", "tags", "vanity", "path", "extends"):
         if key in data and data[key] not in (None, "", [], {}):
             value = d.text(lang) if key == "description" else data[key]
             table.add_row(key, text(show_value(key, value)))
@@ -311,26 +317,6 @@ def eval_(context: Context, definitions: tuple[str, ...], project_file: str | No
              f"{', '.join(missing)}")
 
 
-@click.command()
-@format_option("table", "json")
-@pass_context
-def plugins(context: Context, fmt: str) -> None:
-    """List every plugin, where it came from, and what it registered."""
-    if fmt == "json":
-        print_json({"plugins": [{"name": i.name, "origin": i.origin, "registered": list(i.registered)}
-                                for i in context.plugins.infos()],
-                    "failures": dict(sorted(context.plugins.failures.items()))})
-        return
-    table = Table(title="plugins")
-    for column in ("plugin", "origin", "registered"):
-        table.add_column(column)
-    for info in context.plugins.infos():
-        table.add_row(text(info.name), text(info.origin), text("\n".join(info.registered) or "—"))
-    for name, problem in sorted(context.plugins.failures.items()):
-        table.add_row(text(name), text("failed", "red"), text(problem))
-    stdout.print(table)
-
-
 def build_cli(plugins: Plugins) -> click.Group:
     """A fresh group with the built-in commands, then every plugin's; a name clash names the
     plugin instead of overwriting."""
@@ -389,10 +375,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _builtin_commands() -> dict[str, click.Command]:
     from ._cli_catalog import catalog_command
     from ._cli_init import init_command
-    from ._cli_packs import packs_command
+    from ._cli_plugins import packs_command, plugins_command
     from ._cli_run import run_command
     from ._cli_test import test_command
 
     return {"validate": validate, "list": list_, "show": show, "eval": eval_,
-            "plugins": plugins, "packs": packs_command, "catalog": catalog_command, "init": init_command,
+            "plugins": plugins_command, "packs": packs_command, "catalog": catalog_command, "init": init_command,
             "run": run_command, "test": test_command}

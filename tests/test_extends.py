@@ -160,8 +160,19 @@ def test_an_extension_needs_neither_name_nor_formula_in_the_published_schema():
 # -- duplicates --------------------------------------------------------------------------------
 
 
-def test_duplicates_name_both_sides_and_what_differs_golden():
-    proc = kpiforge_cli("validate", "-d", "kpiforge:standard", "-d", "tests/fixtures/duplicates")
+def test_duplicates_name_both_sides_and_what_differs_golden(tmp_path):
+    import shutil
+
+    import yaml
+
+    folder = tmp_path / "duplicates"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "duplicates", folder)
+    # copies of today's standard files, made here so that they never go stale
+    shutil.copy(ROOT / "definitions" / "acquisition" / "cpc.yaml", folder / "cpc.yaml")
+    ctr = yaml.safe_load((ROOT / "definitions" / "acquisition" / "ctr.yaml").read_text())
+    retyped = {k: ctr[k] for k in ("id", "formula", "inputs", "unit", "direction", "thresholds")}
+    (folder / "ctr.yaml").write_text(yaml.safe_dump({**retyped, "name": "CTR (our copy)", "owner": "ads"}))
+    proc = kpiforge_cli("validate", "-d", "kpiforge:standard", "-d", "duplicates", cwd=tmp_path)
     assert proc.returncode == 1
     text = proc.stderr.replace(kpiforge.__version__, "<version>")  # the golden outlives releases
     path = GOLDEN / "validate_duplicates.txt"
@@ -171,7 +182,7 @@ def test_duplicates_name_both_sides_and_what_differs_golden():
     conflict, byte_copy, copy, total = text.splitlines()
     for word in ("'conversion_rate'", "owner sales", "owner marketing", "pack kpiforge:standard",
                  "definitions/conversion/conversion_rate.yaml:2", 'formula: "deals / leads * 100" here',
-                 "inputs: deals, leads only here, conversions, visitors only there",
+                 "inputs: deals, leads only here, conversions, site_visitors only there",
                  "thresholds.good: 20 here, 2.5 there", "`extends: conversion_rate`"):
         assert word in conflict, word
     assert "byte-for-byte copy of definitions/acquisition/cpc.yaml:2" in byte_copy
@@ -282,7 +293,7 @@ def test_two_departments_in_one_project(tmp_path):
             direction: higher_is_better
     """))
     (tmp_path / "sales").mkdir()
-    (tmp_path / "sales" / "conversion_rate.yaml").write_text(
+    (tmp_path / "sales" / "conversion_rate.yaml").write_text(  # the sales team's own
         (ROOT / "tests" / "fixtures" / "duplicates" / "conversion_rate.yaml").read_text())
     project = tmp_path / "kpiforge.yaml"
     project.write_text("definitions: [kpiforge:standard, ads/]\n")

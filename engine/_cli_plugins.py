@@ -1,4 +1,5 @@
-"""``kpiforge packs``: the installed definition packs, what they hold and where they come from."""
+"""``kpiforge plugins`` and ``kpiforge packs``: what the plugins registered, and the installed
+definition packs with what they hold and where they come from."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import click
 
 from ._cli_common import format_option
 
-__all__ = ["count_kpis", "pack_rows", "packs_command"]
+__all__ = ["count_kpis", "pack_rows", "packs_command", "plugins_command"]
 
 
 def count_kpis(folder: Path) -> int:
@@ -69,4 +70,29 @@ def packs_command(context: Any, fmt: str) -> None:
     for row in rows:
         table.add_row(*map(text, (row["name"], row["version"], row["owner"] or "—", str(row["kpis"]),
                                   f"{row['plugin']} ({row['origin']})", row["path"])))
+    stdout.print(table)
+
+
+@click.command(name="plugins")
+@format_option("table", "json")
+@click.pass_obj
+def plugins_command(context: Any, fmt: str) -> None:
+    """List every plugin, where it came from, and what it registered."""
+    from rich.table import Table
+
+    from ._cli_common import print_json, stdout
+    from ._terminal import text
+
+    if fmt == "json":
+        print_json({"plugins": [{"name": i.name, "origin": i.origin, "registered": list(i.registered)}
+                                for i in context.plugins.infos()],
+                    "failures": dict(sorted(context.plugins.failures.items()))})
+        return
+    table = Table(title="plugins")
+    for column in ("plugin", "origin", "registered"):
+        table.add_column(column)
+    for info in context.plugins.infos():
+        table.add_row(text(info.name), text(info.origin), text("\n".join(info.registered) or "—"))
+    for name, problem in sorted(context.plugins.failures.items()):
+        table.add_row(text(name), text("failed", "red"), text(problem))
     stdout.print(table)
