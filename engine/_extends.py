@@ -164,7 +164,7 @@ def _target(value: str) -> tuple[str | None, str]:
 
 
 def _merged(base: Mapping[str, Any], extension: Mapping[str, Any]) -> dict[str, Any]:
-    merged = {k: v for k, v in base.items()}
+    merged = dict(base)
     for key, value in extension.items():
         if key in _BY_LANGUAGE and isinstance(base.get(key), Mapping):
             merged[key] = {**base[key], **value}
@@ -209,14 +209,14 @@ def collect_ids(entries: Iterable[Entry], *, build: Callable[[Entry], Definition
                 f"next to it, define a new KPI id without extends")))
         base = plain.get(base_id)
         base_pack = pack_of(base.doc) if base is not None else None
-        if base is None:
-            hint = did_you_mean(base_id, sorted(plain))
-            problems.append(doc.diagnostic(where + ("extends",), "unknown-name",
-                                           f"extends unknown KPI '{base_id}'{hint}"))
-        elif pack_name is not None and pack_name not in packs:
+        if pack_name is not None and pack_name not in packs:
             problems.append(doc.diagnostic(where + ("extends",), "unknown-reference", (
                 f"extends a KPI of pack '{pack_name}', which is not loaded; add it to the "
                 f"definitions")))
+        elif base is None:
+            hint = did_you_mean(base_id, sorted(plain))
+            problems.append(doc.diagnostic(where + ("extends",), "unknown-name",
+                                           f"extends unknown KPI '{base_id}'{hint}"))
         elif pack_name is not None and (base_pack is None or base_pack.name != pack_name):
             problems.append(doc.diagnostic(where + ("extends",), "extension-base", (
                 f"extends '{base_id}' of pack '{pack_name}', but the loaded '{base_id}' is "
@@ -226,7 +226,7 @@ def collect_ids(entries: Iterable[Entry], *, build: Callable[[Entry], Definition
                 f"KPI '{base_id}' is already extended in {_line(extended[base_id][0])}; one "
                 f"extension per KPI in a definition set")))
         diagnostics.extend(problems)
-        if problems or base is None:
+        if problems or base is None:  # (base is None only with a problem: for type checkers)
             continue
         merged = _merged(base.data, data)
         merged["id"] = base_id

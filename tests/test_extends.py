@@ -119,6 +119,12 @@ def test_an_extension_that_cannot_apply_says_why(tmp_path, text, code, field, me
     assert (error.code, error.field, error.message) == (code, field, message)
 
 
+def test_a_pack_qualified_base_needs_its_pack_loaded(tmp_path):
+    (error,) = errors_of(write(tmp_path, "ctr.yaml", ADS_CTR.format(extends="kpiforge:standard/ctr")))
+    assert (error.code, error.line, error.column) == ("unknown-reference", 2, 10)
+    assert "pack 'kpiforge:standard', which is not loaded" in error.message
+
+
 def test_a_pack_qualified_base_must_come_from_that_pack(tmp_path):
     team = tmp_path / "team"
     write(team, "leads.yaml", "id: leads_total\nname: Leads\nformula: leads\ninputs: {leads: {}}\nunit: count\n"
