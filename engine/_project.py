@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from . import _env
 from ._currency import check_project_currency, project_engine
+from ._defpaths import with_required_packs
 from ._dispatch import DispatchSummary
 from ._engine import Engine
 from ._measures import bind_sources
@@ -319,7 +320,8 @@ def _build(document: Document, root: Path, path: Path | None, plugins: Plugins,
     raw_definitions = data.get("definitions")
     if isinstance(raw_definitions, str):
         raw_definitions = [raw_definitions]
-    definitions = tuple(_definition_path(root, p) for p in raw_definitions or ())
+    listed = with_required_packs(raw_definitions or (), plugins.definition_packs())
+    definitions = tuple(_definition_path(root, str(p), plugins) for p in listed)
     sources, inline = source_configs(document, plugins, path)
     project = Project(
         path=path.resolve() if path else None,
