@@ -51,8 +51,11 @@ from ._formula_check import (
     MAX_NODES,
     FunctionSpec,
     check_formula,
+    default_functions,
+    function_specs,
 )
 from ._formula_interp import _interpreter, _reason_from_error, _reset
+from ._formula_total import fill_totals, total_argument
 from ._formula_lower import (
     _ARRAY_INTERNALS,
     _SCALAR_INTERNALS,
@@ -100,24 +103,6 @@ class Evaluation:
     reason: str | None | np.ndarray = None
 
 
-def function_specs(registrations: Mapping[str, Any]) -> dict[str, FunctionSpec]:
-    """Turn the plugin manager's ``Registration`` table (``Plugins.functions``) into specs."""
-    out: dict[str, FunctionSpec] = {}
-    for name, reg in registrations.items():
-        if isinstance(reg, FunctionSpec):
-            out[name] = reg
-        else:
-            out[name] = FunctionSpec(name, reg.obj, reg.min_args, reg.max_args, reg.doc)
-    return out
-
-
-def default_functions() -> dict[str, FunctionSpec]:
-    """The functions registered by the default plugins (built-ins + entry points), loaded now."""
-    from ._plugins import load_plugins
-
-    return function_specs(load_plugins().functions)
-
-
 _to_float = input_number
 _NONE_REASONS: dict[int, np.ndarray] = {}
 
@@ -141,12 +126,14 @@ def _none_reasons(n: int) -> np.ndarray:
 class Formula:
     """A compiled formula. Immutable; one instance may be evaluated from many threads."""
 
-    __slots__ = ("text", "names", "functions", "_sorted", "_scalar_node", "_array_node",
-                 "_big_node", "_scalar_base", "_array_base", "_tree", "_needed", "_specs")
+    __slots__ = ("text", "names", "functions", "totals", "_sorted", "_scalar_node",
+                 "_array_node", "_big_node", "_scalar_base", "_array_base", "_tree", "_needed",
+                 "_specs")
 
     text: str
     names: frozenset[str]
     functions: frozenset[str]
+    totals: tuple[str, ...]  # the names read as total(x) (``_formula_total``), sorted
     _sorted: tuple[str, ...]
     _scalar_node: ast.expr
     _array_node: ast.expr
@@ -171,7 +158,9 @@ class Formula:
                            _internal_names(array_node) | _internal_names(big_node)})
         needed = tuple(sorted(always_needed(tree, functions) & names)) if tree is not None \
             else tuple(sorted(names))
+        totals = tuple(sorted(n for n in names if total_argument(n) is not None))
         for attr, value in (("text", text), ("names", names), ("functions", called),
+                            ("totals", totals),
                             ("_sorted", tuple(sorted(names))), ("_scalar_node", scalar_node),
                             ("_array_node", array_node), ("_big_node", big_node),
                             ("_scalar_base", scalar_base),
@@ -199,8 +188,11 @@ class Formula:
 
         Names absent from ``namespace`` and None values are missing (NaN). Data problems give
         a null value with a reason; only programming errors (text, complex numbers or dates
-        as inputs, arrays of unequal length) raise :class:`InputError`.
+        as inputs, arrays of unequal length) raise :class:`InputError`. A ``total(x)`` absent
+        from ``namespace`` is ``x`` (``_formula_total``).
         """
+        if self.totals:
+            namespace = fill_totals(namespace, self.totals)
         if size is None:
             st = self._scalar_base.copy()
             get = namespace.get
@@ -282,6 +274,8 @@ class Formula:
                      guarded: bool = True) -> tuple[np.ndarray, np.ndarray | None, list[Any]]:
         """(value, reason codes or None when no slice is null, reasons by code: 0 is None).
         ``guarded=False``: the caller entered ``np.errstate(all="ignore")`` for many formulas."""
+        if self.totals:
+            namespace = fill_totals(namespace, self.totals)
         n = size
         values: dict[str, Any] = {}
         any_array = False

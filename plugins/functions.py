@@ -37,6 +37,7 @@ __all__ = [
     "round_",
     "safe_div",
     "sqrt",
+    "total",
     "where",
 ]
 
@@ -235,6 +236,16 @@ def coalesce(*args: Any) -> Any:
     return _NAN
 
 
+def total(x: Any) -> Any:
+    """``x`` over the whole breakdown being evaluated: the same period without the ``--by``
+    dimensions (``sessions / total(sessions) * 100`` by source is each source's share). Its
+    argument is one input name; the total is an input of its own, ``total(x)``, fetched again
+    by a run (a distinct count is recomputed, never summed from slices) and ``x`` itself where
+    none is given (a single evaluation, a run without ``--by``)."""
+    # formulas never call this: the allow-list rewrites total(x) into the input total(x)
+    return x
+
+
 _BUILTINS: tuple[tuple[str, Any, int, int | None], ...] = (
     ("min", min_, 1, None),
     ("max", max_, 1, None),
@@ -247,6 +258,7 @@ _BUILTINS: tuple[tuple[str, Any, int, int | None], ...] = (
     ("safe_div", safe_div, 2, 3),
     ("where", where, 3, 3),
     ("coalesce", coalesce, 1, None),
+    ("total", total, 1, 1),
 )
 
 
