@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 from ._defpaths import OBJECTIVES_FILE, bundled_definitions_dir, discover, display_path
+from ._formula_total import total_problem
 from ._formulas import Formula, FunctionSpec, compile_formula
 from ._graph import find_cycles, topological_order
 from ._definition_build import build_definition, build_objective
@@ -210,6 +211,13 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
         if formula is not None:
             for name in sorted(formula.names):
                 if name in declared:
+                    continue
+                problem = total_problem(name, declared, built)
+                if problem is not None:  # total(x) is checked through x, named on its own
+                    formula_ok = formula_ok and not problem
+                    if problem:
+                        state.diagnostics.append(_diag(doc, where + ("formula",),
+                                                       "total-argument", problem))
                     continue
                 if name in built:
                     depends.append(name)

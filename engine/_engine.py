@@ -182,6 +182,8 @@ class Engine:
 
         With ``kpis`` given, those and what they depend on; otherwise every KPI whose inputs
         are all given. A value that cannot be computed is null with a reason, never a number.
+        ``total(x)`` in a formula reads the input named ``"total(x)"`` when given (x over the
+        whole breakdown, per slice), else ``x`` itself (docs/embedding.md).
         """
         values, size, infinite = _normalise_inputs(inputs)
         outside = apply_ranges(values, self._ranges) if self._ranges else {}
@@ -199,6 +201,8 @@ class Engine:
         for kpi in order:
             definition, formula, used, deps = self._plans[kpi]
             namespace = {name: values.get(name) for name in used}
+            if formula.totals:  # given totals only: an absent total(x) is x (_formula_total)
+                namespace.update((t, values[t]) for t in formula.totals if t in values)
             for dep in deps:
                 namespace[dep] = computed[dep]
             evaluation = formula.evaluate(namespace)
@@ -229,6 +233,8 @@ class Engine:
         for kpi in order:
             definition, formula, used, deps = self._plans[kpi]
             namespace = {name: values.get(name) for name in used}
+            if formula.totals:  # given totals only: an absent total(x) is x (_formula_total)
+                namespace.update((t, values[t]) for t in formula.totals if t in values)
             for dep in deps:
                 namespace[dep] = computed[dep]
             value, codes, table = formula._array_codes(namespace, size, guarded=False)

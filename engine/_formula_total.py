@@ -18,12 +18,12 @@ sees an ordinary input.
 from __future__ import annotations
 
 import ast
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from .errors import FormulaError
 
 __all__ = ["TOTAL", "check_total_argument", "fill_totals", "is_total", "rewrite_totals",
-           "total_argument", "total_name"]
+           "total_argument", "total_name", "total_problem"]
 
 TOTAL = "total"
 _PREFIX = TOTAL + "("
@@ -91,3 +91,21 @@ def fill_totals(namespace: Mapping[str, Any], totals: tuple[str, ...]) -> Mappin
         if name not in out:
             out[name] = out.get(total_argument(name) or "")
     return out
+
+
+def total_problem(name: str, inputs: Iterable[str], kpis: Iterable[str]) -> str | None:
+    """For a formula name of a definition: None if it is no total; else what is wrong with
+    its argument ("" when nothing is, or when the argument is reported as an unknown name).
+
+    Only an input's total is implemented: a run fetches it again from the input's source. A
+    KPI's total would need its formula to be additive, and it is seldom what is meant (the
+    total of a share is not 100): the message says how to write it with the inputs' totals.
+    """
+    argument = total_argument(name)
+    if argument is None:
+        return None
+    if argument in inputs or argument not in kpis:
+        return ""
+    return (f"total({argument}): '{argument}' is a KPI; total() takes a declared input "
+            "(write the KPI's formula with the totals of its inputs, e.g. "
+            "total(clicks) / total(impressions))")

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Iterable, Mapping
 
 from ._formula_check import FunctionSpec
+from ._formula_total import total_argument
 from ._formulas import Formula
 from ._model import Definition
 from ._units import NUMBER, Unit, UnitError, declared_unit, infer_unit, input_unit
@@ -39,6 +40,8 @@ def formula_unit(definition: Definition, formula: Formula, definitions: Mapping[
             env[name] = input_unit(definition.inputs[name], currency)
         elif name in definitions:
             env[name] = declared_unit(definitions[name], default_currency)
+    for name in formula.totals:  # total(x) is an input of its own, in x's unit
+        env[name] = env.get(total_argument(name) or "")
     return infer_unit(tree, formula.text.lstrip(), env, functions)
 
 
