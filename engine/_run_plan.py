@@ -6,17 +6,18 @@ fails at once, with a did-you-mean, instead of after a query.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from ._definitions import did_you_mean
 from ._engine import Engine
+from ._formula_total import total_argument
 from ._periods import GRAINS
 from .errors import RunError
 
 __all__ = ["COMPARE_MODES", "RunPlan", "RunProject", "SourcePlan", "check_period_options",
-           "compare_modes", "plan_run", "split_dimensions"]
+           "compare_modes", "plan_run", "split_dimensions", "total_inputs"]
 
 COMPARE_MODES = ("previous", "year")
 
@@ -58,6 +59,8 @@ class RunPlan:
     required: Mapping[str, frozenset[str]]  # KPI -> every input it needs, provided or not
     provided: Mapping[str, str]  # input -> the source that provides it
     sources: Mapping[str, SourcePlan]  # the needed sources, in the order they are first needed
+    # KPI -> the inputs x it reads as total(x), itself or through the KPIs it uses
+    totals: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def splittable(self) -> list[str]:
@@ -138,4 +141,17 @@ def plan_run(engine: Engine, project: RunProject, kpis: Sequence[str] | None,
         config = project.sources[name]
         sources[name] = SourcePlan(name, tuple(i for i in needed_inputs if provided[i] == name),
                                    tuple(d for d in dims if d not in config.dimensions))
-    return RunPlan(tuple(wanted), required, provided, sources)
+    return RunPlan(tuple(wanted), required, provided, sources, total_inputs(engine, wanted))
+
+
+def total_inputs(engine: Engine, kpis: Sequence[str]) -> dict[str, frozenset[str]]:
+    """KPI -> the inputs ``x`` it reads as ``total(x)``, itself or through the KPIs it uses
+    (only KPIs that read some)."""
+    formulas = engine.catalog.formulas
+    out: dict[str, frozenset[str]] = {}
+    for kpi in kpis:
+        found = {arg for k in engine.plan([kpi]) for name in formulas[k].totals
+                 if (arg := total_argument(name)) is not None}
+        if found:
+            out[kpi] = frozenset(found)
+    return out
