@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kpiforge import Engine
 from kpiforge._formulas import compile_formula, default_functions
@@ -16,6 +18,7 @@ from kpiforge._project import load_project
 from kpiforge.errors import DefinitionError, FormulaError
 
 FUNCTIONS = default_functions()
+ENGINE = Engine.load()
 
 
 # --------------------------------------------------------------------------- the allow-list
@@ -78,12 +81,38 @@ def test_scalar_and_array_evaluation_agree(namespace, value, reason):
 
 
 def test_engine_takes_totals_as_named_inputs():
-    engine = Engine.load()
+    engine = ENGINE
     result = engine.evaluate({"sessions": [530, 470], "total(sessions)": [1000, 1000]},
                              kpis=["traffic_source_share"])["traffic_source_share"]
     assert result.value.tolist() == [53.0, 47.0]
     scalar = engine.evaluate({"sessions": 530}, kpis=["traffic_source_share"])
     assert scalar["traffic_source_share"].value == 100.0
+
+
+SESSION_VALUES = st.one_of(st.none(), st.sampled_from([0.0, 1.0, 530.0, 1000.0]),
+                           st.floats(min_value=0, max_value=1e9))
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=st.lists(st.tuples(SESSION_VALUES, SESSION_VALUES), min_size=1, max_size=5),
+       given_totals=st.booleans())
+def test_engine_scalar_and_array_agree_with_totals(rows, given_totals):
+    engine = ENGINE
+
+    def number(v):
+        return np.nan if v is None else v
+    arrays = {"sessions": np.array([number(s) for s, _ in rows])}
+    if given_totals:
+        arrays["total(sessions)"] = np.array([number(t) for _, t in rows])
+    vector = engine.evaluate(arrays, kpis=["traffic_source_share"])["traffic_source_share"]
+    for i, (sessions, total) in enumerate(rows):
+        inputs = {"sessions": sessions, **({"total(sessions)": total} if given_totals else {})}
+        one = engine.evaluate(inputs, kpis=["traffic_source_share"])["traffic_source_share"]
+        assert vector.reason[i] == one.reason and vector.status[i] == one.status
+        if one.value is None:
+            assert np.isnan(vector.value[i])
+        else:
+            assert vector.value[i] == one.value
 
 
 def _catalog(tmp_path: Path, formula: str, unit: str = "percent") -> Path:
