@@ -28,6 +28,7 @@ EXPECTED = {
     "safe_div": (2, 3),
     "where": (3, 3),
     "coalesce": (1, None),
+    "total": (1, 1),
 }
 
 

@@ -4,6 +4,9 @@ pandas, a distinct count recomputed, a keyed non-additive input refused)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -290,3 +293,28 @@ def test_a_keyed_non_additive_total_is_null_with_the_reason(project):
     for record in records.values():
         assert record.value is None and record.reason_code == "not_additive"
         assert str(record.reason).startswith("reach cannot be summed across channel")
+
+
+@pytest.mark.parametrize(("sets", "value"), [
+    (["sessions=530", "total(sessions)=1000"], 53.0),
+    (["sessions=530"], 100.0),
+])
+def test_eval_takes_a_total_on_the_command_line(sets, value):
+    args = [a for s in sets for a in ("--set", s)]
+    proc = subprocess.run([sys.executable, "-m", "kpiforge", "eval", "--kpi",
+                           "traffic_source_share", *args, "--format", "json"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["results"][0]["value"] == value
+
+
+def test_a_run_by_source_from_the_command_line(project):
+    proc = subprocess.run([sys.executable, "-m", "kpiforge", "run", "--project",
+                           str(project / "kpiforge.yaml"), "--grain", "month", "--period",
+                           "2026-10", "--by", "source", "--kpi", "traffic_source_share",
+                           "--format", "json", "--no-alerts"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    values = {r["slice"]["source"]: r["value"] for r in json.loads(proc.stdout)["results"]}
+    assert values == pytest.approx({"organic": 50.0, "social": 20.0, "direct": 20.0,
+                                    "paid": 10.0})
