@@ -59,7 +59,7 @@ test: $(DEV_STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
 bench: $(DEV_STAMP)
-	$(BIN)/python benchmarks/bench_formulas.py
+	$(BIN)/python benchmarks/bench_formulas.py --busy
 	$(BIN)/python benchmarks/bench_sources.py
 	$(BIN)/python benchmarks/bench_startup.py
 

@@ -23,6 +23,7 @@ from ._catalog_layout import feeding_trees, graph_layout
 from ._catalog_markdown import render_markdown
 from ._catalog_words import (LANGUAGES, UI, category_key, category_label, count, summary, tag_label,
                              target_data, threshold_texts)
+from ._measure_check import measure_text
 
 __all__ = ["FILE_NAMES", "FORMATS", "LANGUAGES", "UI", "catalog_data", "graph_layout", "render",
            "render_html", "render_json", "render_markdown", "threshold_texts"]
@@ -85,7 +86,8 @@ def catalog_data(engine: Any, lang: str = "en") -> dict[str, Any]:
             "tags": list(d.tags),
             "tag_labels": [tag_label(t, lang) for t in d.tags],
             "formula": d.formula,
-            "inputs": [{"name": n, "description": s.text(lang), "unit": s.unit}
+            "inputs": [{"name": n, "description": s.text(lang), "unit": s.unit,
+                        "measure": measure_text(s.agg, s.field_name, s.where) if s.agg else None}
                        for n, s in d.inputs.items()],
             "inputs_needed": sorted(engine.required_inputs(d.id)),
             "unit": d.unit.value,

@@ -122,6 +122,7 @@ def _markdown_kpi(kpi: Mapping[str, Any], ui: Mapping[str, Any], link: Any) -> l
     if kpi["description"]:
         out += [_md(kpi["description"]), ""]
     inputs = "<br>".join(f"{_code(i['name'])}" + (f" — {_md(i['description'])}" if i["description"] else "")
+                         + (f" ({_code(i['measure'])})" if i.get("measure") else "")
                          for i in kpi["inputs"]) or ui["no_inputs"]
     rows = [
         (ui["id"], _code(kpi["id"])),

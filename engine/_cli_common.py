@@ -28,7 +28,7 @@ from rich.text import Text
 from ._format import plural
 from ._plugins import Plugins
 from ._terminal import clean, echo
-from .errors import DefinitionError, Diagnostic
+from .errors import DefinitionError, Diagnostic, ProjectError
 
 if TYPE_CHECKING:  # loaded when a command loads definitions: --help must not load numpy
     from ._engine import Engine
@@ -106,7 +106,8 @@ class Context:
             engine = load()
         except DefinitionError as exc:
             print_diagnostics(exc.diagnostics)
-            fail(f"{plural(len(exc.errors), 'error')} in the definitions")
+            fail(f"{plural(len(exc.errors), 'error')} in the "
+             f"{'project file' if isinstance(exc, ProjectError) else 'definitions'}")
         print_diagnostics(engine.warnings)
         return engine
 

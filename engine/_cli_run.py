@@ -17,7 +17,7 @@ from ._cli_progress import progress_display
 from ._format import STATUS_STYLE, format_change, format_value, plural
 from ._periods import GRAINS
 from ._terminal import text
-from .errors import DefinitionError, KpiforgeError
+from .errors import DefinitionError, KpiforgeError, ProjectError
 
 __all__ = ["EXIT_FAIL_ON", "EXIT_UNDELIVERED", "run_command"]
 
@@ -85,7 +85,8 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
         engine = project.engine
     except DefinitionError as exc:
         print_diagnostics(exc.diagnostics)
-        fail(f"{plural(len(exc.errors), 'error')} in the definitions")
+        fail(f"{plural(len(exc.errors), 'error')} in the "
+             f"{'project file' if isinstance(exc, ProjectError) else 'definitions'}")
     print_diagnostics(engine.warnings)
     if not no_alerts:
         route_problems = project.check_routes(engine)

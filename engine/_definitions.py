@@ -16,7 +16,6 @@ from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 from ._defpaths import OBJECTIVES_FILE, bundled_definitions_dir, discover, display_path
-from ._formula_total import total_problem
 from ._formulas import Formula, FunctionSpec, compile_formula
 from ._graph import find_cycles, topological_order
 from ._definition_build import build_definition, build_objective
@@ -24,6 +23,8 @@ from ._model import Definition, Objective
 from ._objectives_check import check_targets
 from ._schema import compile_schema, load_schema, validate
 from ._status import threshold_order_problem
+from ._measure_check import check_measures
+from ._totals import input_of, is_total
 from ._unit_check import check_units
 from ._yamlio import Document, load_document
 from .errors import (MAX_DIAGNOSTICS_PER_FILE, DefinitionError, Diagnostic, FormulaError,
@@ -210,14 +211,14 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
         depends: list[str] = []
         if formula is not None:
             for name in sorted(formula.names):
-                if name in declared:
+                if name in declared or (is_total(name) and input_of(name) in declared):
                     continue
-                problem = total_problem(name, declared, built)
-                if problem is not None:  # total(x) is checked through x, named on its own
-                    formula_ok = formula_ok and not problem
-                    if problem:
-                        state.diagnostics.append(_diag(doc, where + ("formula",),
-                                                       "total-argument", problem))
+                if is_total(name):  # total() of a KPI id or an undeclared name
+                    formula_ok = False
+                    state.diagnostics.append(_diag(
+                        doc, where + ("formula",), "unknown-name",
+                        f"{name}: total() takes one of the KPI's declared inputs "
+                        f"({', '.join(sorted(declared)) or 'none'})"))
                     continue
                 if name in built:
                     depends.append(name)
@@ -242,6 +243,8 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
     state.diagnostics.extend(check_units(
         ((definitions[k], f, built[k][1], built[k][2]) for k, f in formulas.items()),
         definitions, functions, default_currency))
+    state.diagnostics.extend(check_measures((definitions[k], built[k][1], built[k][2])
+                                            for k in kpi_ids))
 
     for cycle in find_cycles(graph):
         definition, doc, where = built[cycle[0]]

@@ -9,14 +9,17 @@ from typing import Any, Iterable, Mapping, Sequence, cast
 
 import numpy as np
 
+from ._aliases import input_aliases, with_aliases
 from ._definitions import Catalog, load_catalog
 from ._formulas import Formula, function_specs
+from ._guards import all_finite
 from ._model import Definition, Objective, Result, Results, SliceCodes, Status
 from ._plugins import Plugins, load_plugins
 from ._reasons import Reason, depends_on, input_not_finite, missing_input
 from ._inputs import input_array, input_number
 from ._ranges import Range, apply_ranges, input_ranges, name_out_of_range, name_out_of_range_codes
 from ._status import classify, classify_codes
+from ._totals import total_key
 from .errors import Diagnostic, InputError, UnknownKpiError, did_you_mean
 
 
@@ -65,11 +68,11 @@ def _normalise_inputs(inputs: Mapping[str, Any]
                              f"got text {str(array[0])[:40]!r}" if len(array) else
                              f"input '{name}': expected a number or a list of numbers, got text")
         array = input_array(name, array)
-        with np.errstate(invalid="ignore"):
+        if not all_finite(array):  # NaN, an infinity or a huge sum: look for infinities
             inf = np.isinf(array)
-        if inf.any():
-            infinite[name] = inf
-            array = np.where(inf, np.nan, array)
+            if inf.any():
+                infinite[name] = inf
+                array = np.where(inf, np.nan, array)
         if size is not None and len(array) != size:
             raise InputError(f"input '{name}' has {len(array)} values but other inputs have {size}")
         size = len(array)
@@ -80,7 +83,8 @@ def _normalise_inputs(inputs: Mapping[str, Any]
 class Engine:
     """A loaded definition set. Immutable after :meth:`load` and safe to share between threads."""
 
-    __slots__ = ("_catalog", "_plugins", "_plans", "_ranges")
+    __slots__ = ("_aliases", "_catalog", "_plugins", "_plans", "_ranges")
+    _aliases: tuple[Mapping[str, tuple[str, ...]], frozenset[str]]  # former names, declared names
     _catalog: Catalog
     _plugins: Plugins
     _ranges: Mapping[str, Range]  # the valid range of each input declaring one
@@ -93,11 +97,13 @@ class Engine:
         # precomputed once, so that each evaluation only looks plans up
         object.__setattr__(self, "_plans", MappingProxyType({
             kpi_id: (catalog.definitions[kpi_id], catalog.formulas[kpi_id],
-                     tuple(sorted(catalog.formulas[kpi_id].names & set(catalog.definitions[kpi_id].inputs))),
+                     tuple(sorted(catalog.formulas[kpi_id].names & _readable(catalog.definitions[kpi_id]))),
                      catalog.definitions[kpi_id].depends_on)
             for kpi_id in catalog.order
         }))
         object.__setattr__(self, "_ranges", MappingProxyType(input_ranges(catalog.definitions)))
+        declared = frozenset(n for d in catalog.definitions.values() for n in d.inputs)
+        object.__setattr__(self, "_aliases", (input_aliases(catalog.definitions.values()), declared))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Engine is immutable; cannot set {name!r}")
@@ -182,9 +188,15 @@ class Engine:
 
         With ``kpis`` given, those and what they depend on; otherwise every KPI whose inputs
         are all given. A value that cannot be computed is null with a reason, never a number.
-        ``total(x)`` in a formula reads the input named ``"total(x)"`` when given (x over the
-        whole breakdown, per slice), else ``x`` itself (docs/embedding.md).
         """
+        if self._aliases[0]:
+            inputs = with_aliases(inputs, *self._aliases)
+        # one errstate for the inputs' checks and every formula: entering it costs as much as
+        # a small formula (the scalar path computes with Python floats: no effect there)
+        with np.errstate(all="ignore"):
+            return self._evaluate(inputs, kpis)
+
+    def _evaluate(self, inputs: Mapping[str, Any], kpis: Sequence[str] | None) -> Results:
         values, size, infinite = _normalise_inputs(inputs)
         outside = apply_ranges(values, self._ranges) if self._ranges else {}
         if kpis is None:
@@ -192,17 +204,13 @@ class Engine:
         else:
             order = self.plan(kpis)
         if size is not None:
-            # one errstate for every formula: entering it costs as much as a small formula
-            with np.errstate(all="ignore"):
-                return self._evaluate_arrays(values, size, infinite, order, outside)
+            return self._evaluate_arrays(values, size, infinite, order, outside)
         results: dict[str, Result] = {}
         computed: dict[str, Any] = {}
         reasons: dict[str, Any] = {}
         for kpi in order:
             definition, formula, used, deps = self._plans[kpi]
             namespace = {name: values.get(name) for name in used}
-            if formula.totals:  # given totals only: an absent total(x) is x (_formula_total)
-                namespace.update((t, values[t]) for t in formula.totals if t in values)
             for dep in deps:
                 namespace[dep] = computed[dep]
             evaluation = formula.evaluate(namespace)
@@ -233,8 +241,6 @@ class Engine:
         for kpi in order:
             definition, formula, used, deps = self._plans[kpi]
             namespace = {name: values.get(name) for name in used}
-            if formula.totals:  # given totals only: an absent total(x) is x (_formula_total)
-                namespace.update((t, values[t]) for t in formula.totals if t in values)
             for dep in deps:
                 namespace[dep] = computed[dep]
             value, codes, table = formula._array_codes(namespace, size, guarded=False)
@@ -253,6 +259,11 @@ class Engine:
             results[kpi] = Result(kpi, value, definition.unit.value,
                                   codes=SliceCodes(status, codes, tuple(table)))
         return Results(results)
+
+
+def _readable(definition: Definition) -> set[str]:
+    """The names a KPI's formula may read from the inputs: its inputs and their totals."""
+    return {*definition.inputs, *(total_key(name) for name in definition.inputs)}
 
 
 def _name_infinity_codes(codes: np.ndarray, table: list[Any], used: tuple[str, ...],

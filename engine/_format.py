@@ -54,10 +54,23 @@ def show_value(key: str, value: Any) -> str:
     if key == "inputs":
         return "\n".join(f"{name}: {spec.get('description') or '-'}"
                          + (f" ({spec['unit']})" if spec.get("unit") else "")
+                         + (f"; measure: {_measure(spec)}" if spec.get("agg") else "")
                          for name, spec in value.items())
+    if key in ("fields", "parameters"):
+        return "\n".join(f"{name}: {spec.get('description') or '-'}"
+                          + (f" ({spec['unit']})" if spec.get("unit") else "")
+                          + (f" default {spec['default']:g}" if "default" in spec else "")
+                          + (f", one of {_inline([f'{v:g}' for v in spec['allowed']])}"
+                             if spec.get("allowed") else "")
+                          for name, spec in value.items())
     if isinstance(value, Mapping):
         return "\n".join(f"{k}: {_inline(v)}" for k, v in value.items())
     return _inline(value)
+
+
+def _measure(spec: Mapping[str, Any]) -> str:
+    text = spec["agg"] + (f" of {spec['field']}" if spec.get("field") else "")
+    return text + (f" where {spec['where']}" if spec.get("where") else "")
 
 
 def _inline(value: Any) -> str:

@@ -14,7 +14,6 @@ import difflib
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, cast
 
-from ._formula_total import TOTAL, check_total_argument, is_total, rewrite_totals
 from .errors import FormulaError
 
 MAX_FORMULA_LENGTH = 4_000
@@ -32,23 +31,6 @@ class FunctionSpec:
     max_args: int | None = None
     doc: str = ""
 
-
-def function_specs(registrations: Mapping[str, Any]) -> dict[str, FunctionSpec]:
-    """Turn the plugin manager's ``Registration`` table (``Plugins.functions``) into specs."""
-    out: dict[str, FunctionSpec] = {}
-    for name, reg in registrations.items():
-        if isinstance(reg, FunctionSpec):
-            out[name] = reg
-        else:
-            out[name] = FunctionSpec(name, reg.obj, reg.min_args, reg.max_args, reg.doc)
-    return out
-
-
-def default_functions() -> dict[str, FunctionSpec]:
-    """The functions registered by the default plugins (built-ins + entry points), loaded now."""
-    from ._plugins import load_plugins
-
-    return function_specs(load_plugins().functions)
 
 
 # --------------------------------------------------------------------------- the allow-list
@@ -251,8 +233,6 @@ class _Checker:
             plural = "" if expected.endswith(" 1") else "s"
             raise self.fail(node, f"{name}() takes {expected} argument{plural} ({count} given)",
                             "arity")
-        if name == TOTAL and is_total(spec.func):
-            check_total_argument(node, self.fail)
         self.called.add(name)
         for arg in node.args:
             self.check(arg)
@@ -308,8 +288,7 @@ def _explain_syntax_error(text: str, exc: SyntaxError, source: _Source) -> Formu
 
 def check_formula(text: str, functions: Mapping[str, FunctionSpec]
                   ) -> tuple[ast.expr, set[str], set[str]]:
-    """The checked tree of ``text``, the input names it reads and the functions it calls
-    (``total(x)`` rewritten into a name, ``_formula_total``)."""
+    """The checked tree of ``text``, the input names it reads and the functions it calls."""
     if not isinstance(text, str):
         raise FormulaError(f"a formula must be text, not {type(text).__name__}", code="syntax")
     if len(text) > MAX_FORMULA_LENGTH:
@@ -337,7 +316,4 @@ def check_formula(text: str, functions: Mapping[str, FunctionSpec]
         checker.check(tree.body)
     except RecursionError:  # unreachable after _measure; belt and braces
         raise FormulaError("formula is too complex", column=1, code="too-complex") from None
-    if TOTAL in checker.called and is_total(functions[TOTAL].func):
-        # total(x) becomes the input total(x): see _formula_total
-        return rewrite_totals(tree.body, checker.names, checker.called)
     return tree.body, checker.names, checker.called

@@ -39,33 +39,21 @@ evaluation therefore agree on value and reason by construction
 from __future__ import annotations
 
 import ast
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from ._explain import explain_codes
-from ._formula_check import (
-    MAX_DEPTH,
-    MAX_FORMULA_LENGTH,
-    MAX_NODES,
-    FunctionSpec,
-    check_formula,
-    default_functions,
-    function_specs,
-)
+from ._formula_check import MAX_DEPTH, MAX_FORMULA_LENGTH, MAX_NODES, FunctionSpec, check_formula
 from ._formula_interp import _interpreter, _reason_from_error, _reset
-from ._formula_total import fill_totals, total_argument
-from ._formula_lower import (
-    _ARRAY_INTERNALS,
-    _SCALAR_INTERNALS,
-    _internal_names,
-    _is_builtin,
-    _lower,
-)
+from ._formula_lower import _ARRAY_INTERNALS, _SCALAR_INTERNALS, _internal_names, _is_builtin, _lower
+from ._guards import all_finite
 from ._inputs import input_array, input_number
 from ._reasons import (REASON_DOMAIN, REASON_NOT_FINITE, always_needed, missing_input,
                        reason_objects)
+from ._totals import TOTAL, rewrite_totals, total_key
 from .errors import InputError
 
 __all__ = [
@@ -85,8 +73,8 @@ _INPLACE_FROM = 65_536  # slices from which array mode reuses temporaries (see _
 _NAN = float("nan")
 _NAN64 = np.float64("nan")
 _ndarray = np.ndarray
-_add_reduce = np.add.reduce
 _float64 = np.float64
+_UNGUARDED = contextlib.nullcontext()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +89,24 @@ class Evaluation:
 
     value: float | None | np.ndarray
     reason: str | None | np.ndarray = None
+
+
+def function_specs(registrations: Mapping[str, Any]) -> dict[str, FunctionSpec]:
+    """Turn the plugin manager's ``Registration`` table (``Plugins.functions``) into specs."""
+    out: dict[str, FunctionSpec] = {}
+    for name, reg in registrations.items():
+        if isinstance(reg, FunctionSpec):
+            out[name] = reg
+        else:
+            out[name] = FunctionSpec(name, reg.obj, reg.min_args, reg.max_args, reg.doc)
+    return out
+
+
+def default_functions() -> dict[str, FunctionSpec]:
+    """The functions registered by the default plugins (built-ins + entry points), loaded now."""
+    from ._plugins import load_plugins
+
+    return function_specs(load_plugins().functions)
 
 
 _to_float = input_number
@@ -126,14 +132,12 @@ def _none_reasons(n: int) -> np.ndarray:
 class Formula:
     """A compiled formula. Immutable; one instance may be evaluated from many threads."""
 
-    __slots__ = ("text", "names", "functions", "totals", "_sorted", "_scalar_node",
-                 "_array_node", "_big_node", "_scalar_base", "_array_base", "_tree", "_needed",
-                 "_specs")
+    __slots__ = ("text", "names", "functions", "_sorted", "_scalar_node", "_array_node",
+                 "_big_node", "_scalar_base", "_array_base", "_tree", "_needed", "_specs")
 
     text: str
     names: frozenset[str]
     functions: frozenset[str]
-    totals: tuple[str, ...]  # the names read as total(x) (``_formula_total``), sorted
     _sorted: tuple[str, ...]
     _scalar_node: ast.expr
     _array_node: ast.expr
@@ -158,9 +162,7 @@ class Formula:
                            _internal_names(array_node) | _internal_names(big_node)})
         needed = tuple(sorted(always_needed(tree, functions) & names)) if tree is not None \
             else tuple(sorted(names))
-        totals = tuple(sorted(n for n in names if total_argument(n) is not None))
         for attr, value in (("text", text), ("names", names), ("functions", called),
-                            ("totals", totals),
                             ("_sorted", tuple(sorted(names))), ("_scalar_node", scalar_node),
                             ("_array_node", array_node), ("_big_node", big_node),
                             ("_scalar_base", scalar_base),
@@ -188,11 +190,8 @@ class Formula:
 
         Names absent from ``namespace`` and None values are missing (NaN). Data problems give
         a null value with a reason; only programming errors (text, complex numbers or dates
-        as inputs, arrays of unequal length) raise :class:`InputError`. A ``total(x)`` absent
-        from ``namespace`` is ``x`` (``_formula_total``).
+        as inputs, arrays of unequal length) raise :class:`InputError`.
         """
-        if self.totals:
-            namespace = fill_totals(namespace, self.totals)
         if size is None:
             st = self._scalar_base.copy()
             get = namespace.get
@@ -274,8 +273,6 @@ class Formula:
                      guarded: bool = True) -> tuple[np.ndarray, np.ndarray | None, list[Any]]:
         """(value, reason codes or None when no slice is null, reasons by code: 0 is None).
         ``guarded=False``: the caller entered ``np.errstate(all="ignore")`` for many formulas."""
-        if self.totals:
-            namespace = fill_totals(namespace, self.totals)
         n = size
         values: dict[str, Any] = {}
         any_array = False
@@ -338,11 +335,9 @@ class Formula:
                     r = np.broadcast_to(r, (n,)).copy()
                 except ValueError:
                     return self._evaluate_slices(values, n, None)
-        # NaN/inf if any slice is non-finite, in one pass that allocates nothing and, unlike
-        # the dot product it replaces, never goes through BLAS (slow when the other core is
-        # busy). Huge finite values can overflow the sum: then look slice by slice.
-        with np.errstate(over="ignore", invalid="ignore"):
-            if _add_reduce(r) * 0.0 == 0.0:  # inf * 0 and NaN * 0 are NaN
+        # no BLAS (all_finite); a sum overflowing on finite values is told apart just below
+        with np.errstate(over="ignore", invalid="ignore") if guarded else _UNGUARDED:
+            if all_finite(r):
                 return r, None, [None]
         bad = ~np.isfinite(r)
         if not bad.any():  # the sum overflowed, every slice is fine
@@ -379,12 +374,13 @@ class Formula:
 
 
 def compile_formula(text: str, *, functions: Mapping[str, FunctionSpec]) -> Formula:
-    """Check ``text`` against the allow-list and prepare it for evaluation.
-
-    Raises :class:`FormulaError` with ``code`` one of ``syntax``, ``forbidden``,
-    ``unknown-function``, ``arity``, ``too-complex`` and a 1-based ``column``.
-    """
-    tree, names, called = check_formula(text, functions)
+    """Check ``text`` against the allow-list and prepare it for evaluation (``total(x)``
+    becomes the input ``total(x)``, see ``_totals``). Raises :class:`FormulaError` with
+    ``code`` one of ``syntax``, ``forbidden``, ``unknown-function``, ``arity``, ``too-complex``,
+    ``total`` and a 1-based ``column``."""
+    tree, names, called = check_formula(text, {**functions, "total": TOTAL})
+    tree, totals = rewrite_totals(tree, lambda n: len(text) - len(text.lstrip()) + n.col_offset + 1)
+    names, called = names | {total_key(t) for t in totals}, called - {"total"}
     builtins = frozenset(name for name in called
                          if _is_builtin(name, functions[name].func))
     scalar = ast.fix_missing_locations(_lower(tree, array=False, builtins=builtins))

@@ -33,6 +33,7 @@ from . import _env
 from ._currency import check_project_currency, project_engine
 from ._dispatch import DispatchSummary
 from ._engine import Engine
+from ._measures import bind_sources
 from ._periods import week_start_index
 from ._plugins import Plugins, load_plugins
 from ._project_checks import check_alerting_settings, check_values
@@ -87,6 +88,8 @@ class Project:
     document: Document | None = field(default=None, repr=False, compare=False)
     # the plugins the project was checked with; its engine, sources and sinks use the same
     plugins: Plugins | None = field(default=None, repr=False, compare=False)
+    # what binding the sources to the definitions noticed (former input names), set with engine
+    binding_warnings: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     # -- building ----------------------------------------------------------------------------
     @classmethod
@@ -125,8 +128,13 @@ class Project:
         """The :class:`kpiforge.Engine` of this project's own ``definitions:`` (the bundled
         catalog when it has none). Loaded on first use; raises
         :class:`kpiforge.DefinitionError` listing every error of the definition files."""
-        return project_engine(self, Engine.load(*self.definitions, plugins=self._plugins(),
-                                                currency=self.currency))
+        engine = project_engine(self, Engine.load(*self.definitions, plugins=self._plugins(),
+                                                  currency=self.currency))
+        # the sources as they will run: measures bound to the definitions, former names renamed
+        sources, warnings = bind_sources(self, engine.definitions)
+        object.__setattr__(self, "sources", sources)
+        object.__setattr__(self, "binding_warnings", warnings)
+        return engine
 
     def _plugins(self) -> Plugins:
         if self.plugins is None:  # a Project built by hand, not by load/from_dict
@@ -208,7 +216,7 @@ class Project:
 
     def input_sources(self) -> dict[str, str]:
         """Which source provides each input."""
-        return {inp: name for name, src in self.sources.items() for inp in src.inputs}
+        return {inp: name for name, src in self.sources.items() for inp in src.provides}
 
     def dimensions(self) -> list[str]:
         """Every dimension some source can be split by, in first-declared order."""

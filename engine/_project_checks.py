@@ -109,11 +109,18 @@ def check_values(document: Document, root: Path, plugins: Plugins,
             if isinstance(input_spec, dict) and input_spec.get("column") == "*" and input_spec.get("agg") != "count":
                 out.append(document.diagnostic(where + ("column",), "input",
                                                "column '*' (count rows) only works with agg: count"))
-            other = provided_by.get(input_name)
-            if other is not None:
-                out.append(Diagnostic(document.path, *document.key_position(where), "duplicate-input",
-                                      f"input '{input_name}' is provided by both source '{other}' "
-                                      f"and source '{name}'", field=field_name(where)))
-            else:
-                provided_by[input_name] = name
+            only = input_spec.get("for") if isinstance(input_spec, dict) else None
+            # an input bound for some KPIs only is keyed input@kpi: one binding per KPI
+            keys = [f"{input_name}@{k}" for k in only] if isinstance(only, list) else [input_name]
+            for key in keys:
+                other = provided_by.get(key)
+                if other is not None:
+                    for_kpi = f" for {key.partition('@')[2]}" if "@" in key else ""
+                    out.append(Diagnostic(document.path, *document.key_position(where),
+                                          "duplicate-input",
+                                          f"input '{input_name}'{for_kpi} is provided by both "
+                                          f"source '{other}' and source '{name}'",
+                                          field=field_name(where)))
+                else:
+                    provided_by[key] = name
     return out

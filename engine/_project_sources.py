@@ -62,6 +62,19 @@ class SourceConfig:
     # where each setting was written (``("inputs", "cost", "column")`` -> line), for data errors
     lines: Mapping[tuple[Any, ...], int] = field(default_factory=lambda: _NO_LINES, repr=False)
     file: str = ""
+    # inputs listed without an aggregation: a definition defines their measure (``Project``
+    # binds them when its engine loads, see ``_measures``)
+    unbound: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> Mapping[str, str]:
+        """Definition fields bound to this source's columns (``fields: {score: likelihood}``)."""
+        return self.settings.get("fields") or EMPTY
+
+    @property
+    def provides(self) -> tuple[str, ...]:
+        """Every input the source provides, bound or not."""
+        return (*self.inputs, *self.unbound)
 
     @property
     def grain(self) -> str | None:
@@ -90,7 +103,9 @@ def source_configs(document: Document, plugins: Plugins,
     sources = {}
     inline: dict[str, Any] = {}
     for name, spec in (document.data.get("sources") or {}).items():
-        inputs = {inp: InputSpec.from_settings(inp, s) for inp, s in spec["inputs"].items()}
+        inputs = {inp: InputSpec.from_settings(inp, s) for inp, s in spec["inputs"].items()
+                  if (s or {}).get("agg") is not None}
+        unbound = tuple(inp for inp, s in spec["inputs"].items() if (s or {}).get("agg") is None)
         settings = {k: v for k, v in spec.items() if k not in ("time", "dimensions", "inputs")}
         registration = plugins.source_types.get(spec["type"])
         if registration is not None and "data" in registration.capabilities and DATA_KEY in settings:
@@ -104,7 +119,7 @@ def source_configs(document: Document, plugins: Plugins,
             name, spec["type"], spec["time"], tuple(spec.get("dimensions") or ()),
             MappingProxyType(inputs), freeze(settings), document.position(base)[0],
             MappingProxyType(lines) if path is not None else _NO_LINES,
-            document.path if path is not None else "")
+            document.path if path is not None else "", unbound)
     return sources, inline
 
 

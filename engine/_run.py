@@ -14,9 +14,6 @@ The steps, each done once per run and each a function of its own module:
    ``no data`` when none of the KPI's inputs has a row there, else the engine's own reason
    (``missing input: x``, ``division by zero``, ...).
 
-With ``--by``, a KPI reading ``total(x)`` gets x over each period without the dimensions from
-one more query per source involved (:mod:`._run_totals`).
-
 Ratios are therefore computed from aggregated inputs of the whole period (sum of clicks over
 sum of impressions), ``count_distinct`` is recomputed by the database at each grain, and a
 period without data is null, never 0.
@@ -40,6 +37,7 @@ from ._run_grid import lay_out_grid
 from ._run_periods import day_ranges, select_periods, shift_periods
 from ._run_plan import (
     COMPARE_MODES,
+    evaluate_overrides,
     RunProject,
     check_period_options,
     compare_modes,
@@ -49,7 +47,7 @@ from ._run_plan import (
 from ._run_reasons import attach_reasons
 from ._run_records import build_records
 from ._run_sources import build_sources, data_by_source, fetch_frames
-from ._run_totals import fetch_totals, totals_not_additive
+from ._run_totals import fill_totals
 from .errors import RunError
 
 __all__ = ["COMPARE_MODES", "Record", "RunError", "RunProject", "RunResult", "run"]
@@ -90,22 +88,24 @@ def run(engine: Engine, project: RunProject, *, grain: str | None = None,
     shifted = shift_periods(current, modes)
     all_periods = sorted(set(current).union(*(m.values() for m in shifted.values())))
 
-    ranges = day_ranges(all_periods)
-    frames, warnings = fetch_frames(project, sources, plan, grain, ranges, dims, progress)
+    frames, warnings = fetch_frames(project, sources, plan, grain, day_ranges(all_periods), dims,
+                                    progress)
     grid = lay_out_grid(plan, frames, dims, current, all_periods)
-    arrays = grid.arrays
-    if dims and plan.totals:  # total(x) over each period without the --by dimensions
-        arrays = {**arrays, **fetch_totals(project, sources, plan, grain, ranges, grid, warnings)}
+    grid, unanswered, more = fill_totals(project, sources, plan, grid, grain,
+                                         day_ranges(all_periods), dims, engine.definitions)
+    warnings.extend(w for w in more if w not in warnings)
     if progress is not None:
         fetched = len(plan.splittable)
         progress("evaluating KPIs", fetched, fetched + 1)
-    results = engine.evaluate(arrays, kpis=list(plan.wanted))
-    not_additive = not_additive_reasons(engine.definitions, project.sources, plan, grain, dims)
-    if dims and plan.totals:
-        not_additive.update(totals_not_additive(engine.definitions, project.sources, plan, grain))
-    values, statuses, reasons = attach_reasons(plan, results, grid, not_additive)
+    results = engine.evaluate(grid.arrays, kpis=list(plan.wanted))
+    if plan.overrides:
+        results = evaluate_overrides(engine, plan, grid.arrays, results)
+    blocked = {**not_additive_reasons(engine.definitions, project.sources, plan, grain, dims),
+               **unanswered}
+    values, statuses, reasons = attach_reasons(plan, results, grid, blocked)
     records = build_records(engine, plan.wanted, results, current, grid.slices, dims, values,
                             statuses, reasons, shifted, modes, grid.period_index, len(grid.slices))
     labels = tuple(p.label for p in current)
+    warnings = [*getattr(project, "binding_warnings", ()), *warnings]  # former input names
     return RunResult(tuple(records), grain, labels, dims, plan.wanted, modes, tuple(warnings),
                      run_progress(engine, records, labels[-1], current[-1].end, dims))

@@ -14,7 +14,6 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ._formula_total import total_name
 from ._model import Status
 from ._reasons import Reason
 from ._run_grid import Grid
@@ -66,9 +65,7 @@ def attach_reasons(plan: RunPlan, results: Any, grid: Grid,
         blocked = [plan.sources[provided[i]] for i in sorted(inputs) if i in provided
                    and plan.sources[provided[i]].missing_dims]
         unprovided = sorted(i for i in inputs if i not in provided)
-        # then the totals it reads (total(x): the total query would sum x across a key)
-        read = [*sorted(inputs), *(total_name(x) for x in sorted(plan.totals.get(kpi, ())))]
-        summed = [not_additive[i] for i in read if not_additive and i in not_additive]
+        summed = [not_additive[i] for i in sorted(inputs) if not_additive and i in not_additive]
         forced = np.zeros(n_rows, dtype=bool)
         if summed:
             table.append(summed[0])

@@ -14,9 +14,9 @@ from dataclasses import replace
 from typing import Iterable, Mapping
 
 from ._formula_check import FunctionSpec
-from ._formula_total import total_argument
 from ._formulas import Formula
 from ._model import Definition
+from ._totals import input_of, is_total
 from ._units import NUMBER, Unit, UnitError, declared_unit, infer_unit, input_unit
 from ._yamlio import Document
 from .errors import Diagnostic, shorten
@@ -36,12 +36,11 @@ def formula_unit(definition: Definition, formula: Formula, definitions: Mapping[
     currency = definition.currency or default_currency
     env: dict[str, Unit | None] = {name: NUMBER for name in definition.parameters}
     for name in formula.names:
-        if name in definition.inputs:
-            env[name] = input_unit(definition.inputs[name], currency)
+        base = input_of(name) if is_total(name) else name  # a total keeps its input's unit
+        if base in definition.inputs:
+            env[name] = input_unit(definition.inputs[base], currency)
         elif name in definitions:
             env[name] = declared_unit(definitions[name], default_currency)
-    for name in formula.totals:  # total(x) is an input of its own, in x's unit
-        env[name] = env.get(total_argument(name) or "")
     return infer_unit(tree, formula.text.lstrip(), env, functions)
 
 

@@ -24,8 +24,7 @@ dimension and scale 1, a percent is the same ratio with scale 100. The rules:
   ``1 - x`` and ``100 - share`` work. Counts that both say what they count must count the same
   thing to be added (``{count: customers}`` with ``{count: customers}``).
 * Money in two currencies cannot be added, compared, multiplied or divided.
-* ``abs`` and ``round`` keep their argument's unit (``total(x)``, read as an input of its
-  own, has x's unit: ``_unit_check``), ``sqrt`` halves exponents,
+* ``abs``, ``round`` and ``total`` keep their argument's unit, ``sqrt`` halves exponents,
   ``log`` and ``exp`` give a ratio, a comparison and ``not`` give a ratio (0 or 1), ``**``
   with a literal exponent raises exponents (any other exponent needs a dimensionless base).
 * A KPI used in a formula contributes its declared unit. An input without a unit, and the
@@ -239,7 +238,7 @@ def _seg(text: str, node: ast.AST) -> str:
 # the built-in functions whose unit behaviour is known, and how: "same" (all arguments one
 # unit), "first" (the first argument's unit), "ratio", "sqrt", "safe_div", "where"
 _RULES = {"min": "same", "max": "same", "coalesce": "same", "clip": "same", "abs": "first",
-          "round": "first", "sqrt": "sqrt", "log": "ratio", "exp": "ratio",
+          "round": "first", "total": "first", "sqrt": "sqrt", "log": "ratio", "exp": "ratio",
           "safe_div": "safe_div", "where": "where"}
 
 

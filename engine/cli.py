@@ -21,7 +21,7 @@ from ._cli_common import (Context, definitions_option, fail, format_option, lang
 from ._format import STATUS_STYLE, format_value, plain, plural, show_value
 from ._plugins import Plugins, load_plugins
 from ._terminal import clean, text
-from .errors import DefinitionError, KpiforgeError, PluginWarning, did_you_mean
+from .errors import DefinitionError, KpiforgeError, PluginWarning, ProjectError, did_you_mean
 
 if TYPE_CHECKING:  # imported by the commands that need it: --help must not load numpy
     from ._engine import Engine
@@ -75,6 +75,12 @@ def _validate_project(project_file: str, context: Context) -> tuple[list[Any], l
         project = load_project(project_file, plugins=context.plugins)
     except DefinitionError as exc:
         return list(exc.diagnostics), []
+    try:  # binding the sources to the definitions (measures, rates) needs them loaded
+        project.engine  # noqa: B018
+    except ProjectError as exc:
+        return list(exc.diagnostics), []
+    except DefinitionError:
+        pass  # the definitions' own errors: reported by the catalog check that follows
     return [], [str(p) for p in project.definitions]
 
 
@@ -179,8 +185,8 @@ def show(context: Context, kpi_id: str, definitions: tuple[str, ...], project_fi
     table.add_column("value")
     for key in ("description", "category", "objectives", "owner", "status", "version", "formula",
                 "unit", "currency", "direction", "target", "tolerance", "thresholds", "converted", "alerts",
-                "inputs", "depends_on", "inputs_needed", "used_by", "labels", "tags", "vanity",
-                "path"):
+                "inputs", "fields", "parameters", "depends_on", "inputs_needed", "used_by",
+                "labels", "tags", "vanity", "path"):
         if key in data and data[key] not in (None, "", [], {}):
             value = d.text(lang) if key == "description" else data[key]
             table.add_row(key, text(show_value(key, value)))
@@ -218,7 +224,6 @@ def read_inputs_file(path: str) -> dict[str, Any]:
 def check_input_names(engine: Engine, names: Sequence[tuple[str, str]]) -> None:
     """An input no loaded KPI uses is a typo (``clics``), not something to ignore silently."""
     known = {name for d in engine.definitions.values() for name in d.inputs}
-    known.update(t for f in engine.catalog.formulas.values() for t in f.totals)  # total(x)
     for name, where in names:
         if name not in known:
             fail(f"{where}: no loaded KPI has an input named '{name}'"

@@ -13,6 +13,10 @@ does all three); :func:`source_inputs` and :func:`require_setting` read settings
 usual messages; :func:`day_start`, :func:`utc_offset_changes` and :func:`zone` answer the
 time-zone questions a source filtering on instants must ask.
 
+A row condition of a measure (``where: "score >= 9"`` in a definition) reaches a source as a
+:class:`Condition` on :attr:`InputSpec.where`: render it with :meth:`Condition.sql` (bound
+parameters, quoted columns) or evaluate it on numpy columns with :meth:`Condition.evaluate`.
+
 A SQL-backed source reuses the query building of the built-in sources: :class:`SqlSource` (a
 base class: give it a dialect, a FROM item and a session), the dialects (:class:`Dialect`,
 :class:`DuckDBDialect`, :class:`PostgresDialect`, :class:`SqliteDialect`), :class:`Params`,
@@ -35,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol, Sequence, ru
 
 import numpy as np
 
+from ._conditions import Condition
 from ._periods import GRAINS, period_of, utc_offset_changes, zone
 from .errors import SourceError
 
@@ -55,6 +60,7 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers
 
 __all__ = [
     "AGGREGATIONS",
+    "Condition",
     "Dialect",
     "DuckDBDialect",
     "DuckDBSession",
@@ -108,7 +114,9 @@ class InputSpec:
     """How a source computes one input: a column or a SQL expression, an aggregation, a filter.
 
     ``column="*"`` with ``agg="count"`` counts rows. ``filter`` maps a column to a value or a
-    list of values (``None`` matches NULL); only matching rows enter the aggregate.
+    list of values (``None`` matches NULL); only matching rows enter the aggregate. ``where``
+    is a definition's row condition (a :class:`Condition`, its fields already bound to
+    columns): only rows where it is true enter the aggregate, as with ``filter``.
     """
 
     name: str
@@ -116,6 +124,7 @@ class InputSpec:
     column: str | None = None
     expression: str | None = None
     filter: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    where: Condition | None = None
 
     def __post_init__(self) -> None:
         if self.agg not in AGGREGATIONS:

@@ -37,11 +37,11 @@ __all__ = [
     "round_",
     "safe_div",
     "sqrt",
-    "total",
     "where",
 ]
 
 _ndarray = np.ndarray
+_np_log, _np_exp = np.log, np.exp
 _NAN = float("nan")
 
 
@@ -153,26 +153,28 @@ def sqrt(x: Any) -> Any:
 
 def log(x: Any, base: Any = None) -> Any:
     """Natural logarithm, or logarithm to ``base`` (> 0, not 1); x <= 0 is a math domain error."""
+    # math raises for the domain errors the engine names; the value itself comes from numpy on
+    # both paths, because numpy's SIMD log and exp may differ from libm's by one ulp and
+    # scalar and array evaluation must agree to the last bit
     if base is None:
-        if type(x) is float:
-            return math.log(x)
         if type(x) is _ndarray:
             return np.log(x)
-        return math.log(float(x))
+        math.log(float(x))
+        return float(_np_log(float(x)))
     if type(x) is _ndarray or type(base) is _ndarray:
         lb = np.log(base)
         # a base of 0 has log -inf, and x / -inf would read as 0: a domain error, as for math
         return np.log(x) / np.where(lb == -np.inf, np.nan, lb)
-    return math.log(float(x), float(base))
+    math.log(float(x), float(base))
+    return float(_np_log(float(x)) / _np_log(float(base)))
 
 
 def exp(x: Any) -> Any:
     """e ** x; overflow is reported as a non-finite result."""
-    if type(x) is float:
-        return math.exp(x)
     if type(x) is _ndarray:
         return np.exp(x)
-    return math.exp(float(x))
+    math.exp(float(x))  # OverflowError, as the engine reports it; the value as numpy's (see log)
+    return float(_np_exp(float(x)))
 
 
 def clip(x: Any, lo: Any, hi: Any) -> Any:
@@ -236,16 +238,6 @@ def coalesce(*args: Any) -> Any:
     return _NAN
 
 
-def total(x: Any) -> Any:
-    """``x`` over the whole breakdown being evaluated: the same period without the ``--by``
-    dimensions (``sessions / total(sessions) * 100`` by source is each source's share). Its
-    argument is one input name; the total is an input of its own, ``total(x)``, fetched again
-    by a run (a distinct count is recomputed, never summed from slices) and ``x`` itself where
-    none is given (a single evaluation, a run without ``--by``)."""
-    # formulas never call this: the allow-list rewrites total(x) into the input total(x)
-    return x
-
-
 _BUILTINS: tuple[tuple[str, Any, int, int | None], ...] = (
     ("min", min_, 1, None),
     ("max", max_, 1, None),
@@ -258,7 +250,6 @@ _BUILTINS: tuple[tuple[str, Any, int, int | None], ...] = (
     ("safe_div", safe_div, 2, 3),
     ("where", where, 3, 3),
     ("coalesce", coalesce, 1, None),
-    ("total", total, 1, 1),
 )
 
 

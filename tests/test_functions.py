@@ -28,7 +28,6 @@ EXPECTED = {
     "safe_div": (2, 3),
     "where": (3, 3),
     "coalesce": (1, None),
-    "total": (1, 1),
 }
 
 

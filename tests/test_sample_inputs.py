@@ -27,7 +27,6 @@ def results():
     ("net_sentiment_score", 65.0),
     ("revenue_per_customer", 100.0),
     ("organic_traffic_share", 53.0),
-    ("traffic_source_share", 100.0),  # one namespace, no split: the slice is the whole traffic
 ])
 def test_guide_figure(results, kpi, value):
     assert results[kpi].value == pytest.approx(value)

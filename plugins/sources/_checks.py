@@ -88,6 +88,13 @@ def _input_problems(name: str, where: str, spec: "InputSpec", find: Any, missing
     for column in spec.filter:
         if find(column) is None:
             out.append((("inputs", spec.name, "filter", column), f"{prefix}: filter on {missing(column)}"))
+    if spec.where is not None:
+        for field_name, column in spec.where.columns:
+            if find(column) is None:
+                bound = f"field '{field_name}'" + (f" (bound to column '{column}')"
+                                                   if column != field_name else "")
+                out.append((("fields", field_name), f"{prefix}: the condition '{spec.where.text}' "
+                            f"reads {bound}: {missing(column)}"))
     return out
 
 

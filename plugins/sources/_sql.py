@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any, Mapping, Sequence
 
-from kpiforge.sources import InputSpec, SourceRequest, day_start
+from kpiforge.sources import Condition, InputSpec, SourceRequest, day_start
 
 from ._dialects import Dialect, Params, quote_identifier
 
@@ -50,6 +50,15 @@ def _filter_sql(filters: Mapping[str, Any], params: Params) -> str:
     return " AND ".join(parts) if parts else "1 = 1"
 
 
+def _flag_sql(filters: Mapping[str, Any], condition: Condition | None, dialect: Dialect,
+              params: Params) -> str:
+    """A project's ``filter`` and a definition's row condition, both true."""
+    parts = [_filter_sql(filters, params)] if filters else []
+    if condition is not None:
+        parts.append(condition.sql(params.add, quote_identifier, dialect.float_type))
+    return " AND ".join(parts)
+
+
 def _value_sql(spec: InputSpec) -> str:
     if spec.expression is not None:
         return f"({spec.expression})"  # trusted project-owner SQL, see the module docstring
@@ -73,7 +82,8 @@ class _Plan:
     them."""
 
     values: list[str] = field(default_factory=list)  # __v<i>: value SQL per row
-    flags: list[Mapping[str, Any]] = field(default_factory=list)  # __c<i>: filter per row
+    # __c<i>: filter and row condition per row
+    flags: list[tuple[Mapping[str, Any], Condition | None]] = field(default_factory=list)
     aggregates: list[tuple[str, int, int | None, bool]] = field(default_factory=list)
     columns: list[int] = field(default_factory=list)  # per input: index into aggregates
 
@@ -89,11 +99,11 @@ class _Plan:
             if v == len(plan.values):
                 plan.values.append(value_sql)
             f = None
-            if spec.filter:
-                key = tuple(sorted((k, _typed(x)) for k, x in spec.filter.items()))
+            if spec.filter or spec.where is not None:
+                key = (tuple(sorted((k, _typed(x)) for k, x in spec.filter.items())), spec.where)
                 f = flags.setdefault(key, len(flags))
                 if f == len(plan.flags):
-                    plan.flags.append(spec.filter)
+                    plan.flags.append((spec.filter, spec.where))
             agg = (spec.agg, v, f, spec.column == "*")
             a = aggregates.setdefault(agg, len(aggregates))
             if a == len(plan.aggregates):
@@ -140,8 +150,8 @@ def relation_rows_sql(relation: str, time_column: str, request: SourceRequest, d
         columns.append(f"CAST({quote_identifier(dim)} AS {dialect.text_type}) AS __d{i}")
     if plan is not None:
         columns.extend(f"{value} AS __v{i}" for i, value in enumerate(plan.values))
-        columns.extend(f"CASE WHEN {_filter_sql(filters, params)} THEN 1 ELSE 0 END AS __c{i}"
-                       for i, filters in enumerate(plan.flags))
+        columns.extend(f"CASE WHEN {_flag_sql(filters, condition, dialect, params)} THEN 1 "
+                       f"ELSE 0 END AS __c{i}" for i, (filters, condition) in enumerate(plan.flags))
     sql = f"SELECT {', '.join(columns)} FROM {relation} AS __src"
     return f"{sql} WHERE {where}" if where else sql
 
