@@ -32,13 +32,16 @@ NOT_A_NAME = "total() takes the name of an input"
     ("sessions / total(100)", "total", 18, NOT_A_NAME),
     ("total(a, b)", "arity", 1, "exactly 1 argument (2 given)"),
     ("total()", "arity", 1, "exactly 1 argument (0 given)"),
-    ("total(total(x))", "total", 7, NOT_A_NAME),  # the argument is a call, not a name
+    ("total(total(x))", "total", 7, "a total cannot be nested"),
     ("x / total(a + b)", "total", 11, NOT_A_NAME),
     ("x / total(min(a, b))", "total", 11, NOT_A_NAME),
     ("total(min)", "forbidden", 7, "must be called"),
     ("total(_x)", "forbidden", 7, "names starting with '_'"),
     ("  total(1)", "total", 9, NOT_A_NAME),  # the column counts the leading spaces
     ("total", "forbidden", 1, "must be called"),
+    # columns count characters (not UTF-8 bytes) and run on across the lines of the formula
+    ("été / total(2)", "total", 13, NOT_A_NAME),
+    ("(a +\n total(2))", "total", 13, NOT_A_NAME),
 ])
 def test_total_checker_errors_are_located(text, code, column, message):
     with pytest.raises(FormulaError) as info:
