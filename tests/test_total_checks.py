@@ -303,3 +303,25 @@ def test_a_run_by_source_from_the_command_line(project):
     values = {r["slice"]["source"]: r["value"] for r in json.loads(proc.stdout)["results"]}
     assert values == pytest.approx({"organic": 50.0, "social": 20.0, "direct": 20.0,
                                     "paid": 10.0})
+
+
+def test_a_source_that_cannot_be_split_is_not_asked_for_a_total(project, monkeypatch):
+    import kpiforge._run_totals as run_totals
+
+    asked: list[tuple[str, ...]] = []
+    fetch = run_totals.fetch_frames
+
+    def recording(project, sources, plan, *args):
+        asked.append(tuple(plan.sources))
+        return fetch(project, sources, plan, *args)
+
+    monkeypatch.setattr(run_totals, "fetch_frames", recording)
+    file = _shares_project(project)
+    # web has no channel: its KPIs are null as not splittable, and no total query is made
+    result = load_project(file).run(kpis=["visitor_share"], grain="month", period="2026-10",
+                                    by="channel")
+    assert asked == [()]
+    assert {r.reason_code for r in result.records} == {"not_splittable"}
+    asked.clear()
+    load_project(file).run(kpis=["visitor_share"], grain="month", period="2026-10", by="source")
+    assert asked == [("web",)]
