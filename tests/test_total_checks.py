@@ -325,3 +325,17 @@ def test_a_source_that_cannot_be_split_is_not_asked_for_a_total(project, monkeyp
     asked.clear()
     load_project(file).run(kpis=["visitor_share"], grain="month", period="2026-10", by="source")
     assert asked == [("web",)]
+
+
+@pytest.mark.parametrize("arrays", [False, True])
+def test_a_total_outside_its_inputs_range_is_null_with_the_reason(arrays):
+    # total(x) is x over a coarser breakdown: x's range applies (a negative count of sessions)
+    inputs = {"sessions": [5.0, 5.0], "total(sessions)": [-10.0, 10.0]}
+    if not arrays:
+        inputs = {k: v[0] for k, v in inputs.items()}
+    result = ENGINE.evaluate(inputs, kpis=["traffic_source_share"])["traffic_source_share"]
+    reasons = list(np.atleast_1d(np.asarray(result.reason, dtype=object)))
+    assert reasons[0] is not None and reasons[0].code == "out_of_range"
+    assert str(reasons[0]) == "total(sessions) = -10 is outside [0, none]: a negative count?"
+    if arrays:
+        assert reasons[1] is None and result.value[1] == 50.0
