@@ -339,3 +339,22 @@ def test_a_total_outside_its_inputs_range_is_null_with_the_reason(arrays):
     assert str(reasons[0]) == "total(sessions) = -10 is outside [0, none]: a negative count?"
     if arrays:
         assert reasons[1] is None and result.value[1] == 50.0
+
+
+def test_a_plugin_cannot_register_total(tmp_path):
+    from kpiforge._plugins import load_plugins
+    from kpiforge.errors import PluginWarning
+    from tests.test_plugins import write_plugin
+
+    write_plugin(tmp_path, "summer", '''
+        from kpiforge import hookimpl
+
+        @hookimpl
+        def kpiforge_register_functions(register):
+            register("total", lambda x: x * 2, min_args=1, max_args=1)
+            register("double", lambda x: x * 2, min_args=1, max_args=1)
+    ''')
+    with pytest.warns(PluginWarning, match="summer"):
+        plugins = load_plugins(tmp_path)
+    assert "total" not in plugins.functions and "double" in plugins.functions
+    assert "function 'total' is kpiforge's own" in plugins.failures["summer"]
