@@ -111,14 +111,15 @@ class Engine:
     @classmethod
     def load(cls, *paths: str | os.PathLike[str], plugins: Plugins | None = None,
              currency: str = "EUR") -> "Engine":
-        """Load definitions from files or folders; with no path, the bundled standard catalog.
+        """Load definitions from files, folders or packs (``acme:sales``); with no path, the
+        bundled standard catalog (the pack ``kpiforge:standard``).
 
         Raises :class:`kpiforge.DefinitionError` listing every error of every file. Without
         ``plugins``, the built-ins and installed entry points are loaded for this engine.
         """
         plugins = plugins if plugins is not None else load_plugins()
         catalog = load_catalog(paths or None, functions=function_specs(plugins.functions),
-                               default_currency=currency)
+                               default_currency=currency, packs=plugins.definition_packs())
         return cls(catalog, plugins)
 
     # -- what was loaded -------------------------------------------------------------------
