@@ -135,6 +135,7 @@ def _markdown_kpi(kpi: Mapping[str, Any], ui: Mapping[str, Any], link: Any) -> l
         (ui["thresholds"], "<br>".join(_md(t) for t in kpi["thresholds_text"])),
         (ui["objectives"], ", ".join(f"[{_md(o['label'])}](#objective-{o['id']})" for o in kpi["objectives"]) or none),
         (ui["owner"], _md(kpi["owner"] or none)),
+        *([(ui["extends"], _md(kpi["extends_text"]))] if kpi["extends"] else []),
         (ui["status"], _md(kpi["status_label"])),
         (ui["version"], str(kpi["version"])),
         (ui["vanity"], ui["yes"] if kpi["vanity"] else ui["no"]),
