@@ -200,10 +200,10 @@ class SqlSource:
         params = Params(self.dialect.param_style)  # the relation binds first (file paths)
         relation = self.relation(params)
         raw = self.dialect.raw_time(quote_identifier(self.time), time_type)
-        return build_aggregate_query(relation, self.time, request, self.dialect, span=span,
-                                     params=params, time_sql=raw,
-                                     missing_sql=self.dialect.time_missing(raw),
-                                     time_kind=self.dialect.time_kind(time_type))
+        sql, values, names = build_aggregate_query(
+            relation, self.time, request, self.dialect, span=span, params=params, time_sql=raw,
+            missing_sql=self.dialect.time_missing(raw), time_kind=self.dialect.time_kind(time_type))
+        return self.dialect.render(sql, _owner_sql(relation, request)), values, names
 
     def latest(self, request: SourceRequest) -> datetime | None:
         """Local time of the newest row (for "the latest period with data")."""
@@ -215,9 +215,10 @@ class SqlSource:
             relation = self.relation(params)
             time_type = self._time_type(described)
             raw = self.dialect.raw_time(quote_identifier(self.time), time_type)
-            return build_latest_query(relation, self.time, request, self.dialect, span=span,
-                                      params=params, time_sql=raw,
-                                      time_kind=self.dialect.time_kind(time_type))
+            sql, values = build_latest_query(relation, self.time, request, self.dialect, span=span,
+                                             params=params, time_sql=raw,
+                                             time_kind=self.dialect.time_kind(time_type))
+            return self.dialect.render(sql, _owner_sql(relation, bare)), values
 
         columns = self._run(bare, build)
         values = columns["__latest"]
@@ -235,6 +236,14 @@ class SqlSource:
         if isinstance(value, date) and not isinstance(value, datetime):
             value = datetime.combine(value, datetime.min.time())
         return value
+
+
+def _owner_sql(relation: str, request: SourceRequest) -> tuple[str, ...]:
+    """The project owner's SQL in a query (a ``query:``, ``expression:``s), as it is written
+    there: sqlglot renders the rest for the engine, not these (see ``Dialect.render``)."""
+    raw = [relation] if relation.startswith("(") else []
+    raw.extend(f"({s.expression})" for s in request.inputs.values() if s.expression is not None)
+    return tuple(sorted(set(raw), key=len, reverse=True))  # the longest first: no part replaced alone
 
 
 def _drop_missing_times(columns: dict[str, Any]) -> tuple[dict[str, Any], int]:

@@ -35,9 +35,11 @@ from kpiforge.sources import SourceRequest, require_setting
 
 from ._dialects import Dialect, DuckDBDialect, Params, PostgresDialect, SqliteDialect, quote_identifier
 from ._duckdb import check_select, duckdb_session
+from ._glot import GlotDialect
 from ._sqlsource import SqlSource, dbapi_columns, table_or_query
 
-__all__ = ["DuckDBSource", "SqlAlchemySource", "SqliteSource", "kpiforge_register_source_types"]
+__all__ = ["DuckDBSource", "SqlAlchemySource", "SqliteSource", "kpiforge_register_source_types",
+           "sql_dialect"]
 
 SQL_EXTRA_HINT = "pip install 'kpiforge[sql]'"
 
@@ -157,6 +159,31 @@ _DIALECTS: dict[str, type[Dialect]] = {
     "sqlite": SqliteDialect,
     "duckdb": DuckDBDialect,
 }
+# SQLAlchemy backend name -> the kpiforge dialect sqlglot renders for it (_glot)
+_GLOT_BACKENDS = {
+    "mysql": "mysql", "mariadb": "mariadb", "bigquery": "bigquery", "snowflake": "snowflake",
+    "redshift": "redshift", "trino": "trino", "awsathena": "athena", "databricks": "databricks",
+    "hive": "spark", "clickhouse": "clickhouse", "mssql": "tsql", "oracle": "oracle",
+}
+# what to install when a backend's SQLAlchemy dialect or DBAPI driver is missing
+_DRIVER_HINTS = {
+    "mysql": "pip install 'kpiforge[mysql]'", "mariadb": "pip install 'kpiforge[mysql]'",
+    "bigquery": "pip install sqlalchemy-bigquery", "snowflake": "pip install snowflake-sqlalchemy",
+    "redshift": "pip install sqlalchemy-redshift redshift_connector",
+    "trino": "pip install trino", "awsathena": "pip install pyathena",
+    "databricks": "pip install databricks-sqlalchemy", "hive": "pip install 'pyhive[hive]'",
+    "clickhouse": "pip install clickhouse-sqlalchemy", "mssql": "pip install pyodbc",
+    "oracle": "pip install oracledb",
+}
+
+
+def sql_dialect(backend: str) -> Dialect | None:
+    """The dialect of a SQLAlchemy backend name (``mysql``, ``postgresql``, ...); None: unknown."""
+    if backend in _DIALECTS:
+        return _DIALECTS[backend]()
+    if backend in _GLOT_BACKENDS:
+        return GlotDialect(_GLOT_BACKENDS[backend])
+    return None
 
 
 class SqlAlchemySource(_SqliteSpan, SqlSource):
@@ -176,11 +203,13 @@ class SqlAlchemySource(_SqliteSpan, SqlSource):
         except Exception:  # never echo the URL: it holds the expanded password
             raise SourceError(f"source '{name}': 'url' is not a valid SQLAlchemy URL") from None
         backend = self.url.get_backend_name()
-        dialect = _DIALECTS.get(backend)
+        dialect = sql_dialect(backend)
         if dialect is None:
             raise SourceError(f"source '{name}': the {backend} dialect is not supported "
-                              f"(supported: {', '.join(sorted(_DIALECTS))})")
-        self.dialect = dialect()
+                              f"(supported: {', '.join(sorted({*_DIALECTS, *_GLOT_BACKENDS}))})",
+                              field=("url",))
+        self.dialect = dialect
+        self.hint = _DRIVER_HINTS.get(backend, SQL_EXTRA_HINT)
         self.secrets = [s for s in (self.url.password,) if s]
         self.from_item = table_or_query(name, settings)
         self.table_name = settings.get("table")
@@ -208,9 +237,14 @@ class SqlAlchemySource(_SqliteSpan, SqlSource):
         sa = self._sa
         try:
             engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
-        except ImportError as exc:  # the DBAPI driver (psycopg, ...) is missing
+        except ImportError as exc:  # the DBAPI driver (psycopg, pymysql, ...) is missing
             raise SourceError(f"source '{self.name}': driver for {self.url.drivername} is not "
-                              f"installed: {SQL_EXTRA_HINT} ({exc.name or exc})") from exc
+                              f"installed: {self.hint} ({exc.name or exc})",
+                              field=("url",)) from exc
+        except sa.exc.NoSuchModuleError as exc:  # the SQLAlchemy dialect package is missing
+            raise SourceError(f"source '{self.name}': the SQLAlchemy dialect for "
+                              f"{self.url.drivername} is not installed: {self.hint}",
+                              field=("url",)) from exc
         try:
             with engine.connect() as connection:
                 for statement in setup:
@@ -307,4 +341,5 @@ def kpiforge_register_source_types(register: SourceTypeRegister) -> None:
              doc="A SQLite database file (table or query), aggregated by SQLite itself.")
     register("sql", _factory(SqlAlchemySource), settings_schema=SQL_SETTINGS_SCHEMA,
              secrets={"url": "url"},
-             doc="Any SQLAlchemy URL (PostgreSQL, SQLite, ...); needs kpiforge[sql].")
+             doc="Any SQLAlchemy URL (PostgreSQL, MySQL/MariaDB, BigQuery, Snowflake, ...); "
+                 "needs kpiforge[sql] and the engine's driver.")
