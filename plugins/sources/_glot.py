@@ -226,16 +226,20 @@ class GlotDialect(Dialect):
             node.set("nulls_first", _NULL_ORDERING_DEFAULT.get(ordering, lambda d: not d)(desc))
             return node
         if isinstance(node, exp.Anonymous) and str(node.this).upper().startswith("KF_"):
-            name = str(node.this).upper()
-            args = node.expressions
-            if name == "KF_LOCAL":
-                return self._template(_LOCAL, T=args[0], Z=args[1])
-            if name == "KF_DATE":
-                return self._date(args[0])
-            if name == "KF_PERIOD_WEEK":
-                return self._period("week", args[0], int(args[1].name))
-            return self._period(name.removeprefix("KF_PERIOD_").lower(), args[0], 0)
+            # the template's own nodes (the marker's arguments inside it) are transformed too
+            return self._marker(node).transform(self._transform)
         return node
+
+    def _marker(self, node: exp.Anonymous) -> exp.Expression:
+        name = str(node.this).upper()
+        args = node.expressions
+        if name == "KF_LOCAL":
+            return self._template(_LOCAL, T=args[0], Z=args[1])
+        if name == "KF_DATE":
+            return self._date(args[0])
+        if name == "KF_PERIOD_WEEK":
+            return self._period("week", args[0], int(args[1].name))
+        return self._period(name.removeprefix("KF_PERIOD_").lower(), args[0], 0)
 
 
 def render_literal(value: Any) -> exp.Expression:
