@@ -393,8 +393,8 @@ def _builtin_commands() -> dict[str, click.Command]:
     from ._cli_catalog import catalog_command
     from ._cli_init import init_command
     from ._cli_run import run_command
+    from ._cli_sql import sql_command
     from ._cli_test import test_command
-
     return {"validate": validate, "list": list_, "show": show, "eval": eval_,
             "plugins": plugins, "catalog": catalog_command, "init": init_command,
-            "run": run_command, "test": test_command}
+            "run": run_command, "test": test_command, "sql": sql_command}

@@ -35,6 +35,7 @@ zone (the server needs its time-zone tables: ``mysql_tzinfo_to_sql``); so both t
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timezone
 from typing import Any, Callable
 
@@ -46,7 +47,7 @@ from kpiforge.sources import SourceRequest, zone
 
 from ._dialects import Dialect, Params
 
-__all__ = ["GLOT_TARGETS", "GlotDialect", "render_literal"]
+__all__ = ["GLOT_TARGETS", "GlotDialect", "inline_parameters", "named_dialect", "sqlglot_name"]
 
 # sqlglot dialect name per kpiforge dialect name (also the names `--dialect` accepts)
 GLOT_TARGETS: dict[str, str] = {
@@ -242,7 +243,40 @@ class GlotDialect(Dialect):
         return self._period(name.removeprefix("KF_PERIOD_").lower(), args[0], 0)
 
 
-def render_literal(value: Any) -> exp.Expression:
+def named_dialect(name: str) -> Dialect:
+    """The dialect called ``name`` (``duckdb``, ``postgres``, ``mysql``, ``bigquery``, ...)."""
+    from ._dialects import DuckDBDialect, PostgresDialect, SqliteDialect
+
+    classic: dict[str, type[Dialect]] = {"duckdb": DuckDBDialect, "sqlite": SqliteDialect,
+                                         "postgres": PostgresDialect, "postgresql": PostgresDialect}
+    if name in classic:
+        return classic[name]()
+    if name in GLOT_TARGETS:
+        return GlotDialect(name)
+    known = sorted({*classic, *GLOT_TARGETS} - {"postgresql"})
+    raise SourceError(f"unknown SQL dialect {name!r}; use one of {', '.join(known)}")
+
+
+def sqlglot_name(dialect: Dialect) -> str:
+    """The sqlglot dialect that reads and writes ``dialect``'s SQL."""
+    if isinstance(dialect, GlotDialect):
+        return dialect.target
+    return {"postgresql": "postgres"}.get(dialect.name, dialect.name)
+
+
+def inline_parameters(sql: str, values: dict[str, Any], dialect: Dialect) -> str:
+    """``sql`` with each bound parameter (``$p0`` / ``:p0``) written as a literal: a query to
+    print and run as it is. The values are the request's (filters, bounds, the zone name),
+    rendered by sqlglot as escaped literals."""
+    target = sqlglot_name(dialect)
+
+    def literal(match: re.Match[str]) -> str:
+        return _literal(values[match.group(1)]).sql(dialect=target)
+
+    return re.sub(r"(?<![\w:$])[:$](p\d+)\b", literal, sql)
+
+
+def _literal(value: Any) -> exp.Expression:
     """A bound value as a SQL literal (for a query printed to be run as it is)."""
     if value is None:
         return exp.null()
@@ -250,6 +284,8 @@ def render_literal(value: Any) -> exp.Expression:
         return exp.true() if value else exp.false()
     if isinstance(value, (int, float)):
         return exp.Literal.number(repr(value))
+    if isinstance(value, (list, tuple)):
+        return exp.Array(expressions=[_literal(v) for v in value])
     if isinstance(value, datetime):
         return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), exp.DataType.build("timestamp"))
     if isinstance(value, date):
