@@ -30,6 +30,7 @@ from .sources import SourceRequest
 __all__ = ["KpiQuery", "kpi_query"]
 
 _RAW = "__kf_inputs__"
+_BUILTIN_PLUGIN = "kpiforge.plugins.functions"
 
 
 @dataclass(frozen=True)
@@ -91,11 +92,14 @@ def kpi_query(engine: Any, project: Any, kpis: Sequence[str], *, grain: str | No
     columns = {input_name: exp.column(f"__i{i}", quoted=True) for i, input_name in enumerate(names)}
     compiled: dict[str, exp.Expression] = {}
     functions = {**function_specs(engine.plugins.functions), "total": TOTAL}
+    # a plugin may register its own min(): only the built-in functions have a SQL form here
+    builtin = frozenset(n for n, r in engine.plugins.functions.items()
+                        if getattr(r, "plugin", "") == _BUILTIN_PLUGIN)
     for kpi in engine.plan(plan.wanted):
         definition = engine.definitions[kpi]
         tree, _, _ = check_formula(definition.formula, functions)
         scope: dict[str, exp.Expression] = {**columns, **compiled}
-        compiled[kpi] = _Compiler(kpi, scope).number(tree)
+        compiled[kpi] = _Compiler(kpi, scope, builtin).number(tree)
     selects = [exp.alias_(exp.column("__p", quoted=True), "period", quoted=True)]
     selects += [exp.alias_(exp.column(f"__d{i}", quoted=True), dim, quoted=True)
                 for i, dim in enumerate(dims)]
@@ -160,9 +164,10 @@ class _Compiler:
     """A checked formula tree as a sqlglot expression (numbers, or conditions where SQL needs
     a boolean)."""
 
-    def __init__(self, kpi: str, scope: Mapping[str, exp.Expression]):
+    def __init__(self, kpi: str, scope: Mapping[str, exp.Expression], builtin: frozenset[str]):
         self.kpi = kpi
         self.scope = scope
+        self.builtin = builtin
 
     def refuse(self, what: str) -> RunError:
         return RunError(f"KPI '{self.kpi}': {what} is not written as SQL; use kpiforge run")
@@ -190,6 +195,8 @@ class _Compiler:
                             default=self.number(node.orelse))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             name = node.func.id
+            if name != "total" and name not in self.builtin:
+                raise self.refuse(f"the plugin function {name}()")
             if name == "where" and len(node.args) == 3:
                 return exp.Case(ifs=[exp.If(this=self.condition(node.args[0]),
                                             true=self.number(node.args[1]))],

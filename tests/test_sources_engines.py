@@ -234,3 +234,27 @@ def test_missing_times_are_counted_on_mariadb(servers, duckdb_file, sqlite_file)
     assert frame.inputs["total"].tolist() == [2.0]
     assert frame.warnings == ("source 'gaps': 2 rows of table 'gaps' of the mysql database kpi have "
                               "no ts and were left out",)
+
+
+def test_a_zone_the_server_does_not_know_is_a_clear_error(servers, duckdb_file):
+    url = servers["mariadb_url"]
+    if isinstance(url, BaseException):
+        pytest.skip(str(url))
+    from kpiforge.errors import SourceError
+
+    source = load_plugins().source_types["sql"].obj(
+        "shop", {"time": "ts", "url": url, "table": "orders_local",
+                 "inputs": {"n": {"column": "*", "agg": "count"}}},
+        SourceContext(project_dir=duckdb_file.parent))
+    with pytest.raises(SourceError, match=r"does not know the time zone 'Asia/Kolkata': load the "
+                                          r"server's time-zone tables \(mysql_tzinfo_to_sql"):
+        source.fetch(SourceRequest("month", "Asia/Kolkata", 0, (), (), source.inputs))
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres", "mariadb"])
+@pytest.mark.parametrize("kind", ["local", "utc"])
+def test_the_latest_local_time_agrees(engine, kind, duckdb_file, sqlite_file, servers):
+    request = SourceRequest("day", "Europe/Paris", 0)
+    expected = sources("duckdb", kind, duckdb_file, sqlite_file, servers).latest(request)
+    assert expected == max(_local(r[0]) for r in ROWS)
+    assert sources(engine, kind, duckdb_file, sqlite_file, servers).latest(request) == expected
