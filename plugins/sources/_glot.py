@@ -37,15 +37,15 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timezone
-from typing import Any, Callable
-
-import sqlglot
-from sqlglot import exp
+from typing import TYPE_CHECKING, Any, Callable
 
 from kpiforge.errors import SourceError
 from kpiforge.sources import SourceRequest, zone
 
 from ._dialects import Dialect, Params
+
+if TYPE_CHECKING:  # sqlglot takes 0.2 s to import: only a query for these engines imports it
+    from sqlglot import exp
 
 __all__ = ["GLOT_TARGETS", "GlotDialect", "inline_parameters", "named_dialect", "sqlglot_name"]
 
@@ -179,6 +179,8 @@ class GlotDialect(Dialect):
         """The canonical ``sql`` as this dialect's SQL. ``raw``: trusted project-owner SQL in
         it (a ``query:``, an ``expression:``), written in the target's own syntax: kept out of
         the parse and put back as written."""
+        import sqlglot
+
         for i, text in enumerate(raw):
             sql = sql.replace(text, f'"{_RAW}{i}"')
         tree = sqlglot.parse_one(sql, read="postgres")
@@ -191,6 +193,9 @@ class GlotDialect(Dialect):
         return out
 
     def _template(self, table: dict[str, str], **nodes: exp.Expression) -> exp.Expression:
+        import sqlglot
+        from sqlglot import exp
+
         tree = sqlglot.parse_one(table[self.target], read=self.target)
 
         def put(node: exp.Expression) -> exp.Expression:
@@ -201,11 +206,15 @@ class GlotDialect(Dialect):
         return tree.transform(put)
 
     def _date(self, t: exp.Expression) -> exp.Expression:
+        from sqlglot import exp
+
         if self.target in _DATE:
             return self._template(_DATE, T=t)
         return exp.cast(t.copy(), exp.DataType.build("date"))
 
     def _period(self, grain: str, t: exp.Expression, week_start: int) -> exp.Expression:
+        from sqlglot import exp
+
         if grain == "day":
             return self._date(t)
         if grain == "week":
@@ -219,6 +228,9 @@ class GlotDialect(Dialect):
         return exp.cast(trunc, exp.DataType.build("date"))
 
     def _transform(self, node: exp.Expression) -> exp.Expression:
+        import sqlglot
+        from sqlglot import exp
+
         if isinstance(node, exp.Placeholder) and node.name:
             return exp.var(f":{node.name}")
         if isinstance(node, exp.Ordered):
@@ -277,6 +289,8 @@ def inline_parameters(sql: str, values: dict[str, Any], dialect: Dialect) -> str
 
 
 def _literal(value: Any) -> exp.Expression:
+    from sqlglot import exp
+
     """A bound value as a SQL literal (for a query printed to be run as it is)."""
     if value is None:
         return exp.null()
