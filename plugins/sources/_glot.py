@@ -4,7 +4,7 @@ Trino / Athena, Spark / Databricks, ClickHouse, SQL Server (tsql) and Oracle.
 How. ``_sql`` writes the request's ONE aggregate query as text in a *canonical* form: ANSI /
 PostgreSQL syntax (quoted identifiers, ``CAST``, ``CASE``, window functions, ``:p0``
 placeholders), with the few engine-specific pieces written as marker functions
-(``KF_PERIOD_WEEK(t, 0)``, ``KF_LOCAL(t, :p1)``, ``KF_DATE(t)``). :meth:`GlotDialect.render`
+(``KF_PERIOD_WEEK(t, 0)``, ``KF_PERIOD_MONTH(t)``, ``KF_LOCAL(t, :p1)``). :meth:`GlotDialect.render`
 parses it with sqlglot into an expression tree and transforms the tree for the target: each
 marker becomes the target's own expression (parsed from a template in the target's syntax, so
 it is exactly what that engine documents), placeholders stay ``:name`` (SQLAlchemy's ``text()``
@@ -219,13 +219,14 @@ class GlotDialect(Dialect):
             return self._date(t)
         if grain == "week":
             dow = self._template(_ISODOW, T=t)
-            back = exp.paren(exp.Mod(this=exp.paren(exp.Add(this=exp.paren(dow), expression=exp.Literal.number(6 - week_start))),
-                                     expression=exp.Literal.number(7)))
+            # days back to the week's first day: (ISO day + 6 - week_start) mod 7, as in _dialects
+            shifted = exp.paren(exp.Add(this=exp.paren(dow), expression=exp.Literal.number(6 - week_start)))
+            back = exp.paren(exp.Mod(this=shifted, expression=exp.Literal.number(7)))
             return self._template(_MINUS_DAYS, D=self._date(t), N=back)
         if self.target in _TRUNC:
             return self._template({self.target: _TRUNC[self.target][grain]}, T=t)
-        trunc = exp.DateTrunc(unit=exp.var(grain.upper()), this=exp.cast(t.copy(), exp.DataType.build("date")))
-        return exp.cast(trunc, exp.DataType.build("date"))
+        day = exp.cast(t.copy(), exp.DataType.build("date"))
+        return exp.cast(exp.DateTrunc(unit=exp.var(grain.upper()), this=day), exp.DataType.build("date"))
 
     def _transform(self, node: exp.Expression) -> exp.Expression:
         import sqlglot
@@ -248,8 +249,6 @@ class GlotDialect(Dialect):
         args = node.expressions
         if name == "KF_LOCAL":
             return self._template(_LOCAL, T=args[0], Z=args[1])
-        if name == "KF_DATE":
-            return self._date(args[0])
         if name == "KF_PERIOD_WEEK":
             return self._period("week", args[0], int(args[1].name))
         return self._period(name.removeprefix("KF_PERIOD_").lower(), args[0], 0)

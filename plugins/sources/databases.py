@@ -237,14 +237,12 @@ class SqlAlchemySource(_SqliteSpan, SqlSource):
         sa = self._sa
         try:
             engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
-        except ImportError as exc:  # the DBAPI driver (psycopg, pymysql, ...) is missing
+        except (ImportError, sa.exc.NoSuchModuleError) as exc:
+            # the DBAPI driver (psycopg, pymysql, ...) or the SQLAlchemy dialect package
+            # (sqlalchemy-bigquery, ...) is missing: either way, what to install
+            missing = getattr(exc, "name", None) or exc
             raise SourceError(f"source '{self.name}': driver for {self.url.drivername} is not "
-                              f"installed: {self.hint} ({exc.name or exc})",
-                              field=("url",)) from exc
-        except sa.exc.NoSuchModuleError as exc:  # the SQLAlchemy dialect package is missing
-            raise SourceError(f"source '{self.name}': the SQLAlchemy dialect for "
-                              f"{self.url.drivername} is not installed: {self.hint}",
-                              field=("url",)) from exc
+                              f"installed: {self.hint} ({missing})", field=("url",)) from exc
         try:
             with engine.connect() as connection:
                 for statement in setup:
