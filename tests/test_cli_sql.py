@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from kpiforge.cli import build_cli
 from kpiforge._plugins import load_plugins
+from tests.conftest_mariadb import mariadb_url  # noqa: F401 - the fixture
 from tests.conftest_postgres import postgres_url  # noqa: F401 - the fixture
 
 KPIS = {
@@ -151,30 +152,39 @@ def test_duckdb_sql_gives_the_run_values(duckdb_project, args, grain, dims):
 
 
 @pytest.mark.slow
-def test_postgres_sql_gives_the_run_values(duckdb_project, postgres_url, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("server, ts_type", [("postgres_url", "timestamptz"), ("mariadb_url", "timestamp")])
+def test_server_sql_gives_the_run_values(duckdb_project, server, ts_type, request, tmp_path):
+    """The printed SQL of a ``sql`` source on PostgreSQL and on MariaDB (rendered by sqlglot),
+    run on that server, gives what ``kpiforge run`` gives."""
     sa = pytest.importorskip("sqlalchemy")
-    engine = sa.create_engine(postgres_url)
+    url = request.getfixturevalue(server)
+    engine = sa.create_engine(url)
     with engine.begin() as con:
+        if "mysql" in url:
+            con.execute(sa.text("SET time_zone = '+00:00'"))  # TIMESTAMP takes UTC values here
         con.execute(sa.text("DROP TABLE IF EXISTS orders"))
-        con.execute(sa.text("CREATE TABLE orders (ts timestamptz, channel text, status text, "
-                            "amount double precision, customer text)"))
+        con.execute(sa.text(f"CREATE TABLE orders (ts {ts_type} NULL, channel varchar(20), "
+                            "status varchar(20), amount double precision, customer varchar(20))"))
+        values = [dict(zip(["ts", "channel", "status", "amount", "customer"], r)) for r in rows()]
+        if "mysql" in url:
+            values = [{**v, "ts": v["ts"].replace(tzinfo=None)} for v in values]
         con.execute(sa.text("INSERT INTO orders VALUES (:ts, :channel, :status, :amount, :customer)"),
-                    [dict(zip(["ts", "channel", "status", "amount", "customer"], r)) for r in rows()])
+                    values)
     project = tmp_path / "kpiforge.yaml"
     (tmp_path / "kpis").symlink_to(duckdb_project.parent / "kpis")
     project.write_text("definitions: [kpis/]\ntimezone: Europe/Paris\nsources:\n  shop:\n    type: sql\n"
-                       f"    url: {postgres_url}\n    table: orders\n    time: ts\n" + INPUTS)
+                       f"    url: {url}\n    table: orders\n    time: ts\n" + INPUTS)
     kpis = [a for k in KPIS if k != "rounded" for a in ("--kpi", k)]
     statements = printed(project, *kpis, "--grain", "month", "--by", "channel")
     with engine.connect() as con:
         for statement in statements[:-1]:
             con.execute(sa.text(statement))
         result = con.execute(sa.text(statements[-1]))
-        names, values = list(result.keys()), [tuple(r) for r in result.fetchall()]
+        names, got = list(result.keys()), [tuple(r) for r in result.fetchall()]
     engine.dispose()
     expected = kpiforge_run(project, *kpis, "--grain", "month", "--by", "channel",
                             "--from", "2026-01-01", "--to", "2026-12-31")
-    compare(values, names, expected, "month", 1)
+    compare(got, names, expected, "month", 1)
 
 
 @pytest.mark.parametrize("dialect, read", [("bigquery", "bigquery"), ("snowflake", "snowflake"),

@@ -247,16 +247,17 @@ class SqlAlchemySource(_SqliteSpan, SqlSource):
             with engine.connect() as connection:
                 for statement in setup:
                     connection.execute(sa.text(statement))
-                yield _SqlAlchemySession(sa, connection, self.table_name)
+                yield _SqlAlchemySession(sa, connection, self.table_name, self.dialect)
         finally:
             engine.dispose()
 
 
 class _SqlAlchemySession:
-    def __init__(self, sa: Any, connection: Any, table: str | None):
+    def __init__(self, sa: Any, connection: Any, table: str | None, dialect: Dialect):
         self.sa = sa
         self.connection = connection
         self.table = table
+        self.dialect = dialect
 
     def query(self, sql: str, params: Mapping[str, Any]) -> dict[str, Any]:
         result = self.connection.execute(self.sa.text(sql), dict(params))
@@ -277,8 +278,9 @@ class _SqlAlchemySession:
             schema, name = self._schema_and_name()
             columns = self.sa.inspect(self.connection).get_columns(name, schema=schema)
             return {c["name"]: _type_name(c["type"]) for c in columns}
-        result = self.connection.execute(self.sa.text(f"SELECT * FROM {relation} AS __src LIMIT 0"),
-                                         dict(params))
+        # LIMIT is not SQL Server's or Oracle's: the other engines get the sqlglot rendering
+        sql = self.dialect.render(f"SELECT * FROM {relation} AS __src LIMIT 0", (relation,))
+        result = self.connection.execute(self.sa.text(sql), dict(params))
         return {name: "" for name in result.keys()}
 
     def tables(self) -> list[str]:
