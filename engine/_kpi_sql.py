@@ -116,9 +116,13 @@ def kpi_query(engine: Any, project: Any, kpis: Sequence[str], *, grain: str | No
 
 _FUNCTIONS: dict[str, Callable[[list[exp.Expression]], exp.Expression]] = {
     "abs": lambda a: exp.Abs(this=a[0]),
-    "sqrt": lambda a: exp.Sqrt(this=a[0]),
-    "exp": lambda a: exp.Exp(this=a[0]),
-    "log": lambda a: exp.Ln(this=a[0]) if len(a) == 1 else _divide(exp.Ln(this=a[0]), exp.Ln(this=a[1])),
+    # where a run gets a math error (null), SQL would fail or give NaN / infinity: NULL instead
+    "sqrt": lambda a: _when(exp.GTE(this=a[0], expression=exp.Literal.number(0)), exp.Sqrt(this=a[0])),
+    "exp": lambda a: _when(exp.LTE(this=a[0], expression=exp.Literal.number(709)), exp.Exp(this=a[0])),
+    "log": lambda a: _when(exp.GT(this=a[0], expression=exp.Literal.number(0)), exp.Ln(this=a[0]))
+    if len(a) == 1 else _when(exp.and_(exp.GT(this=a[0], expression=exp.Literal.number(0)),
+                                       exp.GT(this=a[1], expression=exp.Literal.number(0))),
+                              _divide(exp.Ln(this=a[0]), exp.Ln(this=a[1]))),
     # no round(): SQL rounds ties away from zero and a run to even, and PostgreSQL has no
     # ROUND(double, n); it is refused rather than off by one unit in the last place now and then
     "coalesce": lambda a: exp.Coalesce(this=a[0], expressions=a[1:]),
@@ -135,7 +139,7 @@ _BINARY: dict[type, Callable[[exp.Expression, exp.Expression], exp.Expression]] 
     ast.Mult: lambda a, b: exp.Mul(this=a, expression=b),
     ast.Div: lambda a, b: _divide(a, b),
     ast.FloorDiv: lambda a, b: exp.Floor(this=_divide(a, b)),
-    ast.Pow: lambda a, b: exp.Pow(this=a, expression=b),
+    ast.Pow: lambda a, b: exp.Pow(this=a, expression=b),  # integer exponents only, see number()
 }
 _COMPARE: dict[type, type[exp.Expression]] = {
     ast.Eq: exp.EQ, ast.NotEq: exp.NEQ, ast.Lt: exp.LT, ast.LtE: exp.LTE, ast.Gt: exp.GT,
@@ -154,10 +158,35 @@ def _atom(node: exp.Expression) -> exp.Expression:
     return node if isinstance(node, (exp.Column, exp.Literal, exp.Paren, exp.Func)) else exp.paren(node)
 
 
+def _when(condition: exp.Expression, value: exp.Expression) -> exp.Expression:
+    return exp.Case(ifs=[exp.If(this=condition, true=value)])
+
+
+def _if(condition: exp.Expression, then: exp.Expression, otherwise: exp.Expression) -> exp.Expression:
+    """``then if condition else otherwise``, NULL when the condition is: a run's ``a if c else
+    b`` is null when ``c`` is (SQL's CASE would take ``otherwise``)."""
+    return exp.Case(ifs=[exp.If(this=exp.Is(this=exp.paren(condition.copy()), expression=exp.null()),
+                                true=exp.null()),
+                         exp.If(this=condition, true=then)], default=otherwise)
+
+
 def _null_if_any(args: list[exp.Expression], value: exp.Expression) -> exp.Expression:
     # PostgreSQL's LEAST/GREATEST skip NULLs; a run's min/max is null if any argument is
     missing = exp.or_(*[exp.Is(this=a.copy(), expression=exp.null()) for a in args])
     return exp.Case(ifs=[exp.If(this=missing, true=exp.null())], default=value)
+
+
+def _short_circuit(parts: list[exp.Expression], op: ast.boolop) -> exp.Expression:
+    """``a and b`` / ``a or b`` as a run evaluates them, left to right: a null ``a`` makes the
+    result null even where SQL's three-valued ``NULL OR TRUE`` would be TRUE."""
+    result = parts[-1]
+    for part in reversed(parts[:-1]):
+        decided = exp.Not(this=exp.paren(part.copy())) if isinstance(op, ast.And) else part.copy()
+        result = exp.Case(ifs=[exp.If(this=exp.Is(this=exp.paren(part.copy()), expression=exp.null()),
+                                      true=exp.null()),
+                               exp.If(this=decided, true=exp.false() if isinstance(op, ast.And) else exp.true())],
+                          default=result)
+    return exp.paren(result)
 
 
 class _Compiler:
@@ -175,8 +204,7 @@ class _Compiler:
     def number(self, node: ast.expr) -> exp.Expression:
         if isinstance(node, (ast.Compare, ast.BoolOp)) or (
                 isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)):
-            return exp.Case(ifs=[exp.If(this=self.condition(node), true=exp.Literal.number(1))],
-                            default=exp.Literal.number(0))
+            return _if(self.condition(node), exp.Literal.number(1), exp.Literal.number(0))
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
                 and not isinstance(node.value, bool):
             return exp.Literal.number(repr(node.value))
@@ -184,6 +212,10 @@ class _Compiler:
             if node.id not in self.scope:
                 raise self.refuse(f"the name '{node.id}'")
             return _atom(self.scope[node.id].copy())
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and not (
+                isinstance(node.right, ast.Constant) and isinstance(node.right.value, int)
+                and 0 <= node.right.value <= 64):
+            raise self.refuse("a power other than a whole constant from 0 to 64")
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
             return exp.paren(_BINARY[type(node.op)](_atom(self.number(node.left)),
                                                     _atom(self.number(node.right))))
@@ -191,16 +223,14 @@ class _Compiler:
             value = self.number(node.operand)
             return exp.paren(exp.Neg(this=_atom(value))) if isinstance(node.op, ast.USub) else value
         if isinstance(node, ast.IfExp):
-            return exp.Case(ifs=[exp.If(this=self.condition(node.test), true=self.number(node.body))],
-                            default=self.number(node.orelse))
+            return _if(self.condition(node.test), self.number(node.body), self.number(node.orelse))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             name = node.func.id
             if name != "total" and name not in self.builtin:
                 raise self.refuse(f"the plugin function {name}()")
             if name == "where" and len(node.args) == 3:
-                return exp.Case(ifs=[exp.If(this=self.condition(node.args[0]),
-                                            true=self.number(node.args[1]))],
-                                default=self.number(node.args[2]))
+                return _if(self.condition(node.args[0]), self.number(node.args[1]),
+                           self.number(node.args[2]))
             if name == "total":
                 raise self.refuse("total(x)")
             if name not in _FUNCTIONS:
@@ -215,10 +245,9 @@ class _Compiler:
             for op, right in zip(node.ops, node.comparators):
                 parts.append(_COMPARE[type(op)](this=self.number(left), expression=self.number(right)))
                 left = right
-            return exp.paren(exp.and_(*parts))
+            return _short_circuit(parts, ast.And())
         if isinstance(node, ast.BoolOp):
-            join = exp.and_ if isinstance(node.op, ast.And) else exp.or_
-            return exp.paren(join(*[self.condition(v) for v in node.values]))
+            return _short_circuit([self.condition(v) for v in node.values], node.op)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             return exp.Not(this=self.condition(node.operand))
         return exp.NEQ(this=self.number(node), expression=exp.Literal.number(0))
