@@ -101,7 +101,7 @@ _LOCAL = {
     "snowflake": "CAST(CONVERT_TIMEZONE(Z, T) AS TIMESTAMP_NTZ)",
     "redshift": "CONVERT_TIMEZONE(Z, T)",
     "trino": "CAST(AT_TIMEZONE(T, Z) AS TIMESTAMP)", "athena": "CAST(AT_TIMEZONE(T, Z) AS TIMESTAMP)",
-    "spark": "FROM_UTC_TIMESTAMP(T, Z)", "databricks": "FROM_UTC_TIMESTAMP(T, Z)",
+    "spark": "T", "databricks": "T",  # like MySQL: the session zone (setup())
     "clickhouse": "toTimeZone(T, Z)",
     "tsql": "CAST(T AT TIME ZONE Z AS DATETIME2)",
     "oracle": "CAST(T AT TIME ZONE Z AS TIMESTAMP)",
@@ -169,9 +169,12 @@ class GlotDialect(Dialect):
         return f"KF_PERIOD_{grain.upper()}({t})"
 
     def setup(self, timezone: str) -> list[str]:
-        if self.target == "mysql":
+        if self.target in ("mysql", "spark", "databricks"):
             zone(timezone)  # validated: it is written into the statement, not bound
-            return [f"SET time_zone = '{timezone}'"]
+            # TIMESTAMP is an instant rendered in the session zone: this one reads it as local
+            if self.target == "mysql":
+                return [f"SET time_zone = '{timezone}'"]
+            return [f"SET TIME ZONE '{timezone}'"]
         return []
 
     # -- rendering ---------------------------------------------------------------------------

@@ -333,12 +333,27 @@ SQL_SETTINGS_SCHEMA: dict[str, Any] = {
 }
 
 
+def _spark_source(name: str, settings: Mapping[str, Any], context: SourceContext) -> SqlSource:
+    from ._spark import SparkSource
+
+    return SparkSource(name, settings, context.project_dir)
+
+
+def _spark_schema() -> dict[str, Any]:
+    from ._spark import SPARK_SETTINGS_SCHEMA
+
+    return SPARK_SETTINGS_SCHEMA
+
+
 @hookimpl
 def kpiforge_register_source_types(register: SourceTypeRegister) -> None:
     register("duckdb", _factory(DuckDBSource), settings_schema=FILE_SETTINGS_SCHEMA, secrets=(),
              doc="A DuckDB database file (table or query), opened read-only.")
     register("sqlite", _factory(SqliteSource), settings_schema=FILE_SETTINGS_SCHEMA, secrets=(),
              doc="A SQLite database file (table or query), aggregated by SQLite itself.")
+    register("spark", _spark_source, settings_schema=_spark_schema(), secrets=(),
+             doc="A table, files or a query of a SparkSession (local[*] or a cluster), "
+                 "aggregated by Spark; needs kpiforge[spark].")
     register("sql", _factory(SqlAlchemySource), settings_schema=SQL_SETTINGS_SCHEMA,
              secrets={"url": "url"},
              doc="Any SQLAlchemy URL (PostgreSQL, MySQL/MariaDB, BigQuery, Snowflake, ...); "
