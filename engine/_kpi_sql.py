@@ -158,7 +158,7 @@ def _atom(node: exp.Expression) -> exp.Expression:
     return node if isinstance(node, (exp.Column, exp.Literal, exp.Paren, exp.Func)) else exp.paren(node)
 
 
-def _when(condition: exp.Expression, value: exp.Expression) -> exp.Expression:
+def _when(condition: exp.Expression | exp.Condition, value: exp.Expression) -> exp.Expression:
     return exp.Case(ifs=[exp.If(this=condition, true=value)])
 
 

@@ -21,7 +21,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from kpiforge.errors import SourceError
 
-from ._dialects import Params, quote_qualified
+from ._dialects import Dialect, Params, quote_qualified
 from ._glot import GlotDialect
 from ._sqlsource import SqlSource
 
@@ -94,7 +94,7 @@ class SparkSource(SqlSource):
 
 
 class _SparkSession:
-    def __init__(self, spark: Any, dialect: GlotDialect):
+    def __init__(self, spark: Any, dialect: Dialect):
         self.spark = spark
         self.dialect = dialect
 
