@@ -81,6 +81,7 @@ class SparkSource(SqlSource):
         else:
             # one machine: few shuffle partitions (the default 200 is for clusters) and no UI
             builder = (builder.master(self.master).config("spark.ui.enabled", "false")
+                       .config("spark.ui.showConsoleProgress", "false")
                        .config("spark.sql.shuffle.partitions", "4"))
         spark = builder.getOrCreate()  # kept for the process: starting Spark takes seconds
         for statement in setup:
