@@ -131,7 +131,8 @@ def project_option(default: str | None = None, help: str | None = None) -> Any:
 
 _FORMAT_MEANING = {"text": "text/table for people", "table": "text/table for people",
                    "json": "json for tools", "csv": "csv for spreadsheets",
-                   "md": "md for repositories", "html": "html for people"}
+                   "md": "md for repositories", "html": "html for people",
+                   "github": "github for workflow annotations", "sarif": "sarif for code scanning"}
 
 
 def format_option(*choices: str) -> Any:

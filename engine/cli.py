@@ -50,8 +50,7 @@ def _root_callback(ctx: click.Context, plugins_dir: str | None, debug: bool) -> 
 
 
 def _new_group() -> click.Group:
-    """A group of its own for each invocation: plugin commands are added to it, never to a
-    module-level group, so a second ``main()`` in one process starts from the same state."""
+    """A group per invocation (plugin commands are added to it): a second main() starts afresh."""
     callback = click.pass_context(_root_callback)
     callback = click.version_option(package_name="kpiforge")(callback)
     callback = click.option(
@@ -391,10 +390,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _builtin_commands() -> dict[str, click.Command]:
     from ._cli_catalog import catalog_command
+    from ._cli_diff import diff_command
     from ._cli_init import init_command
     from ._cli_run import run_command
     from ._cli_test import test_command
 
     return {"validate": validate, "list": list_, "show": show, "eval": eval_,
             "plugins": plugins, "catalog": catalog_command, "init": init_command,
-            "run": run_command, "test": test_command}
+            "run": run_command, "test": test_command, "diff": diff_command}
