@@ -168,7 +168,7 @@ def changes(old: Definition, new: Definition) -> tuple[Change, ...]:
     """Every changed value between two definitions of one KPI, in key order."""
     out: list[Change] = []
     _walk(_data(old), _data(new), (), out)
-    return tuple(out)
+    return tuple(sorted(out, key=lambda c: _KIND_ORDER.index(c.kind)))  # stable: key order within
 
 
 def _substance(definition: Definition) -> tuple[Any, ...]:
