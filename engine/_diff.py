@@ -110,12 +110,6 @@ def _data(definition: Definition) -> dict[str, Any]:
     # to_dict leaves out what is not a number's meaning; a diff needs all that is written
     if definition.alerts is not None:
         data["alerts"] = json.loads(json.dumps(dict(definition.alerts), default=str))
-    source = getattr(definition.thresholds, "source", None)
-    if source is not None:
-        data["thresholds"]["source"] = source.to_dict()
-    replaced_by = getattr(definition, "replaced_by", None)
-    if replaced_by:
-        data["replaced_by"] = replaced_by
     return {k: v for k, v in data.items() if k not in _IGNORED}
 
 
