@@ -57,6 +57,13 @@ def _parameter(name: str, spec: Mapping[str, Any]) -> Parameter:
                      spec.get("description", ""), _texts(spec.get("descriptions")))
 
 
+def _sources(raw: Any) -> tuple[ThresholdSource, ...]:
+    """``thresholds.source`` as written: one source or a list of them."""
+    items = [] if raw is None else [raw] if isinstance(raw, Mapping) else list(raw)
+    return tuple(ThresholdSource(s["kind"], tuple(s.get("levels") or ()), s.get("text", ""),
+                                 s.get("url", "")) for s in items)
+
+
 def build_definition(doc: Document, where: tuple[str | int, ...], data: Mapping[str, Any],
                      file_currency: str | None, default_currency: str) -> Definition:
     raw_thresholds = dict(data.get("thresholds") or {})
@@ -65,9 +72,7 @@ def build_definition(doc: Document, where: tuple[str | int, ...], data: Mapping[
     levels = {k: float(raw_thresholds[k]) if k in raw_thresholds else None
               for k in ("good", "warning", "critical")}
     thresholds = Thresholds(levels["good"], levels["warning"], levels["critical"],
-                            currency=threshold_currency, source=None if source is None else
-                            ThresholdSource(source["kind"], source.get("text", ""),
-                                            source.get("url", "")))
+                            currency=threshold_currency, sources=_sources(source))
     unit_name, _, unit_currency = split_unit(data["unit"])
     unit = Unit(str(unit_name))  # the schema requires a unit on every KPI
     currency = data.get("currency") or unit_currency or file_currency

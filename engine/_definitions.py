@@ -23,6 +23,7 @@ from ._model import Definition, Objective
 from ._objectives_check import check_targets
 from ._schema import compile_schema, load_schema, validate
 from ._status import threshold_order_problem
+from ._lifecycle_check import check_lifecycle
 from ._measure_check import check_measures
 from ._unit_check import check_units
 from ._yamlio import Document, load_document
@@ -237,6 +238,8 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
         definitions, functions, default_currency))
     state.diagnostics.extend(check_measures((definitions[k], built[k][1], built[k][2])
                                             for k in kpi_ids))
+    state.diagnostics.extend(check_lifecycle(
+        [(definitions[k], built[k][1], built[k][2]) for k in kpi_ids], definitions))
 
     for cycle in find_cycles(graph):
         definition, doc, where = built[cycle[0]]

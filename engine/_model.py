@@ -221,8 +221,8 @@ class Definition:
         if self.direction is Direction.TARGET:
             data["target"] = self.target
             data["tolerance"] = self.tolerance
-        if self.thresholds.source is not None:
-            data["thresholds"]["source"] = self.thresholds.source.to_dict()
+        if self.thresholds.sources:
+            data["thresholds"]["source"] = [s.to_dict() for s in self.thresholds.sources]
         if self.thresholds.converted_from is not None:
             data["converted"] = {"from": self.thresholds.converted_from,
                                  "rate": self.thresholds.fx_rate}

@@ -182,7 +182,7 @@ def show(context: Context, kpi_id: str, definitions: tuple[str, ...], project_fi
     table = Table(show_header=False, title=text(f"{d.id} — {d.label(lang)}"))
     table.add_column("field", style="bold")
     table.add_column("value")
-    for key in ("description", "category", "objectives", "owner", "status", "version", "formula",
+    for key in ("description", "category", "objectives", "owner", "status", "replaced_by", "version", "formula",
                 "unit", "currency", "direction", "target", "tolerance", "thresholds", "converted", "alerts",
                 "inputs", "fields", "parameters", "depends_on", "inputs_needed", "used_by",
                 "labels", "tags", "vanity", "path"):
