@@ -89,6 +89,7 @@ CASES = [
     ({"owner": "ads"}, "owner", "cosmetic"),
     ({"tags": ["ads", "search"]}, "tags", "cosmetic"),
     ({"formula": "clicks/impressions*100"}, "formula", "cosmetic"),
+    ({"thresholds__source": {"kind": "guide"}}, "thresholds.source", "cosmetic"),
 ]
 
 
