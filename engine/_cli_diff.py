@@ -15,8 +15,9 @@ from typing import Any
 
 import click
 
-from ._cli_common import Context, fail, pass_context, print_diagnostics, print_json
+from ._cli_common import Context, fail, pass_context, print_diagnostics, print_json, strict_option
 from ._format import plural
+from ._locate import FieldLocator
 from ._terminal import echo
 from .errors import DefinitionError, Diagnostic, KpiforgeError
 
@@ -24,38 +25,6 @@ __all__ = ["diff_command"]
 
 _FORMATS = ("text", "json", "md", "github", "sarif")
 _MD_MARK = {"error": "❌", "warning": "⚠️", "note": "ℹ️"}
-
-
-class _Locator:
-    """Where a field of a loaded definition is written: its file, line and column (the file is
-    read again, once, since a Definition keeps only the line of its id)."""
-
-    def __init__(self, side: Any):
-        self.side = side
-        self.documents: dict[str, Any] = {}
-
-    def __call__(self, definition: Any, field: tuple[str, ...]) -> tuple[str, int, int]:
-        from ._yamlio import load_document
-
-        shown = self.side.display(definition.path)
-        if definition.path not in self.documents:
-            try:
-                self.documents[definition.path] = load_document(Path(definition.path))
-            except (DefinitionError, OSError):
-                self.documents[definition.path] = None
-        doc = self.documents[definition.path]
-        if doc is None:
-            return shown, definition.line, 1
-        where: tuple[str | int, ...] = ()
-        items = doc.data.get("kpis") if isinstance(doc.data, dict) else None
-        if isinstance(items, list):
-            index = next((i for i, item in enumerate(items)
-                          if isinstance(item, dict) and item.get("id") == definition.id), None)
-            if index is None:
-                return shown, definition.line, 1
-            where = ("kpis", index)
-        line, column = doc.position(where + field)
-        return shown, line, column
 
 
 def _load(side: Any, context: Context, label: str) -> Any:
@@ -115,7 +84,7 @@ def _text(diffs: list[Any], totals: dict[str, int]) -> None:
               show_default=True,
               help="text for people, json for tools, md to paste in a pull request, github "
                    "for workflow annotations, sarif for code scanning.")
-@click.option("--strict", is_flag=True, help="Warnings are errors (exit 1).")
+@strict_option
 @pass_context
 def diff_command(context: Context, old: str, new: str, fmt: str, strict: bool) -> None:
     """Compare two definition sets KPI by KPI: breaking, behavioural and cosmetic changes.
@@ -138,7 +107,8 @@ def diff_command(context: Context, old: str, new: str, fmt: str, strict: bool) -
         old_engine = _load(old_side, context, "old")
         new_engine = _load(new_side, context, "new")
         diffs = compare(old_engine.definitions, new_engine.definitions,
-                        locate_old=_Locator(old_side), locate_new=_Locator(new_side))
+                        locate_old=FieldLocator(old_side.display),
+                        locate_new=FieldLocator(new_side.display))
     verdicts: list[Diagnostic] = make_strict((d.diagnostic for d in diffs), strict)
     diffs = [replace(d, diagnostic=v) for d, v in zip(diffs, verdicts)]
     totals = summary(diffs)

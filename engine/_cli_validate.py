@@ -10,13 +10,11 @@ from typing import Any
 import click
 
 from ._cli_common import (Context, definitions_option, fail, format_option, pass_context,
-                          print_diagnostics, print_json, project_option)
+                          print_diagnostics, print_json, project_option, strict_option)
 from ._format import plural
 from .errors import DefinitionError, ProjectError
 
-__all__ = ["strict_option", "validate"]
-
-strict_option = click.option("--strict", is_flag=True, help="Warnings are errors (exit 1).")
+__all__ = ["validate"]
 
 
 def _validate_project(project_file: str, context: Context) -> tuple[list[Any], list[str]]:

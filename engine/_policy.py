@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from ._locate import FieldLocator
 from ._model import Definition, Objective
 from .errors import DefinitionError, Diagnostic
 
@@ -48,26 +49,29 @@ def case_counts(test_files: Iterable[Path]) -> dict[str, int]:
     return counts
 
 
-def _kpi(d: Definition, code: str, message: str, severity: str = "error",
+def _kpi(locate: FieldLocator, d: Definition, code: str, message: str, severity: str = "error",
          field: str = "") -> Diagnostic:
-    return Diagnostic(d.path, d.line, 1, f"policy-{code}", f"KPI '{d.id}': {message}", severity,
-                      field)
+    # at the field when it is written, else at the KPI (a missing owner has no line)
+    path, line, column = locate(d, (field,) if field else ())
+    return Diagnostic(path, line, column, f"policy-{code}", f"KPI '{d.id}': {message}",
+                      severity, field)
 
 
-def _fields(d: Definition, required: list[str], languages: list[str]) -> list[Diagnostic]:
+def _fields(locate: FieldLocator, d: Definition, required: list[str],
+            languages: list[str]) -> list[Diagnostic]:
     out = []
     if "owner" in required and not d.owner:
-        out.append(_kpi(d, "owner", "no owner; the policy requires one", field="owner"))
+        out.append(_kpi(locate, d, "owner", "no owner; the policy requires one", field="owner"))
     if "labels" in required:
         missing = [lang for lang in languages if not d.labels.get(lang)]
         if missing:
-            out.append(_kpi(d, "labels", f"no label in {', '.join(missing)}; the policy "
+            out.append(_kpi(locate, d, "labels", f"no label in {', '.join(missing)}; the policy "
                             f"requires labels in {', '.join(languages)}", field="labels"))
     if "descriptions" in required:
         missing = [lang for lang in languages if not (d.descriptions.get(lang) or (
             lang == "en" and d.description))]
         if missing:
-            out.append(_kpi(d, "descriptions", f"no description in {', '.join(missing)}; the "
+            out.append(_kpi(locate, d, "descriptions", f"no description in {', '.join(missing)}; the "
                             f"policy requires descriptions in {', '.join(languages)}",
                             field="descriptions"))
     return out
@@ -77,22 +81,23 @@ def check_policy(policy: Mapping[str, Any], definitions: Mapping[str, Definition
                  objectives: Mapping[str, Objective], counts: Mapping[str, int]) -> list[Diagnostic]:
     """The located violations of ``policy`` (the project file's ``policy:``, schema-valid)."""
     out: list[Diagnostic] = []
+    locate = FieldLocator()
     required = list(policy.get("required") or ())
     languages = list(policy.get("languages") or ["en"])
     statuses = policy.get("statuses")
     min_tests = int(policy.get("min_tests", 0))
     for d in definitions.values():
-        out += _fields(d, required, languages)
+        out += _fields(locate, d, required, languages)
         if statuses is not None and d.status not in statuses:
-            out.append(_kpi(d, "status", f"status {d.status} is not allowed by the policy "
+            out.append(_kpi(locate, d, "status", f"status {d.status} is not allowed by the policy "
                             f"({', '.join(statuses)})", field="status"))
         if counts.get(d.id, 0) < min_tests:
             n = counts.get(d.id, 0)
-            out.append(_kpi(d, "tests", f"{n} test case{'s' if n != 1 else ''}; the policy "
+            out.append(_kpi(locate, d, "tests", f"{n} test case{'s' if n != 1 else ''}; the policy "
                             f"requires at least {min_tests}"))
         unsourced = d.thresholds.unsourced() if policy.get("threshold_sources") else ()
         if unsourced:
-            out.append(_kpi(d, "threshold-source", f"no source for the {', '.join(unsourced)} "
+            out.append(_kpi(locate, d, "threshold-source", f"no source for the {', '.join(unsourced)} "
                             "threshold; the policy requires every threshold to say where it "
                             "comes from (thresholds.source)", field="thresholds"))
     size = policy.get("objective_size")
