@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from importlib import metadata
 from typing import Any, Iterable
+from urllib.parse import quote
 
 from .errors import Diagnostic
 
@@ -63,7 +64,8 @@ def sarif_log(diagnostics: Iterable[Diagnostic], *, command: str) -> dict[str, A
     rules = sorted({d.code for d in items})
     results = []
     for d in items:
-        location: dict[str, Any] = {"artifactLocation": {"uri": d.path.replace("\\", "/")}}
+        # a URI reference: a space or a '#' in a file name must not end the path
+        location: dict[str, Any] = {"artifactLocation": {"uri": quote(d.path.replace("\\", "/"))}}
         if d.line:
             location["region"] = {"startLine": d.line, "startColumn": max(d.column, 1)}
         result: dict[str, Any] = {

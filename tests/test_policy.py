@@ -224,3 +224,20 @@ def test_test_with_no_cases_fails_only_under_strict(tmp_path, strict, code):
     proc = kpiforge("test", "kpis", *(["--strict"] if strict else []), cwd=tmp_path)
     assert proc.returncode == code, proc.stdout + proc.stderr
     assert "no test files" in proc.stderr
+
+
+def test_sarif_uris_are_encoded_and_a_whole_file_finding_has_no_region(sarif_validator):
+    from kpiforge._annotations import sarif_log
+    from kpiforge.errors import Diagnostic
+
+    log = sarif_log([Diagnostic("my kpis/a#b.yaml", 3, 0, "x", "m", "warning"),
+                     Diagnostic("kpis", 0, 0, "not-found", "no such file", "error")],
+                    command="validate")
+    assert not list(sarif_validator.iter_errors(log))
+    first, second = log["runs"][0]["results"]
+    assert first["locations"][0]["physicalLocation"] == {
+        "artifactLocation": {"uri": "my%20kpis/a%23b.yaml"},
+        "region": {"startLine": 3, "startColumn": 1}}
+    assert "region" not in second["locations"][0]["physicalLocation"]
+    assert [r["id"] for r in log["runs"][0]["tool"]["driver"]["rules"]] == ["not-found", "x"]
+    assert (first["ruleIndex"], second["ruleIndex"]) == (1, 0)
