@@ -1,6 +1,6 @@
 # `make demo` and `make test` set everything up on a fresh machine: they create .venv if it is
 # missing and install the project, the demo with only what it needs (the runtime and the 'demo'
-# extra), the tests with the dev extras. System packages the tests need (PostgreSQL server,
+# and 'report' extras), the tests with the dev extras. System packages the tests need (PostgreSQL server,
 # Chromium) are installed by .ci/system-deps when missing.
 PYTHON ?= python3
 VENV := .venv
@@ -18,7 +18,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e '.[demo]'
+	$(PIP) install --quiet -e '.[demo,report]'
 	touch $(RUNTIME_STAMP)
 
 # the dev extras include everything the demo needs, so a dev install serves the demo too
@@ -32,7 +32,8 @@ DEMO := examples/demo
 
 # The main job on the bundled sample data: the seeded demo data set (generated once, not
 # committed), last month by channel with month-over-month change, then the alerts it raises.
-# The notes say what the output means (examples/demo/README.md says more).
+# Then the month's HTML report. The notes say what the output means (examples/demo/README.md
+# says more).
 demo: $(RUNTIME_STAMP)
 	@echo "kpiforge demo: 13 months of invented marketing data for a fictional online shop"
 	@echo "(examples/demo), the standard KPI catalog computed for the last month by channel."
@@ -44,6 +45,9 @@ demo: $(RUNTIME_STAMP)
 	@echo "$(DEMO)/.kpiforge/state.db, so running the demo again sends nothing new: an alert is"
 	@echo "notified once, then only on a change or after repeat_interval (7d). To see what is still"
 	@echo "firing: $(BIN)/kpiforge alerts list --project $(DEMO)/kpiforge.yaml"
+	@echo ""
+	@echo "The month's report (open it in a browser; it needs no network):"
+	$(BIN)/kpiforge report --project $(DEMO)/kpiforge.yaml --grain month --by channel -o $(DEMO)/reports
 
 system-deps:
 	bash .ci/system-deps
@@ -59,7 +63,7 @@ test: $(DEV_STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
 bench: $(DEV_STAMP)
-	$(BIN)/python benchmarks/bench_formulas.py
+	$(BIN)/python benchmarks/bench_formulas.py --busy
 	$(BIN)/python benchmarks/bench_sources.py
 	$(BIN)/python benchmarks/bench_startup.py
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ resolves these
     from ._dispatch import DispatchSummary
     from ._engine import Engine
+    from ._history import History, HistoryRecord
     from ._model import (
         AlertState,
         Definition,
@@ -66,6 +67,8 @@ __all__ = [
     "Engine",
     "FieldSpec",
     "FormulaError",
+    "History",
+    "HistoryRecord",
     "InputError",
     "InputSpec",
     "KpiforgeError",
@@ -112,6 +115,8 @@ _EXPORTS: dict[str, str] = {
     "Engine": "_engine",
     "FieldSpec": "_model",
     "FormulaError": "errors",
+    "History": "_history",
+    "HistoryRecord": "_history",
     "InputError": "errors",
     "InputSpec": "_model",
     "KpiforgeError": "errors",

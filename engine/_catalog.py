@@ -66,8 +66,10 @@ def catalog_data(engine: Any, lang: str = "en") -> dict[str, Any]:
     objectives = engine.objectives
     ordered = sorted(definitions.values(), key=lambda d: (category_key(d.category), d.id))
 
+    extensions = engine.catalog.extensions
     kpis = []
     for d in ordered:
+        extension = extensions.get(d.id)
         kpis.append({
             "id": d.id,
             "label": d.label(lang),
@@ -105,6 +107,12 @@ def catalog_data(engine: Any, lang: str = "en") -> dict[str, Any]:
             "used_by": sorted(used_by.get(d.id, ())),
             "depth": depth.get(d.id, 0),
             "path": d.path,
+            # provenance of an extended KPI: its base, the base's pack and version, what changed
+            "extends": extension.to_dict() if extension else None,
+            "extends_text": ui["extends_text"].format(
+                base=extension.base, changed=", ".join(extension.changed),
+                source=f"{extension.pack} {extension.version or ''}".rstrip()
+                if extension.pack else extension.base_path) if extension else "",
         })
 
     categories = []

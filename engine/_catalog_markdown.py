@@ -144,6 +144,7 @@ def _markdown_kpi(kpi: Mapping[str, Any], ui: Mapping[str, Any], link: Any) -> l
           if kpi.get("threshold_sources") else []),
         (ui["objectives"], ", ".join(f"[{_md(o['label'])}](#objective-{o['id']})" for o in kpi["objectives"]) or none),
         (ui["owner"], _md(kpi["owner"] or none)),
+        *([(ui["extends"], _md(kpi["extends_text"]))] if kpi["extends"] else []),
         (ui["status"], _md(kpi["status_label"])),
         *([(ui["replaced_by"], link(kpi["replaced_by"]))] if kpi.get("replaced_by") else []),
         (ui["version"], str(kpi["version"])),

@@ -55,6 +55,7 @@ _SEVERITY = {"warning": 1, "critical": 2}
 @format_option("table", "text", "json", "csv")
 @quiet_option
 @click.option("--no-alerts", is_flag=True, help="Compute only; leave alert state and sinks alone.")
+@click.option("--no-history", is_flag=True, help="Do not store this run's values in the history.")
 @click.option("--dry-run", is_flag=True,
               help="Print the alerts this run would send, without sending or recording them.")
 @click.option("--strict", is_flag=True,
@@ -66,12 +67,16 @@ _SEVERITY = {"warning": 1, "critical": 2}
 def run_command(context: Any, project_file: str, grain: str | None, period: str | None,
                 start: str | None, end: str | None, last: int | None, by: Sequence[str],
                 kpis: Sequence[str], compare: Sequence[str], lang: str, fmt: str, quiet: bool,
-                no_alerts: bool, dry_run: bool, strict: bool, fail_on: str | None) -> None:
+                no_alerts: bool, no_history: bool, dry_run: bool, strict: bool,
+                fail_on: str | None) -> None:
     """Compute KPIs per period (and dimension) from the project's data sources.
 
     Periods are whole: --from/--to select every period overlapping the dates. Without --period,
     --from or --last, the latest period with data is computed. A period or slice without data
     is null with the reason "no data", never 0.
+
+    Unless --dry-run or --no-history, the values are stored in the project's history
+    (kpiforge history), replacing those of an earlier run of the same periods.
 
     Exit codes: 0 success; 1 a definition, project or data error (with --strict, also a data
     warning); 2 a usage error; 3 computed, but some notification is left undelivered in the
@@ -122,6 +127,10 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
         count = len(result.warnings)
         fail(f"--strict: {plural(count, 'data warning')}"
              + ("; no alert was sent" if project.sinks and not no_alerts else ""))
+    if not dry_run and not no_history:
+        from ._cli_history import store_history
+
+        store_history(project, result)
     code = 0
     if not no_alerts and (project.sinks or dry_run):
         # --lang given on the command line wins; else the project's alerting.lang / lang

@@ -65,8 +65,9 @@ def test_command(context: Any, paths: tuple[str, ...], definitions: tuple[str, .
         test_files = find_test_files(files + folders)
     else:
         test_files = list(engine.catalog.test_files)
-    # bundled files as definitions/..., any other relative to here
-    report = run_tests(engine, test_files, display=display_path)
+    # bundled files as definitions/..., a pack's as acme:sales/..., any other relative to here
+    packs = engine.plugins.definition_packs()
+    report = run_tests(engine, test_files, display=lambda path: display_path(path, packs))
 
     diagnostics = report_diagnostics(report, strict)
     # --strict: a warning (a case that cannot run fully, no cases at all) fails too

@@ -73,7 +73,8 @@ def validate(context: Context, paths: tuple[str, ...], definitions: tuple[str, .
     if ok:
         try:
             catalog = load_catalog(targets or None,
-                                   functions=function_specs(context.plugins.functions))
+                                   functions=function_specs(context.plugins.functions),
+                                   packs=context.plugins.definition_packs())
             diagnostics, count = diagnostics + list(catalog.diagnostics), len(catalog.definitions)
             if project_file is not None:
                 diagnostics += _policy(project_file, catalog)

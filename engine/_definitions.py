@@ -15,7 +15,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
-from ._defpaths import OBJECTIVES_FILE, bundled_definitions_dir, discover, display_path
+from ._defpaths import (OBJECTIVES_FILE, STANDARD_CATALOG, Packs, known_packs,
+                        bundled_definitions_dir, discover, display_path, pack_of)
+from ._extends import Entry, Extension, collect_ids
 from ._formulas import Formula, FunctionSpec, compile_formula
 from ._graph import find_cycles, topological_order
 from ._definition_build import build_definition, build_objective
@@ -25,6 +27,7 @@ from ._schema import compile_schema, load_schema, validate
 from ._status import threshold_order_problem
 from ._lifecycle_check import check_lifecycle
 from ._measure_check import check_measures
+from ._totals import input_of, is_total
 from ._unit_check import check_units
 from ._yamlio import Document, load_document
 from .errors import (MAX_DIAGNOSTICS_PER_FILE, DefinitionError, Diagnostic, FormulaError,
@@ -46,6 +49,8 @@ class Catalog:
     order: tuple[str, ...]
     diagnostics: tuple[Diagnostic, ...] = ()
     test_files: tuple[Path, ...] = ()
+    # extended KPI id -> where its base comes from and what the extension changed
+    extensions: Mapping[str, Extension] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def warnings(self) -> tuple[Diagnostic, ...]:
@@ -108,6 +113,7 @@ class _Loading:
     display: Any
     diagnostics: list[Diagnostic] = field(default_factory=list)
     raw: list[tuple[Document, tuple[str | int, ...], dict[str, Any], str | None]] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)  # display path -> the file
 
     def load_kpi_file(self, file: Path) -> None:
         try:
@@ -116,6 +122,7 @@ class _Loading:
             self.diagnostics.extend(exc.diagnostics)
             return
         self.diagnostics.extend(doc.problems)
+        self.files[doc.path] = file
         found = len(doc.problems)
         data = doc.data
         if isinstance(data, dict) and "kpis" in data:
@@ -166,28 +173,26 @@ def formula_diagnostic(doc: Document, where: tuple[str | int, ...], text: str,
 
 def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
                  functions: Mapping[str, FunctionSpec],
-                 default_currency: str = DEFAULT_CURRENCY) -> Catalog:
-    """Load, validate and compile a definition set. Raises :class:`DefinitionError` listing every error."""
-    paths = [bundled_definitions_dir()] if paths is None else list(paths)
-    kpi_files, objective_files, test_files, diagnostics = discover(paths)
-    state = _Loading(functions, default_currency, display_path, diagnostics)
+                 default_currency: str = DEFAULT_CURRENCY, packs: Packs | None = None) -> Catalog:
+    """Load, validate and compile a definition set (default: the pack ``kpiforge:standard``);
+    ``packs`` are those references resolve against. Raises :class:`DefinitionError` listing
+    every error."""
+    paths = [STANDARD_CATALOG] if paths is None else list(paths)
+    kpi_files, objective_files, test_files, diagnostics = discover(paths, packs)
+    state = _Loading(functions, default_currency, functools.partial(display_path, packs=packs),
+                     diagnostics)
     for file in kpi_files:
         state.load_kpi_file(file)
 
     # ids first: every name check below needs the full set of KPI ids
-    first_seen: dict[str, tuple[Document, tuple[str | int, ...]]] = {}
-    built: dict[str, tuple[Definition, Document, tuple[str | int, ...]]] = {}
-    for doc, where, data, file_currency in state.raw:
-        kpi_id = data["id"]
-        if kpi_id in first_seen:
-            other_doc, other_where = first_seen[kpi_id]
-            other_line = other_doc.position(other_where + ("id",))[0]
-            state.diagnostics.append(_diag(
-                doc, where + ("id",), "duplicate-id",
-                f"KPI id '{kpi_id}' is already defined in {other_doc.path}:{other_line}"))
-            continue
-        first_seen[kpi_id] = (doc, where)
-        built[kpi_id] = (build_definition(doc, where, data, file_currency, default_currency), doc, where)
+    installed = known_packs(packs)
+    built, extensions = collect_ids(
+        (Entry(*item) for item in state.raw),
+        build=lambda e: build_definition(e.doc, e.where, e.data, e.file_currency, default_currency),
+        pack_of=lambda doc: pack_of(state.files.get(doc.path), installed),
+        file_of=lambda doc: state.files.get(doc.path),
+        loaded_packs={p.name for p in (pack_of(f, installed) for f in state.files.values()) if p},
+        diagnostics=state.diagnostics)
 
     formulas: dict[str, Formula] = {}
     definitions: dict[str, Definition] = {}
@@ -211,7 +216,14 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
         depends: list[str] = []
         if formula is not None:
             for name in sorted(formula.names):
-                if name in declared:
+                if name in declared or (is_total(name) and input_of(name) in declared):
+                    continue
+                if is_total(name):  # total() of a KPI id or an undeclared name
+                    formula_ok = False
+                    state.diagnostics.append(_diag(
+                        doc, where + ("formula",), "unknown-name",
+                        f"{name}: total() takes one of the KPI's declared inputs "
+                        f"({', '.join(sorted(declared)) or 'none'})"))
                     continue
                 if name in built:
                     depends.append(name)
@@ -255,6 +267,7 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
             d.code == "cycle" for d in state.diagnostics) else tuple(graph),
         diagnostics=limit_per_file(state.diagnostics),
         test_files=tuple(test_files),
+        extensions=MappingProxyType(extensions),
     )
     if any(d.is_error for d in state.diagnostics):
         raise DefinitionError(state.diagnostics)

@@ -1,8 +1,10 @@
-"""Where definitions come from: references like ``kpiforge:standard``, files and folders.
+"""Where definitions come from: pack references like ``kpiforge:standard``, files and folders.
 
 :func:`resolve_definition_path` is the one place a ``definitions`` item becomes a path, for
-``Engine.load``, every command's ``-d``/PATH and the project file alike. :func:`discover` then
-finds the YAML files of those paths without leaving the folders it was given: a symlink whose
+``Engine.load``, every command's ``-d``/PATH and the project file alike. References resolve
+against the packs plugins registered (``Plugins.definition_packs()``), passed in by the
+caller; :func:`with_required_packs` first adds the packs a named pack requires. :func:`discover`
+then finds the YAML files of those paths without leaving the folders it was given: a symlink whose
 target lies outside is refused (with nothing of the target read), and anything that is not a
 regular file is reported instead of opened.
 """
@@ -15,20 +17,25 @@ import re
 import stat
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable, Mapping
 
 from ._files import is_inside
+from ._packs import Pack
 from .errors import Diagnostic, did_you_mean, shorten
 
 __all__ = [
     "OBJECTIVES_FILE",
+    "Packs",
     "STANDARD_CATALOG",
     "bundled_definitions_dir",
     "discover",
     "display_path",
     "is_reference",
+    "known_packs",
+    "pack_of",
     "resolve_definition_path",
     "unknown_reference",
+    "with_required_packs",
 ]
 
 STANDARD_CATALOG = "kpiforge:standard"
@@ -48,8 +55,24 @@ def _bundled_resolved() -> Path:
     return bundled_definitions_dir().resolve()
 
 
-def _references() -> dict[str, Callable[[], Path]]:
-    return {STANDARD_CATALOG: bundled_definitions_dir}
+#: Pack name -> pack. Without packs given, the bundled catalog alone (the internal callers
+#: that have no plugins; every public entry point passes the registered packs).
+Packs = Mapping[str, Pack]
+
+
+def pack_of(path: Path | None, packs: Packs | None = None) -> Pack | None:
+    """The pack whose folder holds ``path``, if any."""
+    for pack in known_packs(packs).values():
+        if path is not None and path.is_relative_to(pack.path):
+            return pack
+    return None
+
+
+def known_packs(packs: Packs | None) -> Packs:
+    """``packs``, or without them the bundled catalog alone."""
+    if packs is None:
+        return {STANDARD_CATALOG: Pack(STANDARD_CATALOG, _bundled_resolved(), "", "", "")}
+    return packs
 
 
 def is_reference(item: str | os.PathLike[str]) -> bool:
@@ -57,31 +80,61 @@ def is_reference(item: str | os.PathLike[str]) -> bool:
     return isinstance(item, str) and bool(_REFERENCE.match(item))
 
 
-def unknown_reference(item: str) -> str:
-    """The message for a reference nobody provides, listing the known ones."""
-    known = sorted(_references())
-    return (f"unknown definitions reference '{shorten(item)}'{did_you_mean(item, known)}; "
-            f"known: {', '.join(known)}")
+def unknown_reference(item: str, packs: Packs | None = None) -> str:
+    """The message for a reference no installed pack provides, listing the installed ones."""
+    known = sorted(known_packs(packs))
+    return (f"unknown definitions pack '{shorten(item)}'{did_you_mean(item, known)}; "
+            f"installed packs: {', '.join(known) or 'none'} (see kpiforge packs)")
 
 
-def resolve_definition_path(item: str | os.PathLike[str], root: Path | None = None) -> Path | None:
-    """The path a ``definitions`` item names: a reference's folder, or the item as a path
-    (relative to ``root`` when given). None for an unknown reference (see
+def resolve_definition_path(item: str | os.PathLike[str], root: Path | None = None,
+                            packs: Packs | None = None) -> Path | None:
+    """The path a ``definitions`` item names: a pack's folder, or the item as a path
+    (relative to ``root`` when given). None for an unknown pack (see
     :func:`unknown_reference`)."""
     if is_reference(item):
-        provider = _references().get(str(item))
-        return provider() if provider else None
+        pack = known_packs(packs).get(str(item))
+        return pack.path if pack is not None else None
     path = Path(item)
     return root / path if root is not None else path
 
 
-def display_path(path: Path) -> str:
+def with_required_packs(items: Iterable[str | os.PathLike[str]], packs: Packs | None = None
+                        ) -> list[str | os.PathLike[str]]:
+    """``items`` with, before each pack, the packs it requires (theirs first) that are not
+    named already: ``-d acme:sales`` alone loads the standard KPIs its formulas use. A
+    required pack that is not installed stays in the list, so it is reported as unknown."""
+    given = list(items)
+    known = known_packs(packs)
+    seen = {str(item) for item in given if is_reference(item)}
+    out: list[str | os.PathLike[str]] = []
+
+    def add_requirements(name: str) -> None:
+        pack = known.get(name)
+        for required in pack.requires if pack is not None else ():
+            if required not in seen:
+                seen.add(required)
+                add_requirements(required)
+                out.append(required)
+
+    for item in given:
+        if is_reference(item):
+            add_requirements(str(item))
+        out.append(item)
+    return out
+
+
+def display_path(path: Path, packs: Packs | None = None) -> str:
     """Paths in messages: bundled files as ``definitions/...`` (wherever kpiforge is
-    installed), others relative to the working directory."""
+    installed), a pack's files as ``acme:sales/file.yaml`` (not ``../site-packages/...``),
+    others relative to the working directory."""
     try:
         return "definitions/" + path.relative_to(_bundled_resolved()).as_posix()
     except ValueError:
         pass
+    for name, pack in (packs or {}).items():
+        if path.is_relative_to(pack.path):
+            return f"{name}/{path.relative_to(pack.path).as_posix()}"
     try:
         return os.path.relpath(path)
     except ValueError:  # another drive on Windows
@@ -121,19 +174,19 @@ def _outside(entry: Path, folder: Path) -> Diagnostic:
                       f"symbolic link leads outside {display_path(folder)}; not followed")
 
 
-def discover(paths: Iterable[str | os.PathLike[str]]
+def discover(paths: Iterable[str | os.PathLike[str]], packs: Packs | None = None
              ) -> tuple[list[Path], list[Path], list[Path], list[Diagnostic]]:
-    """Split the given references, files and folders into definition files, objectives files
-    and test files, with a diagnostic for each item that cannot be used."""
+    """Split the given pack references, files and folders into definition files, objectives
+    files and test files, with a diagnostic for each item that cannot be used."""
     kpi_files: list[Path] = []
     objective_files: list[Path] = []
     test_files: list[Path] = []
     problems: list[Diagnostic] = []
-    for raw in paths:
-        path = resolve_definition_path(raw)
+    for raw in with_required_packs(paths, packs):
+        path = resolve_definition_path(raw, packs=packs)
         if path is None:
             problems.append(Diagnostic(shorten(str(raw)), 0, 0, "unknown-reference",
-                                       unknown_reference(str(raw))))
+                                       unknown_reference(str(raw), packs)))
             continue
         try:
             mode = path.stat().st_mode

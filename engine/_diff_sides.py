@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._defpaths import is_reference, resolve_definition_path, unknown_reference
+from ._defpaths import is_reference
 from .errors import KpiforgeError, shorten
 
 __all__ = ["GIT_PREFIX", "Side", "load_side", "materialise"]
@@ -33,7 +33,7 @@ class Side:
     materialised revision back to the repository."""
 
     spec: str
-    paths: tuple[Path, ...]
+    paths: tuple[str | Path, ...]
     project: Path | None = None
     tree: Path | None = None
     repo: Path | None = None
@@ -67,11 +67,8 @@ def _git(args: list[str], cwd: Path, what: str) -> bytes:
 def _local(spec: str) -> Side:
     """A path or reference as given; a folder holding a project file (or the file itself)
     stands for the project's definitions."""
-    if is_reference(spec):
-        path = resolve_definition_path(spec)
-        if path is None:
-            raise KpiforgeError(unknown_reference(spec))
-        return Side(spec, (path,))
+    if is_reference(spec):  # a pack: resolved by Engine.load against the installed packs
+        return Side(spec, (spec,))
     path = Path(spec)
     if not path.exists():
         raise KpiforgeError(f"{shorten(spec)}: no such file or directory")

@@ -12,12 +12,14 @@ import numpy as np
 from ._aliases import input_aliases, with_aliases
 from ._definitions import Catalog, load_catalog
 from ._formulas import Formula, function_specs
+from ._guards import all_finite
 from ._model import Definition, Objective, Result, Results, SliceCodes, Status
 from ._plugins import Plugins, load_plugins
 from ._reasons import Reason, depends_on, input_not_finite, missing_input
 from ._inputs import input_array, input_number
 from ._ranges import Range, apply_ranges, input_ranges, name_out_of_range, name_out_of_range_codes
 from ._status import classify, classify_codes
+from ._totals import total_key
 from .errors import Diagnostic, InputError, UnknownKpiError, did_you_mean
 
 
@@ -66,11 +68,11 @@ def _normalise_inputs(inputs: Mapping[str, Any]
                              f"got text {str(array[0])[:40]!r}" if len(array) else
                              f"input '{name}': expected a number or a list of numbers, got text")
         array = input_array(name, array)
-        with np.errstate(invalid="ignore"):
+        if not all_finite(array):  # NaN, an infinity or a huge sum: look for infinities
             inf = np.isinf(array)
-        if inf.any():
-            infinite[name] = inf
-            array = np.where(inf, np.nan, array)
+            if inf.any():
+                infinite[name] = inf
+                array = np.where(inf, np.nan, array)
         if size is not None and len(array) != size:
             raise InputError(f"input '{name}' has {len(array)} values but other inputs have {size}")
         size = len(array)
@@ -95,7 +97,7 @@ class Engine:
         # precomputed once, so that each evaluation only looks plans up
         object.__setattr__(self, "_plans", MappingProxyType({
             kpi_id: (catalog.definitions[kpi_id], catalog.formulas[kpi_id],
-                     tuple(sorted(catalog.formulas[kpi_id].names & set(catalog.definitions[kpi_id].inputs))),
+                     tuple(sorted(catalog.formulas[kpi_id].names & _readable(catalog.definitions[kpi_id]))),
                      catalog.definitions[kpi_id].depends_on)
             for kpi_id in catalog.order
         }))
@@ -109,14 +111,15 @@ class Engine:
     @classmethod
     def load(cls, *paths: str | os.PathLike[str], plugins: Plugins | None = None,
              currency: str = "EUR") -> "Engine":
-        """Load definitions from files or folders; with no path, the bundled standard catalog.
+        """Load definitions from files, folders or packs (``acme:sales``); with no path, the
+        bundled standard catalog (the pack ``kpiforge:standard``).
 
         Raises :class:`kpiforge.DefinitionError` listing every error of every file. Without
         ``plugins``, the built-ins and installed entry points are loaded for this engine.
         """
         plugins = plugins if plugins is not None else load_plugins()
         catalog = load_catalog(paths or None, functions=function_specs(plugins.functions),
-                               default_currency=currency)
+                               default_currency=currency, packs=plugins.definition_packs())
         return cls(catalog, plugins)
 
     # -- what was loaded -------------------------------------------------------------------
@@ -189,6 +192,12 @@ class Engine:
         """
         if self._aliases[0]:
             inputs = with_aliases(inputs, *self._aliases)
+        # one errstate for the inputs' checks and every formula: entering it costs as much as
+        # a small formula (the scalar path computes with Python floats: no effect there)
+        with np.errstate(all="ignore"):
+            return self._evaluate(inputs, kpis)
+
+    def _evaluate(self, inputs: Mapping[str, Any], kpis: Sequence[str] | None) -> Results:
         values, size, infinite = _normalise_inputs(inputs)
         outside = apply_ranges(values, self._ranges) if self._ranges else {}
         if kpis is None:
@@ -196,9 +205,7 @@ class Engine:
         else:
             order = self.plan(kpis)
         if size is not None:
-            # one errstate for every formula: entering it costs as much as a small formula
-            with np.errstate(all="ignore"):
-                return self._evaluate_arrays(values, size, infinite, order, outside)
+            return self._evaluate_arrays(values, size, infinite, order, outside)
         results: dict[str, Result] = {}
         computed: dict[str, Any] = {}
         reasons: dict[str, Any] = {}
@@ -253,6 +260,11 @@ class Engine:
             results[kpi] = Result(kpi, value, definition.unit.value,
                                   codes=SliceCodes(status, codes, tuple(table)))
         return Results(results)
+
+
+def _readable(definition: Definition) -> set[str]:
+    """The names a KPI's formula may read from the inputs: its inputs and their totals."""
+    return {*definition.inputs, *(total_key(name) for name in definition.inputs)}
 
 
 def _name_infinity_codes(codes: np.ndarray, table: list[Any], used: tuple[str, ...],

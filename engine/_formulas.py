@@ -39,30 +39,21 @@ evaluation therefore agree on value and reason by construction
 from __future__ import annotations
 
 import ast
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from ._explain import explain_codes
-from ._formula_check import (
-    MAX_DEPTH,
-    MAX_FORMULA_LENGTH,
-    MAX_NODES,
-    FunctionSpec,
-    check_formula,
-)
+from ._formula_check import MAX_DEPTH, MAX_FORMULA_LENGTH, MAX_NODES, FunctionSpec, check_formula
 from ._formula_interp import _interpreter, _reason_from_error, _reset
-from ._formula_lower import (
-    _ARRAY_INTERNALS,
-    _SCALAR_INTERNALS,
-    _internal_names,
-    _is_builtin,
-    _lower,
-)
+from ._formula_lower import _ARRAY_INTERNALS, _SCALAR_INTERNALS, _internal_names, _is_builtin, _lower
+from ._guards import all_finite
 from ._inputs import input_array, input_number
 from ._reasons import (REASON_DOMAIN, REASON_NOT_FINITE, always_needed, missing_input,
                        reason_objects)
+from ._totals import TOTAL, rewrite_totals, total_key
 from .errors import InputError
 
 __all__ = [
@@ -82,8 +73,8 @@ _INPLACE_FROM = 65_536  # slices from which array mode reuses temporaries (see _
 _NAN = float("nan")
 _NAN64 = np.float64("nan")
 _ndarray = np.ndarray
-_add_reduce = np.add.reduce
 _float64 = np.float64
+_UNGUARDED = contextlib.nullcontext()
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,11 +335,9 @@ class Formula:
                     r = np.broadcast_to(r, (n,)).copy()
                 except ValueError:
                     return self._evaluate_slices(values, n, None)
-        # NaN/inf if any slice is non-finite, in one pass that allocates nothing and, unlike
-        # the dot product it replaces, never goes through BLAS (slow when the other core is
-        # busy). Huge finite values can overflow the sum: then look slice by slice.
-        with np.errstate(over="ignore", invalid="ignore"):
-            if _add_reduce(r) * 0.0 == 0.0:  # inf * 0 and NaN * 0 are NaN
+        # no BLAS (all_finite); a sum overflowing on finite values is told apart just below
+        with np.errstate(over="ignore", invalid="ignore") if guarded else _UNGUARDED:
+            if all_finite(r):
                 return r, None, [None]
         bad = ~np.isfinite(r)
         if not bad.any():  # the sum overflowed, every slice is fine
@@ -385,12 +374,13 @@ class Formula:
 
 
 def compile_formula(text: str, *, functions: Mapping[str, FunctionSpec]) -> Formula:
-    """Check ``text`` against the allow-list and prepare it for evaluation.
-
-    Raises :class:`FormulaError` with ``code`` one of ``syntax``, ``forbidden``,
-    ``unknown-function``, ``arity``, ``too-complex`` and a 1-based ``column``.
-    """
-    tree, names, called = check_formula(text, functions)
+    """Check ``text`` against the allow-list and prepare it for evaluation (``total(x)``
+    becomes the input ``total(x)``, see ``_totals``). Raises :class:`FormulaError` with
+    ``code`` one of ``syntax``, ``forbidden``, ``unknown-function``, ``arity``, ``too-complex``,
+    ``total`` and a 1-based ``column``."""
+    tree, names, called = check_formula(text, {**functions, "total": TOTAL})
+    tree, totals = rewrite_totals(tree, lambda n: len(text) - len(text.lstrip()) + n.col_offset + 1)
+    names, called = names | {total_key(t) for t in totals}, called - {"total"}
     builtins = frozenset(name for name in called
                          if _is_builtin(name, functions[name].func))
     scalar = ast.fix_missing_locations(_lower(tree, array=False, builtins=builtins))

@@ -12,6 +12,9 @@ Restating a measure is an error naming both files, unless it says the same thing
 ``agg`` (the definition's condition still applies), or ``sum`` over a column that already
 holds the measure's counts or sums per row (pre-aggregated data). Former input names (a
 definition's ``aliases``) still work, with a warning that names the new ones.
+
+``for: [kpi]`` on a source's input binds it for those KPIs only (the run keys it
+``input@kpi``): where one KPI must read an input from elsewhere than every other KPI does.
 """
 
 from __future__ import annotations
@@ -109,8 +112,10 @@ class _Binding:
                     f"under the new name{'s' if len(targets) > 1 else ''}")
             for target in targets:
                 spec = self._input(config, name, target, settings)
-                if spec is not None:
-                    inputs[target] = spec
+                if spec is None:
+                    continue
+                for key in self._keys(config, name, target, settings.get("for")):
+                    inputs[key] = replace(spec, name=key) if key != target else spec
         self._check_fields(config)
         return replace(config, inputs=MappingProxyType(inputs), unbound=())
 
@@ -155,6 +160,24 @@ class _Binding:
                 return None
         filters = stated.filter if stated is not None else _filters(settings)
         return InputSpec(name, measure.agg, column, expression, filters, where)
+
+    def _keys(self, config: SourceConfig, written: str, name: str, only: Any) -> list[str]:
+        """Where the run finds the input: its name, or ``name@kpi`` for each KPI of ``for:``
+        (that KPI alone reads it from this source)."""
+        if not only:
+            return [name]
+        keys = []
+        for kpi in only:
+            definition = self.definitions.get(kpi)
+            if definition is None or name not in definition.inputs:
+                users = sorted(k for k, d in self.definitions.items() if name in d.inputs)
+                self.problem(("sources", config.name, "inputs", written, "for"), "input",
+                             f"'for: {kpi}': no loaded KPI '{kpi}' reads input '{name}'"
+                             f"{did_you_mean(kpi, users)} (KPIs reading it: "
+                             f"{', '.join(users) or 'none'})")
+                continue
+            keys.append(f"{name}@{kpi}")
+        return keys
 
     def _check_fields(self, config: SourceConfig) -> None:
         usable = {f for n in config.provides for a in (self.aliases.get(n) or (n,))

@@ -10,6 +10,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from ._reasons import reason_objects
 from ._thresholds import ThresholdSource, Thresholds
 
 __all__ = [
@@ -287,15 +288,7 @@ class SliceCodes:
 
 
 _STATUS_BY_CODE = np.array(list(Status), dtype=object)  # see _status.STATUSES
-
-
-def _objects(items: Any) -> np.ndarray:
-    # np.array(list_of_reasons, dtype=object) would do, but a one-element table of a str
-    # subclass is safer built item by item: nothing is converted to plain str
-    out = np.empty(len(items), dtype=object)
-    for i, item in enumerate(items):
-        out[i] = item
-    return out
+_STATUS_TEXT = [str(s) for s in Status]
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -334,7 +327,7 @@ class Result:
             if codes.reason is None:
                 reason = np.empty(len(codes.status), dtype=object)
             else:
-                reason = _objects(codes.table)[codes.reason]
+                reason = reason_objects(codes.table)[codes.reason]
             object.__setattr__(self, "_reason", reason)
         return self._reason
 
@@ -359,11 +352,17 @@ class Result:
         if not self.is_array:
             return [{"kpi": self.kpi, "value": _plain(self.value), "unit": self.unit,
                      "status": str(self.status), **_reason_fields(self.reason)}]
-        return [
-            {"kpi": self.kpi, "index": i, "value": _plain(v), "unit": self.unit,
-             "status": str(s), **_reason_fields(r)}
-            for i, (v, s, r) in enumerate(zip(self.value.tolist(), self.status, self.reason))
-        ]
+        if (codes := self._codes) is None:
+            rows = zip(self.value.tolist(), self.status, self.reason)
+            return [{"kpi": self.kpi, "index": i, "value": _plain(v), "unit": self.unit,
+                     "status": str(s), **_reason_fields(r)} for i, (v, s, r) in enumerate(rows)]
+        # from the codes: each code's texts made once, no object arrays (same records as above)
+        fields = [_reason_fields(r) for r in codes.table]
+        why = codes.reason.tolist() if codes.reason is not None else [0] * len(codes.status)
+        values = np.asarray(self.value, dtype=np.float64).tolist()  # v - v: NaN for NaN, inf
+        return [{"kpi": self.kpi, "index": i, "value": v if v - v == 0.0 else None,
+                 "unit": self.unit, "status": _STATUS_TEXT[s], **fields[r]}
+                for i, (v, s, r) in enumerate(zip(values, codes.status.tolist(), why))]
 
 
 @dataclass(frozen=True)

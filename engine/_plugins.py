@@ -9,7 +9,6 @@ and the others keep working.
 
 from __future__ import annotations
 
-import copy
 import importlib
 import importlib.metadata
 import importlib.util
@@ -22,12 +21,14 @@ import warnings
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType, ModuleType
+from types import ModuleType
 from typing import Any
 
 import pluggy
 
 from . import hookspecs
+from ._packs import Pack, checked_pack
+from ._plugin_types import checked_type
 from .errors import PluginError, PluginWarning
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
@@ -40,6 +41,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "kpiforge.plugins.sinks.email",
     "kpiforge.plugins.sinks.apprise",
     "kpiforge.plugins.alerting_cli",
+    "kpiforge.plugins.packs",
 )
 # The built-ins that add CLI commands: with ``load_plugins(lazy=True)`` the others (they only
 # register functions and types) are imported when a registry is first read, so that ``--help``
@@ -53,7 +55,8 @@ _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 @dataclass(frozen=True, slots=True)
 class Registration:
-    """One thing a plugin registered: a function, a source type or a sink type.
+    """One thing a plugin registered: a function, a source or sink type, or a pack (``obj``
+    is then its :class:`~kpiforge._packs.Pack`).
 
     ``settings_schema`` (types): the JSON Schema of the type's own settings, None when it
     accepts any. ``secrets``: setting name -> kind (see ``hookspecs.SECRET_KINDS``), None when
@@ -96,7 +99,7 @@ class Plugins:
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     # kind -> registry; empty until collected
     tables: dict[str, dict[str, Registration]] = field(
-        default_factory=lambda: {"function": {}, "source": {}, "sink": {}}, repr=False)
+        default_factory=lambda: {"function": {}, "source": {}, "sink": {}, "pack": {}}, repr=False)
     # what is left to do before the registries are complete (None once done)
     pending: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
@@ -121,9 +124,18 @@ class Plugins:
         self.collect()
         return self.tables["sink"]
 
+    @property
+    def packs(self) -> dict[str, Registration]:
+        self.collect()
+        return self.tables["pack"]
+
+    def definition_packs(self) -> dict[str, Pack]:
+        """Pack name -> pack: what a ``definitions`` reference resolves against."""
+        return {name: reg.obj for name, reg in self.packs.items()}
+
     def infos(self) -> list[PluginInfo]:
         by_plugin: dict[str, list[str]] = {name: [] for name in self.origins}
-        for table in (self.functions, self.source_types, self.sink_types):
+        for table in (self.functions, self.source_types, self.sink_types, self.packs):
             for reg in table.values():
                 by_plugin.setdefault(reg.plugin, []).append(f"{reg.kind}:{reg.name}")
         for command, plugin in self.commands.items():
@@ -143,43 +155,6 @@ def _plugin_name(manager: pluggy.PluginManager, plugin: object) -> str:
     return manager.get_name(plugin) or str(getattr(plugin, "__name__", repr(plugin)))
 
 
-def _secrets(plugin: str, kind: str, name: str, secrets: Any) -> Mapping[str, str] | None:
-    if secrets is None:
-        return None
-    if isinstance(secrets, str):
-        raise PluginError(f"plugin {plugin!r}: {kind} {name!r}: secrets must be a list of "
-                          f"setting names or a mapping of name to kind, not a string")
-    declared = dict(secrets) if isinstance(secrets, Mapping) else dict.fromkeys(secrets, "value")
-    for setting, how in declared.items():
-        if not isinstance(setting, str) or how not in hookspecs.SECRET_KINDS:
-            raise PluginError(f"plugin {plugin!r}: {kind} {name!r}: secret {setting!r}: kind must "
-                              f"be one of {', '.join(hookspecs.SECRET_KINDS)}, got {how!r}")
-    return MappingProxyType(declared)
-
-
-def _checked_type(plugin: str, kind: str, name: str, settings_schema: Any, secrets: Any,
-                  capabilities: Any, known_capabilities: tuple[str, ...],
-                  builtin: bool = False) -> dict[str, Any]:
-    """The extra fields of a type registration, or PluginError saying what is wrong."""
-    from ._settings import check_settings_schema
-
-    schema = None
-    if settings_schema is not None:
-        # a built-in's schema is checked against the metaschema by the tests, not at every start
-        problems = check_settings_schema(kind, settings_schema, metaschema=not builtin)
-        if problems:
-            raise PluginError(f"plugin {plugin!r}: {kind} {name!r}: {'; '.join(problems)}")
-        schema = MappingProxyType(copy.deepcopy(dict(settings_schema)))
-    caps = frozenset([capabilities] if isinstance(capabilities, str) else capabilities)
-    unknown = sorted(str(c) for c in caps if c not in known_capabilities)
-    if unknown:
-        raise PluginError(f"plugin {plugin!r}: {kind} {name!r}: unknown capability "
-                          f"{', '.join(map(repr, unknown))} (known: "
-                          f"{', '.join(known_capabilities) or 'none'})")
-    return {"settings_schema": schema, "secrets": _secrets(plugin, kind, name, secrets),
-            "capabilities": caps}
-
-
 def _register_callback(kind: str, plugin: str, table: dict[str, Registration],
                        pending: list[Registration], clashes: list[str],
                        builtin: bool = False) -> Callable[..., None]:
@@ -187,9 +162,11 @@ def _register_callback(kind: str, plugin: str, table: dict[str, Registration],
     pattern = _NAME if kind == "function" else _TYPE_NAME
 
     def check(name: Any, obj: Any) -> bool:
-        if not isinstance(name, str) or not pattern.match(name) or keyword.iskeyword(name):
+        if kind == "pack":
+            pass  # checked_pack checked it
+        elif not isinstance(name, str) or not pattern.match(name) or keyword.iskeyword(name):
             raise PluginError(f"plugin {plugin!r} registered an invalid {kind} name {name!r}")
-        if not callable(obj):
+        elif not callable(obj):
             raise PluginError(f"plugin {plugin!r} registered {kind} {name!r} that is not callable")
         for other in (table.get(name), next((p for p in pending if p.name == name), None)):
             if other is not None:
@@ -208,7 +185,7 @@ def _register_callback(kind: str, plugin: str, table: dict[str, Registration],
                         settings_schema: Mapping[str, Any] | None = None,
                         secrets: Collection[str] | Mapping[str, str] | None = None,
                         capabilities: Collection[str] = (), doc: str = "") -> None:
-        extra = _checked_type(plugin, kind, name, settings_schema, secrets, capabilities,
+        extra = checked_type(plugin, kind, name, settings_schema, secrets, capabilities,
                               hookspecs.SOURCE_CAPABILITIES, builtin)
         if check(name, factory):
             pending.append(Registration(kind, name, plugin, factory, doc, **extra))
@@ -217,12 +194,19 @@ def _register_callback(kind: str, plugin: str, table: dict[str, Registration],
                       settings_schema: Mapping[str, Any] | None = None,
                       secrets: Collection[str] | Mapping[str, str] | None = None,
                       doc: str = "") -> None:
-        extra = _checked_type(plugin, kind, name, settings_schema, secrets, (), (), builtin)
+        extra = checked_type(plugin, kind, name, settings_schema, secrets, (), (), builtin)
         if check(name, factory):
             pending.append(Registration(kind, name, plugin, factory, doc, **extra))
 
+    def register_pack(name: str, *, files: Any, version: str, owner: str = "",
+                      requires: Collection[str] = (), doc: str = "") -> None:
+        pack = checked_pack(plugin, name, files, version, owner, doc, requires, builtin=builtin)
+        if check(name, pack):
+            pending.append(Registration(kind, name, plugin, pack, doc))
+
     registers: dict[str, Callable[..., None]] = {
-        "function": register_function, "source": register_source, "sink": register_sink}
+        "function": register_function, "source": register_source, "sink": register_sink,
+        "pack": register_pack}
     return registers[kind]
 
 
@@ -350,6 +334,7 @@ def load_plugins(plugins_dir: str | os.PathLike[str] | None = None,
         _collect(plugins, "source", "kpiforge_register_source_types", plugins.tables["source"],
                  order)
         _collect(plugins, "sink", "kpiforge_register_sink_types", plugins.tables["sink"], order)
+        _collect(plugins, "pack", "kpiforge_register_packs", plugins.tables["pack"], order)
         for name, problem in plugins.failures.items():
             if lazy and known.get(name) == problem:
                 continue  # warned about when the plugins were loaded

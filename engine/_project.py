@@ -27,10 +27,11 @@ from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from . import _env
 from ._currency import check_project_currency, project_engine
+from ._defpaths import with_required_packs
 from ._dispatch import DispatchSummary
 from ._engine import Engine
 from ._measures import bind_sources
@@ -46,6 +47,9 @@ from ._schema import validate
 from ._settings import project_validator
 from ._yamlio import Document, load_document
 from .errors import AlertConfigError, DefinitionError, Diagnostic, ProjectError, SourceError
+
+if TYPE_CHECKING:  # imported by the methods that use it
+    from ._history import History
 
 __all__ = ["DEFAULT_PROJECT_FILE", "Project", "SourceConfig", "expand_env", "load_project", "project_from_dict"]
 
@@ -198,6 +202,30 @@ class Project:
             raise self._positioned(exc) from None
         return DispatchSummary.from_report(report)
 
+    def record_history(self, result: RunResult, *, now: float | None = None) -> int:
+        """Store a run's values in the project's history (``history.db`` beside the alert
+        state), as ``kpiforge run`` does unless ``--dry-run`` or ``--no-history``; a re-run of
+        a period replaces its values. Returns the number of values stored."""
+        from ._history import record_history
+
+        return record_history(self.history_path, self.engine, result, now=now)
+
+    def history(self, kpi: str, *, by: Sequence[str] | str = (), last: int | None = None,
+                grain: str | None = None) -> "History":
+        """The stored values of ``kpi`` (a :class:`kpiforge.History` of
+        :class:`kpiforge.HistoryRecord`), split by exactly the dimensions ``by`` (none: the
+        totals), of every grain or of ``grain``; ``last`` keeps the last N periods of each."""
+        from ._history import read_history
+
+        return read_history(self.history_path, kpi, by=by, last=last, grain=grain)
+
+    @property
+    def history_path(self) -> str:
+        from ._history import history_path
+        from .alerts import resolve_state_path
+
+        return history_path(resolve_state_path(self.root, self.state))
+
     def _positioned(self, exc: AlertConfigError) -> AlertConfigError:
         """``exc`` at the line of the project file that wrote its setting, when known."""
         if exc.path or not exc.field or self.document is None or self.path is None:
@@ -292,7 +320,8 @@ def _build(document: Document, root: Path, path: Path | None, plugins: Plugins,
     raw_definitions = data.get("definitions")
     if isinstance(raw_definitions, str):
         raw_definitions = [raw_definitions]
-    definitions = tuple(_definition_path(root, p) for p in raw_definitions or ())
+    listed = with_required_packs(raw_definitions or (), plugins.definition_packs())
+    definitions = tuple(_definition_path(root, str(p), plugins) for p in listed)
     sources, inline = source_configs(document, plugins, path)
     project = Project(
         path=path.resolve() if path else None,

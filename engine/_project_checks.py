@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Mapping
 
 from . import _env
-from ._defpaths import resolve_definition_path, unknown_reference
+from ._defpaths import resolve_definition_path, unknown_reference, with_required_packs
 from ._periods import zone
 from ._plugins import Plugins
 from ._project_sources import CORE_KEYS, DATA_KEY
@@ -38,10 +38,10 @@ def check_alerting_settings(document: Document, root: Path, plugins: Plugins,
     return check_alerting(document, root, plugins.sink_types, environ, dimensions)
 
 
-def definition_path(root: Path, item: str) -> Path:
-    """A ``definitions`` item as a path: references (``kpiforge:standard``) resolve as
-    everywhere else, other items relative to the project's folder."""
-    path = resolve_definition_path(item, root)
+def definition_path(root: Path, item: str, plugins: Plugins) -> Path:
+    """A ``definitions`` item as a path: packs (``kpiforge:standard``) resolve as everywhere
+    else, other items relative to the project's folder."""
+    path = resolve_definition_path(item, root, plugins.definition_packs())
     if path is None:  # check_values reported it; the project is not built
         raise ValueError(item)
     return path
@@ -69,11 +69,16 @@ def check_values(document: Document, root: Path, plugins: Plugins,
             where: KeyPath = ("definitions",) if isinstance(raw_definitions, str) else ("definitions", i)
             if not isinstance(item, str):
                 continue
-            if resolve_definition_path(item, root) is None:
-                out.append(document.diagnostic(where, "unknown-reference", unknown_reference(item)))
-            elif not definition_path(root, item).exists():
+            if resolve_definition_path(item, root, plugins.definition_packs()) is None:
+                out.append(document.diagnostic(where, "unknown-reference",
+                                               unknown_reference(item, plugins.definition_packs())))
+            elif not definition_path(root, item, plugins).exists():
                 out.append(document.diagnostic(where, "path", f"'{item}' does not exist "
                                                f"(paths are relative to {root})"))
+            for required in with_required_packs([item], plugins.definition_packs())[:-1]:
+                if resolve_definition_path(str(required), root, plugins.definition_packs()) is None:
+                    out.append(document.diagnostic(where, "unknown-reference", f"'{item}' requires "
+                               + unknown_reference(str(required), plugins.definition_packs())))
 
     sources = data.get("sources")
     if not isinstance(sources, dict):
@@ -109,11 +114,18 @@ def check_values(document: Document, root: Path, plugins: Plugins,
             if isinstance(input_spec, dict) and input_spec.get("column") == "*" and input_spec.get("agg") != "count":
                 out.append(document.diagnostic(where + ("column",), "input",
                                                "column '*' (count rows) only works with agg: count"))
-            other = provided_by.get(input_name)
-            if other is not None:
-                out.append(Diagnostic(document.path, *document.key_position(where), "duplicate-input",
-                                      f"input '{input_name}' is provided by both source '{other}' "
-                                      f"and source '{name}'", field=field_name(where)))
-            else:
-                provided_by[input_name] = name
+            only = input_spec.get("for") if isinstance(input_spec, dict) else None
+            # an input bound for some KPIs only is keyed input@kpi: one binding per KPI
+            keys = [f"{input_name}@{k}" for k in only] if isinstance(only, list) else [input_name]
+            for key in keys:
+                other = provided_by.get(key)
+                if other is not None:
+                    for_kpi = f" for {key.partition('@')[2]}" if "@" in key else ""
+                    out.append(Diagnostic(document.path, *document.key_position(where),
+                                          "duplicate-input",
+                                          f"input '{input_name}'{for_kpi} is provided by both "
+                                          f"source '{other}' and source '{name}'",
+                                          field=field_name(where)))
+                else:
+                    provided_by[key] = name
     return out

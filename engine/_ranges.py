@@ -72,13 +72,18 @@ def out_of_range(name: str, value: float, rng: Range) -> Reason:
     return Reason("out_of_range", text, name)
 
 
-def _outside(array: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        mask = np.zeros(array.shape, dtype=bool)
-        if low is not None:
-            mask |= array < low
-        if high is not None:
-            mask |= array > high
+def _outside(array: np.ndarray, low: float | None, high: float | None) -> np.ndarray | None:
+    """The mask of the values outside [low, high], or None when there is none: the common
+    case, told by the smallest and largest value (NaN ignored), one pass per bound that
+    allocates nothing, where building the mask takes three. Comparisons with NaN are false."""
+    if not array.size or ((low is None or not np.fmin.reduce(array) < low)
+                          and (high is None or not np.fmax.reduce(array) > high)):
+        return None
+    mask = np.zeros(array.shape, dtype=bool)
+    if low is not None:
+        mask |= array < low
+    if high is not None:
+        mask |= array > high
     return mask
 
 
@@ -93,7 +98,7 @@ def apply_ranges(values: dict[str, Any], ranges: Mapping[str, Range]) -> dict[st
         low, high, _ = rng
         if isinstance(value, np.ndarray):
             mask = _outside(value, low, high)
-            if mask.any():
+            if mask is not None:
                 outside[name] = (mask, value)
                 values[name] = np.where(mask, np.nan, value)
         elif not math.isnan(value) and ((low is not None and value < low)

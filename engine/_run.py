@@ -38,6 +38,7 @@ from ._run_grid import lay_out_grid
 from ._run_periods import day_ranges, select_periods, shift_periods
 from ._run_plan import (
     COMPARE_MODES,
+    evaluate_overrides,
     RunProject,
     check_period_options,
     compare_modes,
@@ -47,6 +48,7 @@ from ._run_plan import (
 from ._run_reasons import attach_reasons
 from ._run_records import build_records
 from ._run_sources import build_sources, data_by_source, fetch_frames
+from ._run_totals import fill_totals
 from .errors import RunError
 
 __all__ = ["COMPARE_MODES", "Record", "RunError", "RunProject", "RunResult", "run"]
@@ -90,13 +92,18 @@ def run(engine: Engine, project: RunProject, *, grain: str | None = None,
     frames, warnings = fetch_frames(project, sources, plan, grain, day_ranges(all_periods), dims,
                                     progress)
     grid = lay_out_grid(plan, frames, dims, current, all_periods)
+    grid, unanswered, more = fill_totals(project, sources, plan, grid, grain,
+                                         day_ranges(all_periods), dims, engine.definitions)
+    warnings.extend(w for w in more if w not in warnings)
     if progress is not None:
         fetched = len(plan.splittable)
         progress("evaluating KPIs", fetched, fetched + 1)
     results = engine.evaluate(grid.arrays, kpis=list(plan.wanted))
-    values, statuses, reasons = attach_reasons(
-        plan, results, grid, not_additive_reasons(engine.definitions, project.sources, plan,
-                                                  grain, dims))
+    if plan.overrides:
+        results = evaluate_overrides(engine, plan, grid.arrays, results)
+    blocked = {**not_additive_reasons(engine.definitions, project.sources, plan, grain, dims),
+               **unanswered}
+    values, statuses, reasons = attach_reasons(plan, results, grid, blocked)
     records = build_records(engine, plan.wanted, results, current, grid.slices, dims, values,
                             statuses, reasons, shifted, modes, grid.period_index, len(grid.slices))
     labels = tuple(p.label for p in current)

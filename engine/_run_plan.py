@@ -6,17 +6,18 @@ fails at once, with a did-you-mean, instead of after a query.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from ._definitions import did_you_mean
 from ._engine import Engine
 from ._periods import GRAINS
+from ._totals import input_of, is_total, total_key
 from .errors import RunError
 
 __all__ = ["COMPARE_MODES", "RunPlan", "RunProject", "SourcePlan", "check_period_options",
-           "compare_modes", "plan_run", "split_dimensions"]
+           "compare_modes", "evaluate_overrides", "plan_run", "split_dimensions"]
 
 COMPARE_MODES = ("previous", "year")
 
@@ -55,9 +56,12 @@ class RunPlan:
     """The KPIs of a run, the inputs each requires, and the sources that provide them."""
 
     wanted: tuple[str, ...]
-    required: Mapping[str, frozenset[str]]  # KPI -> every input it needs, provided or not
-    provided: Mapping[str, str]  # input -> the source that provides it
+    # KPI -> every input it needs, provided or not, by the key the grid holds it under
+    required: Mapping[str, frozenset[str]]
+    provided: Mapping[str, str]  # input key -> the source that provides it
     sources: Mapping[str, SourcePlan]  # the needed sources, in the order they are first needed
+    # KPI -> {input: key} where a source binds the input for that KPI only (``for:``)
+    overrides: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def splittable(self) -> list[str]:
@@ -116,16 +120,30 @@ def plan_run(engine: Engine, project: RunProject, kpis: Sequence[str] | None,
     """Which KPIs (``kpis``, or every one the sources provide all inputs for), which inputs
     and which sources; an unknown KPI or dimension is refused here."""
     provided = project.input_sources()
+    overrides: dict[str, dict[str, str]] = {}
+    for key in provided:
+        name, _, kpi = key.partition("@")
+        if kpi:
+            overrides.setdefault(kpi, {})[name] = key
     if kpis:
         wanted = list(dict.fromkeys(kpis))
         engine.plan(wanted)  # UnknownKpiError (with did-you-mean) for an unknown id
     else:
-        wanted = engine.computable(provided)
+        general = {k for k in provided if "@" not in k}
+        general |= {total_key(k) for k in general}  # a total is provided with its input
+        wanted = [kpi for kpi in engine.computable(general | {k.partition("@")[0] for k in provided})
+                  if all(i in general or i in overrides.get(kpi, {})
+                         for i in engine.required_inputs(kpi))]
         if not wanted:
             raise RunError("no KPI can be computed from the inputs the sources provide "
                            f"({', '.join(sorted(provided)) or 'none'})")
-    required = {kpi: engine.required_inputs(kpi) for kpi in wanted}
-    needed_inputs = sorted(set().union(*required.values()) & set(provided))
+    required = {kpi: frozenset(overrides.get(kpi, {}).get(i, i) for i in engine.required_inputs(kpi))
+                for kpi in wanted}
+    # total(x) is fetched from x's source (without the --by dimensions), not listed by it
+    provided = {**provided, **{k: provided[input_of(k)] for ks in required.values() for k in ks
+                               if is_total(k) and input_of(k) in provided}}
+    needed_inputs = sorted(i for i in set().union(*required.values()) & set(provided)
+                           if not is_total(i))
     needed_sources = list(dict.fromkeys(provided[i] for i in needed_inputs))
 
     known_dims = project.dimensions()
@@ -138,4 +156,17 @@ def plan_run(engine: Engine, project: RunProject, kpis: Sequence[str] | None,
         config = project.sources[name]
         sources[name] = SourcePlan(name, tuple(i for i in needed_inputs if provided[i] == name),
                                    tuple(d for d in dims if d not in config.dimensions))
-    return RunPlan(tuple(wanted), required, provided, sources)
+    used = {kpi: keys for kpi, keys in overrides.items() if kpi in wanted}
+    return RunPlan(tuple(wanted), required, provided, sources, used)
+
+
+def evaluate_overrides(engine: Engine, plan: RunPlan, arrays: Mapping[str, Any],
+                       results: Any) -> Any:
+    """``results`` with each KPI that reads some input from a binding of its own (``for:``)
+    evaluated again on those inputs; the KPIs it feeds keep its general value's inputs."""
+    merged = dict(results)
+    for kpi, keys in plan.overrides.items():
+        own = engine.evaluate({**arrays, **{name: arrays[key] for name, key in keys.items()}},
+                              kpis=[kpi])
+        merged[kpi] = own[kpi]
+    return type(results)(merged)

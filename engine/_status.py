@@ -144,10 +144,13 @@ def _close_range(bound: float) -> tuple[float, float]:
 class _Steps:
     """A classification as a step function of the (target: distance) value: the status index
     is ``table[number of boundaries passed]``, a boundary ``(x, inclusive)`` being passed by
-    ``v >= x`` (inclusive) or ``v > x``."""
+    ``v >= x`` (inclusive) or ``v > x``. ``count`` says how codes come out of the count
+    without indexing ``table``: ``"passed"`` when ``table`` is 0, 1, 2 ... (lower is better,
+    target), ``"not passed"`` when it is ... 2, 1, 0 (higher is better), else ``"table"``."""
 
     boundaries: tuple[tuple[float, bool], ...]
     table: np.ndarray
+    count: str = "table"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -191,7 +194,9 @@ def _steps(direction: Direction, thresholds: Thresholds, target: float | None,
             assert entry is not None
             boundaries.append(entry)
             table.append(code)
-    return _Steps(tuple(boundaries), np.array(table, dtype=np.uint8))
+    count = "passed" if table == list(range(len(table))) else \
+        "not passed" if table == list(range(len(table)))[::-1] else "table"
+    return _Steps(tuple(boundaries), np.array(table, dtype=np.uint8), count)
 
 
 def classify_codes(values: np.ndarray, direction: Direction, thresholds: Thresholds,
@@ -209,18 +214,28 @@ def classify_codes(values: np.ndarray, direction: Direction, thresholds: Thresho
         with np.errstate(invalid="ignore", over="ignore"):
             x = np.subtract(values, target or 0.0)
             np.abs(x, out=x)
-    # the number of boundaries passed, as uint8 sums of comparisons: a pass or two per
-    # boundary, where masked stores and object arrays took several
-    codes: np.ndarray = np.zeros(values.shape, dtype=np.uint8)
-    passed = np.empty(values.shape, dtype=bool)
-    for bound, inclusive in steps.boundaries:
-        (np.greater_equal if inclusive else np.greater)(x, bound, out=passed)
+    # the number of boundaries passed (or not passed: ``v < x`` is not passing ``v >= x``), as
+    # uint8 sums of comparisons, the first written straight into the codes: a pass or two per
+    # boundary and no indexing, where masked stores and object arrays took several passes
+    codes: np.ndarray = np.empty(values.shape, dtype=np.uint8)
+    if not steps.boundaries:
+        codes.fill(steps.table[0])
+    flip = steps.count == "not passed"
+    compare = ((np.less, np.less_equal) if flip else (np.greater, np.greater_equal))
+    passed = None
+    for i, (bound, inclusive) in enumerate(steps.boundaries):
+        ufunc = compare[inclusive != flip]
+        if i == 0:
+            ufunc(x, bound, out=codes.view(np.bool_))
+            continue
+        if passed is None:
+            passed = np.empty(values.shape, dtype=np.bool_)
+        ufunc(x, bound, out=passed)
         np.add(codes, passed, out=codes, casting="unsafe")
-    if not np.array_equal(steps.table, np.arange(len(steps.table))):
+    if steps.count == "table" and steps.boundaries:
         codes = steps.table[codes]
     if not all_finite:
-        with np.errstate(invalid="ignore"):
-            unknown = ~np.isfinite(values)
+        unknown = ~np.isfinite(values)  # isfinite never warns: no errstate needed
         if unknown.any():
             codes[unknown] = _INDEX[Status.UNKNOWN]
     return codes

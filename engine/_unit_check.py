@@ -16,6 +16,7 @@ from typing import Iterable, Mapping
 from ._formula_check import FunctionSpec
 from ._formulas import Formula
 from ._model import Definition
+from ._totals import input_of, is_total
 from ._units import NUMBER, Unit, UnitError, declared_unit, infer_unit, input_unit
 from ._yamlio import Document
 from .errors import Diagnostic, shorten
@@ -35,8 +36,9 @@ def formula_unit(definition: Definition, formula: Formula, definitions: Mapping[
     currency = definition.currency or default_currency
     env: dict[str, Unit | None] = {name: NUMBER for name in definition.parameters}
     for name in formula.names:
-        if name in definition.inputs:
-            env[name] = input_unit(definition.inputs[name], currency)
+        base = input_of(name) if is_total(name) else name  # a total keeps its input's unit
+        if base in definition.inputs:
+            env[name] = input_unit(definition.inputs[base], currency)
         elif name in definitions:
             env[name] = declared_unit(definitions[name], default_currency)
     return infer_unit(tree, formula.text.lstrip(), env, functions)

@@ -53,9 +53,8 @@ def _new_group() -> click.Group:
     """A group per invocation (plugin commands are added to it): a second main() starts afresh."""
     callback = click.pass_context(_root_callback)
     callback = click.version_option(package_name="kpiforge")(callback)
-    callback = click.option(
-        "--debug", is_flag=True,
-        help="On a data error, also show the generated SQL and the engine's own message.")(callback)
+    callback = click.option("--debug", is_flag=True, help="On a data error, also show the "
+                            "generated SQL and the engine's own message.")(callback)
     callback = click.option(
         "--plugins-dir", type=click.Path(file_okay=False), envvar=PLUGINS_DIR_ENV,
         help="Also load plugins from the .py files in this folder.")(callback)
@@ -116,6 +115,8 @@ def show(context: Context, kpi_id: str, definitions: tuple[str, ...], project_fi
     data["used_by"] = sorted(k for k, other in engine.definitions.items() if kpi_id in other.depends_on)
     if d.alerts is not None:
         data["alerts"] = plain(d.alerts)
+    if kpi_id in engine.catalog.extensions:  # provenance: base, its pack and version, changes
+        data["extends"] = engine.catalog.extensions[kpi_id].to_dict()
     if fmt == "json":
         print_json(data)
         return
@@ -125,7 +126,7 @@ def show(context: Context, kpi_id: str, definitions: tuple[str, ...], project_fi
     for key in ("description", "category", "objectives", "owner", "status", "replaced_by", "version", "formula",
                 "unit", "currency", "direction", "target", "tolerance", "thresholds", "converted", "alerts",
                 "inputs", "fields", "parameters", "depends_on", "inputs_needed", "used_by",
-                "labels", "tags", "vanity", "path"):
+                "labels", "tags", "vanity", "path", "extends"):
         if key in data and data[key] not in (None, "", [], {}):
             value = d.text(lang) if key == "description" else data[key]
             table.add_row(key, text(show_value(key, value)))
@@ -253,26 +254,6 @@ def eval_(context: Context, definitions: tuple[str, ...], project_file: str | No
              f"{', '.join(missing)}")
 
 
-@click.command()
-@format_option("table", "json")
-@pass_context
-def plugins(context: Context, fmt: str) -> None:
-    """List every plugin, where it came from, and what it registered."""
-    if fmt == "json":
-        print_json({"plugins": [{"name": i.name, "origin": i.origin, "registered": list(i.registered)}
-                                for i in context.plugins.infos()],
-                    "failures": dict(sorted(context.plugins.failures.items()))})
-        return
-    table = Table(title="plugins")
-    for column in ("plugin", "origin", "registered"):
-        table.add_column(column)
-    for info in context.plugins.infos():
-        table.add_row(text(info.name), text(info.origin), text("\n".join(info.registered) or "—"))
-    for name, problem in sorted(context.plugins.failures.items()):
-        table.add_row(text(name), text("failed", "red"), text(problem))
-    stdout.print(table)
-
-
 def build_cli(plugins: Plugins) -> click.Group:
     """A fresh group with the built-in commands, then every plugin's; a name clash names the
     plugin instead of overwriting."""
@@ -331,11 +312,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _builtin_commands() -> dict[str, click.Command]:
     from ._cli_catalog import catalog_command
     from ._cli_diff import diff_command
-    from ._cli_validate import validate
+    from ._cli_history import history_command
     from ._cli_init import init_command
+    from ._cli_plugins import packs_command, plugins_command
+    from ._cli_report import report_command
     from ._cli_run import run_command
     from ._cli_test import test_command
+    from ._cli_validate import validate
 
     return {"validate": validate, "list": list_, "show": show, "eval": eval_,
-            "plugins": plugins, "catalog": catalog_command, "init": init_command,
-            "run": run_command, "test": test_command, "diff": diff_command}
+            "plugins": plugins_command, "packs": packs_command, "catalog": catalog_command,
+            "init": init_command, "run": run_command, "test": test_command,
+            "history": history_command, "report": report_command, "diff": diff_command}

@@ -40,7 +40,7 @@ import click
 
 from . import _cli_common
 from ._cli_common import format_option, project_option, stdout
-from ._defpaths import resolve_definition_path, unknown_reference
+from ._defpaths import resolve_definition_path, unknown_reference, with_required_packs
 from ._format import plural
 from ._plugins import Plugins, load_plugins
 from ._redact import redact_text
@@ -124,15 +124,17 @@ def load_definitions(project_file: str | os.PathLike[str], *,
     items = data.get("definitions")
     items = [items] if isinstance(items, str) else items or []
     root = Path(project_file).resolve().parent
+    plugins = plugins if plugins is not None else current_plugins()
     paths = []
-    for item in items:
-        path = resolve_definition_path(str(item), root)
+    for item in with_required_packs(items, plugins.definition_packs()):
+        path = resolve_definition_path(str(item), root, plugins.definition_packs())
         if path is None:
             raise ProjectError([Diagnostic(os.fspath(project_file), 1, 1, "definitions",
-                                           unknown_reference(str(item)), field="definitions")])
+                                           unknown_reference(str(item), plugins.definition_packs()),
+                                           field="definitions")])
         paths.append(path)
     currency = data.get("currency", "EUR")
     from ._engine import Engine
 
-    return Engine.load(*paths, plugins=plugins if plugins is not None else current_plugins(),
+    return Engine.load(*paths, plugins=plugins,
                        currency=currency if isinstance(currency, str) else "EUR")

@@ -13,8 +13,10 @@ through the ``kpiforge`` entry-point group or as loose ``.py`` files in ``--plug
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
@@ -31,6 +33,7 @@ __all__ = [
     "SECRET_KINDS",
     "SOURCE_CAPABILITIES",
     "FunctionRegister",
+    "PackRegister",
     "SinkContext",
     "SinkFactory",
     "SinkTypeRegister",
@@ -41,6 +44,7 @@ __all__ = [
     "hookspec",
     "kpiforge_register_commands",
     "kpiforge_register_functions",
+    "kpiforge_register_packs",
     "kpiforge_register_sink_types",
     "kpiforge_register_source_types",
 ]
@@ -154,6 +158,30 @@ class SinkTypeRegister(Protocol):
         """
 
 
+class PackRegister(Protocol):
+    """The ``register`` callback of :func:`kpiforge_register_packs`."""
+
+    def __call__(
+        self,
+        name: str,
+        *,
+        files: Traversable | str | os.PathLike[str],
+        version: str,
+        owner: str = "",
+        requires: Collection[str] = (),
+        doc: str = "",
+    ) -> None:
+        """Register definition pack ``name`` (``namespace:name``, lower case; the namespace
+        ``kpiforge`` is kept for the packs kpiforge ships).
+
+        ``files`` is the folder of the pack's definitions, objectives and tests, on disk: an
+        absolute path or an :mod:`importlib.resources` folder such as
+        ``resources.files("acme_kpis") / "definitions"``. ``version`` is the pack's own
+        version (``1.2.0``), ``owner`` the team answering for it. ``requires`` names the packs
+        whose KPIs its formulas use (``["kpiforge:standard"]``): naming the pack loads them too.
+        """
+
+
 @hookspec
 def kpiforge_register_functions(register: FunctionRegister) -> None:
     """Add functions that formulas may call.
@@ -196,6 +224,18 @@ def kpiforge_register_sink_types(register: SinkTypeRegister) -> None:
     query runs: it must only construct (validate, never connect), and it should raise
     ``SinkError(message, setting="url")`` naming the refused setting so the error points at
     its line in ``kpiforge.yaml``.
+    """
+
+
+@hookspec
+def kpiforge_register_packs(register: PackRegister) -> None:
+    """Add definition packs: named, versioned sets of KPI definitions.
+
+    Call ``register(name, files=..., version=..., owner=..., doc=...)`` once per pack. A
+    pack's name then works wherever a definitions path does: a project's ``definitions:``,
+    every command's ``-d``, ``Engine.load(...)``. ``kpiforge packs`` lists them. The folder
+    must exist when the pack is registered; a name another plugin registered is refused (that
+    name only, naming both plugins). Every implementation is called.
     """
 
 

@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 _ndarray = np.ndarray
+_np_log, _np_exp = np.log, np.exp
 _NAN = float("nan")
 
 
@@ -152,26 +153,28 @@ def sqrt(x: Any) -> Any:
 
 def log(x: Any, base: Any = None) -> Any:
     """Natural logarithm, or logarithm to ``base`` (> 0, not 1); x <= 0 is a math domain error."""
+    # math raises for the domain errors the engine names; the value itself comes from numpy on
+    # both paths, because numpy's SIMD log and exp may differ from libm's by one ulp and
+    # scalar and array evaluation must agree to the last bit
     if base is None:
-        if type(x) is float:
-            return math.log(x)
         if type(x) is _ndarray:
             return np.log(x)
-        return math.log(float(x))
+        math.log(float(x))
+        return float(_np_log(float(x)))
     if type(x) is _ndarray or type(base) is _ndarray:
         lb = np.log(base)
         # a base of 0 has log -inf, and x / -inf would read as 0: a domain error, as for math
         return np.log(x) / np.where(lb == -np.inf, np.nan, lb)
-    return math.log(float(x), float(base))
+    math.log(float(x), float(base))
+    return float(_np_log(float(x)) / _np_log(float(base)))
 
 
 def exp(x: Any) -> Any:
     """e ** x; overflow is reported as a non-finite result."""
-    if type(x) is float:
-        return math.exp(x)
     if type(x) is _ndarray:
         return np.exp(x)
-    return math.exp(float(x))
+    math.exp(float(x))  # OverflowError, as the engine reports it; the value as numpy's (see log)
+    return float(_np_exp(float(x)))
 
 
 def clip(x: Any, lo: Any, hi: Any) -> Any:

@@ -123,3 +123,41 @@ def test_a_distinct_count_from_raw_rows_is_recomputed_at_any_grain(reach_project
     quarter = _values(reach_project.run(kpis=["unique_visitors"], grain="quarter",
                                         period="2026-Q3"), "unique_visitors")
     assert quarter == {("2026-Q3", None): (1.0, None, None)}
+
+
+@pytest.fixture
+def snapshot_project(tmp_path: Path):
+    # customers at the start of each month, per segment: summed across segments, never over time
+    (tmp_path / "crm.csv").write_text("month,segment,start,lost\n"
+                                      "2026-07-01,b2b,100,5\n2026-07-01,b2c,900,90\n"
+                                      "2026-08-01,b2b,110,11\n2026-08-01,b2c,880,88\n"
+                                      "2026-09-01,b2b,120,6\n2026-09-01,b2c,870,87\n")
+
+    def load(grain: str | None, agg: str):
+        declared = f"grain: {grain}\n    " if grain else ""
+        (tmp_path / "kpiforge.yaml").write_text(
+            "sources:\n  crm:\n    type: csv\n    path: crm.csv\n    time: month\n    "
+            f"{declared}dimensions: [segment]\n    inputs:\n"
+            f"      customers_start: {{column: start, agg: {agg}}}\n"
+            "      customers_lost: {column: lost, agg: sum}\n")
+        return load_project(tmp_path / "kpiforge.yaml")
+    return load
+
+
+@pytest.mark.parametrize(("grain", "agg", "run_grain", "period", "expected"), [
+    # one snapshot per month, summed across segments: the churn of the whole base
+    ("month", "sum", "month", "2026-08", pytest.approx(99 / 990 * 100)),
+    # a quarter would add up three monthly snapshots
+    ("month", "sum", "quarter", "2026-Q3", "customers_start is a snapshot (first of each period)"),
+    # nothing says the rows are one per month: refused at every grain
+    (None, "sum", "month", "2026-08", "with no declared grain"),
+])
+def test_snapshots_are_never_summed_over_time(snapshot_project, grain, agg, run_grain, period,
+                                              expected) -> None:
+    result = snapshot_project(grain, agg).run(kpis=["churn_rate"], grain=run_grain, period=period)
+    (record,) = [r for r in result.records if r.kpi == "churn_rate"]
+    if isinstance(expected, str):
+        assert record.value is None and record.reason_code == "not_additive"
+        assert expected in record.reason and "use agg: first" in record.reason
+    else:
+        assert record.value == expected

@@ -19,3 +19,13 @@ def test_quick_run_prints_every_target():
     assert names[0].startswith("Engine.evaluate at 20,000 slices <= 1.5x numpy")
     assert names[1].startswith("Engine.evaluate at 1,000 slices <= 3.0x numpy")
     assert "reused asteval interpreter >= 5x faster" in names[2]
+
+
+def test_busy_run_prints_the_catalog_targets_again_with_the_other_core_busy():
+    done = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--slices", "20000", "--busy"],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    names = re.findall(r"^target (.+): measured \d+\.\d\dx -> (?:met|missed)$", done.stdout, re.M)
+    assert len(names) == 5, done.stdout
+    assert names[2].startswith("Engine.evaluate at 20,000 slices (other core busy) <= 1.5x numpy")
+    assert names[3].startswith("Engine.evaluate at 1,000 slices (other core busy) <= 3.0x numpy")

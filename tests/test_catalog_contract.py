@@ -18,6 +18,7 @@ CONTRACT = [
     ("awareness", "pageviews", "pageviews", "count", H),
     ("awareness", "avg_session_duration", "total_session_duration / sessions", "seconds", H),
     ("awareness", "organic_traffic_share", "organic_sessions / sessions * 100", "percent", H),
+    ("awareness", "traffic_source_share", "sessions / total(sessions) * 100", "percent", H),
     ("awareness", "brand_mentions", "mentions", "count", H),
     ("awareness", "positive_mention_share", "positive_mentions / mentions * 100", "percent", H),
     ("awareness", "negative_mention_share", "negative_mentions / mentions * 100", "percent", L),

@@ -88,10 +88,10 @@ def test_an_unknown_reference_is_an_error_listing_the_known_ones(team, reference
         Engine.load(reference)
     (error,) = info.value.errors
     assert error.code == "unknown-reference"
-    assert f"'{reference}'" in error.message and "known: kpiforge:standard" in error.message
+    assert f"'{reference}'" in error.message and "installed packs: kpiforge:standard" in error.message
     proc = kpiforge("list", "-d", reference, "-d", "team/", cwd=team)
     assert proc.returncode == 1 and "error[unknown-reference]" in proc.stderr
-    assert "known: kpiforge:standard" in proc.stderr and "Traceback" not in proc.stderr
+    assert "installed packs: kpiforge:standard" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.parametrize("item", [r"C:\kpis", "C:kpis", "team/", "./a:b"])
@@ -115,7 +115,7 @@ def test_the_project_resolves_references_the_same_way(team):
         load_project(project)
     (error,) = info.value.errors
     assert (error.code, error.line, error.field) == ("unknown-reference", 1, "definitions[1]")
-    assert "known: kpiforge:standard" in error.message
+    assert "installed packs: kpiforge:standard" in error.message
 
 
 # -- objectives --------------------------------------------------------------------------------

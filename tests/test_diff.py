@@ -207,7 +207,7 @@ def test_git_text_output_golden(repo):
     ("git:no-such-rev", "git:no-such-rev: unknown revision 'no-such-rev'"),
     ("git:HEAD:missing", "git:HEAD:missing: cannot read missing at HEAD"),
     ("git:", "expected git:REV or git:REV:PATH"),
-    ("kpiforge:nope", "unknown definitions reference 'kpiforge:nope'"),
+    ("kpiforge:nope", "unknown definitions pack 'kpiforge:nope'"),
     ("nowhere", "nowhere: no such file or directory"),
 ])
 def test_bad_sides_are_clear_errors(repo, spec, message):

@@ -133,7 +133,7 @@ NOT_SUMMABLE = {"reach", "frequency"}
 
 def test_every_catalog_kpi_has_a_total(october_total: list[dict]) -> None:
     got = {r["kpi"]: r for r in october_total}
-    assert len(got) == 36, sorted(got)
+    assert len(got) == 37, sorted(got)
     for kpi, record in got.items():
         assert record["slice"] == {} and record["period"] == "2026-10"
         if kpi in NOT_SUMMABLE:

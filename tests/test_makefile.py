@@ -21,7 +21,7 @@ def planned(target: str, tmp_path: Path) -> str:
 
 def test_demo_installs_the_runtime_and_the_demo_extra_only(tmp_path):
     commands = planned("demo", tmp_path)
-    assert "-e '.[demo]'" in commands and "[dev]" not in commands
+    assert "-e '.[demo,report]'" in commands and "[dev]" not in commands
     assert ".kpiforge-runtime" in commands and ".kpiforge-dev" not in commands
 
 
@@ -45,6 +45,8 @@ def test_demo_says_what_it_is_and_what_its_alert_lines_mean(tmp_path):
     assert "invented marketing data" in commands
     assert "matched no route" in commands and "sends nothing new" in commands
     assert "kpiforge alerts list --project examples/demo/kpiforge.yaml" in commands
+    assert ("kpiforge report --project examples/demo/kpiforge.yaml --grain month --by channel "
+            "-o examples/demo/reports") in commands
     readme = (ROOT / "examples/demo/README.md").read_text()
     assert "matched no route" in readme and "a second run sends nothing" in readme
 

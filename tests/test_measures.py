@@ -301,3 +301,67 @@ def test_former_input_names_work_in_evaluate_with_a_deprecation_warning() -> Non
         both = engine.evaluate({"conversions": 25, "visitors": 1000, "site_visitors": 500},
                                kpis=["conversion_rate"])
     assert both["conversion_rate"].value == pytest.approx(5.0)
+
+
+def test_an_input_may_be_bound_for_one_kpi_only(tmp_path: Path) -> None:
+    (tmp_path / "ads.csv").write_text("day,clicks,impressions,cost\n2026-09-01,100,1000,250\n")
+    # the ad server counts clicks on the ad; the CTR of this team counts landing clicks
+    (tmp_path / "landing.csv").write_text("day,clicks\n2026-09-01,80\n")
+    (tmp_path / "kpiforge.yaml").write_text(textwrap.dedent("""
+        sources:
+          ads:
+            type: csv
+            path: ads.csv
+            time: day
+            inputs:
+              clicks: {agg: sum}
+              impressions: {agg: sum}
+              cost: {agg: sum}
+          landing:
+            type: csv
+            path: landing.csv
+            time: day
+            inputs:
+              clicks: {agg: sum, for: [ctr]}
+    """))
+    result = Project.load(tmp_path / "kpiforge.yaml").run(period="2026-09", kpis=["ctr", "cpc"])
+    got = {r.kpi: r.value for r in result.records}
+    assert got == {"ctr": pytest.approx(8.0), "cpc": pytest.approx(2.5)}
+    # chosen by default too: ctr is computable from the general and its own bindings
+    assert {r.kpi for r in Project.load(tmp_path / "kpiforge.yaml").run(period="2026-09").records} \
+        >= {"ctr", "cpc"}
+
+
+@pytest.mark.parametrize(("landing", "expected"), [
+    ("clicks: {agg: sum, for: [cpm]}", "no loaded KPI 'cpm' reads input 'clicks'"),
+    ("clicks: {agg: sum, for: [cpc]}\n      impressions: {agg: sum, for: [ctr]}", None),
+])
+def test_for_names_kpis_that_read_the_input(tmp_path: Path, landing, expected) -> None:
+    (tmp_path / "a.csv").write_text("day,clicks,impressions\n2026-09-01,1,10\n")
+    (tmp_path / "kpiforge.yaml").write_text(textwrap.dedent("""
+        sources:
+          ads: {type: csv, path: a.csv, time: day, inputs: {clicks: {agg: sum}}}
+          landing:
+            type: csv
+            path: a.csv
+            time: day
+            inputs:
+              LANDING
+    """).replace("LANDING", landing))
+    project = Project.load(tmp_path / "kpiforge.yaml")
+    if expected is None:
+        assert {r.kpi: r.value for r in project.run(period="2026-09", kpis=["ctr"]).records} == \
+            {"ctr": pytest.approx(10.0)}
+        return
+    with pytest.raises(ProjectError, match=expected):
+        project.engine  # noqa: B018
+
+
+def test_two_bindings_of_one_input_for_one_kpi_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "kpiforge.yaml").write_text(textwrap.dedent("""
+        sources:
+          a: {type: csv, path: a.csv, time: day, inputs: {clicks: {agg: sum, for: [ctr]}}}
+          b: {type: csv, path: a.csv, time: day, inputs: {clicks: {agg: sum, for: [ctr, cpc]}}}
+    """))
+    with pytest.raises(ProjectError, match="input 'clicks' for ctr is provided by both source 'a' and source 'b'"):
+        Project.load(tmp_path / "kpiforge.yaml")

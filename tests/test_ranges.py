@@ -204,3 +204,29 @@ def test_a_run_reports_out_of_range_per_slice():
     assert (records["search"]["value"], records["search"]["reason_code"]) == (2.5, None)
     assert (records["social"]["value"], records["social"]["reason_code"]) == (None, "out_of_range")
     assert records["social"]["reason"] == "cost = -50 is outside [0, none]: a negative amount?"
+
+
+@given(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=False),
+                          st.sampled_from([math.nan, 0.0, -0.0, 1.0, -1e-300, 100.0])),
+                max_size=40),
+       st.sampled_from([(0.0, None), (None, 1.0), (0.0, 1.0), (-5.0, 5.0)]))
+def test_array_range_mask_is_the_values_outside_the_bounds(items, bounds):
+    # apply_ranges tells "nothing outside" by min/max before building a mask: it must mask
+    # exactly the values a plain comparison finds, NaN never among them
+    from kpiforge._ranges import apply_ranges
+
+    low, high = bounds
+    array = np.array(items, dtype=np.float64)
+    expected = np.zeros(len(array), dtype=bool)
+    if low is not None:
+        expected |= array < low
+    if high is not None:
+        expected |= array > high
+    values = {"x": array}
+    outside = apply_ranges(values, {"x": (low, high, None)})
+    if not expected.any():
+        assert outside == {} and values["x"] is array
+    else:
+        mask, original = outside["x"]
+        assert mask.tolist() == expected.tolist() and original is array
+        assert np.isnan(values["x"][expected]).all()

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from kpiforge import Engine, Status
+from kpiforge import Engine, Result, Status
 from kpiforge._reasons import Reason
 
 
@@ -60,3 +60,19 @@ def test_no_null_slice_gives_a_reason_array_of_none():
     result = engine.evaluate(data, ["ctr"])["ctr"]
     assert result.reason.dtype == object and list(result.reason) == [None] * 10
     assert result.records()[0]["reason"] is None
+
+
+def test_records_from_the_codes_are_the_records_from_the_object_arrays():
+    # Result.records() reads an engine result's codes; a Result given the object arrays (no
+    # codes) builds the same records, slice by slice, with nulls, reasons and their codes
+    engine = Engine.load()
+    results = engine.evaluate(_inputs(engine, 80, seed=5))
+    seen = set()
+    for kpi, result in results.items():
+        assert result.codes is not None
+        plain = Result(kpi, result.value, result.unit, result.status, result.reason)
+        fresh = engine.evaluate(_inputs(engine, 80, seed=5))[kpi]  # status/reason never read
+        assert fresh.records() == plain.records(), kpi
+        seen.update((r["status"], r["reason_code"]) for r in fresh.records())
+    assert {s for s, _ in seen} >= {"good", "warning", "critical", "unknown"}
+    assert {c for _, c in seen} >= {None, "missing_input", "depends_on"}

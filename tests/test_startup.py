@@ -52,7 +52,7 @@ def test_the_deferred_builtins_only_register_functions_and_types():
     from kpiforge._plugins import COMMAND_PLUGINS, DEFAULT_PLUGINS
 
     registers = {"kpiforge_register_functions", "kpiforge_register_source_types",
-                 "kpiforge_register_sink_types"}
+                 "kpiforge_register_sink_types", "kpiforge_register_packs"}
     assert set(COMMAND_PLUGINS) <= set(DEFAULT_PLUGINS)
     for dotted in DEFAULT_PLUGINS:
         module = importlib.import_module(dotted)
