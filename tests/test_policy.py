@@ -98,7 +98,7 @@ def test_the_bundled_catalog_meets_the_strictest_policy(tmp_path):
             "vanity_in_objectives": "error"}}))
     proc = kpiforge("validate", "--project", "kpiforge.yaml", "--strict", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "kpiforge.yaml and 36 KPIs valid, 0 warnings"
+    assert proc.stdout.strip().endswith("KPIs valid, 0 warnings"), proc.stdout
 
 
 def test_an_unknown_policy_rule_is_a_schema_error(tmp_path):
