@@ -116,6 +116,16 @@ class _Source:
         return self.lead + self.starts[lineno - 1] + offset
 
 
+def column_of(text: str) -> Callable[[ast.AST], int]:
+    """The 1-based character column in ``text`` of a node of its checked tree (the tree is
+    parsed without the leading blanks; columns count characters, not UTF-8 bytes, and run on
+    across lines), for messages about a node found after the check (``_totals``)."""
+    body = text.lstrip()
+    source = _Source(body, len(text) - len(body))
+    return lambda node: source.column(getattr(node, "lineno", None),
+                                      getattr(node, "col_offset", None))
+
+
 class _Checker:
     """Walks a parsed formula, raising FormulaError at the first construct not allowed."""
 

@@ -46,7 +46,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from ._explain import explain_codes
-from ._formula_check import MAX_DEPTH, MAX_FORMULA_LENGTH, MAX_NODES, FunctionSpec, check_formula
+from ._formula_check import (MAX_DEPTH, MAX_FORMULA_LENGTH, MAX_NODES, FunctionSpec,
+                             check_formula, column_of)
 from ._formula_interp import _interpreter, _reason_from_error, _reset
 from ._formula_lower import _ARRAY_INTERNALS, _SCALAR_INTERNALS, _internal_names, _is_builtin, _lower
 from ._guards import all_finite
@@ -379,7 +380,7 @@ def compile_formula(text: str, *, functions: Mapping[str, FunctionSpec]) -> Form
     ``code`` one of ``syntax``, ``forbidden``, ``unknown-function``, ``arity``, ``too-complex``,
     ``total`` and a 1-based ``column``."""
     tree, names, called = check_formula(text, {**functions, "total": TOTAL})
-    tree, totals = rewrite_totals(tree, lambda n: len(text) - len(text.lstrip()) + n.col_offset + 1)
+    tree, totals = rewrite_totals(tree, column_of(text))
     names, called = names | {total_key(t) for t in totals}, called - {"total"}
     builtins = frozenset(name for name in called
                          if _is_builtin(name, functions[name].func))

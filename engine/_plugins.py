@@ -168,6 +168,10 @@ def _register_callback(kind: str, plugin: str, table: dict[str, Registration],
             raise PluginError(f"plugin {plugin!r} registered an invalid {kind} name {name!r}")
         elif not callable(obj):
             raise PluginError(f"plugin {plugin!r} registered {kind} {name!r} that is not callable")
+        if kind == "function" and name == "total":  # formulas read total(x) as an input
+            clashes.append(f"function 'total' is kpiforge's own (x over the whole breakdown); "
+                           f"plugin {plugin!r}'s is ignored")
+            return False
         for other in (table.get(name), next((p for p in pending if p.name == name), None)):
             if other is not None:
                 # only this name is refused: the plugin's other registrations stand

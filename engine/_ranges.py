@@ -16,6 +16,7 @@ import numpy as np
 
 from ._model import Definition, Unit
 from ._reasons import Reason, missing_input
+from ._totals import total_key
 
 __all__ = ["Range", "apply_ranges", "input_ranges", "name_out_of_range", "name_out_of_range_codes",
            "out_of_range"]
@@ -41,6 +42,8 @@ def input_ranges(definitions: Mapping[str, Definition]) -> dict[str, Range]:
                 out[name] = (low, high, unit)
             else:
                 out[name] = (low, high, _unit(spec.unit))
+    # total(x) is x over a coarser breakdown: a negative total of counts is as wrong as x's
+    out.update({total_key(name): bounds for name, bounds in out.items()})
     return out
 
 

@@ -47,7 +47,9 @@ def fill_totals(project: RunProject, sources: Mapping[str, Any], plan: RunPlan, 
     bases = {input_of(k) for k in keys}
     by_source: dict[str, list[str]] = {}
     for base in sorted(bases):
-        by_source.setdefault(plan.provided[base], []).append(base)
+        source = plan.provided[base]
+        if not plan.sources[source].missing_dims:  # one that cannot be split is not fetched
+            by_source.setdefault(source, []).append(base)
     whole = replace(plan, sources={name: SourcePlan(name, tuple(inputs), ())
                                    for name, inputs in by_source.items()})
     frames, warnings = fetch_frames(project, sources, whole, grain, ranges, (), None)

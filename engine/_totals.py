@@ -60,7 +60,10 @@ def rewrite_totals(tree: ast.expr, column_of: Any) -> tuple[ast.expr, set[str]]:
             if isinstance(node.func, ast.Name) and node.func.id == "total":
                 (arg,) = node.args
                 if not isinstance(arg, ast.Name):
-                    raise FormulaError("total() takes the name of an input, e.g. total(sessions)",
+                    nested = isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) \
+                        and arg.func.id == "total"
+                    raise FormulaError("total() takes the name of an input, e.g. total(sessions)"
+                                       + ("; a total cannot be nested" if nested else ""),
                                        column=column_of(arg), code="total")
                 totals.add(arg.id)
                 return ast.copy_location(ast.Name(id=total_key(arg.id), ctx=ast.Load()), node)

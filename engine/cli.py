@@ -163,7 +163,7 @@ def read_inputs_file(path: str) -> dict[str, Any]:
 
 def check_input_names(engine: Engine, names: Sequence[tuple[str, str]]) -> None:
     """An input no loaded KPI uses is a typo (``clics``), not something to ignore silently."""
-    known = {name for d in engine.definitions.values() for name in d.inputs}
+    known = {n for d in engine.definitions.values() for i in d.inputs for n in (i, f"total({i})")}
     for name, where in names:
         if name not in known:
             fail(f"{where}: no loaded KPI has an input named '{name}'"

@@ -25,7 +25,7 @@ DEMO = ROOT / "examples" / "demo"
 GENERATOR = DEMO / "generate.py"
 MAIN_KPIS = ["ctr", "cpc", "cpl", "conversion_rate", "lead_conversion_rate", "aov", "bounce_rate",
              "pages_per_session", "avg_session_duration", "organic_traffic_share", "sessions",
-             "impressions", "marketing_originated_revenue_share"]
+             "impressions", "marketing_originated_revenue_share", "traffic_source_share"]
 TOTAL_KPIS = ["nps", "csat", "churn_rate", "retention_rate", "cpa", "ltv", "ltv_cac_ratio",
               "brand_mentions", "social_followers", "avg_keyword_position", "frequency", "reach"]
 
@@ -233,3 +233,21 @@ def test_demo_command_shows_alerts_once(demo: Path) -> None:
     assert second.returncode == 0, second.stderr
     assert "CRITICAL" not in second.stderr
     assert "alerts: 0 notifications; no deliveries" in second.stderr
+
+
+def test_traffic_source_shares_add_up_to_100(demo: Path, october: list[dict],
+                                             october_total: list[dict]) -> None:
+    # total(sessions) is fetched again without the split: the shares of a month add up to 100
+    by_source = kpiforge_run(demo / "kpiforge.yaml", "--grain", "month", "--period", "2026-10",
+                             "--by", "source", "--kpi", "traffic_source_share")
+    sessions = pd.read_parquet(demo / "data" / "sessions.parquet", columns=["started_at", "source"])
+    local = sessions["started_at"].dt.tz_convert("Europe/Paris").dt.strftime("%Y-%m")
+    counts = sessions[local == "2026-10"]["source"].value_counts()
+    expected = (counts / counts.sum() * 100).to_dict()
+    got = {r["slice"]["source"]: r["value"] for r in by_source}
+    assert got == pytest.approx(expected)
+    channels = by_channel(october, "traffic_source_share")
+    assert sum(r["value"] for r in channels.values()) == pytest.approx(100.0)
+    assert all(r["previous"] is not None for r in channels.values())
+    total = [r for r in october_total if r["kpi"] == "traffic_source_share"]
+    assert [r["value"] for r in total] == [100.0]

@@ -35,8 +35,8 @@ BINOPS = ["+", "-", "*", "/", "//", "%", "**"]
 COMPARE = ["<", "<=", ">", ">=", "==", "!="]
 
 
-def _formulas_strategy() -> st.SearchStrategy[str]:
-    leaves = st.one_of(NUMBERS, st.sampled_from(NAMES))
+def _formulas_strategy(names: tuple[str, ...] = NAMES) -> st.SearchStrategy[str]:
+    leaves = st.one_of(NUMBERS, st.sampled_from(names))
 
     def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         two = st.tuples(inner, inner)
@@ -69,13 +69,15 @@ def _formulas_strategy() -> st.SearchStrategy[str]:
 ROWS = st.lists(st.fixed_dictionaries({n: VALUES for n in NAMES}), min_size=1, max_size=6)
 
 
-def _check(text: str, rows: list[dict[str, float]], inplace: bool) -> None:
+def _check(text: str, rows: list[dict[str, float]], inplace: bool,
+           names: tuple[str, ...] = NAMES) -> None:
     formula = compile_formula(text, functions=FUNCS)
-    arrays = {n: np.array([r[n] for r in rows], dtype=np.float64) for n in NAMES}
+    arrays = {n: np.array([r[n] for r in rows], dtype=np.float64) for n in names}
     vector = formula.evaluate(arrays)
     assert vector.value.shape == (len(rows),)
     for i, row in enumerate(rows):
-        one = formula.evaluate({n: (None if math.isnan(v) else v) for n, v in row.items()})
+        one = formula.evaluate({n: (None if math.isnan(v) else v) for n, v in row.items()
+                                if n in names})
         got, why = vector.value[i], vector.reason[i]
         context = (text, row, inplace, one, got, why)
         assert why == one.reason, context
@@ -101,6 +103,19 @@ def test_scalar_and_in_place_array_evaluation_agree(text, rows):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_formulas, "_INPLACE_FROM", 0)  # the tree used from 65,536 slices on
         _check(text, rows, inplace=True)
+
+
+# total(x) is an input of its own (kpiforge._totals): given per slice, or absent (then
+# missing), both paths agree
+TOTALS = ("total(a)", "total(b)")
+TOTAL_ROWS = st.lists(st.fixed_dictionaries({n: VALUES for n in NAMES + TOTALS}),
+                      min_size=1, max_size=6)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_formulas_strategy(NAMES + TOTALS), rows=TOTAL_ROWS, given_totals=st.booleans())
+def test_scalar_and_array_evaluation_agree_with_totals(text, rows, given_totals):
+    _check(text, rows, inplace=False, names=NAMES + TOTALS if given_totals else NAMES)
 
 
 # the examples of issue 8 item 20, as plain regression cases: one semantics for both paths
