@@ -241,3 +241,18 @@ def test_sarif_uris_are_encoded_and_a_whole_file_finding_has_no_region(sarif_val
     assert "region" not in second["locations"][0]["physicalLocation"]
     assert [r["id"] for r in log["runs"][0]["tool"]["driver"]["rules"]] == ["not-found", "x"]
     assert (first["ruleIndex"], second["ruleIndex"]) == (1, 0)
+
+
+def test_the_pre_commit_hooks_run_real_commands(tmp_path):
+    # running pre-commit itself needs the pre-commit package (not a dependency yet): here, each
+    # hook's entry is run as pre-commit would run it, on a folder with a failing definition
+    hooks = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    assert set(hooks) == {"kpiforge-validate", "kpiforge-test"}
+    failing_folder(tmp_path)
+    for hook_id, code in (("kpiforge-validate", 1), ("kpiforge-test", 1)):
+        hook = hooks[hook_id]
+        assert hook["language"] == "python" and hook["pass_filenames"] is False
+        program, *args = hook["entry"].split()
+        assert program == "kpiforge"
+        proc = kpiforge(*args, "kpis", cwd=tmp_path)
+        assert proc.returncode == code, (hook_id, proc.stdout, proc.stderr)
