@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # loaded when a command loads definitions: --help must not lo
 
 __all__ = ["Context", "definitions_option", "fail", "format_option", "lang_option",
            "load_project_or_fail", "pass_context", "print_csv", "print_diagnostics",
-           "print_json", "project_option", "quiet_option", "stderr", "stdout", "warn"]
+           "print_json", "project_option", "quiet_option", "stderr", "stdout", "strict_option", "warn"]
 
 # Piped output (make demo, CI logs) would otherwise be cut at 80 columns.
 stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else
@@ -131,7 +131,8 @@ def project_option(default: str | None = None, help: str | None = None) -> Any:
 
 _FORMAT_MEANING = {"text": "text/table for people", "table": "text/table for people",
                    "json": "json for tools", "csv": "csv for spreadsheets",
-                   "md": "md for repositories", "html": "html for people"}
+                   "md": "md for repositories", "html": "html for people",
+                   "github": "github for workflow annotations", "sarif": "sarif for code scanning"}
 
 
 def format_option(*choices: str) -> Any:
@@ -144,6 +145,8 @@ def format_option(*choices: str) -> Any:
 lang_option = click.option(
     "--lang", type=click.Choice(["en", "fr"]), default="en", show_default=True,
     help="Language of KPI names, labels and headings.")
+
+strict_option = click.option("--strict", is_flag=True, help="Warnings are errors (exit 1).")
 
 quiet_option = click.option(
     "--quiet", "-q", is_flag=True,
