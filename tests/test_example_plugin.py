@@ -92,6 +92,7 @@ def _project(folder: Path, url: str, *, extra: str = "") -> Path:
         "description: Paid orders per hundred visits.\n"
         "category: conversion\n"
         "owner: web\n"
+        "status: certified\n"  # drafts do not alert
         "formula: pct(orders, visits)\n"
         "inputs:\n"
         "  orders: {description: Paid orders., unit: count}\n"

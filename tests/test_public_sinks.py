@@ -30,6 +30,7 @@ KPIS = """\
 kpis:
   - id: signup_rate
     name: Sign-up rate
+    status: certified  # drafts do not alert
     formula: signups / visits * 100
     inputs: {signups: {unit: count}, visits: {unit: count}}
     unit: percent
