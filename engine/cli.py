@@ -377,9 +377,11 @@ def _builtin_commands() -> dict[str, click.Command]:
     from ._cli_plugins import packs_command, plugins_command
     from ._cli_report import report_command
     from ._cli_run import run_command
+    from ._cli_serve import serve_command
     from ._cli_test import test_command
 
     return {"validate": validate, "list": list_, "show": show, "eval": eval_,
             "plugins": plugins_command, "packs": packs_command, "catalog": catalog_command,
             "init": init_command, "run": run_command, "test": test_command,
-            "history": history_command, "report": report_command}
+            "history": history_command, "report": report_command,
+            "serve": serve_command}
