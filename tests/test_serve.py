@@ -124,6 +124,7 @@ def test_serve_binds_to_localhost_by_default():
 def test_schemathesis_against_openapi(server):
     schemathesis = pytest.importorskip("schemathesis")
     from hypothesis import HealthCheck, given, settings
+    from schemathesis.specs.openapi.checks import positive_data_acceptance
 
     schema = schemathesis.openapi.from_url(server + "/openapi.json")
     checked = 0
@@ -136,7 +137,9 @@ def test_schemathesis_against_openapi(server):
         def check(case):
             response = case.call(base_url=server, timeout=60)
             assert response.status_code < 500, response.text
-            case.validate_response(response)
+            # a schema-valid query can still be refused (period and last together, a period
+            # that is no period): documented 400s, so that check is left out
+            case.validate_response(response, excluded_checks=[positive_data_acceptance])
 
         check()
         checked += 1
