@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import KpiforgeError
 
-__all__ = ["GRAINS", "ApiError", "history_view", "kpi_view", "kpis_view", "openapi_document",
+__all__ = ["ApiError", "GRAINS", "history_view", "kpi_view", "kpis_view", "openapi_document",
            "run_view"]
 
 GRAINS = ("day", "week", "month", "quarter", "year")
