@@ -54,16 +54,19 @@ def _lang(query: Any) -> str:
     return lang if lang in LANGS else "en"
 
 
-def _trend_chart(definition: Any, trend: list[dict[str, Any]], words: dict[str, str]) -> str:
-    """The report's trend chart (kpiforge._report_charts) when its extra is installed."""
+def _charts(definition: Any, trend: list[dict[str, Any]], breakdown: list[dict[str, Any]],
+            words: dict[str, str]) -> tuple[str, str]:
+    """The report's trend and breakdown charts (kpiforge._report_charts) as inline SVG, when
+    the report extra is installed; the tables beside them show the same numbers either way."""
     try:
-        from ._report_charts import inline_svg, trend_svg
+        from ._report_charts import breakdown_svg, inline_svg, trend_svg
 
-        entry = {"trend": trend, "thresholds": definition.thresholds.to_dict(),
-                 "direction": str(definition.direction)}
-        return inline_svg(trend_svg(entry, "trend", words))
-    except Exception:  # noqa: BLE001 - no chart libraries or nothing to draw: the table shows it
-        return ""
+        entry = {"trend": trend, "breakdown": breakdown, "direction": str(definition.direction),
+                 "thresholds": definition.thresholds.to_dict()}
+        return (inline_svg(trend_svg(entry, "trend", words)),
+                inline_svg(breakdown_svg(entry, "breakdown", words)) if breakdown else "")
+    except Exception:  # noqa: BLE001 - no chart libraries or nothing to draw: tables only
+        return "", ""
 
 
 def create_app(project: Any) -> Any:
@@ -128,10 +131,12 @@ def create_app(project: Any) -> Any:
         by = query.get("by") or ""
         breakdown = run_view(project, {"grain": grain or "", "period": query.get("period", ""),
                                        "by": by, "kpis": kpi})["results"] if by else []
-        chart = _trend_chart(project.engine.definitions[kpi], points, words)
+        chart, breakdown_chart = _charts(project.engine.definitions[kpi], points, breakdown,
+                                         words)
         return {"page": "kpi", "kpi": definition,
                 "label": project.engine.definitions[kpi].label(lang), "trend": points,
-                "chart": chart, "breakdown": breakdown, "by": by,
+                "chart": chart, "breakdown_chart": breakdown_chart, "breakdown": breakdown,
+                "by": by,
                 "dimensions": project.dimensions(), "grain": trend["grain"]}
 
     async def openapi(request: Request) -> Response:

@@ -109,6 +109,31 @@ def test_pages_in_both_languages(server, lang, words):
     assert "clicks / impressions * 100" in page.text and "display" in page.text
 
 
+def test_kpi_page_draws_the_report_charts(server):
+    pytest.importorskip("altair")
+    pytest.importorskip("vl_convert")
+    page = get(server, "/kpi/ctr", grain="month", by="channel").text
+    assert 'data-chart="trend"' in page and 'data-chart="breakdown"' in page
+    assert 'data-chart="breakdown"' not in get(server, "/kpi/ctr", grain="month").text
+
+
+def test_a_missing_serve_extra_names_the_install_line(monkeypatch, tmp_path):
+    import sys
+
+    from click.testing import CliRunner
+
+    from kpiforge._plugins import load_plugins
+    from kpiforge.cli import build_cli
+
+    monkeypatch.setitem(sys.modules, "starlette", None)  # import starlette now fails
+    plugins = load_plugins()
+    result = CliRunner().invoke(build_cli(plugins), ["serve", "--project",
+                                                     str(tmp_path / "none.yaml")], obj=plugins)
+    assert result.exit_code == 1
+    assert "pip install 'kpiforge[serve]'" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_unknown_kpi_page_is_a_message(server):
     page = get(server, "/kpi/nope")
     assert page.status_code == 404 and "unknown KPI" in page.text
