@@ -169,3 +169,19 @@ def test_schemathesis_against_openapi(server):
         check()
         checked += 1
     assert checked == 4
+
+
+def test_the_ui_strings_have_the_same_keys_in_both_languages():
+    from kpiforge._serve import LANGS, _strings
+
+    strings = _strings()
+    assert set(strings) == set(LANGS)
+    assert set(strings["en"]) == set(strings["fr"])
+    assert all(strings["en"].values()) and all(strings["fr"].values())
+    # every string the page uses is there (jinja would print nothing for a missing one)
+    import re
+    from importlib import resources
+
+    page = resources.files("kpiforge.templates").joinpath("serve.html.j2").read_text("utf-8")
+    used = set(re.findall(r"\bt\.(\w+)", page))
+    assert used and used <= set(strings["en"])
