@@ -185,3 +185,31 @@ def test_the_ui_strings_have_the_same_keys_in_both_languages():
     page = resources.files("kpiforge.templates").joinpath("serve.html.j2").read_text("utf-8")
     used = set(re.findall(r"\bt\.(\w+)", page))
     assert used and used <= set(strings["en"])
+
+
+def test_the_serve_command_serves_on_localhost(project, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from tests.serve_server import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "kpiforge", "serve", "--project",
+                             str(Path(project.root) / "kpiforge.yaml"), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60  # bounded: a command that never listens fails
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/api/kpis", timeout=5)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.communicate()[1]
+                assert time.monotonic() < deadline, "kpiforge serve did not listen in 60 s"
+                time.sleep(0.2)
+        assert response.status_code == 200 and response.json()["kpis"]
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}/" in err
