@@ -133,7 +133,8 @@ def create_app(project: Any) -> Any:
                                        "by": by, "kpis": kpi})["results"] if by else []
         chart, breakdown_chart = _charts(project.engine.definitions[kpi], points, breakdown,
                                          words)
-        return {"page": "kpi", "kpi": definition,
+        stored = history_view(project, kpi, {"grain": trend["grain"], "last": "13"})["records"]
+        return {"page": "kpi", "kpi": definition, "history": stored,
                 "label": project.engine.definitions[kpi].label(lang), "trend": points,
                 "chart": chart, "breakdown_chart": breakdown_chart, "breakdown": breakdown,
                 "by": by,

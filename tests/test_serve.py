@@ -107,6 +107,7 @@ def test_pages_in_both_languages(server, lang, words):
     page = get(server, "/kpi/ctr", lang=lang, grain="month", by="channel")
     assert page.status_code == 200
     assert "clicks / impressions * 100" in page.text and "display" in page.text
+    assert page.text.count('<tr class="stored">') == 3  # the history the fixture stored
 
 
 def test_kpi_page_draws_the_report_charts(server):
