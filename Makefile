@@ -1,7 +1,8 @@
 # `make demo` and `make test` set everything up on a fresh machine: they create .venv if it is
 # missing and install the project, the demo with only what it needs (the runtime and the 'demo'
-# and 'report' extras), the tests with the dev extras. System packages the tests need (PostgreSQL server,
-# Chromium) are installed by .ci/system-deps when missing.
+# and 'report' extras), the tests with the dev extras. System packages the tests need (PostgreSQL
+# and MariaDB servers, Chromium, a Java runtime for Spark) are installed by .ci/system-deps when
+# missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ re
     from ._project import Project
     from ._reasons import REASON_CODES, Reason
     from ._records import Record, RunResult
+    from ._thresholds import ThresholdSource
     from .errors import (
         AlertConfigError,
         ArgumentError,
@@ -95,6 +96,7 @@ __all__ = [
     "SourceError",
     "StateError",
     "Status",
+    "ThresholdSource",
     "Thresholds",
     "Unit",
     "UnknownKpiError",
@@ -143,6 +145,7 @@ _EXPORTS: dict[str, str] = {
     "SourceError": "errors",
     "StateError": "errors",
     "Status": "_model",
+    "ThresholdSource": "_thresholds",
     "Thresholds": "_model",
     "Unit": "_model",
     "UnknownKpiError": "errors",

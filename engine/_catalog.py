@@ -22,7 +22,7 @@ import jinja2
 from ._catalog_layout import feeding_trees, graph_layout
 from ._catalog_markdown import render_markdown
 from ._catalog_words import (LANGUAGES, UI, category_key, category_label, count, summary, tag_label,
-                             target_data, threshold_texts)
+                             source_data, target_data, threshold_texts)
 from ._measure_check import measure_text
 
 __all__ = ["FILE_NAMES", "FORMATS", "LANGUAGES", "UI", "catalog_data", "graph_layout", "render",
@@ -101,6 +101,8 @@ def catalog_data(engine: Any, lang: str = "en") -> dict[str, Any]:
             "tolerance": d.tolerance,
             "thresholds": d.thresholds.to_dict(),
             "thresholds_text": threshold_texts(d, lang),
+            "threshold_sources": source_data(d.thresholds.sources, ui),
+            "replaced_by": d.replaced_by,
             "depends_on": sorted(d.depends_on),
             "used_by": sorted(used_by.get(d.id, ())),
             "depth": depth.get(d.id, 0),

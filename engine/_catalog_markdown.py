@@ -34,6 +34,13 @@ def _code(text: str) -> str:
     return f"{fence}{pad}{text.replace(chr(10), ' ')}{pad}{fence}"
 
 
+def _source(source: Mapping[str, Any]) -> str:
+    levels = f" ({_md(', '.join(source['level_labels']))})" if source["level_labels"] else ""
+    text = _md(source["kind_label"]) + levels + (f": {_md(source['text'])}" if source["text"] else "")
+    # the schema allows only http(s) URLs, so the link cannot run anything
+    return text + (f" ([{_md(source['url'])}]({source['url']}))" if source["url"] else "")
+
+
 def _mermaid_id(kpi: str) -> str:
     return f"{kpi}_kpi" if kpi in _MERMAID_RESERVED else kpi
 
@@ -133,10 +140,13 @@ def _markdown_kpi(kpi: Mapping[str, Any], ui: Mapping[str, Any], link: Any) -> l
         (ui["currency"], _md(kpi["currency"] or none)),
         (ui["direction"], _md(kpi["direction_label"])),
         (ui["thresholds"], "<br>".join(_md(t) for t in kpi["thresholds_text"])),
+        *([(ui["threshold_source"], "<br>".join(_source(s) for s in kpi["threshold_sources"]))]
+          if kpi.get("threshold_sources") else []),
         (ui["objectives"], ", ".join(f"[{_md(o['label'])}](#objective-{o['id']})" for o in kpi["objectives"]) or none),
         (ui["owner"], _md(kpi["owner"] or none)),
         *([(ui["extends"], _md(kpi["extends_text"]))] if kpi["extends"] else []),
         (ui["status"], _md(kpi["status_label"])),
+        *([(ui["replaced_by"], link(kpi["replaced_by"]))] if kpi.get("replaced_by") else []),
         (ui["version"], str(kpi["version"])),
         (ui["vanity"], ui["yes"] if kpi["vanity"] else ui["no"]),
         (ui["depends_on"], ", ".join(link(d) for d in kpi["depends_on"]) or none),

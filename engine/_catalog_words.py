@@ -14,7 +14,7 @@ import yaml
 from ._catalog_floor import lowest_value
 
 __all__ = ["CATEGORY_ORDER", "LANGUAGES", "TAGS", "UI", "category_key", "category_label", "count",
-           "format_amount", "format_number", "summary", "tag_label", "target_data",
+           "format_amount", "format_number", "source_data", "summary", "tag_label", "target_data",
            "threshold_texts"]
 
 # The funnel order of the standard catalog; other categories follow alphabetically.
@@ -81,6 +81,13 @@ def format_amount(value: float, unit: str, currency: str | None, lang: str) -> s
     if unit == "currency":
         suffix = f" {currency}" if currency else ""
     return number + suffix
+
+
+def source_data(sources: Any, ui: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Where a KPI's thresholds come from, the kind and levels in words (empty when not said)."""
+    return [{"kind": s.kind, "kind_label": ui["sources"].get(s.kind, s.kind),
+             "levels": list(s.levels), "level_labels": [ui["levels"][k] for k in s.levels],
+             "text": s.text, "url": s.url} for s in sources]
 
 
 def threshold_texts(definition: Any, lang: str = "en") -> list[str]:

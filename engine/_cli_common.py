@@ -19,7 +19,7 @@ import io
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Iterable, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, NoReturn, Sequence, cast
 
 import click
 from rich.console import Console
@@ -34,8 +34,8 @@ if TYPE_CHECKING:  # loaded when a command loads definitions: --help must not lo
     from ._engine import Engine
 
 __all__ = ["Context", "definitions_option", "fail", "format_option", "lang_option",
-           "load_project_or_fail", "pass_context", "print_csv", "print_diagnostics",
-           "print_json", "project_option", "quiet_option", "stderr", "stdout", "warn"]
+           "load_project_or_fail", "loaded_engine", "pass_context", "print_csv", "print_diagnostics",
+           "print_json", "project_option", "quiet_option", "stderr", "stdout", "strict_option", "warn"]
 
 # Piped output (make demo, CI logs) would otherwise be cut at 80 columns.
 stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else
@@ -102,14 +102,19 @@ class Context:
         return self._loaded(lambda: Engine.load(*paths, plugins=self.plugins))
 
     def _loaded(self, load: Any) -> Engine:
-        try:
-            engine = load()
-        except DefinitionError as exc:
-            print_diagnostics(exc.diagnostics)
-            fail(f"{plural(len(exc.errors), 'error')} in the "
+        return loaded_engine(load)
+
+
+def loaded_engine(load: Any) -> Engine:
+    """``load()``'s engine with its warnings printed; its errors printed and exit 1."""
+    try:
+        engine = load()
+    except DefinitionError as exc:
+        print_diagnostics(exc.diagnostics)
+        fail(f"{plural(len(exc.errors), 'error')} in the "
              f"{'project file' if isinstance(exc, ProjectError) else 'definitions'}")
-        print_diagnostics(engine.warnings)
-        return engine
+    print_diagnostics(engine.warnings)
+    return cast("Engine", engine)
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -131,7 +136,8 @@ def project_option(default: str | None = None, help: str | None = None) -> Any:
 
 _FORMAT_MEANING = {"text": "text/table for people", "table": "text/table for people",
                    "json": "json for tools", "csv": "csv for spreadsheets",
-                   "md": "md for repositories", "html": "html for people"}
+                   "md": "md for repositories", "html": "html for people",
+                   "github": "github for workflow annotations", "sarif": "sarif for code scanning"}
 
 
 def format_option(*choices: str) -> Any:
@@ -144,6 +150,8 @@ def format_option(*choices: str) -> Any:
 lang_option = click.option(
     "--lang", type=click.Choice(["en", "fr"]), default="en", show_default=True,
     help="Language of KPI names, labels and headings.")
+
+strict_option = click.option("--strict", is_flag=True, help="Warnings are errors (exit 1).")
 
 quiet_option = click.option(
     "--quiet", "-q", is_flag=True,

@@ -50,6 +50,7 @@ sources:
 
 # Alerts: uncomment to print the KPIs that turn warning or critical on each run.
 # state: .kpiforge/state.db
+# alerting: {{drafts: true}}   # draft KPIs (like the example's) alert only with this
 # sinks:
 #   terminal: {{type: console}}
 # routes:

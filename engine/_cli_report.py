@@ -7,10 +7,9 @@ from typing import Any
 
 import click
 
-from ._cli_common import (fail, format_option, load_project_or_fail, print_diagnostics,
+from ._cli_common import (fail, format_option, load_project_or_fail, loaded_engine,
                           project_option, stderr)
-from ._format import plural
-from .errors import DefinitionError, KpiforgeError, ProjectError
+from .errors import KpiforgeError
 
 __all__ = ["report_command"]
 
@@ -51,13 +50,7 @@ def report_command(context: Any, project_file: str, grain: str, period: str | No
     from ._report_render import render_html, render_json, render_markdown, report_name
 
     project = load_project_or_fail(project_file, context.plugins)
-    try:
-        engine = project.engine
-    except DefinitionError as exc:
-        print_diagnostics(exc.diagnostics)
-        fail(f"{plural(len(exc.errors), 'error')} in the "
-             f"{'project file' if isinstance(exc, ProjectError) else 'definitions'}")
-    print_diagnostics(engine.warnings)
+    engine = loaded_engine(lambda: project.engine)
     if by is not None and by not in project.dimensions():
         from .errors import did_you_mean
 

@@ -9,7 +9,7 @@ from click.core import ParameterSource
 from rich.table import Table
 from rich.text import Text
 
-from ._cli_common import (fail, format_option, load_project_or_fail,
+from ._cli_common import (fail, format_option, load_project_or_fail, loaded_engine,
                           print_csv, print_diagnostics, print_json, project_option,
                           quiet_option, stderr, stdout)
 from ._cli_objectives import objectives_note, objectives_table
@@ -17,7 +17,7 @@ from ._cli_progress import progress_display
 from ._format import STATUS_STYLE, format_change, format_value, plural
 from ._periods import GRAINS
 from ._terminal import text
-from .errors import DefinitionError, KpiforgeError, ProjectError
+from .errors import KpiforgeError
 
 __all__ = ["EXIT_FAIL_ON", "EXIT_UNDELIVERED", "run_command"]
 
@@ -86,13 +86,7 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
     if sum(x is not None for x in (period, start if start is not None else end, last)) > 1:
         fail("use one of --period, --from/--to and --last", 2)
     project = load_project_or_fail(project_file, context.plugins)
-    try:
-        engine = project.engine
-    except DefinitionError as exc:
-        print_diagnostics(exc.diagnostics)
-        fail(f"{plural(len(exc.errors), 'error')} in the "
-             f"{'project file' if isinstance(exc, ProjectError) else 'definitions'}")
-    print_diagnostics(engine.warnings)
+    engine = loaded_engine(lambda: project.engine)
     if not no_alerts:
         route_problems = project.check_routes(engine)
         if route_problems:

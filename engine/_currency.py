@@ -63,7 +63,7 @@ def _converted(definition: Definition, currency: str, fx: Mapping[str, float]) -
     t = definition.thresholds
     thresholds = Thresholds(_scaled(t.good, rate), _scaled(t.warning, rate),
                             _scaled(t.critical, rate), currency=currency,
-                            converted_from=written, fx_rate=rate)
+                            converted_from=written, fx_rate=rate, sources=t.sources)
     return replace(definition, thresholds=thresholds, currency=currency,
                    target=_scaled(definition.target, rate),
                    tolerance=_scaled(definition.tolerance, rate))

@@ -7,7 +7,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from ._model import (Definition, Direction, FieldSpec, InputSpec, Objective, ObjectiveTarget,
-                     Parameter, Thresholds, Unit)
+                     Parameter, ThresholdSource, Thresholds, Unit)
 from ._yamlio import Document
 
 __all__ = ["build_definition", "build_objective", "split_unit"]
@@ -57,14 +57,22 @@ def _parameter(name: str, spec: Mapping[str, Any]) -> Parameter:
                      spec.get("description", ""), _texts(spec.get("descriptions")))
 
 
+def _sources(raw: Any) -> tuple[ThresholdSource, ...]:
+    """``thresholds.source`` as written: one source or a list of them."""
+    items = [] if raw is None else [raw] if isinstance(raw, Mapping) else list(raw)
+    return tuple(ThresholdSource(s["kind"], tuple(s.get("levels") or ()), s.get("text", ""),
+                                 s.get("url", "")) for s in items)
+
+
 def build_definition(doc: Document, where: tuple[str | int, ...], data: Mapping[str, Any],
                      file_currency: str | None, default_currency: str) -> Definition:
     raw_thresholds = dict(data.get("thresholds") or {})
     threshold_currency = raw_thresholds.pop("currency", None)
+    source = raw_thresholds.pop("source", None)
     levels = {k: float(raw_thresholds[k]) if k in raw_thresholds else None
               for k in ("good", "warning", "critical")}
     thresholds = Thresholds(levels["good"], levels["warning"], levels["critical"],
-                            currency=threshold_currency)
+                            currency=threshold_currency, sources=_sources(source))
     unit_name, _, unit_currency = split_unit(data["unit"])
     unit = Unit(str(unit_name))  # the schema requires a unit on every KPI
     currency = data.get("currency") or unit_currency or file_currency
@@ -92,6 +100,7 @@ def build_definition(doc: Document, where: tuple[str | int, ...], data: Mapping[
         tags=tuple(data.get("tags") or ()),
         version=int(data.get("version", 1)),
         status=data.get("status", "draft"),
+        replaced_by=data.get("replaced_by"),
         vanity=bool(data.get("vanity", False)),
         alerts=MappingProxyType(dict(data["alerts"])) if data.get("alerts") else None,
         fields=MappingProxyType({name: _field(name, spec)

@@ -25,6 +25,7 @@ from ._model import Definition, Objective
 from ._objectives_check import check_targets
 from ._schema import compile_schema, load_schema, validate
 from ._status import threshold_order_problem
+from ._lifecycle_check import check_lifecycle
 from ._measure_check import check_measures
 from ._totals import input_of, is_total
 from ._unit_check import check_units
@@ -35,7 +36,7 @@ from .errors import (MAX_DIAGNOSTICS_PER_FILE, DefinitionError, Diagnostic, Form
 __all__ = ["Catalog", "OBJECTIVES_FILE", "bundled_definitions_dir", "discover", "load_catalog"]
 
 DEFAULT_CURRENCY = "EUR"
-MAX_KPIS_PER_OBJECTIVE = 7  # the guide's "5 to 7 KPIs per objective"
+MIN_KPIS_PER_OBJECTIVE, MAX_KPIS_PER_OBJECTIVE = 5, 7  # the guide's "5 to 7 KPIs per objective"
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,8 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
         definitions, functions, default_currency))
     state.diagnostics.extend(check_measures((definitions[k], built[k][1], built[k][2])
                                             for k in kpi_ids))
+    state.diagnostics.extend(check_lifecycle(
+        [(definitions[k], built[k][1], built[k][2]) for k in kpi_ids], definitions))
 
     for cycle in find_cycles(graph):
         definition, doc, where = built[cycle[0]]
@@ -310,11 +313,13 @@ def _load_objectives(files: list[Path], definitions: dict[str, Definition],
             objectives[item["id"]] = build_objective(doc, where, item, kpis)
             listed_at[item["id"]] = (doc, where)
             # counted on the file's own list: the advice is for whoever writes that file
-            if len(kpis) > MAX_KPIS_PER_OBJECTIVE:
+            if not MIN_KPIS_PER_OBJECTIVE <= len(kpis) <= MAX_KPIS_PER_OBJECTIVE:
                 state.diagnostics.append(_diag(
-                    doc, where + ("kpis",), "too-many-kpis",
-                    f"objective '{item['id']}' has {len(kpis)} KPIs; the guide advises 5 to "
-                    f"{MAX_KPIS_PER_OBJECTIVE} per objective", "warning"))
+                    doc, where + ("kpis",),
+                    "too-many-kpis" if len(kpis) > MAX_KPIS_PER_OBJECTIVE else "too-few-kpis",
+                    f"objective '{item['id']}' has {len(kpis)} KPI{'s' if len(kpis) != 1 else ''}; "
+                    f"the guide advises {MIN_KPIS_PER_OBJECTIVE} to {MAX_KPIS_PER_OBJECTIVE} per "
+                    "objective", "warning"))
     if not files:
         return objectives
 

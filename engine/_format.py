@@ -63,9 +63,18 @@ def show_value(key: str, value: Any) -> str:
                           + (f", one of {_inline([f'{v:g}' for v in spec['allowed']])}"
                              if spec.get("allowed") else "")
                           for name, spec in value.items())
+    if key == "thresholds" and isinstance(value, Mapping) and "source" in value:
+        levels = {k: v for k, v in value.items() if k != "source"}
+        return "\n".join([show_value(key, levels)] + [f"source: {_source(s)}" for s in value["source"]])
     if isinstance(value, Mapping):
         return "\n".join(f"{k}: {_inline(v)}" for k, v in value.items())
     return _inline(value)
+
+
+def _source(source: Mapping[str, Any]) -> str:
+    said = source["kind"] + (f" ({', '.join(source['levels'])})" if source.get("levels") else "")
+    said += f": {source['text']}" if source.get("text") else ""
+    return said + (f" <{source['url']}>" if source.get("url") else "")
 
 
 def _measure(spec: Mapping[str, Any]) -> str:

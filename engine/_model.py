@@ -11,6 +11,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from ._reasons import reason_objects
+from ._thresholds import ThresholdSource, Thresholds
 
 __all__ = [
     "AlertState",
@@ -25,6 +26,7 @@ __all__ = [
     "Results",
     "SliceCodes",
     "Status",
+    "ThresholdSource",
     "Thresholds",
     "Unit",
 ]
@@ -72,24 +74,6 @@ class Unit(StrEnum):
 
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    """The values at which a KPI becomes good, warning or critical (each optional)."""
-
-    good: float | None = None
-    warning: float | None = None
-    critical: float | None = None
-    # the currency money thresholds are written in (None: the KPI's own currency)
-    currency: str | None = None
-    # set when a project converted them (kpiforge._currency): the currency written and the rate
-    converted_from: str | None = None
-    fx_rate: float | None = None
-
-    def to_dict(self) -> dict[str, float]:
-        return {k: v for k, v in (("good", self.good), ("warning", self.warning),
-                                   ("critical", self.critical)) if v is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +171,7 @@ class Definition:
     tags: tuple[str, ...] = ()
     version: int = 1
     status: str = "draft"
+    replaced_by: str | None = None  # a deprecated KPI's successor
     vanity: bool = False
     alerts: Mapping[str, Any] | None = None
     depends_on: tuple[str, ...] = ()
@@ -214,6 +199,7 @@ class Definition:
             "tags": list(self.tags),
             "version": self.version,
             "status": self.status,
+            "replaced_by": self.replaced_by,
             "vanity": self.vanity,
             "formula": self.formula,
             "inputs": {n: s.to_dict() for n, s in self.inputs.items()},
@@ -236,6 +222,8 @@ class Definition:
         if self.direction is Direction.TARGET:
             data["target"] = self.target
             data["tolerance"] = self.tolerance
+        if self.thresholds.sources:
+            data["thresholds"]["source"] = [s.to_dict() for s in self.thresholds.sources]
         if self.thresholds.converted_from is not None:
             data["converted"] = {"from": self.thresholds.converted_from,
                                  "rate": self.thresholds.fx_rate}

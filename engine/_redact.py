@@ -142,7 +142,7 @@ class RedactingSource:
 
     def __getattr__(self, attribute: str) -> Any:
         value = getattr(self._source, attribute)
-        if attribute in ("fetch", "latest") and callable(value):
+        if attribute in ("fetch", "latest", "aggregate_sql") and callable(value):
             return self._guarded(value, attribute)
         return value
 

@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ._additivity import not_additive_reasons
 from ._engine import Engine
+from ._lifecycle_check import deprecated_uses
 from ._objectives_progress import run_progress
 from ._records import Record, RunResult
 from ._run_grid import lay_out_grid
@@ -106,6 +107,7 @@ def run(engine: Engine, project: RunProject, *, grain: str | None = None,
     records = build_records(engine, plan.wanted, results, current, grid.slices, dims, values,
                             statuses, reasons, shifted, modes, grid.period_index, len(grid.slices))
     labels = tuple(p.label for p in current)
-    warnings = [*getattr(project, "binding_warnings", ()), *warnings]  # former input names
+    warnings = [*getattr(project, "binding_warnings", ()), *warnings,  # former input names
+                *deprecated_uses(engine.definitions, plan.wanted)]
     return RunResult(tuple(records), grain, labels, dims, plan.wanted, modes, tuple(warnings),
                      run_progress(engine, records, labels[-1], current[-1].end, dims))

@@ -42,6 +42,7 @@ from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
 
 from ._schema import validate
 from ._test_compare import ABS_TOL, REL_TOL, Mismatch, compare
+from ._aliases import input_aliases
 from ._yamlio import Document, KeyPath, field_name, load_document
 from .errors import CaseError, DefinitionError, Diagnostic, KpiforgeError, did_you_mean
 
@@ -208,6 +209,8 @@ def run_case(engine: Any, doc: Document, where: KeyPath, case: Mapping[str, Any]
                                     f"unknown KPI '{kpi}'{did_you_mean(kpi, engine.definitions)}"))
     mismatches: list[Mismatch] = []
     if known:
+        problems.extend(_unread_inputs(engine, doc, where, case["inputs"], known))
+    if known and not problems:
         try:
             results = engine.evaluate(case["inputs"], kpis=known)
         except KpiforgeError as exc:
@@ -219,6 +222,20 @@ def run_case(engine: Any, doc: Document, where: KeyPath, case: Mapping[str, Any]
                 mismatches.extend(compare(kpi, _expected(engine, doc, kpi, case["expect"][kpi]),
                                           results[kpi]))
     return CaseResult(doc.path, line, case["name"], "kpi", tuple(mismatches), tuple(problems))
+
+
+def _unread_inputs(engine: Any, doc: Document, where: KeyPath, inputs: Mapping[str, Any],
+                   kpis: list[str]) -> list[Diagnostic]:
+    """An input no expected KPI reads (a typo, or a case testing something else) is an
+    error: the case would pass while proving nothing about it. Former names are accepted."""
+    readable = set().union(*(engine.required_inputs(k) for k in kpis))
+    former = {old for old, new in input_aliases(engine.definitions.values()).items()
+              if readable & set(new)}
+    return [_at_key(doc, where + ("inputs", name), "unknown-input",
+                    f"input '{name}' is not read by {', '.join(kpis)}"
+                    f"{did_you_mean(name, sorted(readable))}; it reads "
+                    f"{', '.join(sorted(readable)) or 'no input'}")
+            for name in inputs if name not in readable and name not in former]
 
 
 def _expected(engine: Any, doc: Document, kpi: str, expected: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -21,7 +21,7 @@ from ._cli_common import (Context, definitions_option, fail, format_option, lang
 from ._format import STATUS_STYLE, format_value, plain, plural, show_value
 from ._plugins import Plugins, load_plugins
 from ._terminal import clean, text
-from .errors import DefinitionError, KpiforgeError, PluginWarning, ProjectError, did_you_mean
+from .errors import DefinitionError, KpiforgeError, PluginWarning, did_you_mean
 
 if TYPE_CHECKING:  # imported by the commands that need it: --help must not load numpy
     from ._engine import Engine
@@ -50,8 +50,7 @@ def _root_callback(ctx: click.Context, plugins_dir: str | None, debug: bool) -> 
 
 
 def _new_group() -> click.Group:
-    """A group of its own for each invocation: plugin commands are added to it, never to a
-    module-level group, so a second ``main()`` in one process starts from the same state."""
+    """A group per invocation (plugin commands are added to it): a second main() starts afresh."""
     callback = click.pass_context(_root_callback)
     callback = click.version_option(package_name="kpiforge")(callback)
     callback = click.option("--debug", is_flag=True, help="On a data error, also show the "
@@ -64,66 +63,6 @@ def _new_group() -> click.Group:
     for name, command in _builtin_commands().items():
         group.add_command(command, name)
     return group
-
-
-def _validate_project(project_file: str, context: Context) -> tuple[list[Any], list[str]]:
-    """The project file's own diagnostics, and the definition paths it names."""
-    from ._project import load_project
-
-    try:
-        project = load_project(project_file, plugins=context.plugins)
-    except DefinitionError as exc:
-        return list(exc.diagnostics), []
-    try:  # binding the sources to the definitions (measures, rates) needs them loaded
-        project.engine  # noqa: B018
-    except ProjectError as exc:
-        return list(exc.diagnostics), []
-    except DefinitionError:
-        pass  # the definitions' own errors: reported by the catalog check that follows
-    return [], [str(p) for p in project.definitions]
-
-
-@click.command()
-@click.argument("paths", nargs=-1, type=click.Path())
-@definitions_option
-@project_option(help="Validate this project file and its definitions.")
-@format_option("text", "table", "json")
-@pass_context
-def validate(context: Context, paths: tuple[str, ...], definitions: tuple[str, ...],
-             project_file: str | None, fmt: str) -> None:
-    """Check KPI definition files and folders (default: the bundled catalog), or a project
-    file and its definitions (--project)."""
-    from ._definitions import load_catalog
-    from ._formulas import function_specs
-
-    targets = list(paths) + list(definitions)
-    diagnostics: list[Any] = []
-    ok, count = True, None
-    if project_file is not None:
-        if targets:
-            fail("give either --project or PATH / -d/--definitions, not both", 2)
-        diagnostics, targets = _validate_project(project_file, context)
-        ok = not any(d.is_error for d in diagnostics)
-    if ok:
-        try:
-            catalog = load_catalog(targets or None,
-                                   functions=function_specs(context.plugins.functions),
-                                   packs=context.plugins.definition_packs())
-            diagnostics, count = diagnostics + list(catalog.diagnostics), len(catalog.definitions)
-        except DefinitionError as exc:
-            diagnostics, ok = diagnostics + list(exc.diagnostics), False
-    if fmt == "json":
-        print_json({"valid": ok, "kpis": count, "diagnostics": [d.to_dict() for d in diagnostics]})
-    else:
-        print_diagnostics(diagnostics)
-        errors = sum(d.is_error for d in diagnostics)
-        warnings = sum(d.severity == "warning" for d in diagnostics)
-        if ok:
-            what = f"{project_file} and " if project_file else ""
-            click.echo(f"{what}{plural(count or 0, 'KPI')} valid, {plural(warnings, 'warning')}")
-        else:
-            click.echo(f"{plural(errors, 'error')}, {plural(warnings, 'warning')}", err=True)
-    raise SystemExit(0 if ok else 1)
 
 
 @click.command(name="list")
@@ -184,7 +123,7 @@ def show(context: Context, kpi_id: str, definitions: tuple[str, ...], project_fi
     table = Table(show_header=False, title=text(f"{d.id} — {d.label(lang)}"))
     table.add_column("field", style="bold")
     table.add_column("value")
-    for key in ("description", "category", "objectives", "owner", "status", "version", "formula",
+    for key in ("description", "category", "objectives", "owner", "status", "replaced_by", "version", "formula",
                 "unit", "currency", "direction", "target", "tolerance", "thresholds", "converted", "alerts",
                 "inputs", "fields", "parameters", "depends_on", "inputs_needed", "used_by",
                 "labels", "tags", "vanity", "path", "extends"):
@@ -372,16 +311,21 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _builtin_commands() -> dict[str, click.Command]:
     from ._cli_catalog import catalog_command
+    from ._cli_diff import diff_command
     from ._cli_history import history_command
     from ._cli_init import init_command
+    from ._cli_metricflow import export_group, import_group
     from ._cli_plugins import packs_command, plugins_command
     from ._cli_report import report_command
     from ._cli_run import run_command
     from ._cli_serve import serve_command
+    from ._cli_sql import sql_command
     from ._cli_test import test_command
+    from ._cli_validate import validate
 
     return {"validate": validate, "list": list_, "show": show, "eval": eval_,
             "plugins": plugins_command, "packs": packs_command, "catalog": catalog_command,
             "init": init_command, "run": run_command, "test": test_command,
-            "history": history_command, "report": report_command,
+            "history": history_command, "report": report_command, "diff": diff_command,
+            "import": import_group, "export": export_group, "sql": sql_command,
             "serve": serve_command}

@@ -187,6 +187,7 @@ def smtp_server():
 
 
 # -- KPI definitions and a recording sink, shared by the alerting tests -------------------------
+# certified: a draft KPI does not alert unless the project opts in (alerting: {drafts: true})
 
 KPIS_YAML = """\
 kpis:
@@ -197,6 +198,7 @@ kpis:
     inputs: {cost: {unit: currency}, clicks: {unit: count}}
     unit: currency
     currency: EUR
+    status: certified
     direction: lower_is_better
     category: acquisition
     owner: growth
@@ -207,6 +209,7 @@ kpis:
     formula: clicks / impressions * 100
     inputs: {clicks: {unit: count}, impressions: {unit: count}}
     unit: percent
+    status: certified
     direction: higher_is_better
     category: awareness
     owner: brand
@@ -216,6 +219,7 @@ kpis:
     formula: amount
     inputs: {amount: {unit: currency}}
     unit: currency
+    status: certified
     direction: higher_is_better
     category: retention
     alerts:
@@ -227,6 +231,7 @@ kpis:
     formula: x
     inputs: {x: {unit: count}}
     unit: count
+    status: certified
     direction: higher_is_better
     thresholds: {warning: 10, critical: 5}
     alerts: {enabled: false}
@@ -235,6 +240,7 @@ kpis:
     formula: x
     inputs: {x: {unit: count}}
     unit: count
+    status: certified
     direction: higher_is_better
     thresholds: {warning: 10, critical: 5}
     alerts: {keep_firing_for: 1, severity: critical}

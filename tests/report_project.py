@@ -17,15 +17,15 @@ PLUGINS = load_plugins()
 DEFINITIONS = """\
 kpis:
   - {id: ctr, name: CTR, labels: {en: Click-through rate, fr: Taux de clic}, formula: clicks / impressions * 100,
-     unit: percent, direction: higher_is_better, objectives: [reach_more],
+     unit: percent, status: certified, direction: higher_is_better, objectives: [reach_more],
      inputs: {clicks: {unit: count}, impressions: {unit: count}}, thresholds: {good: 3, warning: 2, critical: 1}}
   - {id: cpc, name: CPC, labels: {en: Cost per click, fr: Coût par clic}, formula: cost / clicks, unit: currency,
-     direction: lower_is_better, objectives: [reach_more], thresholds: {good: 0.5, warning: 1, critical: 2},
+     status: certified, direction: lower_is_better, objectives: [reach_more], thresholds: {good: 0.5, warning: 1, critical: 2},
      inputs: {cost: {unit: currency}, clicks: {unit: count}}}
   - {id: clicks, name: Clicks, labels: {en: Clicks, fr: Clics}, formula: clicks, unit: count,
-     direction: higher_is_better, inputs: {clicks: {unit: count}}}
+     status: certified, direction: higher_is_better, inputs: {clicks: {unit: count}}}
   - {id: cost_per_conversion, name: Cost per conversion, labels: {en: Cost per conversion, fr: Coût par conversion},
-     formula: cost / conversions, unit: currency, direction: lower_is_better,
+     formula: cost / conversions, unit: currency, status: certified, direction: lower_is_better,
      inputs: {cost: {unit: currency}, conversions: {unit: count}}}
 """
 OBJECTIVES = """\

@@ -63,6 +63,7 @@ kpis:
     formula: n
     inputs: {n: {unit: count}}
     unit: count
+    status: certified  # a draft would not alert
     direction: lower_is_better
     thresholds: {warning: 5, critical: 10}
 """

@@ -45,6 +45,7 @@ HOSTILE_KPI = textwrap.dedent("""\
     formula: clicks / impressions * 100
     inputs: {clicks: {}, impressions: {}}
     unit: percent
+    status: certified
     direction: higher_is_better
     thresholds: {good: 5, warning: 4, critical: 3.5}
     """)

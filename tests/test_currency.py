@@ -65,7 +65,10 @@ def test_converted_definitions_keep_the_original_currency_visible():
     engine = project("JPY", {"EUR": 162.5}).engine
     data = engine["cpc"].to_dict()
     assert data["converted"] == {"from": "EUR", "rate": 162.5}
-    assert data["thresholds"] == {"good": 406.25, "warning": 650.0, "critical": 975.0}
+    levels = {k: v for k, v in data["thresholds"].items() if k != "source"}
+    assert levels == {"good": 406.25, "warning": 650.0, "critical": 975.0}
+    # where the figures come from survives the conversion (the text names the written currency)
+    assert data["thresholds"]["source"] == Engine.load()["cpc"].to_dict()["thresholds"]["source"]
     assert data["currency"] == "JPY"
     assert "converted" not in Engine.load()["cpc"].to_dict()
 

@@ -26,6 +26,7 @@ kpis:
     formula: signups / visits * 100
     inputs: {signups: {unit: count}, visits: {unit: count}}
     unit: percent
+    status: certified  # a draft would not alert
     direction: higher_is_better
     thresholds: {good: 8, warning: 5, critical: 2}
   - id: cost_per_signup
@@ -33,6 +34,7 @@ kpis:
     formula: spend / signups
     inputs: {spend: {unit: currency}, signups: {unit: count}}
     unit: currency
+    status: certified
     direction: lower_is_better
 """
 

@@ -137,7 +137,7 @@ def test_a_plugin_source_with_its_own_secret_setting_runs_from_a_project_file(ap
     ("type: csvv\npath: a.csv\ntime: t\ninputs: {visits: {agg: sum}}\n", {},
      ["kpiforge.yaml:4:11: error[source-type]: sources.web.type: unknown source type 'csvv' "
       "(did you mean 'csv'?); registered types: api, csv, dataframe, duckdb, json, parquet, "
-      "records, sql, sqlite"]),
+      "records, spark, sql, sqlite"]),
 ])
 def test_plugin_and_builtin_settings_are_validated_at_their_line(api, tmp_path, source, environ, expected):
     path = project_file(tmp_path, source)

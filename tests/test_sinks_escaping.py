@@ -132,6 +132,7 @@ def test_template_literal_html_is_escaped_in_the_email(tmp_path, smtp_server):
         "    formula: x\n"
         "    inputs: {x: {unit: count}}\n"
         "    unit: count\n"
+        "    status: certified\n"
         "    direction: higher_is_better\n"
         "    thresholds: {warning: 10, critical: 5}\n"
         "    alerts:\n"

@@ -226,7 +226,10 @@ def test_database_errors_are_translated_at_the_boundary(databases, tmp_path, sou
 @pytest.mark.parametrize("settings, message", [
     ({"table": "orders", "query": "SELECT 1"}, "either 'table' or 'query'"),
     ({}, "either 'table' or 'query'"),
-    ({"table": "orders", "url": "mysql://u@h/db"}, "the mysql dialect is not supported"),
+    ({"table": "orders", "url": "informix://u@h/db"},
+     r"the informix dialect is not supported \(supported: awsathena, bigquery, clickhouse, "
+     r"databricks, duckdb, hive, mariadb, mssql, mysql, oracle, postgresql, redshift, snowflake, "
+     r"sqlite, trino\)"),
     ({"table": "orders", "url": "not a url"}, "not a valid SQLAlchemy URL"),
 ])
 def test_bad_database_settings(source_types, tmp_path, settings, message):

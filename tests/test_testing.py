@@ -140,6 +140,27 @@ def test_an_unknown_kpi_in_expect_fails_the_case_with_its_position(tmp_path):
     assert proc.stdout.splitlines()[-1] == "0 passed, 1 failed"
 
 
+@pytest.mark.parametrize(("inputs", "passes", "message"), [
+    # a typo: the case would pass while proving nothing about the input it meant
+    ("{signups: 30, visit: 1000}", False,
+     r"typo\.test\.yaml:3:27: error\[unknown-input\]: tests\[0\]\.inputs\.visit: input 'visit' "
+     r"is not read by signup_rate \(did you mean 'visits'\?\); it reads signups, visits"),
+    ("{signups: 30, visits: 1000}", True, None),
+])
+def test_an_input_no_expected_kpi_reads_fails_the_case(tmp_path, inputs, passes, message):
+    tests = write(tmp_path / "typo.test.yaml", f"""
+        tests:
+          - name: an input of another KPI
+            inputs: {inputs}
+            expect:
+              signup_rate: {{value: 3.0}}
+        """)
+    proc = kpiforge("test", str(tests), "-d", str(CATALOG))
+    assert proc.returncode == (0 if passes else 1), proc.stdout
+    if message:
+        assert re.search(message, proc.stdout), proc.stdout
+
+
 def test_json_format_for_machines(tmp_path):
     tests = write(tmp_path / "mixed.test.yaml", """
         tests:

@@ -138,7 +138,7 @@ def dispatch(engine: Any, records: Iterable[Mapping[str, Any]], *, project_dir: 
         raise AlertConfigError("state: ':memory:' cannot hold alert state between runs; "
                                "give a file path (default .kpiforge/state.db)", field="state")
     report = DispatchReport(dry_run=dry_run, state_path=db_path)
-    definitions = engine.definitions
+    definitions = settings.alerted(engine.definitions)
     if dry_run and (db_path == ":memory:" or not Path(db_path).exists()):
         store = Store(":memory:")  # a dry run never creates the state database
     else:

@@ -40,6 +40,7 @@ class Settings:
     repeat_interval: float
     send_resolved: bool
     lang: str
+    drafts: bool = False  # whether KPIs with status: draft alert (alerting.drafts)
 
     @classmethod
     def from_alerting(cls, alerting: Mapping[str, Any] | None, lang: str) -> "Settings":
@@ -50,9 +51,19 @@ class Settings:
         if not isinstance(send_resolved, bool):
             raise AlertConfigError("alerting.send_resolved: expected true or false",
                                    field="alerting.send_resolved")
+        drafts = alerting.get("drafts", False)
+        if not isinstance(drafts, bool):
+            raise AlertConfigError("alerting.drafts: expected true or false", field="alerting.drafts")
         return cls(parse_duration(alerting.get("repeat_interval", DEFAULT_REPEAT_INTERVAL),
                                   field_name="alerting.repeat_interval"),
-                   send_resolved, lang)
+                   send_resolved, lang, drafts)
+
+    def alerted(self, definitions: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The definitions that may alert: a draft is still being worked on, so its alerts
+        would be noise to whoever is paged, unless the project opts in (``drafts: true``)."""
+        if self.drafts:
+            return definitions
+        return {k: d for k, d in definitions.items() if getattr(d, "status", None) != "draft"}
 
 
 def build_alert(definition: Any, rule: Rule, record: Mapping[str, Any], row: Mapping[str, Any],

@@ -139,6 +139,11 @@ def translate(exc: BaseException, *, name: str, where: str, doing: str,
                        f"source to type the column from every row{decimal_hint}")
         else:
             message = f"{file}, line {line}: the CSV reader cannot read this line: {first_line(exc)}"
+    elif "unknown or incorrect time zone" in lower:  # MySQL/MariaDB without its zone tables
+        named = re.search(r"time zone:? *'([^']*)'", text)
+        zone = f"'{named.group(1)}'" if named else "of the project"
+        message = (f"{where} does not know the time zone {zone}: load the server's time-zone "
+                   "tables (mysql_tzinfo_to_sql /usr/share/zoneinfo | mysql -u root mysql)")
     elif doing == "opening":
         message = f"cannot open {where}: {first_line(exc)}"
     elif "table with name" in lower or "no such table" in lower or (

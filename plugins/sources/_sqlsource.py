@@ -16,6 +16,7 @@ from kpiforge.sources import SourceFrame, SourceRequest, float_column, require_s
 
 from ._checks import check_columns, is_text_type, translate
 from ._dialects import Dialect, Params, quote_identifier, quote_qualified
+from ._glot import inline_parameters, named_dialect, sqlglot_name
 from ._sql import build_aggregate_query, build_latest_query
 
 __all__ = ["SqlSource", "dbapi_columns", "table_or_query"]
@@ -200,10 +201,32 @@ class SqlSource:
         params = Params(self.dialect.param_style)  # the relation binds first (file paths)
         relation = self.relation(params)
         raw = self.dialect.raw_time(quote_identifier(self.time), time_type)
-        return build_aggregate_query(relation, self.time, request, self.dialect, span=span,
-                                     params=params, time_sql=raw,
-                                     missing_sql=self.dialect.time_missing(raw),
-                                     time_kind=self.dialect.time_kind(time_type))
+        sql, values, names = build_aggregate_query(
+            relation, self.time, request, self.dialect, span=span, params=params, time_sql=raw,
+            missing_sql=self.dialect.time_missing(raw), time_kind=self.dialect.time_kind(time_type))
+        return self.dialect.render(sql, _owner_sql(relation, request)), values, names
+
+    def aggregate_sql(self, request: SourceRequest, dialect: str | None = None
+                      ) -> tuple[str, tuple[str, ...], list[str], str]:
+        """The one aggregate query of ``request`` as SQL to print and run elsewhere, with its
+        parameters written as literals: ``(sql, session statements it needs, input names in
+        column order (__i0..), sqlglot dialect name)``. ``dialect``: render for that engine
+        instead of this source's (the time column's type is still read from this source)."""
+        target = named_dialect(dialect) if dialect else self.dialect
+        if target.name != self.dialect.name and self.relation(Params(self.dialect.param_style)) \
+                .startswith(("read_", "(WITH")):
+            raise SourceError(f"source '{self.name}' reads files with DuckDB: its query can only "
+                              f"be written for duckdb, not {dialect}")
+        with self._session(self.dialect.setup(request.timezone)) as session:
+            described = self._describe(session)
+            span = self._span(request)
+        own, self.dialect = self.dialect, target
+        try:
+            sql, values, names = self._build(request, span, self._time_type(described))
+        finally:
+            self.dialect = own
+        return (inline_parameters(sql, values, target), tuple(target.setup(request.timezone)),
+                names, sqlglot_name(target))
 
     def latest(self, request: SourceRequest) -> datetime | None:
         """Local time of the newest row (for "the latest period with data")."""
@@ -215,9 +238,10 @@ class SqlSource:
             relation = self.relation(params)
             time_type = self._time_type(described)
             raw = self.dialect.raw_time(quote_identifier(self.time), time_type)
-            return build_latest_query(relation, self.time, request, self.dialect, span=span,
-                                      params=params, time_sql=raw,
-                                      time_kind=self.dialect.time_kind(time_type))
+            sql, values = build_latest_query(relation, self.time, request, self.dialect, span=span,
+                                             params=params, time_sql=raw,
+                                             time_kind=self.dialect.time_kind(time_type))
+            return self.dialect.render(sql, _owner_sql(relation, bare)), values
 
         columns = self._run(bare, build)
         values = columns["__latest"]
@@ -235,6 +259,14 @@ class SqlSource:
         if isinstance(value, date) and not isinstance(value, datetime):
             value = datetime.combine(value, datetime.min.time())
         return value
+
+
+def _owner_sql(relation: str, request: SourceRequest) -> tuple[str, ...]:
+    """The project owner's SQL in a query (a ``query:``, ``expression:``s), as it is written
+    there: sqlglot renders the rest for the engine, not these (see ``Dialect.render``)."""
+    raw = [relation] if relation.startswith("(") else []
+    raw.extend(f"({s.expression})" for s in request.inputs.values() if s.expression is not None)
+    return tuple(sorted(set(raw), key=len, reverse=True))  # the longest first: no part replaced alone
 
 
 def _drop_missing_times(columns: dict[str, Any]) -> tuple[dict[str, Any], int]:

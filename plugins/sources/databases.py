@@ -35,9 +35,11 @@ from kpiforge.sources import SourceRequest, require_setting
 
 from ._dialects import Dialect, DuckDBDialect, Params, PostgresDialect, SqliteDialect, quote_identifier
 from ._duckdb import check_select, duckdb_session
+from ._glot import GlotDialect
 from ._sqlsource import SqlSource, dbapi_columns, table_or_query
 
-__all__ = ["DuckDBSource", "SqlAlchemySource", "SqliteSource", "kpiforge_register_source_types"]
+__all__ = ["DuckDBSource", "SqlAlchemySource", "SqliteSource", "kpiforge_register_source_types",
+           "sql_dialect"]
 
 SQL_EXTRA_HINT = "pip install 'kpiforge[sql]'"
 
@@ -157,6 +159,31 @@ _DIALECTS: dict[str, type[Dialect]] = {
     "sqlite": SqliteDialect,
     "duckdb": DuckDBDialect,
 }
+# SQLAlchemy backend name -> the kpiforge dialect sqlglot renders for it (_glot)
+_GLOT_BACKENDS = {
+    "mysql": "mysql", "mariadb": "mariadb", "bigquery": "bigquery", "snowflake": "snowflake",
+    "redshift": "redshift", "trino": "trino", "awsathena": "athena", "databricks": "databricks",
+    "hive": "spark", "clickhouse": "clickhouse", "mssql": "tsql", "oracle": "oracle",
+}
+# what to install when a backend's SQLAlchemy dialect or DBAPI driver is missing
+_DRIVER_HINTS = {
+    "mysql": "pip install 'kpiforge[mysql]'", "mariadb": "pip install 'kpiforge[mysql]'",
+    "bigquery": "pip install sqlalchemy-bigquery", "snowflake": "pip install snowflake-sqlalchemy",
+    "redshift": "pip install sqlalchemy-redshift redshift_connector",
+    "trino": "pip install trino", "awsathena": "pip install pyathena",
+    "databricks": "pip install databricks-sqlalchemy", "hive": "pip install 'pyhive[hive]'",
+    "clickhouse": "pip install clickhouse-sqlalchemy", "mssql": "pip install pyodbc",
+    "oracle": "pip install oracledb",
+}
+
+
+def sql_dialect(backend: str) -> Dialect | None:
+    """The dialect of a SQLAlchemy backend name (``mysql``, ``postgresql``, ...); None: unknown."""
+    if backend in _DIALECTS:
+        return _DIALECTS[backend]()
+    if backend in _GLOT_BACKENDS:
+        return GlotDialect(_GLOT_BACKENDS[backend])
+    return None
 
 
 class SqlAlchemySource(_SqliteSpan, SqlSource):
@@ -176,11 +203,13 @@ class SqlAlchemySource(_SqliteSpan, SqlSource):
         except Exception:  # never echo the URL: it holds the expanded password
             raise SourceError(f"source '{name}': 'url' is not a valid SQLAlchemy URL") from None
         backend = self.url.get_backend_name()
-        dialect = _DIALECTS.get(backend)
+        dialect = sql_dialect(backend)
         if dialect is None:
             raise SourceError(f"source '{name}': the {backend} dialect is not supported "
-                              f"(supported: {', '.join(sorted(_DIALECTS))})")
-        self.dialect = dialect()
+                              f"(supported: {', '.join(sorted({*_DIALECTS, *_GLOT_BACKENDS}))})",
+                              field=("url",))
+        self.dialect = dialect
+        self.hint = _DRIVER_HINTS.get(backend, SQL_EXTRA_HINT)
         self.secrets = [s for s in (self.url.password,) if s]
         self.from_item = table_or_query(name, settings)
         self.table_name = settings.get("table")
@@ -208,23 +237,27 @@ class SqlAlchemySource(_SqliteSpan, SqlSource):
         sa = self._sa
         try:
             engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
-        except ImportError as exc:  # the DBAPI driver (psycopg, ...) is missing
+        except (ImportError, sa.exc.NoSuchModuleError) as exc:
+            # the DBAPI driver (psycopg, pymysql, ...) or the SQLAlchemy dialect package
+            # (sqlalchemy-bigquery, ...) is missing: either way, what to install
+            missing = getattr(exc, "name", None) or exc
             raise SourceError(f"source '{self.name}': driver for {self.url.drivername} is not "
-                              f"installed: {SQL_EXTRA_HINT} ({exc.name or exc})") from exc
+                              f"installed: {self.hint} ({missing})", field=("url",)) from exc
         try:
             with engine.connect() as connection:
                 for statement in setup:
                     connection.execute(sa.text(statement))
-                yield _SqlAlchemySession(sa, connection, self.table_name)
+                yield _SqlAlchemySession(sa, connection, self.table_name, self.dialect)
         finally:
             engine.dispose()
 
 
 class _SqlAlchemySession:
-    def __init__(self, sa: Any, connection: Any, table: str | None):
+    def __init__(self, sa: Any, connection: Any, table: str | None, dialect: Dialect):
         self.sa = sa
         self.connection = connection
         self.table = table
+        self.dialect = dialect
 
     def query(self, sql: str, params: Mapping[str, Any]) -> dict[str, Any]:
         result = self.connection.execute(self.sa.text(sql), dict(params))
@@ -245,8 +278,9 @@ class _SqlAlchemySession:
             schema, name = self._schema_and_name()
             columns = self.sa.inspect(self.connection).get_columns(name, schema=schema)
             return {c["name"]: _type_name(c["type"]) for c in columns}
-        result = self.connection.execute(self.sa.text(f"SELECT * FROM {relation} AS __src LIMIT 0"),
-                                         dict(params))
+        # LIMIT is not SQL Server's or Oracle's: the other engines get the sqlglot rendering
+        sql = self.dialect.render(f"SELECT * FROM {relation} AS __src LIMIT 0", (relation,))
+        result = self.connection.execute(self.sa.text(sql), dict(params))
         return {name: "" for name in result.keys()}
 
     def tables(self) -> list[str]:
@@ -299,12 +333,28 @@ SQL_SETTINGS_SCHEMA: dict[str, Any] = {
 }
 
 
+def _spark_source(name: str, settings: Mapping[str, Any], context: SourceContext) -> SqlSource:
+    from ._spark import SparkSource
+
+    return SparkSource(name, settings, context.project_dir)
+
+
+def _spark_schema() -> dict[str, Any]:
+    from ._spark import SPARK_SETTINGS_SCHEMA
+
+    return SPARK_SETTINGS_SCHEMA
+
+
 @hookimpl
 def kpiforge_register_source_types(register: SourceTypeRegister) -> None:
     register("duckdb", _factory(DuckDBSource), settings_schema=FILE_SETTINGS_SCHEMA, secrets=(),
              doc="A DuckDB database file (table or query), opened read-only.")
     register("sqlite", _factory(SqliteSource), settings_schema=FILE_SETTINGS_SCHEMA, secrets=(),
              doc="A SQLite database file (table or query), aggregated by SQLite itself.")
+    register("spark", _spark_source, settings_schema=_spark_schema(), secrets=(),
+             doc="A table, files or a query of a SparkSession (local[*] or a cluster), "
+                 "aggregated by Spark; needs kpiforge[spark].")
     register("sql", _factory(SqlAlchemySource), settings_schema=SQL_SETTINGS_SCHEMA,
              secrets={"url": "url"},
-             doc="Any SQLAlchemy URL (PostgreSQL, SQLite, ...); needs kpiforge[sql].")
+             doc="Any SQLAlchemy URL (PostgreSQL, MySQL/MariaDB, BigQuery, Snowflake, ...); "
+                 "needs kpiforge[sql] and the engine's driver.")
