@@ -318,6 +318,7 @@ def _builtin_commands() -> dict[str, click.Command]:
     from ._cli_plugins import packs_command, plugins_command
     from ._cli_report import report_command
     from ._cli_run import run_command
+    from ._cli_serve import serve_command
     from ._cli_sql import sql_command
     from ._cli_test import test_command
     from ._cli_validate import validate
@@ -326,4 +327,5 @@ def _builtin_commands() -> dict[str, click.Command]:
             "plugins": plugins_command, "packs": packs_command, "catalog": catalog_command,
             "init": init_command, "run": run_command, "test": test_command,
             "history": history_command, "report": report_command, "diff": diff_command,
-            "import": import_group, "export": export_group, "sql": sql_command}
+            "import": import_group, "export": export_group, "sql": sql_command,
+            "serve": serve_command}

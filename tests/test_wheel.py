@@ -105,7 +105,8 @@ def test_wheel_ships_the_catalog_templates(wheel_venv):
     """The HTML page and UI strings are package data: the installed catalog renders in French."""
     env_dir, work, wheel = wheel_venv
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"kpiforge/templates/catalog.html.j2", "kpiforge/templates/catalog_strings.yaml"} <= names
+    assert {"kpiforge/templates/catalog.html.j2", "kpiforge/templates/catalog_strings.yaml",
+            "kpiforge/templates/serve.html.j2", "kpiforge/templates/serve_strings.yaml"} <= names
     proc = run(env_dir, work, str(env_dir / "bin" / "kpiforge"), "catalog", "--lang", "fr",
                "--format", "html")
     assert proc.returncode == 0, proc.stderr
