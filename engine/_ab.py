@@ -106,11 +106,11 @@ def ab(project: Any, kpi: str, *, variant: str, control: str, period: str | None
     definition = engine.definitions.get(kpi)
     if definition is None:
         raise KpiforgeError(f"kpiforge ab: no KPI '{kpi}'")
-    if variant not in project.dimensions:
+    if variant not in project.dimensions():
         raise KpiforgeError(f"kpiforge ab: the project has no dimension '{variant}' "
-                            f"(dimensions: {', '.join(project.dimensions) or 'none'})")
+                            f"(dimensions: {', '.join(project.dimensions()) or 'none'})")
     num_name, den_name, scale = _shape(definition.formula, kpi)
-    where = project.input_sources
+    where = project.input_sources()
     names = {where.get(num_name), where.get(den_name)}
     if None in names or len(names) != 1:
         raise KpiforgeError(f"kpiforge ab: inputs '{num_name}' and '{den_name}' of KPI '{kpi}' "

@@ -1,0 +1,145 @@
+"""kpiforge ab: every figure against scipy / statsmodels on generated data, the SRM warning, Holm."""
+
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kpiforge import KpiforgeError
+from kpiforge._ab import ab
+from kpiforge._ab_stats import chi2_sf, holm, student_t_sf
+from kpiforge._project import load_project
+
+scipy_stats = pytest.importorskip("scipy.stats")
+multitest = pytest.importorskip("statsmodels.stats.multitest")
+proportion = pytest.importorskip("statsmodels.stats.proportion")
+
+ALPHA = 0.05
+
+
+def _write(tmp_path: Path, sizes: dict[str, int], seed: int = 1) -> dict[str, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    groups, lines = {}, ["day,variant,converted,revenue,orders"]
+    for i, (name, n) in enumerate(sizes.items()):
+        converted = (rng.random(n) < 0.10 + 0.02 * i).astype(int)
+        orders = rng.poisson(0.5 + 0.1 * i, n)
+        revenue = np.round(orders * rng.gamma(2.0, 20.0 + 3 * i, n), 2)
+        groups[name] = {"converted": converted, "revenue": revenue, "orders": orders}
+        lines += [f"2026-10-{1 + k % 28:02d},{name},{c},{r},{o}"
+                  for k, (c, r, o) in enumerate(zip(converted, revenue, orders))]
+    (tmp_path / "visits.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "kpiforge.yaml").write_text(textwrap.dedent("""
+        sources:
+          web:
+            type: csv
+            path: visits.csv
+            time: day
+            dimensions: [variant]
+            inputs:
+              conversions: {column: converted, agg: sum}
+              site_visitors: {column: "*", agg: count}
+              customers: {column: "*", agg: count}
+              revenue: {agg: sum}
+              orders: {agg: sum}
+    """))
+    return groups
+
+
+def _expected(test: str, g: dict[str, np.ndarray], c: dict[str, np.ndarray]) -> dict[str, float]:
+    z = scipy_stats.norm.ppf(1 - ALPHA / 2)
+    if test == "conversion_rate":
+        x1, n1, x0, n0 = g["converted"].sum(), len(g["converted"]), c["converted"].sum(), len(c["converted"])
+        _, p = proportion.proportions_ztest([x1, x0], [n1, n0])  # pooled variance
+        lo, hi = proportion.confint_proportions_2indep(x1, n1, x0, n0, method="wald", alpha=ALPHA)
+        return {"value": 100 * x1 / n1, "control_value": 100 * x0 / n0, "p_value": p,
+                "ci_low": 100 * lo, "ci_high": 100 * hi}
+    if test == "revenue_per_customer":
+        a, b = g["revenue"], c["revenue"]
+        res = scipy_stats.ttest_ind(a, b, equal_var=False)
+        ci = res.confidence_interval(1 - ALPHA)
+        return {"value": a.mean(), "control_value": b.mean(), "p_value": res.pvalue,
+                "ci_low": ci.low, "ci_high": ci.high}
+    # aov: delta method, written out from per-unit data (numpy's covariances, not the sums)
+    out = {}
+    for key, d in (("t", g), ("c", c)):
+        y, x = d["revenue"], d["orders"]
+        r = y.sum() / x.sum()
+        cov = np.cov(y, x, ddof=1)
+        out[key] = (r, (cov[0, 0] - 2 * r * cov[0, 1] + r * r * cov[1, 1]) / (len(y) * x.mean() ** 2))
+    diff, se = out["t"][0] - out["c"][0], math.sqrt(out["t"][1] + out["c"][1])
+    return {"value": out["t"][0], "control_value": out["c"][0],
+            "p_value": 2 * scipy_stats.norm.sf(abs(diff / se)), "ci_low": diff - z * se,
+            "ci_high": diff + z * se}
+
+
+@pytest.mark.parametrize(("kpi", "test"), [
+    ("conversion_rate", "two-proportion z-test"),
+    ("revenue_per_customer", "Welch t-test"),
+    ("aov", "delta method z-test"),
+])
+def test_figures_match_scipy(tmp_path, kpi, test) -> None:
+    groups = _write(tmp_path, {"A": 800, "B": 820})
+    result = ab(load_project(tmp_path / "kpiforge.yaml"), kpi, variant="variant", control="A",
+                period="2026-10")
+    (row,) = result.results
+    want = _expected(kpi, groups["B"], groups["A"])
+    assert row.test == test
+    assert (row.variant, row.control) == ("B", "A")
+    for key, value in want.items():
+        assert getattr(row, key) == pytest.approx(value, rel=1e-7, abs=1e-9), key
+    assert row.diff == pytest.approx(want["value"] - want["control_value"], rel=1e-9)
+    assert row.lift == pytest.approx(want["value"] / want["control_value"] - 1, rel=1e-9)
+    assert row.significant == (want["p_value"] < ALPHA)
+    assert not any("mismatch" in w for w in result.warnings)
+    json.dumps(result.to_dict())  # the JSON shape is plain
+
+
+def test_sample_ratio_mismatch_warns(tmp_path) -> None:
+    _write(tmp_path, {"A": 1000, "B": 800})
+    result = ab(load_project(tmp_path / "kpiforge.yaml"), "conversion_rate", variant="variant",
+                control="A", period="2026-10")
+    (warning,) = [w for w in result.warnings if "mismatch" in w]
+    assert "A: 1000" in warning and "B: 800" in warning
+    p = scipy_stats.chisquare([1000, 800]).pvalue
+    assert f"{p:.3g}" in warning
+
+
+def test_several_variants_are_holm_adjusted(tmp_path) -> None:
+    groups = _write(tmp_path, {"A": 700, "B": 700, "C": 700, "D": 700}, seed=3)
+    result = ab(load_project(tmp_path / "kpiforge.yaml"), "revenue_per_customer",
+                variant="variant", control="A", period="2026-10")
+    raw = [scipy_stats.ttest_ind(groups[v]["revenue"], groups["A"]["revenue"], equal_var=False).pvalue
+           for v in "BCD"]
+    _, adjusted, _, _ = multitest.multipletests(raw, method="holm")
+    assert [r.variant for r in result.results] == ["B", "C", "D"]
+    assert [r.p_value for r in result.results] == pytest.approx(list(adjusted), rel=1e-7)
+
+
+@pytest.mark.parametrize(("t", "df"), [(0.0, 3), (1.7, 2.5), (-2.2, 10), (4.0, 150.3), (0.3, 1)])
+def test_student_t_matches_scipy(t, df) -> None:
+    assert student_t_sf(t, df) == pytest.approx(scipy_stats.t.sf(t, df), rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.parametrize(("x", "df"), [(0.5, 1), (3.84, 1), (10.0, 3), (2.0, 7), (40.0, 5)])
+def test_chi2_matches_scipy(x, df) -> None:
+    assert chi2_sf(x, df) == pytest.approx(scipy_stats.chi2.sf(x, df), rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.parametrize("p", [[0.01, 0.04, 0.03], [0.5, 0.001], [0.2, 0.2, 0.9, 0.01]])
+def test_holm_matches_statsmodels(p) -> None:
+    assert holm(p) == pytest.approx(list(multitest.multipletests(p, method="holm")[1]))
+
+
+@pytest.mark.parametrize(("kpi", "message"), [
+    ("ctr", "must come from one source"),
+])
+def test_other_shapes_are_refused(tmp_path, kpi, message) -> None:
+    _write(tmp_path, {"A": 50, "B": 50})
+    with pytest.raises(KpiforgeError, match=message):
+        ab(load_project(tmp_path / "kpiforge.yaml"), kpi, variant="variant", control="A",
+           period="2026-10")
