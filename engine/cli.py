@@ -371,6 +371,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _builtin_commands() -> dict[str, click.Command]:
+    from ._cli_ab import ab_command
     from ._cli_catalog import catalog_command
     from ._cli_history import history_command
     from ._cli_init import init_command
@@ -382,4 +383,4 @@ def _builtin_commands() -> dict[str, click.Command]:
     return {"validate": validate, "list": list_, "show": show, "eval": eval_,
             "plugins": plugins_command, "packs": packs_command, "catalog": catalog_command,
             "init": init_command, "run": run_command, "test": test_command,
-            "history": history_command, "report": report_command}
+            "history": history_command, "report": report_command, "ab": ab_command}

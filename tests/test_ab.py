@@ -143,3 +143,50 @@ def test_other_shapes_are_refused(tmp_path, kpi, message) -> None:
     with pytest.raises(KpiforgeError, match=message):
         ab(load_project(tmp_path / "kpiforge.yaml"), kpi, variant="variant", control="A",
            period="2026-10")
+
+
+def _cli(tmp_path: Path, capsys, *args: str) -> tuple[int, str, str]:
+    from kpiforge.cli import main
+
+    try:
+        main(["ab", "--project", str(tmp_path / "kpiforge.yaml"), *args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_json_equals_the_api(tmp_path, capsys) -> None:
+    _write(tmp_path, {"A": 300, "B": 300, "C": 300})
+    code, out, _ = _cli(tmp_path, capsys, "--kpi", "aov", "--variant", "variant", "--control", "A",
+                        "--period", "2026-10", "--format", "json")
+    assert code == 0
+    want = ab(load_project(tmp_path / "kpiforge.yaml"), "aov", variant="variant", control="A",
+              period="2026-10").to_dict()
+    got = json.loads(out)
+    assert got == json.loads(json.dumps(want))
+    assert set(got["results"][0]) == {"kpi", "variant", "control", "value", "control_value", "diff",
+                                      "ci_low", "ci_high", "lift", "p_value", "test", "significant"}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--kpi", "ctr", "--variant", "variant", "--control", "A"], "must come from one source"),
+    (["--kpi", "aov", "--variant", "country", "--control", "A"], "no dimension 'country'"),
+    (["--kpi", "aov", "--variant", "variant", "--control", "Z"], "no data for control 'Z'"),
+    (["--kpi", "aov", "--variant", "variant", "--control", "A", "--period", "2026-10",
+      "--from", "2026-10-01"], "not both"),
+])
+def test_cli_errors_are_messages(tmp_path, capsys, args, message) -> None:
+    _write(tmp_path, {"A": 30, "B": 30})
+    code, _, err = _cli(tmp_path, capsys, *args)
+    assert code != 0
+    assert message in err and "Traceback" not in err
+
+
+def test_cli_table(tmp_path, capsys) -> None:
+    _write(tmp_path, {"A": 1000, "B": 800})
+    code, out, err = _cli(tmp_path, capsys, "--kpi", "conversion_rate", "--variant", "variant",
+                          "--control", "A", "--period", "2026-10")
+    assert code == 0
+    assert "two-proportion z-test" in out and "sample ratio mismatch" in err
