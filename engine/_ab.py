@@ -100,8 +100,11 @@ def _test_for(num: InputSpec, den: InputSpec) -> str:
 
 def ab(project: Any, kpi: str, *, variant: str, control: str, period: str | None = None,
        start: Any = None, end: Any = None, grain: str | None = None, alpha: float = 0.05,
-       data: Any = None) -> AbResult:
-    """Compare every value of dimension ``variant`` with ``control`` for KPI ``kpi``."""
+       data: Any = None, split: Mapping[str, float] | None = None) -> AbResult:
+    """Compare every value of dimension ``variant`` with ``control`` for KPI ``kpi``.
+
+    ``split`` gives the planned share of units per variant (relative weights) for the
+    sample-ratio-mismatch check; by default an equal split."""
     engine = project.engine
     definition = engine.definitions.get(kpi)
     if definition is None:
@@ -140,7 +143,7 @@ def ab(project: Any, kpi: str, *, variant: str, control: str, period: str | None
                             day_ranges(periods), (variant,), specs)
     frame = call_source(project, source_name, "fetch", sources[source_name].fetch, request)
     totals = _by_variant(frame, variant, specs)
-    return _compare(kpi, totals, control, test, scale, alpha, tuple(frame.warnings))
+    return _compare(kpi, totals, control, test, scale, alpha, tuple(frame.warnings), split)
 
 
 def _by_variant(frame: Any, variant: str, specs: Mapping[str, InputSpec]) -> dict[str, dict[str, float]]:
@@ -153,7 +156,8 @@ def _by_variant(frame: Any, variant: str, specs: Mapping[str, InputSpec]) -> dic
 
 
 def _compare(kpi: str, totals: dict[str, dict[str, float]], control: str, test: str,
-             scale: float, alpha: float, warnings: tuple[str, ...]) -> AbResult:
+             scale: float, alpha: float, warnings: tuple[str, ...],
+             split: Mapping[str, float] | None = None) -> AbResult:
     if control not in totals:
         raise KpiforgeError(f"kpiforge ab: no data for control '{control}' (values: "
                             f"{', '.join(totals) or 'none'})")
@@ -164,13 +168,23 @@ def _compare(kpi: str, totals: dict[str, dict[str, float]], control: str, test: 
     units = [totals[v]["units"] for v in totals]
     if any(n < 2 for n in units):
         raise SourceError("kpiforge ab: every variant needs at least 2 units")
-    expected = sum(units) / len(units)
-    chi2 = sum((n - expected) ** 2 / expected for n in units)
+    zero = [v for v, t in totals.items() if t["x"] == 0]
+    if zero:
+        raise SourceError(f"kpiforge ab: the denominator is 0 for variant '{zero[0]}'")
+    weights = [1.0] * len(totals)
+    if split is not None:
+        missing = [v for v in totals if not split.get(v, 0) > 0]
+        if missing:
+            raise KpiforgeError(f"kpiforge ab: the split gives no positive share to '{missing[0]}'")
+        weights = [float(split[v]) for v in totals]
+    expected = [sum(units) * w / sum(weights) for w in weights]
+    chi2 = sum((n - e) ** 2 / e for n, e in zip(units, expected))
     srm_p = chi2_sf(chi2, len(units) - 1)
     if srm_p < SRM_ALPHA:
-        split = ", ".join(f"{v}: {int(totals[v]['units'])}" for v in totals)
-        notes.append(f"sample ratio mismatch: units per variant {split} (chi-square p = "
-                     f"{srm_p:.3g}, equal split expected); the assignment may be broken")
+        counts = ", ".join(f"{v}: {int(totals[v]['units'])}" for v in totals)
+        notes.append(f"sample ratio mismatch: units per variant {counts} (chi-square p = "
+                     f"{srm_p:.3g}, {'equal' if split is None else 'planned'} split expected); "
+                     "the assignment may be broken")
     c = totals[control]
     binary = test == "mean" and all(abs(t["yy"] - t["y"]) <= 1e-9 * max(1.0, t["y"])
                                     for t in totals.values())

@@ -20,6 +20,19 @@ def _num(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}g}"
 
 
+def _split(text: str) -> dict[str, float]:
+    shares: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, weight = part.partition("=")
+        try:
+            shares[name.strip()] = float(weight)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            fail(f"--split: '{part}' is not VARIANT=WEIGHT (e.g. --split A=50,B=50)", 2)
+    return shares
+
+
 @click.command(name="ab")
 @project_option("kpiforge.yaml")
 @click.option("--kpi", "kpi", required=True, metavar="ID", help="The KPI to compare.")
@@ -30,11 +43,13 @@ def _num(value: float | None, digits: int = 4) -> str:
 @click.option("--to", "end", metavar="DATE", help="Last day (YYYY-MM-DD), included.")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
               show_default=True, help="Significance level (and 1 - confidence of the intervals).")
+@click.option("--split", metavar="V=W,...", help="The planned share of units per variant "
+              "(e.g. A=50,B=50) for the sample-ratio-mismatch check. Default: equal.")
 @format_option("table", "json")
 @click.pass_obj
 def ab_command(context: Any, project_file: str, kpi: str, variant: str, control: str,
                period: str | None, start: str | None, end: str | None, alpha: float,
-               fmt: str) -> None:
+               split: str | None, fmt: str) -> None:
     """Compare every value of the variant dimension with the control for one KPI.
 
     The test follows from the KPI's formula: a rate of a 0/1 count over units gets a
@@ -43,6 +58,7 @@ def ab_command(context: Any, project_file: str, kpi: str, variant: str, control:
     """
     if period is not None and (start is not None or end is not None):
         fail("use --period or --from/--to, not both", 2)
+    shares = _split(split) if split is not None else None
     project = load_project_or_fail(project_file, context.plugins)
     try:
         project.engine
@@ -51,7 +67,7 @@ def ab_command(context: Any, project_file: str, kpi: str, variant: str, control:
         fail(f"{plural(len(exc.errors), 'error')} in the definitions")
     try:
         result = ab(project, kpi, variant=variant, control=control, period=period,
-                    start=start, end=end, alpha=alpha)
+                    start=start, end=end, alpha=alpha, split=shares)
     except KpiforgeError as exc:
         fail(str(exc))
     if fmt == "json":

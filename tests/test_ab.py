@@ -104,9 +104,21 @@ def test_sample_ratio_mismatch_warns(tmp_path) -> None:
     result = ab(load_project(tmp_path / "kpiforge.yaml"), "conversion_rate", variant="variant",
                 control="A", period="2026-10")
     (warning,) = [w for w in result.warnings if "mismatch" in w]
-    assert "A: 1000" in warning and "B: 800" in warning
+    assert "A: 1000" in warning and "B: 800" in warning and "equal split" in warning
     p = scipy_stats.chisquare([1000, 800]).pvalue
     assert f"{p:.3g}" in warning
+
+
+@pytest.mark.parametrize(("split", "warns"), [
+    ({"A": 5, "B": 4}, False),  # the planned 5:4 split: no mismatch
+    ({"A": 1, "B": 1}, True),
+    ({"A": 4, "B": 5}, True),
+])
+def test_sample_ratio_mismatch_follows_the_planned_split(tmp_path, split, warns) -> None:
+    _write(tmp_path, {"A": 1000, "B": 800})
+    result = ab(load_project(tmp_path / "kpiforge.yaml"), "conversion_rate", variant="variant",
+                control="A", period="2026-10", split=split)
+    assert any("mismatch" in w for w in result.warnings) == warns
 
 
 def test_several_variants_are_holm_adjusted(tmp_path) -> None:
@@ -137,6 +149,7 @@ def test_holm_matches_statsmodels(p) -> None:
 
 @pytest.mark.parametrize(("kpi", "message"), [
     ("ctr", "must come from one source"),
+    ("ltv", "an A/B test needs 'a / b'"),
 ])
 def test_other_shapes_are_refused(tmp_path, kpi, message) -> None:
     _write(tmp_path, {"A": 50, "B": 50})
@@ -176,6 +189,8 @@ def test_cli_json_equals_the_api(tmp_path, capsys) -> None:
     (["--kpi", "aov", "--variant", "variant", "--control", "Z"], "no data for control 'Z'"),
     (["--kpi", "aov", "--variant", "variant", "--control", "A", "--period", "2026-10",
       "--from", "2026-10-01"], "not both"),
+    (["--kpi", "aov", "--variant", "variant", "--control", "A", "--split", "A:1"],
+     "not VARIANT=WEIGHT"),
 ])
 def test_cli_errors_are_messages(tmp_path, capsys, args, message) -> None:
     _write(tmp_path, {"A": 30, "B": 30})
@@ -190,3 +205,6 @@ def test_cli_table(tmp_path, capsys) -> None:
                           "--control", "A", "--period", "2026-10")
     assert code == 0
     assert "two-proportion z-test" in out and "sample ratio mismatch" in err
+    code, out, err = _cli(tmp_path, capsys, "--kpi", "conversion_rate", "--variant", "variant",
+                          "--control", "A", "--period", "2026-10", "--split", "A=5,B=4")
+    assert code == 0 and "mismatch" not in err
