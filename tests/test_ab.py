@@ -208,3 +208,33 @@ def test_cli_table(tmp_path, capsys) -> None:
     code, out, err = _cli(tmp_path, capsys, "--kpi", "conversion_rate", "--variant", "variant",
                           "--control", "A", "--period", "2026-10", "--split", "A=5,B=4")
     assert code == 0 and "mismatch" not in err
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from kpiforge._ab_stats import two_proportion, welch  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 5000), st.integers(2, 5000), st.floats(0.01, 0.99), st.floats(0.01, 0.99))
+def test_two_proportion_agrees_with_statsmodels(n1, n0, f1, f0) -> None:
+    x1, x0 = round(n1 * f1), round(n0 * f0)
+    est = two_proportion(x1, n1, x0, n0)
+    pooled = (x1 + x0) / (n1 + n0)
+    if 0 < pooled < 1:
+        assert est.p_value == pytest.approx(proportion.proportions_ztest([x1, x0], [n1, n0])[1],
+                                            rel=1e-7, abs=1e-12)
+    lo, hi = proportion.confint_proportions_2indep(x1, n1, x0, n0, method="wald")
+    assert (est.ci_low, est.ci_high) == pytest.approx((lo, hi), rel=1e-9, abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(3, 400), st.integers(3, 400), st.floats(0.1, 50))
+def test_welch_agrees_with_scipy(seed, n1, n0, spread) -> None:
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(10, spread, n1), rng.normal(11, 1.0, n0)
+    est = welch(a.sum(), (a * a).sum(), n1, b.sum(), (b * b).sum(), n0)
+    res = scipy_stats.ttest_ind(a, b, equal_var=False)
+    ci = res.confidence_interval(0.95)
+    assert est.p_value == pytest.approx(res.pvalue, rel=1e-6, abs=1e-12)
+    assert (est.ci_low, est.ci_high) == pytest.approx((ci.low, ci.high), rel=1e-7)
