@@ -22,7 +22,8 @@ proportion = pytest.importorskip("statsmodels.stats.proportion")
 ALPHA = 0.05
 
 
-def _write(tmp_path: Path, sizes: dict[str, int], seed: int = 1) -> dict[str, dict[str, np.ndarray]]:
+def _write(tmp_path: Path, sizes: dict[str, int], seed: int = 1,
+           fmt: str = "csv") -> dict[str, dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
     groups, lines = {}, ["day,variant,converted,revenue,orders"]
     for i, (name, n) in enumerate(sizes.items()):
@@ -33,11 +34,14 @@ def _write(tmp_path: Path, sizes: dict[str, int], seed: int = 1) -> dict[str, di
         lines += [f"2026-10-{1 + k % 28:02d},{name},{c},{r},{o}"
                   for k, (c, r, o) in enumerate(zip(converted, revenue, orders))]
     (tmp_path / "visits.csv").write_text("\n".join(lines) + "\n")
+    if fmt == "parquet":
+        pd = pytest.importorskip("pandas")
+        pd.read_csv(tmp_path / "visits.csv", dtype={"day": str}).to_parquet(tmp_path / "visits.parquet")
     (tmp_path / "kpiforge.yaml").write_text(textwrap.dedent("""
         sources:
           web:
-            type: csv
-            path: visits.csv
+            type: FMT
+            path: visits.FMT
             time: day
             dimensions: [variant]
             inputs:
@@ -46,7 +50,7 @@ def _write(tmp_path: Path, sizes: dict[str, int], seed: int = 1) -> dict[str, di
               customers: {column: "*", agg: count}
               revenue: {agg: sum}
               orders: {agg: sum}
-    """))
+    """).replace("FMT", fmt))
     return groups
 
 
@@ -77,13 +81,14 @@ def _expected(test: str, g: dict[str, np.ndarray], c: dict[str, np.ndarray]) -> 
             "ci_high": diff + z * se}
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
 @pytest.mark.parametrize(("kpi", "test"), [
     ("conversion_rate", "two-proportion z-test"),
     ("revenue_per_customer", "Welch t-test"),
     ("aov", "delta method z-test"),
 ])
-def test_figures_match_scipy(tmp_path, kpi, test) -> None:
-    groups = _write(tmp_path, {"A": 800, "B": 820})
+def test_figures_match_scipy(tmp_path, kpi, test, fmt) -> None:
+    groups = _write(tmp_path, {"A": 800, "B": 820}, fmt=fmt)
     result = ab(load_project(tmp_path / "kpiforge.yaml"), kpi, variant="variant", control="A",
                 period="2026-10")
     (row,) = result.results
