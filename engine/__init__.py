@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ resolves these
+    from ._ab import AbComparison, AbResult
     from ._dispatch import DispatchSummary
     from ._engine import Engine
     from ._history import History, HistoryRecord
@@ -57,6 +58,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ re
     from .hookspecs import hookimpl
 
 __all__ = [
+    "AbComparison",
+    "AbResult",
     "AlertConfigError",
     "AlertState",
     "ArgumentError",
@@ -106,6 +109,8 @@ __version__ = "0.1.0"
 
 # public name -> the module (relative to this package) that defines it
 _EXPORTS: dict[str, str] = {
+    "AbComparison": "_ab",
+    "AbResult": "_ab",
     "AlertConfigError": "errors",
     "AlertState": "_model",
     "ArgumentError": "errors",

@@ -49,6 +49,7 @@ from ._yamlio import Document, load_document
 from .errors import AlertConfigError, DefinitionError, Diagnostic, ProjectError, SourceError
 
 if TYPE_CHECKING:  # imported by the methods that use it
+    from ._ab import AbResult
     from ._history import History
 
 __all__ = ["DEFAULT_PROJECT_FILE", "Project", "SourceConfig", "expand_env", "load_project", "project_from_dict"]
@@ -218,6 +219,14 @@ class Project:
         from ._history import read_history
 
         return read_history(self.history_path, kpi, by=by, last=last, grain=grain)
+
+    def ab(self, kpi: str, *, variant: str, control: str, **options: Any) -> "AbResult":
+        """An A/B comparison of ``kpi``: every value of dimension ``variant`` against
+        ``control`` (options as for ``kpiforge ab``: ``period``, ``start``, ``end``,
+        ``grain``, ``alpha``, ``split``, ``data``); see ``docs/ab.md``."""
+        from ._ab import ab
+
+        return ab(self, kpi, variant=variant, control=control, **options)
 
     @property
     def history_path(self) -> str:

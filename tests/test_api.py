@@ -201,7 +201,8 @@ def defined_exceptions() -> list[tuple[str, type]]:
 # raised and caught inside the engine, never by a caller: a poisoned value, and a unit
 # contradiction that the catalog check turns into a located Diagnostic
 INTERNAL_SIGNALS = {"kpiforge._guards.Poisoned", "kpiforge._units.UnitError",
-                    "kpiforge._metricflow_expr.Untranslatable"}  # caught and listed by the MetricFlow commands
+                    # caught and listed by the MetricFlow commands; answered as JSON by serve
+                    "kpiforge._metricflow_expr.Untranslatable", "kpiforge._serve_api.ApiError"}
 
 
 def test_every_exception_lives_in_errors_and_derives_from_the_base_error():
