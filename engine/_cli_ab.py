@@ -7,7 +7,6 @@ from typing import Any
 import click
 from rich.table import Table
 
-from ._ab import ab
 from ._cli_common import (fail, format_option, load_project_or_fail, print_diagnostics,
                           print_json, project_option, stderr, stdout)
 from ._format import plural
@@ -66,6 +65,8 @@ def ab_command(context: Any, project_file: str, kpi: str, variant: str, control:
         print_diagnostics(exc.diagnostics)
         fail(f"{plural(len(exc.errors), 'error')} in the definitions")
     try:
+        from ._ab import ab  # numpy: only when the command runs, not for --help
+
         result = ab(project, kpi, variant=variant, control=control, period=period,
                     start=start, end=end, alpha=alpha, split=shares)
     except KpiforgeError as exc:
