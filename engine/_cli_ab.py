@@ -7,10 +7,9 @@ from typing import Any
 import click
 from rich.table import Table
 
-from ._cli_common import (fail, format_option, load_project_or_fail, print_diagnostics,
+from ._cli_common import (fail, format_option, load_project_or_fail, loaded_engine,
                           print_json, project_option, stderr, stdout)
-from ._format import plural
-from .errors import DefinitionError, KpiforgeError
+from .errors import KpiforgeError
 
 __all__ = ["ab_command"]
 
@@ -59,11 +58,7 @@ def ab_command(context: Any, project_file: str, kpi: str, variant: str, control:
         fail("use --period or --from/--to, not both", 2)
     shares = _split(split) if split is not None else None
     project = load_project_or_fail(project_file, context.plugins)
-    try:
-        project.engine
-    except DefinitionError as exc:
-        print_diagnostics(exc.diagnostics)
-        fail(f"{plural(len(exc.errors), 'error')} in the definitions")
+    loaded_engine(lambda: project.engine)  # definition or binding errors, located, exit 1
     try:
         from ._ab import ab  # numpy: only when the command runs, not for --help
 
