@@ -274,7 +274,8 @@ def attach_annotations(history: History, kpi: str, week_start: int = 0) -> Histo
     notes = read_annotations(history.path, kpi)
     if not notes:
         return history
-    records, used = [], set()
+    records: list[Any] = []
+    used: set[int] = set()
     for record in history.records:
         try:
             first, last = span(record.period, week_start)
