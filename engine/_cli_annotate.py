@@ -58,9 +58,10 @@ def _failed(exc: KpiforgeError) -> NoReturn:
                    "2026-10-14 --grain week is 2026-W42. Default: the period's own.")
 @click.option("--slice", "slices", multiple=True, metavar="DIM=VALUE",
               help="Only about this slice (repeatable: every value must match).")
-@click.option("--author", help="Who wrote it. Default: the current user.")
+@click.option("--author", metavar="NAME", help="Who wrote it. Default: the current user.")
 @click.option("--list", "list_", is_flag=True,
-              help="List the annotations (of --kpi, those about every KPI included).")
+              help="List the annotations (of --kpi, those about every KPI included; "
+                   "--kpi '*': only those).")
 @click.option("--delete", "delete", type=int, metavar="ID", help="Delete the annotation ID.")
 @format_option("table", "json")
 @click.pass_obj
@@ -70,7 +71,9 @@ def annotate_command(context: Any, note: str | None, project_file: str, kpis: Se
     """Write down what happened at a period (a tracking change, an algorithm update, a
     campaign) so that history, reports and the dashboard show it beside the values:
 
-    kpiforge annotate --kpi ctr --period 2026-10-14 "Consent banner: tracking lost on iOS"
+    \b
+    kpiforge annotate --kpi ctr --period 2026-10-14 "Consent banner: iOS tracking lost"
+    kpiforge annotate --period 2026-10 "Site-wide GA4 migration"   # every KPI
 
     The TEXT is 1 to 500 characters. --list shows the annotations (--format json: an
     "annotations" list), --delete ID removes one.
@@ -97,7 +100,7 @@ def annotate_command(context: Any, note: str | None, project_file: str, kpis: Se
             if kpi not in (None, "*") and kpi not in engine.definitions:
                 raise UnknownKpiError(f"unknown KPI '{kpi}'"
                                       f"{did_you_mean(kpi, sorted(engine.definitions))}")
-            found = project.annotations(None if kpi == "*" else kpi)
+            found = project.annotations(kpi)  # '*': those about every KPI only
         elif delete is not None:
             found = (project.delete_annotation(delete),)
         else:

@@ -78,7 +78,12 @@ def _notes(project: Any, kpi: str, periods: list[str]) -> list[dict[str, Any]]:
         return []
     ws = project.week_start_index
     first, last = span(periods[0], ws)[0], span(periods[-1], ws)[1]
-    found = [a for a in project.annotations(kpi) if a.overlaps(first, last)]
+    from .errors import KpiforgeError
+
+    try:
+        found = [a for a in project.annotations(kpi) if a.overlaps(first, last)]
+    except KpiforgeError as exc:  # a damaged history file: said on the page, as for history
+        raise ApiError(400, str(exc)) from None
     where = place_annotations(found, periods, ws)
     return [{**a.to_dict(), "number": n, "at": where[a.id]} for n, a in enumerate(found, 1)]
 

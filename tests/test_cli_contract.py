@@ -83,6 +83,7 @@ PROJECT_COMMANDS = [
     (("run",), ("--no-alerts",), lambda d: "cost_per_signup" in {r["kpi"] for r in d["results"]}),
     (("alerts", "list"), (), lambda d: d == {"alerts": []}),
     (("silence", "list"), (), lambda d: d == {"silences": []}),
+    (("annotate", "--list"), (), lambda d: d == {"annotations": []}),
 ]
 
 
