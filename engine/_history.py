@@ -19,6 +19,11 @@ row of each (KPI, period, dimensions) it computed, so a slice that vanished from
 vanishes from history too, and two runs at once each write whole (SQLite's busy timeout makes
 the second wait). ``definition_hash`` fingerprints what decides a value and its status
 (formula, inputs, unit, thresholds, ...), so a change of definition between two values shows.
+
+The same file keeps the annotations people write about periods (schema version 2, the
+``annotations`` table; :mod:`kpiforge._annotations_store`): they explain these values, and are
+shared, backed up and deleted with them. A version 1 file is brought up to date by the first
+command that writes to it; readers leave it as it is.
 """
 
 from __future__ import annotations

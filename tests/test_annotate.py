@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -443,3 +444,21 @@ def test_the_dashboard_shows_them_and_its_api_has_them(tmp_path: Path) -> None:
             assert "annotation_marks" in page
         assert "Aucune annotation" in get(base, "/kpi/clicks", grain="quarter", last="1",
                                           lang="fr").text
+
+
+@pytest.mark.parametrize("period, periods, at, overlaps_last", [
+    ("2026-10-14", ["2026-W41", "2026-W42", "2026-W43"], "2026-W42", False),
+    ("2026-10", ["2026-W39", "2026-W40", "2026-W41"], "2026-W40", True),  # W40 holds Oct 1
+    ("2026", ["2026-09", "2026-10"], None, True),  # began before the chart: listed, not drawn
+    ("2026-Q4", ["2026-09", "2026-10"], "2026-10", True),
+    ("2026-08", ["2026-09", "2026-10"], None, False),
+    ("2026-W44", ["2026-10", "2026-11"], "2026-10", True),  # Oct 26 - Nov 1
+])
+def test_where_a_chart_draws_an_annotation(period, periods, at, overlaps_last) -> None:
+    from kpiforge._annotations_store import annotation_period, place_annotations, span
+
+    chosen = annotation_period(period, None, 0)
+    note = Annotation(1, "*", chosen.grain, chosen.label, chosen.start,
+                      chosen.end - timedelta(days=1), {}, "x", "", "")
+    assert place_annotations([note], periods) == {1: at}
+    assert note.overlaps(*span(periods[-1])) is overlaps_last
