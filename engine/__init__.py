@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ resolves these
     from ._ab import AbComparison, AbResult
+    from ._annotations_store import Annotation
     from ._dispatch import DispatchSummary
     from ._engine import Engine
     from ._history import History, HistoryRecord
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ re
     from ._thresholds import ThresholdSource
     from .errors import (
         AlertConfigError,
+        AnnotationError,
         ArgumentError,
         DefinitionError,
         Diagnostic,
@@ -62,6 +64,8 @@ __all__ = [
     "AbResult",
     "AlertConfigError",
     "AlertState",
+    "Annotation",
+    "AnnotationError",
     "ArgumentError",
     "Definition",
     "DefinitionError",
@@ -113,6 +117,8 @@ _EXPORTS: dict[str, str] = {
     "AbResult": "_ab",
     "AlertConfigError": "errors",
     "AlertState": "_model",
+    "Annotation": "_annotations_store",
+    "AnnotationError": "errors",
     "ArgumentError": "errors",
     "Definition": "_model",
     "DefinitionError": "errors",

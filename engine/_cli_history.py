@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import click
 from rich.table import Table
@@ -17,7 +17,7 @@ from .errors import DefinitionError, KpiforgeError, did_you_mean
 __all__ = ["history_command", "store_history"]
 
 CSV_COLUMNS = ("kpi", "grain", "period", "value", "unit", "status", "reason", "reason_code",
-               "version", "definition_hash", "definition_changed", "run_at")
+               "version", "definition_hash", "definition_changed", "run_at", "annotations")
 
 
 def store_history(project: Any, result: Any) -> None:
@@ -45,7 +45,8 @@ def history_command(context: Any, kpi_id: str, project_file: str, by: Sequence[s
     """Show the values of a KPI that earlier `kpiforge run`s stored, oldest period first.
 
     A value computed with another definition (formula, inputs, unit, thresholds...) than the
-    value before it is marked: the two may not be comparable.
+    value before it is marked: the two may not be comparable. The annotations of each period
+    shown (kpiforge annotate) are beside it.
     """
     project = load_project_or_fail(project_file, context.plugins)
     try:
@@ -60,11 +61,14 @@ def history_command(context: Any, kpi_id: str, project_file: str, by: Sequence[s
     if not history.records and kpi_id not in engine.definitions:
         fail(f"unknown KPI '{kpi_id}'{did_you_mean(kpi_id, sorted(engine.definitions))}")
     records = history.to_records()
+    notes = {a.id: a for a in history.annotations}
     dims = sorted({d for r in records for d in r["slice"]})
     if fmt == "json":
-        print_json({"results": records})
-    elif fmt == "csv":
-        rows = [{**{k: v for k, v in r.items() if k != "slice"}, **r["slice"]} for r in records]
+        print_json({"results": records, "annotations": [a.to_dict() for a in notes.values()]})
+    elif fmt == "csv":  # a spreadsheet reads the words, not ids
+        rows = [{**{k: v for k, v in r.items() if k != "slice"}, **r["slice"],
+                 "annotations": " | ".join(notes[i].text for i in r["annotations"])}
+                for r in records]
         print_csv(rows, [*CSV_COLUMNS[:3], *dims, *CSV_COLUMNS[3:]])
     else:
         if not records:
@@ -72,13 +76,14 @@ def history_command(context: Any, kpi_id: str, project_file: str, by: Sequence[s
                          + f" in {history.path}: kpiforge run stores them", highlight=False,
                          markup=False)
             return
-        stdout.print(history_table(records, engine, dims))
+        stdout.print(history_table(records, engine, dims, notes))
         if any(r["definition_changed"] for r in records):
             stdout.print(text("* the definition changed since the value before: the two "
                               "may not be comparable", "dim"), highlight=False)
 
 
-def history_table(records: list[dict[str, Any]], engine: Any, dims: Sequence[str]) -> Table:
+def history_table(records: list[dict[str, Any]], engine: Any, dims: Sequence[str],
+                  notes: Mapping[int, Any] | None = None) -> Table:
     definition = engine.definitions.get(records[0]["kpi"])
     label = definition.label() if definition is not None else ""
     table = Table(title=text(f"{records[0]['kpi']} — {label}" if label else records[0]["kpi"]),
@@ -94,6 +99,9 @@ def history_table(records: list[dict[str, Any]], engine: Any, dims: Sequence[str
     table.add_column("version", justify="right", no_wrap=True)
     table.add_column("run at", no_wrap=True)
     table.add_column("reason", style="dim", overflow="fold")
+    notes = notes or {}
+    if notes:
+        table.add_column("annotations", overflow="fold")
     for r in records:
         cells = [text(r["grain"])] if grains else []
         cells.append(text(r["period"] + (" *" if r["definition_changed"] else "")))
@@ -101,5 +109,7 @@ def history_table(records: list[dict[str, Any]], engine: Any, dims: Sequence[str
         cells += [text(format_value(r["value"], r["unit"], r["currency"])),
                   text(r["status"], STATUS_STYLE.get(r["status"], "")),
                   text(str(r["version"])), text(r["run_at"]), text(r["reason"] or "")]
+        if notes:
+            cells.append(text("\n".join(f"#{i} {notes[i].text}" for i in r["annotations"])))
         table.add_row(*cells)
     return table

@@ -19,6 +19,11 @@ row of each (KPI, period, dimensions) it computed, so a slice that vanished from
 vanishes from history too, and two runs at once each write whole (SQLite's busy timeout makes
 the second wait). ``definition_hash`` fingerprints what decides a value and its status
 (formula, inputs, unit, thresholds, ...), so a change of definition between two values shows.
+
+The same file keeps the annotations people write about periods (schema version 2, the
+``annotations`` table; :mod:`kpiforge._annotations_store`): they explain these values, and are
+shared, backed up and deleted with them. A version 1 file is brought up to date by the first
+command that writes to it; readers leave it as it is.
 """
 
 from __future__ import annotations
@@ -32,19 +37,23 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from ._periods import GRAINS
 from .errors import ArgumentError, StateError
 
+if TYPE_CHECKING:  # the annotations store reads this file: no import back at run time
+    from ._annotations_store import Annotation
+
 __all__ = ["APPLICATION_ID", "HISTORY_FILE", "History", "HistoryRecord", "definition_hash",
-           "history_path", "read_history", "record_history"]
+           "has_table", "history_errors", "history_path", "open_history", "read_history",
+           "record_history"]
 
 # "KPFH": distinct from the alert state's "KPFG"
 APPLICATION_ID = 0x4B504648
 HISTORY_FILE = "history.db"
 BUSY_TIMEOUT = 30.0
-_VERSION = 1
+_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS history (
     kpi TEXT NOT NULL,
@@ -65,6 +74,26 @@ CREATE TABLE IF NOT EXISTS history (
 );
 CREATE INDEX IF NOT EXISTS history_series ON history (kpi, dims, grain, period);
 """
+# version 2: what people wrote about a period (kpiforge._annotations_store). AUTOINCREMENT: an
+# id is never given again after a delete, so an id quoted in a report keeps meaning one note
+_ANNOTATIONS = """
+CREATE TABLE IF NOT EXISTS annotations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kpi TEXT NOT NULL,
+    grain TEXT NOT NULL,
+    period TEXT NOT NULL,
+    first_day TEXT NOT NULL,
+    last_day TEXT NOT NULL,
+    slice TEXT NOT NULL,
+    text TEXT NOT NULL,
+    author TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS annotations_days ON annotations (kpi, first_day, last_day);
+"""
+# kpi: an id, or "*" for every KPI; days: ISO dates, both included; slice: JSON, sorted keys
+# what each version adds to the one before it, applied in order to an older file
+_MIGRATIONS = {2: _ANNOTATIONS}
 # dims: the slice's dimension names, sorted, comma-separated; slice: JSON with sorted keys
 # what decides a value and its status; names, descriptions and owners do not
 _HASHED = ("formula", "inputs", "unit", "currency", "direction", "thresholds", "target",
@@ -74,7 +103,8 @@ _HASHED = ("formula", "inputs", "unit", "currency", "direction", "thresholds", "
 @dataclass(frozen=True, slots=True)
 class HistoryRecord:
     """One stored value. ``definition_changed`` is True when the definition's hash differs from
-    the one of the previous period of the same series (same grain and slice)."""
+    the one of the previous period of the same series (same grain and slice); ``annotations``
+    are the ids of the :class:`kpiforge.Annotation` s about its KPI, slice and period."""
 
     kpi: str
     grain: str
@@ -90,6 +120,7 @@ class HistoryRecord:
     definition_hash: str
     run_at: str
     definition_changed: bool = False
+    annotations: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Shaped like a record of ``kpiforge run --format json``, plus the history's fields."""
@@ -98,15 +129,18 @@ class HistoryRecord:
                 "status": self.status, "reason": self.reason, "reason_code": self.reason_code,
                 "grain": self.grain, "run_at": self.run_at, "version": self.version,
                 "definition_hash": self.definition_hash,
-                "definition_changed": self.definition_changed}
+                "definition_changed": self.definition_changed,
+                "annotations": list(self.annotations)}
 
 
 @dataclass(frozen=True)
 class History:
-    """What :meth:`kpiforge.Project.history` returns: records ordered by grain, slice, period."""
+    """What :meth:`kpiforge.Project.history` returns: records ordered by grain, slice, period,
+    and the annotations their ``annotations`` ids name, ordered by first day."""
 
     records: tuple[HistoryRecord, ...]
     path: str
+    annotations: tuple["Annotation", ...] = ()
 
     def __iter__(self) -> Iterator[HistoryRecord]:
         return iter(self.records)
@@ -137,7 +171,8 @@ def _slice_key(slice_: Mapping[str, Any]) -> str:
 
 
 @contextlib.contextmanager
-def _errors(path: str) -> Iterator[None]:
+def history_errors(path: str) -> Iterator[None]:
+    """sqlite3's errors on the history at ``path`` as :class:`StateError` saying what to do."""
     try:
         yield
     except sqlite3.OperationalError as exc:
@@ -151,13 +186,14 @@ def _errors(path: str) -> Iterator[None]:
                          "kpiforge has not changed it") from exc
 
 
-def _connect(path: str, *, create: bool) -> sqlite3.Connection | None:
-    """A connection to the history at ``path``; None when it does not exist and not ``create``."""
+def open_history(path: str, *, create: bool) -> sqlite3.Connection | None:
+    """A connection to the history at ``path``; None when it does not exist and not ``create``.
+
+    A file of an older version is brought up to date only by a writer (``create``): a reader
+    (history, report, serve) never writes, and sees an older file's missing tables as empty."""
     if path == ":memory:":  # like the alert state there: gone when the connection closes
         conn = sqlite3.connect(":memory:", isolation_level=None)
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
+        _execute(conn, _SCHEMA + _ANNOTATIONS)
         return conn
     file = Path(path)
     if not file.exists():
@@ -171,7 +207,7 @@ def _connect(path: str, *, create: bool) -> sqlite3.Connection | None:
     elif file.stat().st_size and _header(file) != b"SQLite format 3\x00":
         raise StateError(f"{path}: not an SQLite database, so not kpiforge history; "
                          "kpiforge has not changed it")
-    with _errors(path):
+    with history_errors(path):
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None,
                                check_same_thread=False)
         try:
@@ -182,8 +218,12 @@ def _connect(path: str, *, create: bool) -> sqlite3.Connection | None:
             elif app_id != APPLICATION_ID:
                 raise StateError(f"{path}: an SQLite database that is not kpiforge history; "
                                  "kpiforge has not changed it")
-            elif conn.execute("PRAGMA user_version").fetchone()[0] > _VERSION:
-                raise StateError(f"{path}: history written by a newer kpiforge")
+            else:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > _VERSION:
+                    raise StateError(f"{path}: history written by a newer kpiforge")
+                if version < _VERSION and create:
+                    _migrate(conn)
         except BaseException:
             conn.close()
             raise
@@ -201,10 +241,7 @@ def _create_schema(conn: sqlite3.Connection, path: str) -> None:
         if _has_tables(conn):
             raise StateError(f"{path}: an SQLite database that is not kpiforge history; "
                              "kpiforge has not changed it")
-        # statement by statement: executescript would commit, and so drop the lock
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
+        _execute(conn, _SCHEMA + _ANNOTATIONS)
         conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
         conn.execute(f"PRAGMA user_version={_VERSION}")
     except BaseException:
@@ -212,6 +249,33 @@ def _create_schema(conn: sqlite3.Connection, path: str) -> None:
         raise
     conn.execute("COMMIT")
     conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring an older file to :data:`_VERSION`, once even when two processes open it at once."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for step in range(version + 1, _VERSION + 1):
+            _execute(conn, _MIGRATIONS[step])
+        conn.execute(f"PRAGMA user_version={_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _execute(conn: sqlite3.Connection, script: str) -> None:
+    # statement by statement: executescript would commit, and so drop the lock
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether the history holds table ``name`` (a file of an older version may not)."""
+    return conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                        (name,)).fetchone()[0] > 0
 
 
 def _header(file: Path) -> bytes:
@@ -241,10 +305,10 @@ def record_history(path: str, engine: Any, result: Any, *, now: float | None = N
                      hashes.get(r.kpi, ""), stamp))
     if not rows:
         return 0
-    conn = _connect(path, create=True)
+    conn = open_history(path, create=True)
     assert conn is not None
     try:
-        with _errors(path):
+        with history_errors(path):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.executemany("DELETE FROM history WHERE kpi = ? AND period = ? AND dims = ?",
@@ -270,11 +334,11 @@ def read_history(path: str, kpi: str, *, by: Sequence[str] | str = (), last: int
         raise ArgumentError(f"last: expected a positive number of periods, got {last}")
     if grain is not None and grain not in GRAINS:
         raise ArgumentError(f"grain: expected one of {', '.join(GRAINS)}, got {grain!r}")
-    conn = _connect(path, create=False)
+    conn = open_history(path, create=False)
     if conn is None:
         return History((), path)
     try:
-        with _errors(path):
+        with history_errors(path):
             conn.row_factory = sqlite3.Row
             query = "SELECT * FROM history WHERE kpi = ? AND dims = ?"
             params: list[Any] = [kpi, ",".join(dims)]

@@ -227,6 +227,8 @@ def parse_period(text: str, week_start: int = 0) -> Period:
             if grain == "quarter":
                 return Period(date(numbers[0], (numbers[1] - 1) * 3 + 1, 1), grain, week_start)
             return Period(date(numbers[0], 1, 1), grain, week_start)
+        except PeriodError:  # already says what is wrong (a week the year does not have)
+            raise
         except ValueError as exc:
             raise PeriodError(f"{raw!r} is not a valid {grain}: {exc}") from None
     raise PeriodError(

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
@@ -50,6 +50,7 @@ from .errors import AlertConfigError, DefinitionError, Diagnostic, ProjectError,
 
 if TYPE_CHECKING:  # imported by the methods that use it
     from ._ab import AbResult
+    from ._annotations_store import Annotation
     from ._history import History
 
 __all__ = ["DEFAULT_PROJECT_FILE", "Project", "SourceConfig", "expand_env", "load_project", "project_from_dict"]
@@ -216,9 +217,43 @@ class Project:
         """The stored values of ``kpi`` (a :class:`kpiforge.History` of
         :class:`kpiforge.HistoryRecord`), split by exactly the dimensions ``by`` (none: the
         totals), of every grain or of ``grain``; ``last`` keeps the last N periods of each."""
+        from ._annotations_store import attach_annotations
         from ._history import read_history
 
-        return read_history(self.history_path, kpi, by=by, last=last, grain=grain)
+        history = read_history(self.history_path, kpi, by=by, last=last, grain=grain)
+        return attach_annotations(history, kpi, self.week_start_index)
+
+    def annotate(self, text: str, *, period: str, kpis: Sequence[str] | str | None = None,
+                 grain: str | None = None, slice: Mapping[str, Any] | None = None,
+                 author: str | None = None, now: float | None = None) -> tuple["Annotation", ...]:
+        """Store a note about ``period`` (``"2026-10-14"`` ... ``"2026"``; with a coarser
+        ``grain``, the period of that grain holding it) in the history database: one
+        :class:`kpiforge.Annotation` per KPI of ``kpis`` (None or ``"*"``: every KPI), about
+        one ``slice`` if given (``{"channel": "display"}``). ``author`` defaults to the current
+        user. Raises :class:`kpiforge.AnnotationError` naming the argument, or
+        :class:`kpiforge.UnknownKpiError`."""
+        from ._annotations_store import annotate
+
+        return annotate(self, text, period=period, kpis=kpis, grain=grain, slice=slice,
+                        author=author, now=now)
+
+    def annotations(self, kpi: str | None = None, *,
+                    period: str | None = None) -> tuple["Annotation", ...]:
+        """The stored annotations, by first day: of ``kpi`` (those about every KPI included),
+        covering a day of ``period``."""
+        from ._annotations_store import annotation_period, read_annotations
+
+        first = last = None
+        if period is not None:
+            chosen = annotation_period(period, None, self.week_start_index)
+            first, last = chosen.start, chosen.end - timedelta(days=1)
+        return read_annotations(self.history_path, kpi, first=first, last=last)
+
+    def delete_annotation(self, annotation_id: int) -> "Annotation":
+        """Remove one annotation (``kpiforge annotate --delete ID``); returns what it was."""
+        from ._annotations_store import delete_annotation
+
+        return delete_annotation(self.history_path, annotation_id)
 
     def ab(self, kpi: str, *, variant: str, control: str, **options: Any) -> "AbResult":
         """An A/B comparison of ``kpi``: every value of dimension ``variant`` against

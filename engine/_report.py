@@ -10,6 +10,10 @@ two or three runs of the engine, never by re-aggregating in Python:
    previous --compare year``'s;
 2. the breakdown, when ``by`` names a dimension: the report period split by it;
 3. the period's alerts: a dry-run dispatch of the period's records (nothing sent or recorded).
+
+The annotations (``kpiforge annotate``) about the report's KPIs that cover a day of the trend
+are read from the history, numbered by first day; each says whether it covers the report's
+period and at which trend period its chart draws it (``at``: none when it began earlier).
 """
 
 from __future__ import annotations
@@ -93,6 +97,31 @@ def _stored_alerts(project: Any, period: str) -> list[dict[str, Any]]:
         return [dict(r) for r in store.alerts() if r["state"] == "firing" and r["period"] == period]
 
 
+def _context(project: Any, periods: list[str], own: Any,
+             kpis: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:
+    """The annotations of the report (see the module's doc), or why they could not be read;
+    each KPI entry gets the numbers of its own."""
+    from ._annotations_store import place_annotations, read_annotations
+
+    ws = project.week_start_index
+    last = own.end - timedelta(days=1)
+    try:
+        found = [a for a in read_annotations(project.history_path,
+                                             first=parse_period(periods[0], ws).start, last=last)
+                 if any(a.applies_to(k) for k in kpis)]
+    except KpiforgeError as exc:
+        return [], str(exc)
+    where = place_annotations(found, periods, ws)
+    notes = []
+    for number, a in enumerate(found, 1):
+        notes.append({**a.to_dict(), "number": number, "at": where[a.id],
+                      "in_period": a.overlaps(own.start, last)})
+        for kpi, entry in kpis.items():
+            if a.applies_to(kpi):
+                entry["annotations"].append(number)
+    return notes, None
+
+
 def build_report(project: Any, *, grain: str, period: str | None = None, last: int | None = None,
                  by: str | None = None, lang: str = "en", alerts: bool = True) -> dict[str, Any]:
     """The report of ``period`` (default: the latest with data) at ``grain`` as JSON-ready data."""
@@ -114,6 +143,7 @@ def build_report(project: Any, *, grain: str, period: str | None = None, last: i
         entry["trend"] = [{"period": r.period, "value": r.value, "status": str(r.status)}
                           for r in trend_result.records if r.kpi == kpi and not r.slice]
         entry["breakdown"] = []
+        entry["annotations"] = []
         kpis[kpi] = entry
     warnings = list(trend_result.warnings)
     if by:
@@ -138,6 +168,7 @@ def build_report(project: Any, *, grain: str, period: str | None = None, last: i
     others = [k for k in kpis if k in shown and k not in placed]
     if others:
         sections.append({"objective": None, "label": None, "owner": "", "kpis": others})
+    annotations, annotations_unknown = _context(project, periods, own, kpis)
     alert_list, alerts_unknown = (_alerts(project, _period_only(trend_result, period), period, lang)
                                   if alerts else ([], None))
     return {
@@ -151,6 +182,8 @@ def build_report(project: Any, *, grain: str, period: str | None = None, last: i
         "objectives": [p.to_dict() for p in trend_result.objective_progress],
         "alerts": alert_list,
         "alerts_unknown": alerts_unknown,
+        "annotations": annotations,
+        "annotations_unknown": annotations_unknown,
         "not_computed": [{"kpi": k, "label": e["label"], "reason": e["reason"],
                           "reason_code": e["reason_code"]}
                          for k, e in kpis.items() if e["value"] is None],

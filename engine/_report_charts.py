@@ -5,25 +5,29 @@ need them.
 
 A trend is a line over the last periods on top of the KPI's status bands (each band classified
 by the engine's own rule, :func:`kpiforge._report.threshold_bands`); a breakdown is one bar per
-slice, coloured by its status. The SVG is made to scale (``viewBox``, no fixed size) and its
+slice, coloured by its status. Annotations (kpiforge annotate) are dashed vertical rules at
+their periods, numbered as the report's "Context" list numbers them. The SVG is made to scale (``viewBox``, no fixed size) and its
 ids are prefixed, so that many charts can sit in one HTML page.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ._report import chart_domain, slice_label, threshold_bands
 from .errors import MissingExtraError
 
-__all__ = ["STATUS_COLOURS", "breakdown_svg", "inline_svg", "load_chart_libraries", "trend_svg"]
+__all__ = ["ANNOTATION_COLOUR", "STATUS_COLOURS", "annotation_layer", "breakdown_svg", "inline_svg",
+           "load_chart_libraries", "trend_svg"]
 
 # the same colours as the HTML's status dots (report.html.j2); "ok" is a neutral band
 STATUS_COLOURS = {"good": "#2e7d32", "ok": "#90a4ae", "warning": "#ef8f00",
                   "critical": "#c62828", "unknown": "#9e9e9e"}
 _WIDTH, _HEIGHT = 460, 150
 _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
+# not a status colour: a note is context, not a judgement
+ANNOTATION_COLOUR = "#5e35b1"
 
 
 def load_chart_libraries() -> tuple[Any, Any]:
@@ -46,8 +50,10 @@ def _config(alt: Any, chart: Any) -> Any:
             .configure(font=_FONT))
 
 
-def trend_svg(entry: Mapping[str, Any], chart_id: str, labels: Mapping[str, str]) -> str:
-    """The trend of one KPI entry of the report, with its status bands, as SVG."""
+def trend_svg(entry: Mapping[str, Any], chart_id: str, labels: Mapping[str, str],
+              annotations: Sequence[Mapping[str, str]] = ()) -> str:
+    """The trend of one KPI entry of the report, with its status bands, as SVG;
+    ``annotations`` (``period``, ``label``, ``text``) are drawn as rules at their periods."""
     alt, vlc = load_chart_libraries()
     low, high = chart_domain(entry)
     scale = alt.Scale(domain=[low, high], nice=False, zero=False)
@@ -64,9 +70,32 @@ def trend_svg(entry: Mapping[str, Any], chart_id: str, labels: Mapping[str, str]
     dots = (alt.Chart(alt.Data(values=[p for p in points if p["value"] is not None]))
             .mark_point(filled=True, size=45, opacity=1)
             .encode(x=x, y=alt.Y("value:Q", scale=scale), color=colour))
-    chart = _config(alt, alt.layer(bands, line, dots).properties(
-        description=labels.get("trend", "trend")))
+    chart = _config(alt, alt.layer(bands, *annotation_layer(alt, x, annotations), line, dots)
+                    .properties(description=labels.get("trend", "trend")))
     return _portable(vlc.vegalite_to_svg(chart.to_dict()), chart_id)
+
+
+def annotation_layer(alt: Any, x: Any, annotations: Sequence[Mapping[str, str]]) -> list[Any]:
+    """A dashed rule at each annotated period of the x axis ``x``, with the annotations'
+    numbers at its top; their words go to screen readers (``aria-label``, escaped by Vega).
+    Several annotations of one period share its rule."""
+    by_period: dict[str, list[Mapping[str, str]]] = {}
+    for a in annotations:
+        by_period.setdefault(a["period"], []).append(a)
+    if not by_period:
+        return []
+    rows = [{"period": period, "label": ", ".join(a["label"] for a in notes),
+             "description": "; ".join(f"{a['label']}: {a['text']}" for a in notes)}
+            for period, notes in by_period.items()]
+    data = alt.Data(values=rows)
+    rule = (alt.Chart(data, name="annotation").mark_rule(color=ANNOTATION_COLOUR, strokeWidth=1.5,
+                                                         strokeDash=[4, 3])
+            .encode(x=x, description="description:N"))
+    label = (alt.Chart(data, name="annotation_label")
+             .mark_text(align="left", baseline="top", dx=3, dy=1, fontSize=10, fontWeight="bold",
+                        color=ANNOTATION_COLOUR)
+             .encode(x=x, y=alt.value(0), text="label:N", description="description:N"))
+    return [rule, label]
 
 
 def breakdown_svg(entry: Mapping[str, Any], chart_id: str, labels: Mapping[str, str]) -> str:

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 import jinja2
 import yaml
+from markupsafe import Markup
 
 from ._format import format_change, format_value
 
@@ -63,10 +64,14 @@ def _charts(data: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     labels = {"trend": ui["trend"].format(n=len(data["periods"])),
               "breakdown": ui["breakdown"].format(dim=data["by"] or "")}
     shown = dict.fromkeys(k for s in data["sections"] for k in s["kpis"])
+    notes = {a["number"]: a for a in data.get("annotations", ())}
     charts: dict[str, dict[str, str]] = {}
     for kpi in shown:
         entry = data["kpis"][kpi]
-        charts[kpi] = {"trend": trend_svg(entry, f"trend-{kpi}", labels)}
+        # a slice's note is about a series the trend (the totals) does not draw
+        marks = [{"period": notes[n]["at"], "label": str(n), "text": notes[n]["text"]}
+                 for n in entry.get("annotations", ()) if notes[n]["at"] and not notes[n]["slice"]]
+        charts[kpi] = {"trend": trend_svg(entry, f"trend-{kpi}", labels, marks)}
         if any(b["value"] is not None for b in entry["breakdown"]):
             charts[kpi]["breakdown"] = breakdown_svg(entry, f"by-{kpi}", labels)
     return charts
@@ -149,9 +154,11 @@ def render_markdown(data: Mapping[str, Any], out_dir: Path) -> Path:
     return path
 
 
-def _md(text: Any) -> str:
-    """Text from definitions or data, safe in a Markdown table cell or line."""
+def _md(text: Any) -> Markup:
+    """Text from definitions or data, safe in a Markdown table cell or line. Marked safe for
+    the template's HTML escaping: ``<`` is already ``\\<`` here, which Markdown shows as ``<``
+    (escaped again, it would show as ``&lt;``)."""
     out = str(text if text is not None else "").replace("\\", "\\\\").replace("|", "\\|")
-    for char in "*_`[]<>#":
+    for char in "*_`[]<>#&":
         out = out.replace(char, "\\" + char)
-    return " ".join(out.split())
+    return Markup(" ".join(out.split()))

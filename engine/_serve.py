@@ -12,8 +12,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from ._serve_api import (GRAINS, ApiError, history_view, kpi_view, kpis_view, openapi_document,
-                         run_view)
+from ._serve_api import (GRAINS, ApiError, annotations_view, history_view, kpi_view, kpis_view,
+                         openapi_document, run_view)
 
 __all__ = ["create_app", "load_serve_libraries"]
 
@@ -55,7 +55,7 @@ def _lang(query: Any) -> str:
 
 
 def _charts(definition: Any, trend: list[dict[str, Any]], breakdown: list[dict[str, Any]],
-            words: dict[str, str]) -> tuple[str, str]:
+            words: dict[str, str], marks: list[dict[str, str]]) -> tuple[str, str]:
     """The report's trend and breakdown charts (kpiforge._report_charts) as inline SVG, when
     the report extra is installed; the tables beside them show the same numbers either way."""
     try:
@@ -63,10 +63,29 @@ def _charts(definition: Any, trend: list[dict[str, Any]], breakdown: list[dict[s
 
         entry = {"trend": trend, "breakdown": breakdown, "direction": str(definition.direction),
                  "thresholds": definition.thresholds.to_dict()}
-        return (inline_svg(trend_svg(entry, "trend", words)),
+        return (inline_svg(trend_svg(entry, "trend", words, marks)),
                 inline_svg(breakdown_svg(entry, "breakdown", words)) if breakdown else "")
     except Exception:  # noqa: BLE001 - no chart libraries or nothing to draw: tables only
         return "", ""
+
+
+def _notes(project: Any, kpi: str, periods: list[str]) -> list[dict[str, Any]]:
+    """The annotations about ``kpi`` covering a day of the trend's ``periods``, numbered, each
+    with the period its chart draws it at (``at``)."""
+    from ._annotations_store import place_annotations, span
+
+    if not periods:
+        return []
+    ws = project.week_start_index
+    first, last = span(periods[0], ws)[0], span(periods[-1], ws)[1]
+    from .errors import KpiforgeError
+
+    try:
+        found = [a for a in project.annotations(kpi) if a.overlaps(first, last)]
+    except KpiforgeError as exc:  # a damaged history file: said on the page, as for history
+        raise ApiError(400, str(exc)) from None
+    where = place_annotations(found, periods, ws)
+    return [{**a.to_dict(), "number": n, "at": where[a.id]} for n, a in enumerate(found, 1)]
 
 
 def create_app(project: Any) -> Any:
@@ -131,13 +150,16 @@ def create_app(project: Any) -> Any:
         by = query.get("by") or ""
         breakdown = run_view(project, {"grain": grain or "", "period": query.get("period", ""),
                                        "by": by, "kpis": kpi})["results"] if by else []
+        notes = _notes(project, kpi, trend["periods"])
+        marks = [{"period": n["at"], "label": str(n["number"]), "text": n["text"]}
+                 for n in notes if n["at"] and not n["slice"]]
         chart, breakdown_chart = _charts(project.engine.definitions[kpi], points, breakdown,
-                                         words)
+                                         words, marks)
         stored = history_view(project, kpi, {"grain": trend["grain"], "last": "13"})["records"]
         return {"page": "kpi", "kpi": definition, "history": stored,
                 "label": project.engine.definitions[kpi].label(lang), "trend": points,
                 "chart": chart, "breakdown_chart": breakdown_chart, "breakdown": breakdown,
-                "by": by,
+                "by": by, "annotations": notes,
                 "dimensions": project.dimensions(), "grain": trend["grain"]}
 
     async def openapi(request: Request) -> Response:
@@ -150,6 +172,8 @@ def create_app(project: Any) -> Any:
         Route("/api/kpis", api(lambda r: kpis_view(project, _lang(r.query_params)))),
         Route("/api/kpis/{kpi}", api(lambda r: kpi_view(project, r.path_params["kpi"]))),
         Route("/api/run", api(lambda r: run_view(project, r.query_params))),
+        Route("/api/kpis/{kpi}/annotations",
+              api(lambda r: annotations_view(project, r.path_params["kpi"], r.query_params))),
         Route("/api/history/{kpi}",
               api(lambda r: history_view(project, r.path_params["kpi"], r.query_params))),
     ]

@@ -12,8 +12,8 @@ from typing import Any
 
 from .errors import KpiforgeError
 
-__all__ = ["ApiError", "GRAINS", "history_view", "kpi_view", "kpis_view", "openapi_document",
-           "run_view"]
+__all__ = ["ApiError", "GRAINS", "annotations_view", "history_view", "kpi_view", "kpis_view",
+           "openapi_document", "run_view"]
 
 GRAINS = ("day", "week", "month", "quarter", "year")
 
@@ -113,7 +113,19 @@ def history_view(project: Any, kpi: str, query: Mapping[str, str]) -> dict[str, 
                                   last=int(last) if last else None)
     except KpiforgeError as exc:
         raise ApiError(400, str(exc)) from None
-    return {"kpi": kpi, "records": _jsonable(history.to_records())}
+    return {"kpi": kpi, "records": _jsonable(history.to_records()),
+            "annotations": [a.to_dict() for a in history.annotations]}
+
+
+def annotations_view(project: Any, kpi: str, query: Mapping[str, str]) -> dict[str, Any]:
+    """The annotations about one KPI (``Project.annotations``), those about every KPI included;
+    written by ``kpiforge annotate``, never here."""
+    _definition(project, kpi)
+    try:
+        found = project.annotations(kpi, period=query.get("period") or None)
+    except KpiforgeError as exc:
+        raise ApiError(400, str(exc)) from None
+    return {"kpi": kpi, "annotations": [a.to_dict() for a in found]}
 
 
 def _jsonable(value: Any) -> Any:
@@ -170,6 +182,10 @@ def openapi_document(version: str) -> dict[str, Any]:
                               _param("kpis", "KPI ids, comma-separated")], "Run", ("400", "404")),
             "/api/history/{kpi}": _get("stored values (Project.history)", [kpi, grain, by, last],
                                        "History", ("400", "404")),
+            "/api/kpis/{kpi}/annotations": _get(
+                "notes on periods written by kpiforge annotate (Project.annotations)",
+                [kpi, _param("period", "only those covering a day of it: 2026-10, 2026-W43...")],
+                "Annotations", ("400", "404")),
         },
         "components": {"schemas": {
             "Error": {"type": "object", "required": ["error"],
@@ -190,8 +206,30 @@ def openapi_document(version: str) -> dict[str, Any]:
                                    "results": {"type": "array", "items": obj},
                                    "warnings": {"type": "array", "items": {"type": "string"}},
                                    "objectives": {"type": "array", "items": obj}}},
-            "History": {"type": "object", "required": ["kpi", "records"],
+            "History": {"type": "object", "required": ["kpi", "records", "annotations"],
                         "properties": {"kpi": {"type": "string"},
-                                       "records": {"type": "array", "items": obj}}},
+                                       "records": {"type": "array", "items": obj},
+                                       "annotations": {"type": "array", "items": {
+                                           "$ref": "#/components/schemas/Annotation"}}}},
+            "Annotations": {"type": "object", "required": ["kpi", "annotations"],
+                            "properties": {"kpi": {"type": "string"},
+                                           "annotations": {"type": "array", "items": {
+                                               "$ref": "#/components/schemas/Annotation"}}}},
+            "Annotation": {
+                "type": "object",
+                "required": ["id", "kpi", "period", "grain", "first_day", "last_day", "slice",
+                             "text", "author", "created"],
+                "properties": {"id": {"type": "integer"},
+                               "kpi": {"type": "string",
+                                       "description": "a KPI id, or * for every KPI"},
+                               "period": {"type": "string"},
+                               "grain": {"type": "string", "enum": list(GRAINS)},
+                               "first_day": {"type": "string", "format": "date"},
+                               "last_day": {"type": "string", "format": "date"},
+                               "slice": {"type": "object",
+                                         "additionalProperties": {"type": "string"}},
+                               "text": {"type": "string", "minLength": 1, "maxLength": 500},
+                               "author": {"type": "string"},
+                               "created": {"type": "string", "format": "date-time"}}},
         }},
     }

@@ -311,6 +311,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _builtin_commands() -> dict[str, click.Command]:
     from ._cli_ab import ab_command
+    from ._cli_annotate import annotate_command
     from ._cli_catalog import catalog_command
     from ._cli_diff import diff_command
     from ._cli_history import history_command
@@ -329,4 +330,4 @@ def _builtin_commands() -> dict[str, click.Command]:
             "init": init_command, "run": run_command, "test": test_command,
             "history": history_command, "report": report_command, "diff": diff_command,
             "import": import_group, "export": export_group, "sql": sql_command,
-            "serve": serve_command, "ab": ab_command}
+            "serve": serve_command, "ab": ab_command, "annotate": annotate_command}

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 
 __all__ = [
     "AlertConfigError",
+    "AnnotationError",
     "ArgumentError",
     "CaseError",
     "ColumnsError",
@@ -189,6 +190,17 @@ class ArgumentError(KpiforgeError, ValueError):
     Raised by functions, never escapes an evaluation: the value is null and this message is its
     reason, e.g. ``round(): digits must be a whole number from -15 to 15, not 1e+09``.
     """
+
+
+class AnnotationError(KpiforgeError, ValueError):
+    """An annotation cannot be stored as asked: its ``field`` (``"period"``, ``"grain"``,
+    ``"kpi"``, ``"slice"``, ``"text"``, ``"author"`` or ``"id"``) says which argument, so that the
+    command line can name its option."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
 
 
 class UnknownKpiError(KpiforgeError, KeyError):

@@ -83,6 +83,7 @@ PROJECT_COMMANDS = [
     (("run",), ("--no-alerts",), lambda d: "cost_per_signup" in {r["kpi"] for r in d["results"]}),
     (("alerts", "list"), (), lambda d: d == {"alerts": []}),
     (("silence", "list"), (), lambda d: d == {"silences": []}),
+    (("annotate", "--list"), (), lambda d: d == {"annotations": []}),
 ]
 
 
@@ -252,3 +253,12 @@ def test_cli_docs_name_every_command_and_exit_code():
     for word in ("kpiforge init", "_KPIFORGE_COMPLETE=bash_source", "--project", "--quiet",
                  "| 3 |", "| 4 |"):
         assert word in docs
+
+
+def test_cli_docs_have_every_built_in_command():
+    from kpiforge.cli import _builtin_commands
+
+    docs = (ROOT / "docs" / "cli.md").read_text()
+    table = docs.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    missing = [name for name in _builtin_commands() if f"| `kpiforge {name}" not in table]
+    assert not missing, f"docs/cli.md's table of commands lacks {missing}"

@@ -44,6 +44,13 @@ def reports(tmp_path_factory) -> dict[str, Path]:
     chromium_path()
     root = tmp_path_factory.mktemp("browser")
     project = write_report_project(root)
+    # annotations on the charts and in the Context section: one a single 500-letter word,
+    # which must wrap rather than widen the page
+    from kpiforge import Project
+
+    loaded = Project.load(project)
+    loaded.annotate("x" * 500, period="2026-10-14", kpis="ctr")
+    loaded.annotate("Spring campaign <b>not bold</b>", period="2026-04")
     return {lang: write_report(project, root / "out", "--grain", "month", "--period", "2026-10",
                                "--by", "channel", "--lang", lang) for lang in ("en", "fr")}
 

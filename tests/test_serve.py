@@ -93,7 +93,7 @@ def test_openapi_describes_the_api_routes(server):
     document = get(server, "/openapi.json").json()
     assert document["openapi"].startswith("3.")
     assert set(document["paths"]) == {"/api/kpis", "/api/kpis/{kpi}", "/api/run",
-                                      "/api/history/{kpi}"}
+                                      "/api/history/{kpi}", "/api/kpis/{kpi}/annotations"}
     for path in document["paths"]:
         assert get(server, path.replace("{kpi}", "ctr")).status_code == 200
 
@@ -169,7 +169,7 @@ def test_schemathesis_against_openapi(server):
 
         check()
         checked += 1
-    assert checked == 4
+    assert checked == 5
 
 
 def test_the_ui_strings_have_the_same_keys_in_both_languages():
