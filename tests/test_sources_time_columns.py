@@ -226,13 +226,13 @@ def test_a_local_column_is_never_converted(dialect, type_name, grain):
 @pytest.mark.parametrize("type_name", ["TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "timestamp with time zone"])
 def test_an_aware_column_is_converted_once(dialect, type_name):
     sql = query_text(dialect, type_name)
-    assert len(re.findall(r"timezone\(|AT TIME ZONE", sql)) == 1, sql
+    assert len(re.findall(r"timezone\(|AT TIME ZONE", sql, re.IGNORECASE)) == 1, sql
 
 
 @pytest.mark.parametrize("type_name", ["", "VARCHAR", "INTEGER"])
 def test_an_unknown_type_keeps_the_general_conversion(type_name):
     assert DuckDBDialect().time_kind(type_name) == ""
-    assert "timezone(" in query_text(DuckDBDialect(), type_name)
+    assert "timezone(" in query_text(DuckDBDialect(), type_name).lower()
 
 
 def test_sqlite_reads_every_column_alike():
