@@ -119,6 +119,10 @@ class GlotDialect(Dialect):
         raise NotImplementedError("time_kind() always gives a kind")
 
     def time_kind(self, type_name: str) -> str:
+        if self.target == "clickhouse":
+            kind = _clickhouse_kind(type_name)
+            if kind:
+                return kind
         # a column of unknown type (a query:, text) is read as a naive local timestamp
         return super().time_kind(type_name) or "unknown"
 
@@ -188,6 +192,23 @@ class GlotDialect(Dialect):
         if self.target in _DATE:
             return self._template(_DATE, T=t)
         return cast(t.copy(), "date")
+
+
+# ClickHouse's own type names: Date / Date32 are days; DateTime and DateTime64 always hold an
+# instant (seconds since the epoch), with or without a display zone, so they are converted
+# explicitly (toTimeZone, which only changes how the instant is read) rather than trusting a
+# server or session zone that an HTTP connection may not keep between queries.
+_CLICKHOUSE_WRAPPED = re.compile(r"^(?:Nullable|LowCardinality)\((.*)\)$")
+_CLICKHOUSE_DATETIME = re.compile(r"^DateTime(?:64)?(?:\(.*\))?$", re.IGNORECASE)
+
+
+def _clickhouse_kind(type_name: str) -> str:
+    name = type_name.strip()
+    while (wrapped := _CLICKHOUSE_WRAPPED.match(name)) is not None:
+        name = wrapped.group(1).strip()
+    if name.lower() in ("date", "date32"):
+        return "date"
+    return "instant" if _CLICKHOUSE_DATETIME.match(name) else ""
 
 
 @lru_cache(maxsize=256)
