@@ -268,6 +268,39 @@ def test_the_query_that_runs_on_a_date_parquet_file(duckdb_sources, monkeypatch)
     assert len(seen) == 1 and not CONVERSION.search(seen[0]), seen
 
 
+@pytest.mark.parametrize("kind, bounds", [
+    ("date", "((ts >= '2026-03-02'::DATE) AND (ts < '2026-11-30'::DATE))"),
+    ("naive", "((ts >= '2026-03-02 00:00:00'::TIMESTAMP) AND (ts < '2026-11-30 00:00:00'::TIMESTAMP))"),
+    ("tz", "((ts >= '2026-03-01 23:00:00+00'::TIMESTAMP WITH TIME ZONE) AND "
+           "(ts < '2026-11-29 23:00:00+00'::TIMESTAMP WITH TIME ZONE))")])
+def test_the_range_is_pushed_into_the_parquet_scan(duckdb_sources, kind, bounds):
+    """DuckDB's plan of the query that runs: the range filter is in the Parquet reader itself
+    (row groups skipped on their statistics), as plain bounds of the bare column; only a
+    TIMESTAMPTZ column is converted to local time (for the rows kept)."""
+    import json
+
+    import duckdb
+
+    source = duckdb_sources[("parquet", kind)]
+    with source._session(()) as session:
+        described = source._describe(session)
+    request = SourceRequest("week", "Europe/Paris", 0, RANGE, (), source.inputs)
+    sql, params, _ = source._build(request, None, described["ts"])
+    con = duckdb.connect()
+    for statement in source.dialect.setup("Europe/Paris"):
+        con.execute(statement)
+    plan = json.loads(con.execute("EXPLAIN (FORMAT json) " + sql, params).fetchall()[0][1])
+
+    def scans(node):
+        for child in node if isinstance(node, list) else node.get("children", []):
+            yield from scans(child)
+        if isinstance(node, dict) and node.get("name") == "READ_PARQUET":
+            yield node["extra_info"]
+
+    assert [scan.get("Filters") for scan in scans(plan)] == [bounds], plan
+    assert ("timezone(" in sql.lower()) == (kind == "tz"), sql
+
+
 # ---------------------------------------------------------------------- PostgreSQL
 
 @pytest.fixture(scope="module")

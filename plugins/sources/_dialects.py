@@ -96,8 +96,8 @@ class Dialect:
     window_first_last = False  # True: first/last via a window function (no arg_min in SQL)
     case_sensitive_names = False  # how the engine resolves quoted identifiers
 
-    def local_time(self, column: exp.Expression, request: SourceRequest, params: Params,
-                   span: tuple[datetime, datetime] | None) -> exp.Expression:
+    def local_time(self, column: exp.Expr, request: SourceRequest, params: Params,
+                   span: tuple[datetime, datetime] | None) -> exp.Expr:
         raise NotImplementedError
 
     def time_kind(self, type_name: str) -> str:
@@ -113,8 +113,8 @@ class Dialect:
             return "instant"
         return ""
 
-    def typed_local_time(self, column: exp.Expression, kind: str, request: SourceRequest,
-                         params: Params) -> exp.Expression | None:
+    def typed_local_time(self, column: exp.Expr, kind: str, request: SourceRequest,
+                         params: Params) -> exp.Expr | None:
         """The local time of a column of :meth:`time_kind` ``kind``; None: use :meth:`local_time`."""
         if kind == "local":
             return column  # already local wall time: nothing to convert
@@ -122,8 +122,8 @@ class Dialect:
             return cast(column, "timestamp")
         return None
 
-    def typed_range(self, column: exp.Expression, kind: str, start: date, end: date,
-                    params: Params) -> exp.Expression | None:
+    def typed_range(self, column: exp.Expr, kind: str, start: date, end: date,
+                    params: Params) -> exp.Expr | None:
         """The range filter on a column of :meth:`time_kind` ``kind``, from local day ``start`` to
         ``end``; None: use :meth:`raw_range`. A local column compared with local bounds is
         exact in every zone (no instant is involved), and the bare column with constant bounds
@@ -137,7 +137,7 @@ class Dialect:
             return None
         return _between(column, low, high)
 
-    def period_start(self, t: exp.Expression, grain: str, week_start: int) -> exp.Expression:
+    def period_start(self, t: exp.Expr, grain: str, week_start: int) -> exp.Expr:
         from sqlglot import exp
 
         day = cast(t, "date")
@@ -150,11 +150,11 @@ class Dialect:
             return exp.paren(exp.Sub(this=day, expression=cast(back, "int")))
         return cast(call("date_trunc", grain, t), "date")
 
-    def time_bound(self, t: exp.Expression, op: str, value: datetime, params: Params) -> exp.Expression:
+    def time_bound(self, t: exp.Expr, op: str, value: datetime, params: Params) -> exp.Expr:
         return _compare(t, op, cast(bind(params, value), "timestamp"))
 
-    def raw_range(self, column: exp.Expression, start: date, end: date, low: datetime,
-                  high: datetime, params: Params) -> exp.Expression:
+    def raw_range(self, column: exp.Expr, start: date, end: date, low: datetime,
+                  high: datetime, params: Params) -> exp.Expr:
         """The raw ``column`` from the start of local day ``start`` to the start of ``end``
         (``low`` and ``high``: those starts as aware UTC instants, computed with zoneinfo).
         Must not convert the column to local time."""
@@ -167,25 +167,25 @@ class Dialect:
                                   "timestamptz") for d in (start, end))
         return _between(cast(column, "timestamptz"), low_sql, high_sql)
 
-    def first_last(self, value: exp.Expression, t: exp.Expression, condition: exp.Expression,
-                   which: str) -> exp.Expression:
+    def first_last(self, value: exp.Expr, t: exp.Expr, condition: exp.Expr,
+                   which: str) -> exp.Expr:
         raise NotImplementedError
 
     def setup(self, timezone: str) -> list[str]:
         """Statements to run on the connection before the query."""
         return []
 
-    def raw_time(self, column: exp.Expression, type_name: str) -> exp.Expression:
+    def raw_time(self, column: exp.Expr, type_name: str) -> exp.Expr:
         """The raw time value of the ``column`` of type ``type_name`` ("" if unknown)."""
         return column
 
-    def time_missing(self, raw: exp.Expression) -> exp.Expression:
+    def time_missing(self, raw: exp.Expr) -> exp.Expr:
         """A row condition: the time ``raw`` gives no instant (the row fits no period)."""
         from sqlglot import exp
 
         return is_null(raw.copy())
 
-    def ordered(self, node: exp.Expression, desc: bool | None = None) -> exp.Ordered:
+    def ordered(self, node: exp.Expr, desc: bool | None = None) -> exp.Ordered:
         """``node ASC|DESC`` with the engine's own NULL placement, so nothing more is written
         (the order of a NULL key never matters here, and MySQL or SQL Server cannot say it);
         ``desc`` None: no direction written (ascending)."""
@@ -196,20 +196,20 @@ class Dialect:
                                               lambda d: not d)
         return exp.Ordered(this=node, desc=desc, nulls_first=default(bool(desc)))
 
-    def render(self, tree: exp.Expression) -> str:
+    def render(self, tree: exp.Expr) -> str:
         """The query tree as this engine's SQL, every identifier quoted (Oracle and Snowflake
         would otherwise fold ``__p`` to upper case)."""
         return tree.sql(dialect=self.glot, identify=True)
 
 
-def _compare(a: exp.Expression, op: str, b: exp.Expression) -> exp.Expression:
+def _compare(a: exp.Expr, op: str, b: exp.Expr) -> exp.Expr:
     from sqlglot import exp
 
-    kinds: dict[str, type[exp.Expression]] = {">=": exp.GTE, "<": exp.LT, ">": exp.GT, "<=": exp.LTE}
+    kinds: dict[str, type[exp.Expr]] = {">=": exp.GTE, "<": exp.LT, ">": exp.GT, "<=": exp.LTE}
     return kinds[op](this=a, expression=b)
 
 
-def _between(column: exp.Expression, low: exp.Expression, high: exp.Expression) -> exp.Expression:
+def _between(column: exp.Expr, low: exp.Expr, high: exp.Expr) -> exp.Expr:
     """``(column >= low AND column < high)``: a half-open range on the bare column."""
     from sqlglot import exp
 
@@ -223,22 +223,22 @@ class DuckDBDialect(Dialect):
     glot = "duckdb"
     param_style = "dollar"
 
-    def local_time(self, column: exp.Expression, request: SourceRequest, params: Params,
-                   span: tuple[datetime, datetime] | None) -> exp.Expression:
+    def local_time(self, column: exp.Expr, request: SourceRequest, params: Params,
+                   span: tuple[datetime, datetime] | None) -> exp.Expr:
         # CAST to TIMESTAMPTZ reads naive values in the session zone (set by setup()), and
         # timezone() then renders the instant as local wall time: naive stays, aware converts.
         return call("timezone", bind(params, request.timezone), cast(column, "timestamptz"))
 
-    def typed_local_time(self, column: exp.Expression, kind: str, request: SourceRequest,
-                         params: Params) -> exp.Expression | None:
+    def typed_local_time(self, column: exp.Expr, kind: str, request: SourceRequest,
+                         params: Params) -> exp.Expr | None:
         if kind == "date":  # every period_start() expression reads a DATE as it is
             return column
         if kind == "instant":  # converted once per row kept, the only conversion there is
             return call("timezone", bind(params, request.timezone), column)
         return super().typed_local_time(column, kind, request, params)
 
-    def first_last(self, value: exp.Expression, t: exp.Expression, condition: exp.Expression,
-                   which: str) -> exp.Expression:
+    def first_last(self, value: exp.Expr, t: exp.Expr, condition: exp.Expr,
+                   which: str) -> exp.Expr:
         from sqlglot import exp
 
         usable = exp.and_(condition, is_null(value.copy(), negate=True))
@@ -248,7 +248,7 @@ class DuckDBDialect(Dialect):
     def setup(self, timezone: str) -> list[str]:
         return [f"SET TimeZone = {_string_literal(timezone)}"]
 
-    def raw_time(self, column: exp.Expression, type_name: str) -> exp.Expression:
+    def raw_time(self, column: exp.Expr, type_name: str) -> exp.Expr:
         # Text times (a CSV column with one unreadable value is typed VARCHAR) are read with
         # TRY_CAST, so an unreadable value becomes a row left out and counted, not a failed run.
         # Typed columns keep the bare column, which the Parquet reader can filter on.
@@ -266,26 +266,26 @@ class PostgresDialect(Dialect):
     glot = "postgres"
     case_sensitive_names = True
 
-    def local_time(self, column: exp.Expression, request: SourceRequest, params: Params,
-                   span: tuple[datetime, datetime] | None) -> exp.Expression:
+    def local_time(self, column: exp.Expr, request: SourceRequest, params: Params,
+                   span: tuple[datetime, datetime] | None) -> exp.Expr:
         # Same idea as DuckDB: the session TimeZone (set_config in setup) reads naive values as
         # local; AT TIME ZONE turns the instant back into local wall time.
         return self._at_zone(cast(column, "timestamptz"), request, params)
 
-    def typed_local_time(self, column: exp.Expression, kind: str, request: SourceRequest,
-                         params: Params) -> exp.Expression | None:
+    def typed_local_time(self, column: exp.Expr, kind: str, request: SourceRequest,
+                         params: Params) -> exp.Expr | None:
         if kind == "instant":
             return self._at_zone(column, request, params)
         return super().typed_local_time(column, kind, request, params)
 
     @staticmethod
-    def _at_zone(value: exp.Expression, request: SourceRequest, params: Params) -> exp.Expression:
+    def _at_zone(value: exp.Expr, request: SourceRequest, params: Params) -> exp.Expr:
         from sqlglot import exp
 
         return exp.paren(exp.AtTimeZone(this=value, zone=bind(params, request.timezone)))
 
-    def first_last(self, value: exp.Expression, t: exp.Expression, condition: exp.Expression,
-                   which: str) -> exp.Expression:
+    def first_last(self, value: exp.Expr, t: exp.Expr, condition: exp.Expr,
+                   which: str) -> exp.Expr:
         # (array_agg(v ORDER BY t) FILTER (WHERE ...))[1]: PostgreSQL has no arg_min
         from sqlglot import exp
 

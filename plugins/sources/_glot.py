@@ -114,8 +114,8 @@ class GlotDialect(Dialect):
         # a bare VARCHAR is VARCHAR(30) in SQL Server and invalid in Oracle
         self.text_type = "VARCHAR(4000)" if self.target in ("tsql", "oracle") else "VARCHAR"
 
-    def local_time(self, column: exp.Expression, request: SourceRequest, params: Params,
-                   span: tuple[datetime, datetime] | None) -> exp.Expression:  # pragma: no cover
+    def local_time(self, column: exp.Expr, request: SourceRequest, params: Params,
+                   span: tuple[datetime, datetime] | None) -> exp.Expr:  # pragma: no cover
         raise NotImplementedError("time_kind() always gives a kind")
 
     def time_kind(self, type_name: str) -> str:
@@ -126,24 +126,24 @@ class GlotDialect(Dialect):
         # a column of unknown type (a query:, text) is read as a naive local timestamp
         return super().time_kind(type_name) or "unknown"
 
-    def typed_local_time(self, column: exp.Expression, kind: str, request: SourceRequest,
-                         params: Params) -> exp.Expression | None:
+    def typed_local_time(self, column: exp.Expr, kind: str, request: SourceRequest,
+                         params: Params) -> exp.Expr | None:
         if kind == "instant":  # converted once per row kept, the only conversion there is
             return self._template(_LOCAL, T=column, Z=bind(params, request.timezone))
         if kind == "unknown":
             return cast(column, "timestamp")
         return column
 
-    def typed_range(self, column: exp.Expression, kind: str, start: date, end: date,
-                    params: Params) -> exp.Expression | None:
+    def typed_range(self, column: exp.Expr, kind: str, start: date, end: date,
+                    params: Params) -> exp.Expr | None:
         if kind == "instant":
             return None  # raw_range(): the raw instants against the instants of the bounds
         if kind == "unknown":
             return super().typed_range(cast(column, "timestamp"), "local", start, end, params)
         return super().typed_range(column, kind, start, end, params)
 
-    def raw_range(self, column: exp.Expression, start: date, end: date, low: datetime,
-                  high: datetime, params: Params) -> exp.Expression:
+    def raw_range(self, column: exp.Expr, start: date, end: date, low: datetime,
+                  high: datetime, params: Params) -> exp.Expr:
         # Only a column with a time zone gets here: compared, unconverted (pushable), with the
         # UTC instants at which the local days start (exactness: see day_start()).
         from sqlglot import exp
@@ -153,7 +153,7 @@ class GlotDialect(Dialect):
         return exp.paren(exp.and_(exp.GTE(this=column, expression=low_sql),
                                   exp.LT(this=column.copy(), expression=high_sql)))
 
-    def period_start(self, t: exp.Expression, grain: str, week_start: int) -> exp.Expression:
+    def period_start(self, t: exp.Expr, grain: str, week_start: int) -> exp.Expr:
         from sqlglot import exp
 
         if grain == "day":
@@ -178,17 +178,17 @@ class GlotDialect(Dialect):
             return [f"SET TIME ZONE '{timezone}'"]
         return []
 
-    def _template(self, table: dict[str, str], **nodes: exp.Expression) -> exp.Expression:
+    def _template(self, table: dict[str, str], **nodes: exp.Expr) -> exp.Expr:
         from sqlglot import exp
 
-        def put(node: exp.Expression) -> exp.Expression:
+        def put(node: exp.Expr) -> exp.Expr:
             if isinstance(node, exp.Column) and not node.table and node.name in nodes:
                 return nodes[node.name].copy()
             return node
 
         return _parsed(self.target, table[self.target]).transform(put)
 
-    def _date(self, t: exp.Expression) -> exp.Expression:
+    def _date(self, t: exp.Expr) -> exp.Expr:
         if self.target in _DATE:
             return self._template(_DATE, T=t)
         return cast(t.copy(), "date")
@@ -212,7 +212,7 @@ def _clickhouse_kind(type_name: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def _parsed(target: str, template: str) -> exp.Expression:
+def _parsed(target: str, template: str) -> exp.Expr:
     """A template read in the target's own syntax, once (``transform`` copies it for each use)."""
     import sqlglot
 
@@ -250,7 +250,7 @@ def inline_parameters(sql: str, values: dict[str, Any], dialect: Dialect) -> str
     return re.sub(r"(?<![\w:$])[:$](p\d+)\b", literal, sql)
 
 
-def _literal(value: Any) -> exp.Expression:
+def _literal(value: Any) -> exp.Expr:
     from sqlglot import exp
 
     """A bound value as a SQL literal (for a query printed to be run as it is)."""

@@ -44,17 +44,17 @@ if TYPE_CHECKING:
 __all__ = ["build_aggregate_query", "build_latest_query", "empty_select_sql", "relation_rows_sql"]
 
 
-def _filter_tree(filters: Mapping[str, Any], params: Params) -> list[exp.Expression]:
+def _filter_tree(filters: Mapping[str, Any], params: Params) -> list[exp.Expr]:
     from sqlglot import exp
 
     from ._sqltree import bind
 
-    parts: list[exp.Expression] = []
+    parts: list[exp.Expr] = []
     for name, value in filters.items():
         col = column(name)
         if isinstance(value, tuple):
             present = [v for v in value if v is not None]
-            alternatives: list[exp.Expression] = []
+            alternatives: list[exp.Expr] = []
             if present:
                 alternatives.append(exp.In(this=col, expressions=[bind(params, v) for v in present]))
             if len(present) != len(value):
@@ -67,7 +67,7 @@ def _filter_tree(filters: Mapping[str, Any], params: Params) -> list[exp.Express
     return parts
 
 
-def _flag_tree(filters: Mapping[str, Any], condition: Condition | None, params: Params) -> exp.Expression:
+def _flag_tree(filters: Mapping[str, Any], condition: Condition | None, params: Params) -> exp.Expr:
     """A project's ``filter`` and a definition's row condition, both true."""
     from sqlglot import exp
 
@@ -85,7 +85,7 @@ def _value_key(spec: InputSpec) -> tuple[str, str]:
     return ("column", spec.column or spec.name)
 
 
-def _value_tree(key: tuple[str, str]) -> exp.Expression:
+def _value_tree(key: tuple[str, str]) -> exp.Expr:
     from sqlglot import exp
 
     kind, text = key
@@ -139,7 +139,7 @@ class _Plan:
         return plan
 
 
-def _node(sql: str | exp.Expression, dialect: Dialect) -> exp.Expression:
+def _node(sql: str | exp.Expr, dialect: Dialect) -> exp.Expr:
     """A piece of SQL given as text by a caller of the public functions, read in the dialect."""
     if not isinstance(sql, str):
         return sql
@@ -148,8 +148,8 @@ def _node(sql: str | exp.Expression, dialect: Dialect) -> exp.Expression:
     return sqlglot.parse_one(sql, read=dialect.glot)
 
 
-def _time_filter(raw: exp.Expression, request: SourceRequest, dialect: Dialect,
-                 params: Params, time_kind: str = "") -> tuple[exp.Expression | None, bool]:
+def _time_filter(raw: exp.Expr, request: SourceRequest, dialect: Dialect,
+                 params: Params, time_kind: str = "") -> tuple[exp.Expr | None, bool]:
     """The WHERE on the raw time value for ``request.ranges`` (None: all time) and whether it
     is exact (see :func:`day_start`)."""
     from sqlglot import exp
@@ -171,10 +171,10 @@ def _time_filter(raw: exp.Expression, request: SourceRequest, dialect: Dialect,
     return exp.paren(exp.or_(*ranges)), exact
 
 
-def _rows(relation: str | exp.Expression, time_column: str, request: SourceRequest,
+def _rows(relation: str | exp.Expr, time_column: str, request: SourceRequest,
           dialect: Dialect, params: Params, span: tuple[datetime, datetime] | None,
           dims: Sequence[str] = (), plan: _Plan | None = None,
-          where: exp.Expression | None = None, time_sql: str | exp.Expression | None = None,
+          where: exp.Expr | None = None, time_sql: str | exp.Expr | None = None,
           time_kind: str = "") -> exp.Select:
     """Layer 1: local time, dimensions as text, input values and filter flags, per row kept
     by ``where`` (a condition on the raw columns)."""
@@ -213,8 +213,8 @@ def relation_rows_sql(relation: str, time_column: str, request: SourceRequest, d
 
 def build_aggregate_query(relation: str, time_column: str, request: SourceRequest,
                           dialect: Dialect, *, span: tuple[datetime, datetime] | None = None,
-                          params: Params | None = None, time_sql: str | exp.Expression | None = None,
-                          missing_sql: str | exp.Expression | None = None, time_kind: str = ""
+                          params: Params | None = None, time_sql: str | exp.Expr | None = None,
+                          missing_sql: str | exp.Expr | None = None, time_kind: str = ""
                           ) -> tuple[str, dict[str, Any], list[str]]:
     """The ONE aggregate query of a request: ``(sql, params, input names in column order)``.
 
@@ -238,7 +238,7 @@ def build_aggregate_query(relation: str, time_column: str, request: SourceReques
 
 def _aggregate_tree(relation: str, time_column: str, request: SourceRequest, dialect: Dialect,
                     span: tuple[datetime, datetime] | None, params: Params | None,
-                    time_sql: str | exp.Expression | None, missing_sql: str | exp.Expression | None,
+                    time_sql: str | exp.Expr | None, missing_sql: str | exp.Expr | None,
                     time_kind: str) -> tuple[exp.Select, Params, list[str]]:
     from sqlglot import exp
 
@@ -256,11 +256,11 @@ def _aggregate_tree(relation: str, time_column: str, request: SourceRequest, dia
                  time_kind)
 
     t = column("__t")
-    where: list[exp.Expression] = []
+    where: list[exp.Expr] = []
     if (raw_where is None or not exact) and missing is None:
         where.append(is_null(t.copy(), negate=True))
     if raw_where is not None and not exact:
-        ranges: list[exp.Expression] = []
+        ranges: list[exp.Expr] = []
         if missing is not None:
             ranges.append(is_null(t.copy()))
         for start, end in request.ranges:
@@ -275,8 +275,8 @@ def _aggregate_tree(relation: str, time_column: str, request: SourceRequest, dia
     if where:
         periods = periods.where(exp.and_(*where))
 
-    windows: list[exp.Expression] = []
-    aggregates: list[exp.Expression] = []
+    windows: list[exp.Expr] = []
+    aggregates: list[exp.Expr] = []
     for k, (agg, v, f, star) in enumerate(plan.aggregates):
         value = column(f"__v{v}")
         condition = (exp.EQ(this=column(f"__c{f}"), expression=exp.Literal.number(1)) if f is not None
@@ -290,13 +290,13 @@ def _aggregate_tree(relation: str, time_column: str, request: SourceRequest, dia
                 spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING",
                                     end="UNBOUNDED", end_side="FOLLOWING"))
             windows.append(exp.alias_(window, f"__w{k}", quoted=True))
-            expr: exp.Expression = exp.Max(this=when((usable.copy(), column(f"__w{k}"))))
+            expr: exp.Expr = exp.Max(this=when((usable.copy(), column(f"__w{k}"))))
         elif agg in ("first", "last"):
             expr = dialect.first_last(value, t.copy(), condition, agg)
         else:
             expr = _aggregate(agg, star, value, condition if f is not None else None)
         aggregates.append(exp.alias_(cast(expr, dialect.float_type), f"__a{k}", quoted=True))
-    source: exp.Expression = periods.subquery("__periods")
+    source: exp.Expr = periods.subquery("__periods")
     if windows:
         star_of = exp.Column(this=exp.Star(), table=exp.to_identifier("__periods", quoted=True))
         source = exp.select(star_of, *windows).from_(source).subquery("__windows")
@@ -306,7 +306,7 @@ def _aggregate_tree(relation: str, time_column: str, request: SourceRequest, dia
     grouped = (exp.select(*(c.copy() for c in group), *aggregates, *counted).from_(source)
                .group_by(*(c.copy() for c in group)))
     # each input is a copy of its shared aggregate, under the column name fetch() expects
-    outputs: list[exp.Expression] = [exp.alias_(column(f"__a{k}"), f"__i{i}", quoted=True)
+    outputs: list[exp.Expr] = [exp.alias_(column(f"__a{k}"), f"__i{i}", quoted=True)
                                      for i, k in enumerate(plan.columns)]
     if counted:
         outputs.append(column("__n"))
@@ -315,8 +315,8 @@ def _aggregate_tree(relation: str, time_column: str, request: SourceRequest, dia
     return query, params, [s.name for s in specs]
 
 
-def _aggregate(agg: str, star: bool, value: exp.Expression, condition: exp.Expression | None
-               ) -> exp.Expression:
+def _aggregate(agg: str, star: bool, value: exp.Expr, condition: exp.Expr | None
+               ) -> exp.Expr:
     from sqlglot import exp
 
     picked = when((condition, value)) if condition is not None else value
@@ -337,7 +337,7 @@ def _aggregate(agg: str, star: bool, value: exp.Expression, condition: exp.Expre
 
 def build_latest_query(relation: str, time_column: str, request: SourceRequest, dialect: Dialect,
                        *, span: tuple[datetime, datetime] | None = None,
-                       params: Params | None = None, time_sql: str | exp.Expression | None = None,
+                       params: Params | None = None, time_sql: str | exp.Expr | None = None,
                        time_kind: str = "") -> tuple[str, dict[str, Any]]:
     """The query of the newest local time of the relation's rows, as ``__latest``: ``(sql,
     params)``; arguments as for :func:`build_aggregate_query`."""

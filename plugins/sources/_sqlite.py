@@ -25,13 +25,13 @@ if TYPE_CHECKING:
 __all__ = ["SqliteDialect"]
 
 
-def _typeof_in(c: exp.Expression, *kinds: str) -> exp.Expression:
+def _typeof_in(c: exp.Expr, *kinds: str) -> exp.Expr:
     from sqlglot import exp
 
     return exp.In(this=call("typeof", c.copy()), expressions=[exp.Literal.string(k) for k in kinds])
 
 
-def _aware_text(c: exp.Expression) -> exp.Expression:
+def _aware_text(c: exp.Expr) -> exp.Expr:
     """``c`` (text) ends in ``Z`` or in a ``+hh:mm`` / ``-hh:mm`` offset."""
     from sqlglot import exp
 
@@ -42,7 +42,7 @@ def _aware_text(c: exp.Expression) -> exp.Expression:
     return exp.paren(exp.or_(zulu, exp.paren(exp.and_(sign, colon))))
 
 
-def _is_text_and_aware(c: exp.Expression) -> exp.Expression:
+def _is_text_and_aware(c: exp.Expr) -> exp.Expr:
     from sqlglot import exp
 
     return exp.and_(exp.EQ(this=call("typeof", c.copy()), expression=exp.Literal.string("text")),
@@ -57,8 +57,8 @@ class SqliteDialect(Dialect):
     glot = "sqlite"
     window_first_last = True
 
-    def local_time(self, column: exp.Expression, request: SourceRequest, params: Params,
-                   span: tuple[datetime, datetime] | None) -> exp.Expression:
+    def local_time(self, column: exp.Expr, request: SourceRequest, params: Params,
+                   span: tuple[datetime, datetime] | None) -> exp.Expr:
         c = column
         utc_number = call("datetime", c.copy(), "unixepoch")
         utc_text = call("datetime", c.copy())
@@ -67,8 +67,8 @@ class SqliteDialect(Dialect):
             (_is_text_and_aware(c), self._to_local(utc_text, request.timezone, span, params)),
             otherwise=call("datetime", c.copy())))
 
-    def raw_range(self, column: exp.Expression, start: date, end: date, low: datetime,
-                  high: datetime, params: Params) -> exp.Expression:
+    def raw_range(self, column: exp.Expr, start: date, end: date, low: datetime,
+                  high: datetime, params: Params) -> exp.Expr:
         # The same three kinds of value as local_time(), each compared without the offset CASE:
         # epoch numbers with epoch bounds, aware text (datetime() gives UTC) with UTC bounds,
         # naive text, already local, with the local midnights.
@@ -76,10 +76,10 @@ class SqliteDialect(Dialect):
 
         c = column
 
-        def text(value: datetime) -> exp.Expression:
+        def text(value: datetime) -> exp.Expr:
             return bind(params, value.strftime("%Y-%m-%d %H:%M:%S"))
 
-        def within(value: exp.Expression, lo: exp.Expression, hi: exp.Expression) -> exp.Expression:
+        def within(value: exp.Expr, lo: exp.Expr, hi: exp.Expr) -> exp.Expr:
             return exp.and_(_compare(value, ">=", lo), _compare(value.copy(), "<", hi))
 
         utc_low, utc_high = (v.astimezone(timezone.utc) for v in (low, high))
@@ -94,7 +94,7 @@ class SqliteDialect(Dialect):
         # A declared type does not bind SQLite's values: every column is read by the general CASE.
         return ""
 
-    def time_missing(self, raw: exp.Expression) -> exp.Expression:
+    def time_missing(self, raw: exp.Expr) -> exp.Expr:
         # numbers are epoch seconds, always readable; text datetime() cannot read gives NULL
         from sqlglot import exp
 
@@ -102,8 +102,8 @@ class SqliteDialect(Dialect):
         return exp.paren(exp.and_(exp.Not(this=_typeof_in(raw, "integer", "real")), unreadable))
 
     @staticmethod
-    def _to_local(utc: exp.Expression, tz: str, span: tuple[datetime, datetime] | None,
-                  params: Params) -> exp.Expression:
+    def _to_local(utc: exp.Expr, tz: str, span: tuple[datetime, datetime] | None,
+                  params: Params) -> exp.Expr:
         if span is None:  # no rows at all: any constant offset gives the same (empty) answer
             span = (datetime(2000, 1, 1), datetime(2000, 1, 2))
         first, last = span
@@ -118,7 +118,7 @@ class SqliteDialect(Dialect):
             current = offset
         return call("datetime", utc, when(*branches, otherwise=bind(params, _modifier(current))))
 
-    def period_start(self, t: exp.Expression, grain: str, week_start: int) -> exp.Expression:
+    def period_start(self, t: exp.Expr, grain: str, week_start: int) -> exp.Expr:
         from sqlglot import exp
 
         if grain == "day":
@@ -142,15 +142,15 @@ class SqliteDialect(Dialect):
             return call("printf", "%s-%02d-01", call("strftime", "%Y", t), first)
         return call("strftime", "%Y-01-01", t)
 
-    def time_bound(self, t: exp.Expression, op: str, value: datetime, params: Params) -> exp.Expression:
+    def time_bound(self, t: exp.Expr, op: str, value: datetime, params: Params) -> exp.Expr:
         # datetime() renders 'YYYY-MM-DD HH:MM:SS', so text comparison is chronological
         return _compare(t, op, bind(params, value.strftime("%Y-%m-%d %H:%M:%S")))
 
-    def first_last(self, value: exp.Expression, t: exp.Expression, condition: exp.Expression,
-                   which: str) -> exp.Expression:  # pragma: no cover
+    def first_last(self, value: exp.Expr, t: exp.Expr, condition: exp.Expr,
+                   which: str) -> exp.Expr:  # pragma: no cover
         raise NotImplementedError("SQLite uses window functions for first/last")
 
-    def span_query(self, relation: str, time_column: str) -> exp.Expression:
+    def span_query(self, relation: str, time_column: str) -> exp.Expr:
         """The earliest and latest UTC time of the rows (``lo``, ``hi``): the span of the
         offset ``CASE`` when a request has no ranges."""
         from sqlglot import exp
@@ -165,7 +165,7 @@ class SqliteDialect(Dialect):
                 .from_(from_item(relation, "__src")))
 
 
-def _paren(node: exp.Expression) -> exp.Expression:
+def _paren(node: exp.Expr) -> exp.Expr:
     from sqlglot import exp
 
     return exp.paren(node)

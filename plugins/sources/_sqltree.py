@@ -59,7 +59,7 @@ def verbatim(sql: str) -> exp.Var:
     return exp.Var(this=sql)
 
 
-def cast(node: exp.Expression, type_name: str, dialect: str | None = None) -> exp.Cast:
+def cast(node: exp.Expr, type_name: str, dialect: str | None = None) -> exp.Cast:
     """``CAST(node AS type_name)``; the type is sqlglot's (``double``, ``date``) unless read in
     ``dialect``'s syntax."""
     from sqlglot import exp
@@ -67,7 +67,7 @@ def cast(node: exp.Expression, type_name: str, dialect: str | None = None) -> ex
     return exp.Cast(this=node, to=exp.DataType.build(type_name, dialect=dialect))
 
 
-def call(name: str, *args: exp.Expression | str | int) -> exp.Anonymous:
+def call(name: str, *args: exp.Expr | str | int) -> exp.Anonymous:
     """``name(args...)`` exactly as the engine spells it (no sqlglot rewriting of the function);
     ``str`` arguments are string literals, ``int`` ones numbers."""
     from sqlglot import exp
@@ -77,14 +77,14 @@ def call(name: str, *args: exp.Expression | str | int) -> exp.Anonymous:
     return exp.Anonymous(this=name, expressions=nodes)
 
 
-def is_null(node: exp.Expression, negate: bool = False) -> exp.Is:
+def is_null(node: exp.Expr, negate: bool = False) -> exp.Is:
     """``node IS NULL`` (``IS NOT NULL`` with ``negate``)."""
     from sqlglot import exp
 
     return exp.Is(this=node, expression=exp.null(), negate=negate)
 
 
-def count(node: exp.Expression | None = None) -> exp.Count:
+def count(node: exp.Expr | None = None) -> exp.Count:
     """``COUNT(node)`` (``COUNT(*)`` without one), a 64-bit count where the engine has two
     (SQL Server's ``COUNT_BIG``)."""
     from sqlglot import exp
@@ -92,8 +92,8 @@ def count(node: exp.Expression | None = None) -> exp.Count:
     return exp.Count(this=node if node is not None else exp.Star(), big_int=True)
 
 
-def when(*branches: tuple[exp.Expression, exp.Expression],
-         otherwise: exp.Expression | None = None) -> exp.Case:
+def when(*branches: tuple[exp.Expr, exp.Expr],
+         otherwise: exp.Expr | None = None) -> exp.Case:
     """``CASE WHEN c THEN v ... [ELSE otherwise] END``."""
     from sqlglot import exp
 
@@ -103,7 +103,7 @@ def when(*branches: tuple[exp.Expression, exp.Expression],
     return case
 
 
-def from_item(relation: str | exp.Expression, alias: str) -> exp.Expression:
+def from_item(relation: str | exp.Expr, alias: str) -> exp.Expr:
     """The FROM item ``relation`` under ``alias``: a quoted ``"schema"."table"`` becomes a table
     the target engine quotes its own way; anything else (a table function, a ``(query)``) is the
     source's SQL, kept as written."""
@@ -120,7 +120,7 @@ def from_item(relation: str | exp.Expression, alias: str) -> exp.Expression:
     return exp.Table(this=verbatim(relation), alias=table_alias)
 
 
-def condition_tree(condition: Condition, params: Params) -> exp.Expression:
+def condition_tree(condition: Condition, params: Params) -> exp.Expr:
     """A definition's row condition as a tree: columns quoted, every number bound, divisions in
     floating point with NULL for a zero divisor (as ``Condition.sql`` writes them). The text
     passed the formula allow-list when the definition loaded: only the nodes below occur."""
@@ -128,7 +128,7 @@ def condition_tree(condition: Condition, params: Params) -> exp.Expression:
 
     columns, values = dict(condition.columns), dict(condition.values)
 
-    def node(n: ast.AST) -> exp.Expression:
+    def node(n: ast.AST) -> exp.Expr:
         if isinstance(n, ast.BoolOp):
             joined = exp.and_ if isinstance(n.op, ast.And) else exp.or_
             return exp.paren(joined(*(node(v) for v in n.values)))
