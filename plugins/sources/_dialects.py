@@ -33,7 +33,7 @@ from kpiforge.errors import SourceError
 from kpiforge.sources import SourceRequest, zone
 
 from ._checks import is_text_type
-from ._sqltree import bind, call, cast, is_null
+from ._sqltree import and_, bind, call, cast, compare, is_null, paren
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -145,13 +145,13 @@ class Dialect:
             return day
         if grain == "week":
             isodow = cast(exp.Extract(this=exp.var("ISODOW"), expression=t.copy()), "int")
-            back = exp.Mod(this=exp.paren(exp.Add(this=isodow, expression=exp.Literal.number(6 - week_start))),
+            back = exp.Mod(this=paren(exp.Add(this=isodow, expression=exp.Literal.number(6 - week_start))),
                            expression=exp.Literal.number(7))
-            return exp.paren(exp.Sub(this=day, expression=cast(back, "int")))
+            return paren(exp.Sub(this=day, expression=cast(back, "int")))
         return cast(call("date_trunc", grain, t), "date")
 
     def time_bound(self, t: exp.Expr, op: str, value: datetime, params: Params) -> exp.Expr:
-        return _compare(t, op, cast(bind(params, value), "timestamp"))
+        return compare(t, op, cast(bind(params, value), "timestamp"))
 
     def raw_range(self, column: exp.Expr, start: date, end: date, low: datetime,
                   high: datetime, params: Params) -> exp.Expr:
@@ -202,18 +202,11 @@ class Dialect:
         return tree.sql(dialect=self.glot, identify=True)
 
 
-def _compare(a: exp.Expr, op: str, b: exp.Expr) -> exp.Expr:
-    from sqlglot import exp
-
-    kinds: dict[str, type[exp.Expr]] = {">=": exp.GTE, "<": exp.LT, ">": exp.GT, "<=": exp.LTE}
-    return kinds[op](this=a, expression=b)
-
-
 def _between(column: exp.Expr, low: exp.Expr, high: exp.Expr) -> exp.Expr:
     """``(column >= low AND column < high)``: a half-open range on the bare column."""
     from sqlglot import exp
 
-    return exp.paren(exp.and_(_compare(column, ">=", low), _compare(column.copy(), "<", high)))
+    return paren(and_(compare(column, ">=", low), compare(column.copy(), "<", high)))
 
 
 class DuckDBDialect(Dialect):
@@ -241,7 +234,7 @@ class DuckDBDialect(Dialect):
                    which: str) -> exp.Expr:
         from sqlglot import exp
 
-        usable = exp.and_(condition, is_null(value.copy(), negate=True))
+        usable = and_(condition, is_null(value.copy(), negate=True))
         func = "arg_min" if which == "first" else "arg_max"
         return exp.Filter(this=call(func, value, t), expression=exp.Where(this=usable))
 
@@ -282,17 +275,17 @@ class PostgresDialect(Dialect):
     def _at_zone(value: exp.Expr, request: SourceRequest, params: Params) -> exp.Expr:
         from sqlglot import exp
 
-        return exp.paren(exp.AtTimeZone(this=value, zone=bind(params, request.timezone)))
+        return paren(exp.AtTimeZone(this=value, zone=bind(params, request.timezone)))
 
     def first_last(self, value: exp.Expr, t: exp.Expr, condition: exp.Expr,
                    which: str) -> exp.Expr:
         # (array_agg(v ORDER BY t) FILTER (WHERE ...))[1]: PostgreSQL has no arg_min
         from sqlglot import exp
 
-        usable = exp.and_(condition, is_null(value.copy(), negate=True))
+        usable = and_(condition, is_null(value.copy(), negate=True))
         ordered = exp.Order(this=value, expressions=[self.ordered(t, which == "last")])
         picked = exp.Filter(this=exp.ArrayAgg(this=ordered), expression=exp.Where(this=usable))
-        return exp.Bracket(this=exp.paren(picked), expressions=[exp.Literal.number(1)], offset=1)
+        return exp.Bracket(this=paren(picked), expressions=[exp.Literal.number(1)], offset=1)
 
     def setup(self, timezone: str) -> list[str]:
         return [f"SELECT set_config('TimeZone', {_string_literal(timezone)}, false)"]

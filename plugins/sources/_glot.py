@@ -31,7 +31,7 @@ from kpiforge.errors import SourceError
 from kpiforge.sources import SourceRequest, zone
 
 from ._dialects import Dialect, DuckDBDialect, Params, PostgresDialect
-from ._sqltree import bind, cast
+from ._sqltree import and_, bind, cast, paren
 
 if TYPE_CHECKING:  # sqlglot is imported when a query is built, not when the plugins load
     from sqlglot import exp
@@ -150,7 +150,7 @@ class GlotDialect(Dialect):
 
         low_sql, high_sql = (cast(bind(params, v.astimezone(timezone.utc).isoformat(sep=" ")),
                                   "timestamptz") for v in (low, high))
-        return exp.paren(exp.and_(exp.GTE(this=column, expression=low_sql),
+        return paren(and_(exp.GTE(this=column, expression=low_sql),
                                   exp.LT(this=column.copy(), expression=high_sql)))
 
     def period_start(self, t: exp.Expr, grain: str, week_start: int) -> exp.Expr:
@@ -161,8 +161,8 @@ class GlotDialect(Dialect):
         if grain == "week":
             dow = self._template(_ISODOW, T=t)
             # days back to the week's first day: (ISO day + 6 - week_start) mod 7, as in _dialects
-            shifted = exp.paren(exp.Add(this=exp.paren(dow), expression=exp.Literal.number(6 - week_start)))
-            back = exp.paren(exp.Mod(this=shifted, expression=exp.Literal.number(7)))
+            shifted = paren(exp.Add(this=paren(dow), expression=exp.Literal.number(6 - week_start)))
+            back = paren(exp.Mod(this=shifted, expression=exp.Literal.number(7)))
             return self._template(_MINUS_DAYS, D=self._date(t), N=back)
         if self.target in _TRUNC:
             return self._template({self.target: _TRUNC[self.target][grain]}, T=t)

@@ -36,7 +36,23 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from kpiforge.sources import Condition, InputSpec, SourceRequest, day_start
 
 from ._dialects import Dialect, Params
-from ._sqltree import cast, column, condition_tree, count, from_item, is_null, verbatim, when
+from ._sqltree import (
+    alias,
+    and_,
+    bind,
+    cast,
+    column,
+    condition_tree,
+    count,
+    from_item,
+    is_null,
+    or_,
+    paren,
+    select_from,
+    star,
+    verbatim,
+    when,
+)
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -46,8 +62,6 @@ __all__ = ["build_aggregate_query", "build_latest_query", "empty_select_sql", "r
 
 def _filter_tree(filters: Mapping[str, Any], params: Params) -> list[exp.Expr]:
     from sqlglot import exp
-
-    from ._sqltree import bind
 
     parts: list[exp.Expr] = []
     for name, value in filters.items():
@@ -59,7 +73,7 @@ def _filter_tree(filters: Mapping[str, Any], params: Params) -> list[exp.Expr]:
                 alternatives.append(exp.In(this=col, expressions=[bind(params, v) for v in present]))
             if len(present) != len(value):
                 alternatives.append(is_null(col.copy()))
-            parts.append(exp.paren(exp.or_(*alternatives)))
+            parts.append(paren(or_(*alternatives)))
         elif value is None:
             parts.append(is_null(col))
         else:
@@ -74,7 +88,7 @@ def _flag_tree(filters: Mapping[str, Any], condition: Condition | None, params: 
     parts = _filter_tree(filters, params)
     if condition is not None:
         parts.append(condition_tree(condition, params))
-    return exp.and_(*parts)
+    return and_(*parts)
 
 
 def _value_key(spec: InputSpec) -> tuple[str, str]:
@@ -160,7 +174,7 @@ def _time_filter(raw: exp.Expr, request: SourceRequest, dialect: Dialect,
              for start, end in request.ranges] if time_kind else []
     plain = [r for r in typed if r is not None]
     if typed and len(plain) == len(typed):  # local bounds on local times: exact
-        return exp.paren(exp.or_(*plain)), True
+        return paren(or_(*plain)), True
     exact = True
     ranges = []
     for start, end in request.ranges:
@@ -168,7 +182,7 @@ def _time_filter(raw: exp.Expr, request: SourceRequest, dialect: Dialect,
         high, high_exact = day_start(end, request.timezone)
         exact = exact and low_exact and high_exact
         ranges.append(dialect.raw_range(raw.copy(), start, end, low, high, params))
-    return exp.paren(exp.or_(*ranges)), exact
+    return paren(or_(*ranges)), exact
 
 
 def _rows(relation: str | exp.Expr, time_column: str, request: SourceRequest,
@@ -184,18 +198,18 @@ def _rows(relation: str | exp.Expr, time_column: str, request: SourceRequest,
     local = dialect.typed_local_time(raw.copy(), time_kind, request, params) if time_kind else None
     if local is None:
         local = dialect.local_time(raw.copy(), request, params, span)
-    selects = [exp.alias_(local, "__t", quoted=True)]
+    selects = [alias(local, "__t")]
     for i, dim in enumerate(dims):
-        selects.append(exp.alias_(cast(column(dim), dialect.text_type), f"__d{i}", quoted=True))
+        selects.append(alias(cast(column(dim), dialect.text_type), f"__d{i}"))
     if plan is not None:
-        selects.extend(exp.alias_(_value_tree(key), f"__v{i}", quoted=True)
+        selects.extend(alias(_value_tree(key), f"__v{i}")
                        for i, key in enumerate(plan.values))
         for i, (filters, condition) in enumerate(plan.flags):
             flag = when((_flag_tree(filters, condition, params), exp.Literal.number(1)),
                         otherwise=exp.Literal.number(0))
-            selects.append(exp.alias_(flag, f"__c{i}", quoted=True))
-    query = exp.select(*selects).from_(from_item(relation, "__src"))
-    return query.where(where) if where is not None else query
+            selects.append(alias(flag, f"__c{i}"))
+    query = select_from(selects, from_item(relation, "__src"))
+    return query.where(where, copy=False) if where is not None else query
 
 
 def relation_rows_sql(relation: str, time_column: str, request: SourceRequest, dialect: Dialect,
@@ -251,7 +265,7 @@ def _aggregate_tree(relation: str, time_column: str, request: SourceRequest, dia
     raw_where, exact = _time_filter(raw, request, dialect, params, time_kind)
     kept = raw_where
     if missing is not None and raw_where is not None:
-        kept = exp.paren(exp.or_(raw_where, missing))
+        kept = paren(or_(raw_where, missing))
     rows = _rows(relation, time_column, request, dialect, params, span, dims, plan, kept, raw,
                  time_kind)
 
@@ -266,61 +280,58 @@ def _aggregate_tree(relation: str, time_column: str, request: SourceRequest, dia
         for start, end in request.ranges:
             low = dialect.time_bound(t.copy(), ">=", datetime.combine(start, time()), params)
             high = dialect.time_bound(t.copy(), "<", datetime.combine(end, time()), params)
-            ranges.append(exp.paren(exp.and_(low, high)))
-        where.append(exp.paren(exp.or_(*ranges)))
+            ranges.append(paren(and_(low, high)))
+        where.append(paren(or_(*ranges)))
     dim_cols = [column(f"__d{i}") for i in range(len(dims))]
     period = dialect.period_start(t.copy(), request.grain, request.week_start)
-    periods = (exp.select(exp.alias_(period, "__p", quoted=True), exp.Column(
-        this=exp.Star(), table=exp.to_identifier("__rows", quoted=True))).from_(rows.subquery("__rows")))
+    periods = select_from([alias(period, "__p"), star("__rows")], rows, "__rows")
     if where:
-        periods = periods.where(exp.and_(*where))
+        periods = periods.where(and_(*where), copy=False)
 
     windows: list[exp.Expr] = []
     aggregates: list[exp.Expr] = []
-    for k, (agg, v, f, star) in enumerate(plan.aggregates):
+    for k, (agg, v, f, rows_counted) in enumerate(plan.aggregates):
         value = column(f"__v{v}")
-        condition = (exp.EQ(this=column(f"__c{f}"), expression=exp.Literal.number(1)) if f is not None
-                     else exp.EQ(this=exp.Literal.number(1), expression=exp.Literal.number(1)))
+        one = exp.Literal.number(1)
+        condition = exp.EQ(this=column(f"__c{f}") if f is not None else one.copy(), expression=one)
         if agg in ("first", "last") and dialect.window_first_last:
-            usable = exp.paren(exp.and_(condition, is_null(value.copy(), negate=True)))
+            usable = paren(and_(condition, is_null(value.copy(), negate=True)))
             one_or_zero = when((usable, exp.Literal.number(1)), otherwise=exp.Literal.number(0))
             window = exp.Window(
-                this=exp.FirstValue(this=value.copy()), partition_by=[column("__p"), *dim_cols, one_or_zero],
+                this=exp.FirstValue(this=value.copy()),
+                partition_by=[column("__p"), *(d.copy() for d in dim_cols), one_or_zero],
                 order=exp.Order(expressions=[dialect.ordered(t.copy(), agg == "last")]),
                 spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING",
                                     end="UNBOUNDED", end_side="FOLLOWING"))
-            windows.append(exp.alias_(window, f"__w{k}", quoted=True))
+            windows.append(alias(window, f"__w{k}"))
             expr: exp.Expr = exp.Max(this=when((usable.copy(), column(f"__w{k}"))))
         elif agg in ("first", "last"):
             expr = dialect.first_last(value, t.copy(), condition, agg)
         else:
-            expr = _aggregate(agg, star, value, condition if f is not None else None)
-        aggregates.append(exp.alias_(cast(expr, dialect.float_type), f"__a{k}", quoted=True))
-    source: exp.Expr = periods.subquery("__periods")
+            expr = _aggregate(agg, rows_counted, value, condition if f is not None else None)
+        aggregates.append(alias(cast(expr, dialect.float_type), f"__a{k}"))
+    source, name = periods, "__periods"
     if windows:
-        star_of = exp.Column(this=exp.Star(), table=exp.to_identifier("__periods", quoted=True))
-        source = exp.select(star_of, *windows).from_(source).subquery("__windows")
+        source, name = select_from([star("__periods"), *windows], periods, "__periods"), "__windows"
     group = [column("__p"), *dim_cols]
-    counted = ([exp.alias_(cast(count(), dialect.float_type), "__n", quoted=True)]
-               if missing is not None else [])
-    grouped = (exp.select(*(c.copy() for c in group), *aggregates, *counted).from_(source)
-               .group_by(*(c.copy() for c in group)))
+    counted = [alias(cast(count(), dialect.float_type), "__n")] if missing is not None else []
+    grouped = (select_from([*(c.copy() for c in group), *aggregates, *counted], source, name)
+               .group_by(*(c.copy() for c in group), copy=False))
     # each input is a copy of its shared aggregate, under the column name fetch() expects
-    outputs: list[exp.Expr] = [exp.alias_(column(f"__a{k}"), f"__i{i}", quoted=True)
-                                     for i, k in enumerate(plan.columns)]
+    outputs = [alias(column(f"__a{k}"), f"__i{i}") for i, k in enumerate(plan.columns)]
     if counted:
         outputs.append(column("__n"))
-    query = (exp.select(*(c.copy() for c in group), *outputs).from_(grouped.subquery("__grouped"))
-             .order_by(*(dialect.ordered(c.copy()) for c in group)))
+    query = (select_from([*(c.copy() for c in group), *outputs], grouped, "__grouped")
+             .order_by(*(dialect.ordered(c.copy()) for c in group), copy=False))
     return query, params, [s.name for s in specs]
 
 
-def _aggregate(agg: str, star: bool, value: exp.Expr, condition: exp.Expr | None
+def _aggregate(agg: str, rows_counted: bool, value: exp.Expr, condition: exp.Expr | None
                ) -> exp.Expr:
     from sqlglot import exp
 
     picked = when((condition, value)) if condition is not None else value
-    if agg == "count" and star:
+    if agg == "count" and rows_counted:  # column "*"
         if condition is None:
             return count()
         return count(when((condition, exp.Literal.number(1))))
@@ -331,7 +342,9 @@ def _aggregate(agg: str, star: bool, value: exp.Expr, condition: exp.Expr | None
     if agg == "sum":
         # rows exist for this period/slice but none matches the filter: zero, not unknown
         total = exp.Sum(this=picked)
-        return exp.Coalesce(this=total, expressions=[exp.Literal.number(0)]) if condition is not None else total
+        if condition is None:
+            return total
+        return exp.Coalesce(this=total, expressions=[exp.Literal.number(0)])
     return {"min": exp.Min, "max": exp.Max, "avg": exp.Avg}[agg](this=picked)
 
 
@@ -346,8 +359,7 @@ def build_latest_query(relation: str, time_column: str, request: SourceRequest, 
     params = params or Params(dialect.param_style)
     rows = _rows(relation, time_column, request, dialect, params, span, time_sql=time_sql,
                  time_kind=time_kind)
-    query = (exp.select(exp.alias_(exp.Max(this=column("__t")), "__latest", quoted=True))
-             .from_(rows.subquery("__rows")))
+    query = select_from([alias(exp.Max(this=column("__t")), "__latest")], rows, "__rows")
     return dialect.render(query), params.values
 
 
@@ -356,4 +368,5 @@ def empty_select_sql(relation: str, dialect: Dialect) -> str:
     FIRST 0 ROWS`` in Oracle): the relation's columns, without reading a row."""
     from sqlglot import exp
 
-    return dialect.render(exp.select(exp.Star()).from_(from_item(relation, "__src")).limit(0))
+    query = select_from([exp.Star()], from_item(relation, "__src")).limit(0, copy=False)
+    return dialect.render(query)

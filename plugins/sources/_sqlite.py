@@ -16,8 +16,21 @@ from typing import TYPE_CHECKING
 
 from kpiforge.sources import SourceRequest, utc_offset_changes
 
-from ._dialects import Dialect, Params, _compare
-from ._sqltree import bind, call, cast, from_item, is_null, when
+from ._dialects import Dialect, Params
+from ._sqltree import (
+    alias,
+    and_,
+    bind,
+    call,
+    cast,
+    column,
+    compare,
+    from_item,
+    is_null,
+    or_,
+    paren,
+    when,
+)
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -39,13 +52,13 @@ def _aware_text(c: exp.Expr) -> exp.Expr:
                                                                       exp.Literal.string("-")])
     colon = exp.EQ(this=call("substr", c.copy(), -3, 1), expression=exp.Literal.string(":"))
     zulu = exp.Like(this=c.copy(), expression=exp.Literal.string("%Z"))
-    return exp.paren(exp.or_(zulu, exp.paren(exp.and_(sign, colon))))
+    return paren(or_(zulu, paren(and_(sign, colon))))
 
 
 def _is_text_and_aware(c: exp.Expr) -> exp.Expr:
     from sqlglot import exp
 
-    return exp.and_(exp.EQ(this=call("typeof", c.copy()), expression=exp.Literal.string("text")),
+    return and_(exp.EQ(this=call("typeof", c.copy()), expression=exp.Literal.string("text")),
                     _aware_text(c))
 
 
@@ -62,7 +75,7 @@ class SqliteDialect(Dialect):
         c = column
         utc_number = call("datetime", c.copy(), "unixepoch")
         utc_text = call("datetime", c.copy())
-        return _paren(when(
+        return paren(when(
             (_typeof_in(c, "integer", "real"), self._to_local(utc_number, request.timezone, span, params)),
             (_is_text_and_aware(c), self._to_local(utc_text, request.timezone, span, params)),
             otherwise=call("datetime", c.copy())))
@@ -80,14 +93,14 @@ class SqliteDialect(Dialect):
             return bind(params, value.strftime("%Y-%m-%d %H:%M:%S"))
 
         def within(value: exp.Expr, lo: exp.Expr, hi: exp.Expr) -> exp.Expr:
-            return exp.and_(_compare(value, ">=", lo), _compare(value.copy(), "<", hi))
+            return and_(compare(value, ">=", lo), compare(value.copy(), "<", hi))
 
         utc_low, utc_high = (v.astimezone(timezone.utc) for v in (low, high))
         local_low, local_high = (datetime.combine(d, time()) for d in (start, end))
         epoch = within(c.copy(), bind(params, int(low.timestamp())), bind(params, int(high.timestamp())))
         aware = within(call("datetime", c.copy()), text(utc_low), text(utc_high))
         naive = within(call("datetime", c.copy()), text(local_low), text(local_high))
-        return _paren(when((_typeof_in(c, "integer", "real"), epoch), (_is_text_and_aware(c), aware),
+        return paren(when((_typeof_in(c, "integer", "real"), epoch), (_is_text_and_aware(c), aware),
                               otherwise=naive))
 
     def time_kind(self, type_name: str) -> str:
@@ -99,7 +112,7 @@ class SqliteDialect(Dialect):
         from sqlglot import exp
 
         unreadable = is_null(call("datetime", raw.copy()))
-        return exp.paren(exp.and_(exp.Not(this=_typeof_in(raw, "integer", "real")), unreadable))
+        return paren(and_(exp.Not(this=_typeof_in(raw, "integer", "real")), unreadable))
 
     @staticmethod
     def _to_local(utc: exp.Expr, tz: str, span: tuple[datetime, datetime] | None,
@@ -113,7 +126,7 @@ class SqliteDialect(Dialect):
         branches = []
         current = initial
         for instant, offset in changes:
-            before = _compare(utc.copy(), "<", bind(params, instant.strftime("%Y-%m-%d %H:%M:%S")))
+            before = compare(utc.copy(), "<", bind(params, instant.strftime("%Y-%m-%d %H:%M:%S")))
             branches.append((before, bind(params, _modifier(current))))
             current = offset
         return call("datetime", utc, when(*branches, otherwise=bind(params, _modifier(current))))
@@ -126,7 +139,7 @@ class SqliteDialect(Dialect):
         if grain == "week":
             # strftime('%w'): 0 = Sunday .. 6 = Saturday
             weekday = cast(call("strftime", "%w", t.copy()), "int")
-            back = exp.paren(exp.Mod(this=exp.paren(exp.Add(this=weekday, expression=exp.Literal.number(13 - week_start))),
+            back = paren(exp.Mod(this=paren(exp.Add(this=weekday, expression=exp.Literal.number(13 - week_start))),
                                      expression=exp.Literal.number(7)))
             days = exp.DPipe(this=exp.DPipe(this=exp.Literal.string("-"), expression=back),
                              expression=exp.Literal.string(" days"))
@@ -135,8 +148,8 @@ class SqliteDialect(Dialect):
             return call("strftime", "%Y-%m-01", t)
         if grain == "quarter":
             month = cast(call("strftime", "%m", t.copy()), "int")
-            first = exp.Add(this=exp.Mul(this=exp.paren(exp.Div(
-                this=exp.paren(exp.Sub(this=month, expression=exp.Literal.number(1))),
+            first = exp.Add(this=exp.Mul(this=paren(exp.Div(
+                this=paren(exp.Sub(this=month, expression=exp.Literal.number(1))),
                 expression=exp.Literal.number(3), typed=True)), expression=exp.Literal.number(3)),
                 expression=exp.Literal.number(1))
             return call("printf", "%s-%02d-01", call("strftime", "%Y", t), first)
@@ -144,7 +157,7 @@ class SqliteDialect(Dialect):
 
     def time_bound(self, t: exp.Expr, op: str, value: datetime, params: Params) -> exp.Expr:
         # datetime() renders 'YYYY-MM-DD HH:MM:SS', so text comparison is chronological
-        return _compare(t, op, bind(params, value.strftime("%Y-%m-%d %H:%M:%S")))
+        return compare(t, op, bind(params, value.strftime("%Y-%m-%d %H:%M:%S")))
 
     def first_last(self, value: exp.Expr, t: exp.Expr, condition: exp.Expr,
                    which: str) -> exp.Expr:  # pragma: no cover
@@ -155,20 +168,12 @@ class SqliteDialect(Dialect):
         offset ``CASE`` when a request has no ranges."""
         from sqlglot import exp
 
-        from ._sqltree import column
-
         c = column(time_column)
         as_utc = when((_typeof_in(c, "integer", "real"), call("datetime", c.copy(), "unixepoch")),
                       otherwise=call("datetime", c.copy()))
-        return (exp.select(exp.alias_(exp.Min(this=as_utc), "lo", quoted=True),
-                           exp.alias_(exp.Max(this=as_utc.copy()), "hi", quoted=True))
-                .from_(from_item(relation, "__src")))
-
-
-def _paren(node: exp.Expr) -> exp.Expr:
-    from sqlglot import exp
-
-    return exp.paren(node)
+        return (exp.select(alias(exp.Min(this=as_utc), "lo"),
+                           alias(exp.Max(this=as_utc.copy()), "hi"), copy=False)
+                .from_(from_item(relation, "__src"), copy=False))
 
 
 def _modifier(offset: timedelta) -> str:

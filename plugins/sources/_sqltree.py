@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from kpiforge.sources import Condition
 
@@ -30,12 +30,61 @@ if TYPE_CHECKING:
 
     from ._dialects import Params
 
-__all__ = ["bind", "call", "cast", "column", "condition_tree", "count", "from_item", "is_null", "verbatim",
-           "when"]
+__all__ = ["alias", "and_", "bind", "call", "cast", "column", "compare", "condition_tree", "count",
+           "from_item", "is_null", "or_", "paren", "select_from", "star", "verbatim", "when"]
 
 _QUALIFIED = re.compile(r'"(?:[^"]|"")+"(?:\."(?:[^"]|"")+")*')
 _COMPARE = {ast.Eq: "EQ", ast.NotEq: "NEQ", ast.Lt: "LT", ast.LtE: "LTE", ast.Gt: "GT", ast.GtE: "GTE"}
 _ARITHMETIC = {ast.Add: "Add", ast.Sub: "Sub", ast.Mult: "Mul"}
+
+
+# The tree is built from fresh nodes, each placed once (a node used twice is copied where it is
+# used): sqlglot's builders are told not to copy their arguments, which was most of the time
+# spent building a query.
+def paren(node: exp.Expr) -> exp.Paren:
+    """``(node)``."""
+    from sqlglot import exp
+
+    return exp.Paren(this=node)
+
+
+def and_(*conditions: exp.Expr) -> exp.Expr:
+    """``a AND b ...`` (one condition: itself)."""
+    from sqlglot import exp
+
+    return exp.and_(*conditions, copy=False)
+
+
+def or_(*conditions: exp.Expr) -> exp.Expr:
+    """``a OR b ...`` (one condition: itself)."""
+    from sqlglot import exp
+
+    return exp.or_(*conditions, copy=False)
+
+
+def alias(node: exp.Expr, name: str) -> exp.Expr:
+    """``node AS "name"``."""
+    from sqlglot import exp
+
+    return exp.alias_(node, name, quoted=True, copy=False)
+
+
+def select_from(columns: Sequence[exp.Expr], source: exp.Expr, name: str | None = None) -> exp.Select:
+    """``SELECT columns FROM source``: ``source`` a query, as a subquery called ``name``, or a
+    FROM item."""
+    from sqlglot import exp
+
+    if name is not None:
+        assert isinstance(source, exp.Query)
+        source = source.subquery(name, copy=False)
+    return exp.select(*columns, copy=False).from_(source, copy=False)
+
+
+def star(table: str) -> exp.Column:
+    """``"table".*``."""
+    from sqlglot import exp
+
+    return exp.Column(this=exp.Star(), table=exp.to_identifier(table, quoted=True))
 
 
 def column(name: str, table: str | None = None) -> exp.Column:
@@ -75,6 +124,14 @@ def call(name: str, *args: exp.Expr | str | int) -> exp.Anonymous:
     nodes = [exp.Literal.string(a) if isinstance(a, str) else exp.Literal.number(a)
              if isinstance(a, int) else a for a in args]
     return exp.Anonymous(this=name, expressions=nodes)
+
+
+def compare(a: exp.Expr, op: str, b: exp.Expr) -> exp.Expr:
+    """``a op b`` for ``op`` one of ``>= < > <=``."""
+    from sqlglot import exp
+
+    kinds: dict[str, type[exp.Expr]] = {">=": exp.GTE, "<": exp.LT, ">": exp.GT, "<=": exp.LTE}
+    return kinds[op](this=a, expression=b)
 
 
 def is_null(node: exp.Expr, negate: bool = False) -> exp.Is:
@@ -130,28 +187,28 @@ def condition_tree(condition: Condition, params: Params) -> exp.Expr:
 
     def node(n: ast.AST) -> exp.Expr:
         if isinstance(n, ast.BoolOp):
-            joined = exp.and_ if isinstance(n.op, ast.And) else exp.or_
-            return exp.paren(joined(*(node(v) for v in n.values)))
+            joined = and_ if isinstance(n.op, ast.And) else or_
+            return paren(joined(*(node(v) for v in n.values)))
         if isinstance(n, ast.UnaryOp):
             if isinstance(n.op, ast.Not):
-                return exp.paren(exp.Not(this=node(n.operand)))
+                return paren(exp.Not(this=node(n.operand)))
             inner = node(n.operand)
-            return exp.paren(exp.Neg(this=inner) if isinstance(n.op, ast.USub) else inner)
+            return paren(exp.Neg(this=inner) if isinstance(n.op, ast.USub) else inner)
         if isinstance(n, ast.Compare):
             parts, left = [], node(n.left)
             for op, comparator in zip(n.ops, n.comparators):
                 right = node(comparator)
-                parts.append(exp.paren(getattr(exp, _COMPARE[type(op)])(this=left, expression=right)))
+                parts.append(paren(getattr(exp, _COMPARE[type(op)])(this=left, expression=right)))
                 left = right.copy()
-            return parts[0] if len(parts) == 1 else exp.paren(exp.and_(*parts))
+            return parts[0] if len(parts) == 1 else paren(and_(*parts))
         if isinstance(n, ast.BinOp):
             a, b = node(n.left), node(n.right)
             if isinstance(n.op, ast.Div):
                 divisor = exp.Nullif(this=b, expression=exp.Literal.number(0))
-                return exp.paren(exp.Div(this=cast(a, "double"), expression=divisor))
-            return exp.paren(getattr(exp, _ARITHMETIC[type(n.op)])(this=a, expression=b))
+                return paren(exp.Div(this=cast(a, "double"), expression=divisor))
+            return paren(getattr(exp, _ARITHMETIC[type(n.op)])(this=a, expression=b))
         if isinstance(n, ast.IfExp):
-            return exp.paren(when((node(n.test), node(n.body)), otherwise=node(n.orelse)))
+            return paren(when((node(n.test), node(n.body)), otherwise=node(n.orelse)))
         if isinstance(n, ast.Name):
             return bind(params, values[n.id]) if n.id in values else column(columns[n.id])
         if isinstance(n, ast.Constant):
