@@ -14,10 +14,12 @@ these engines, and periods come from the templates, not from sqlglot's ``DATE_TR
 
 Time columns. A DATE and a naive timestamp are local wall time: bucketed and filtered as they
 are, with plain bounds (pushable). A column with a time zone is converted once per row kept
-(``KF_LOCAL``) and filtered on that local time. A column of unknown type (a ``query:``) is read
-as a naive local timestamp. MySQL and MariaDB have no zone-aware type: ``TIMESTAMP`` values are
-rendered in the session ``time_zone``, which :meth:`GlotDialect.setup` sets to the project's
-zone (the server needs its time-zone tables: ``mysql_tzinfo_to_sql``); so both types are local.
+(the ``_LOCAL`` template) and filtered, unconverted, against the instants at which the local
+days start. A column of unknown type (a ``query:``) is read as a naive local timestamp. MySQL
+and MariaDB have no zone-aware type: ``TIMESTAMP`` values are rendered in the session
+``time_zone``, which :meth:`GlotDialect.setup` sets to the project's zone (the server needs its
+time-zone tables: ``mysql_tzinfo_to_sql``); so both types are local. ClickHouse's ``DateTime``
+and ``DateTime64`` are instants whatever their display zone (see ``_clickhouse_kind``).
 """
 
 from __future__ import annotations
