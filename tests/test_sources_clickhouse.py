@@ -23,7 +23,7 @@ from typing import Any, Iterator, Mapping
 import duckdb
 import pytest
 
-from kpiforge.plugins.sources._glot import GlotDialect
+from kpiforge.plugins.sources._glot import GlotDialect, inline_parameters
 from kpiforge.sources import DuckDBDialect, DuckDBSession, SourceRequest, SqlSource
 from tests.test_sources_engines import CASES, INPUTS, RANGES, ROWS, _local, answer, assert_close
 from tests.test_sql_goldens import DIALECTS, query
@@ -199,6 +199,8 @@ def test_the_golden_clickhouse_query_runs_and_agrees(time_type, clickhouse, tabl
     _load_both(clickhouse, tables, "shop.orders", kind, time="ordered_at", age=True)
     sql, params = query(GlotDialect("clickhouse"), time_type)
     got = run_clickhouse(clickhouse, sql, params)
+    # what `kpiforge sql --dialect clickhouse` prints (the values written as literals) too
+    assert run_clickhouse(clickhouse, inline_parameters(sql, params, GlotDialect("clickhouse")), {}) == got
     duck_sql, duck_params = query(DIALECTS["duckdb"][0], time_type)
     tables.execute("SET TimeZone = 'Europe/Berlin'")
     expected = tables.execute(duck_sql, duck_params).fetchall()
