@@ -50,10 +50,10 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers
         DuckDBDialect,
         Params,
         PostgresDialect,
-        SqliteDialect,
         quote_identifier,
         quote_qualified,
     )
+    from .plugins.sources._sqlite import SqliteDialect
     from .plugins.sources._duckdb import DuckDBSession, check_select, duckdb_session
     from .plugins.sources._sql import build_aggregate_query, build_latest_query, relation_rows_sql
     from .plugins.sources._sqlsource import SqlSource, dbapi_columns, table_or_query
@@ -97,8 +97,9 @@ __all__ = [
 # The SQL toolkit of the built-in sources, by the plugins module that defines it. Imported on
 # first access (PEP 562) so that the core stays free of SQL and of duckdb until a source needs them.
 _SQL_NAMES: Mapping[str, str] = MappingProxyType({
-    **dict.fromkeys(("Dialect", "DuckDBDialect", "Params", "PostgresDialect", "SqliteDialect",
-                     "quote_identifier", "quote_qualified"), "_dialects"),
+    **dict.fromkeys(("Dialect", "DuckDBDialect", "Params", "PostgresDialect", "quote_identifier",
+                     "quote_qualified"), "_dialects"),
+    "SqliteDialect": "_sqlite",
     **dict.fromkeys(("build_aggregate_query", "build_latest_query", "relation_rows_sql"), "_sql"),
     **dict.fromkeys(("SqlSource", "dbapi_columns", "table_or_query"), "_sqlsource"),
     **dict.fromkeys(("DuckDBSession", "check_select", "duckdb_session"), "_duckdb"),

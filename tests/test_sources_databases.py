@@ -153,8 +153,9 @@ def test_sqlite_filters_the_raw_column_without_the_offset_case(databases):
     source = databases["sqlite"]
     request = SourceRequest("month", "Europe/Paris", 0, YEAR_2026, (), source.inputs)
     sql, _, _ = source._build(request, source._span(request))
-    rows = sql[sql.index('FROM "orders" AS __src'):]
-    where = rows[rows.index(" WHERE ") + 7:].split(") AS __rows")[0]
+    sql = sql.lower()
+    rows = sql[sql.index('from "orders" as "__src"'):]
+    where = rows[rows.index(" where ") + 7:].split(') as "__rows"')[0]
     assert 'datetime("ordered_at") >= ' in where
     # the conversion to local time (datetime(utc, offset modifier)) is for the period only
     assert "datetime(datetime(" not in where and "'unixepoch'" not in where

@@ -1,13 +1,15 @@
-"""SQL dialects of the built-in sources: quoting, bound parameters, local time, period starts.
+"""SQL dialects of the built-in sources: bound parameters, local time, period starts, types.
 
-Column, dimension, time and table names are always quoted identifiers; filter values, time
-bounds and file paths are bound parameters (:class:`Params`).
+A dialect gives the engine-specific pieces of the ONE query tree that ``_sql`` assembles
+(sqlglot expressions, see ``_sqltree``) and renders the tree for its engine (:meth:`Dialect.render`,
+sqlglot's generator for that engine). Column, dimension, time and table names are always quoted
+identifiers; filter values, time bounds and file paths are bound parameters (:class:`Params`).
 
 Time zones. Every dialect turns the time column into a naive *local* timestamp of the project
 time zone: a naive value is taken as already local, an aware one (``...Z``, ``+02:00``,
 ``TIMESTAMPTZ``) is converted. DuckDB and PostgreSQL do this with the session time zone plus
-``AT TIME ZONE``; SQLite has no time-zone database, so the conversion is a ``CASE`` over the
-UTC-offset changes of the zone in the queried span, computed in Python from ``zoneinfo``.
+``timezone()`` / ``AT TIME ZONE``; SQLite has no time-zone database, so the conversion is a
+``CASE`` over the UTC-offset changes of the zone in the queried span (``_sqlite``).
 
 The time range is filtered on the raw column, not on that local time (see ``_sql``): each
 dialect's :meth:`Dialect.raw_range` compares the column, as an instant, with the instants at
@@ -24,20 +26,23 @@ SQLAlchemy) keeps the general conversion above, which reads every kind of value.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any
+from datetime import date, datetime, time
+from typing import TYPE_CHECKING, Any
 
 from kpiforge.errors import SourceError
-from kpiforge.sources import SourceRequest, utc_offset_changes, zone
+from kpiforge.sources import SourceRequest, zone
 
 from ._checks import is_text_type
+from ._sqltree import and_, bind, call, cast, compare, is_null, paren
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 __all__ = [
     "Dialect",
     "DuckDBDialect",
     "Params",
     "PostgresDialect",
-    "SqliteDialect",
     "quote_identifier",
     "quote_qualified",
 ]
@@ -59,6 +64,9 @@ def quote_qualified(name: str) -> str:
 # SQLAlchemy's DATETIME: naive, hence local. Anything with a zone is an instant.
 _NAIVE = re.compile(r"^(TIMESTAMP(_S|_MS|_NS)?|DATETIME)(\(\d+\))?( WITHOUT TIME ZONE)?$")
 _AWARE = re.compile(r"^(TIMESTAMPTZ|TIMESTAMP(\(\d+\))? WITH TIME ZONE)$")
+# where each engine puts NULLs when an ORDER BY says nothing (sqlglot's NULL_ORDERING)
+_NULLS_FIRST_BY_DEFAULT = {"nulls_are_small": lambda desc: not desc,
+                           "nulls_are_large": lambda desc: desc, "nulls_are_last": lambda desc: False}
 
 
 class Params:
@@ -76,16 +84,20 @@ class Params:
 
 
 class Dialect:
-    """SQL differences between engines: local time, period starts, first/last, types."""
+    """SQL differences between engines: local time, period starts, first/last, types. Every
+    hook takes and returns sqlglot expressions; :attr:`glot` is the sqlglot dialect that
+    renders the tree."""
 
     name = "ansi"
+    glot = "postgres"
     param_style = "colon"
-    text_type = "VARCHAR"
-    float_type = "DOUBLE PRECISION"
+    text_type = "VARCHAR"  # sqlglot type names, rendered in the engine's own spelling
+    float_type = "DOUBLE"
     window_first_last = False  # True: first/last via a window function (no arg_min in SQL)
+    case_sensitive_names = False  # how the engine resolves quoted identifiers
 
-    def local_time(self, column: str, request: SourceRequest, params: Params,
-                   span: tuple[datetime, datetime] | None) -> str:
+    def local_time(self, column: exp.Expr, request: SourceRequest, params: Params,
+                   span: tuple[datetime, datetime] | None) -> exp.Expr:
         raise NotImplementedError
 
     def time_kind(self, type_name: str) -> str:
@@ -101,43 +113,48 @@ class Dialect:
             return "instant"
         return ""
 
-    def typed_local_time(self, column: str, kind: str, request: SourceRequest,
-                         params: Params) -> str | None:
+    def typed_local_time(self, column: exp.Expr, kind: str, request: SourceRequest,
+                         params: Params) -> exp.Expr | None:
         """The local time of a column of :meth:`time_kind` ``kind``; None: use :meth:`local_time`."""
         if kind == "local":
             return column  # already local wall time: nothing to convert
         if kind == "date":
-            return f"CAST({column} AS TIMESTAMP)"
+            return cast(column, "timestamp")
         return None
 
-    def typed_range(self, column: str, kind: str, start: date, end: date,
-                    params: Params) -> str | None:
+    def typed_range(self, column: exp.Expr, kind: str, start: date, end: date,
+                    params: Params) -> exp.Expr | None:
         """The range filter on a column of :meth:`time_kind` ``kind``, from local day ``start`` to
         ``end``; None: use :meth:`raw_range`. A local column compared with local bounds is
         exact in every zone (no instant is involved), and the bare column with constant bounds
         is what Parquet statistics and indexes can use."""
         if kind == "date":
-            low, high = (f"CAST({params.add(d)} AS DATE)" for d in (start, end))
+            low, high = (cast(bind(params, d), "date") for d in (start, end))
         elif kind == "local":
-            low, high = (f"CAST({params.add(datetime.combine(d, time()))} AS TIMESTAMP)"
+            low, high = (cast(bind(params, datetime.combine(d, time())), "timestamp")
                          for d in (start, end))
         else:
             return None
-        return f"({column} >= {low} AND {column} < {high})"
+        return _between(column, low, high)
 
-    def period_start(self, t: str, grain: str, week_start: int) -> str:
+    def period_start(self, t: exp.Expr, grain: str, week_start: int) -> exp.Expr:
+        from sqlglot import exp
+
+        day = cast(t, "date")
         if grain == "day":
-            return f"CAST({t} AS DATE)"
+            return day
         if grain == "week":
-            return (f"(CAST({t} AS DATE) - CAST((CAST(EXTRACT(ISODOW FROM {t}) AS INTEGER) + "
-                    f"{6 - week_start}) % 7 AS INTEGER))")
-        return f"CAST(date_trunc('{grain}', {t}) AS DATE)"
+            isodow = cast(exp.Extract(this=exp.var("ISODOW"), expression=t.copy()), "int")
+            back = exp.Mod(this=paren(exp.Add(this=isodow, expression=exp.Literal.number(6 - week_start))),
+                           expression=exp.Literal.number(7))
+            return paren(exp.Sub(this=day, expression=cast(back, "int")))
+        return cast(call("date_trunc", grain, t), "date")
 
-    def time_bound(self, t: str, op: str, value: datetime, params: Params) -> str:
-        return f"{t} {op} CAST({params.add(value)} AS TIMESTAMP)"
+    def time_bound(self, t: exp.Expr, op: str, value: datetime, params: Params) -> exp.Expr:
+        return compare(t, op, cast(bind(params, value), "timestamp"))
 
-    def raw_range(self, column: str, start: date, end: date, low: datetime, high: datetime,
-                  params: Params) -> str:
+    def raw_range(self, column: exp.Expr, start: date, end: date, low: datetime,
+                  high: datetime, params: Params) -> exp.Expr:
         """The raw ``column`` from the start of local day ``start`` to the start of ``end``
         (``low`` and ``high``: those starts as aware UTC instants, computed with zoneinfo).
         Must not convert the column to local time."""
@@ -146,193 +163,136 @@ class Dialect:
         # the filter usable by Parquet statistics and indexes. The bounds are local midnights
         # read the same way, by the database: its zone data then decides both the bounds and
         # the periods, even where it disagrees with Python's. It is constant-folded.
-        value = f"CAST({column} AS TIMESTAMPTZ)"
-        low_sql, high_sql = (f"CAST(CAST({params.add(datetime.combine(d, time()))} AS TIMESTAMP) "
-                             f"AS TIMESTAMPTZ)" for d in (start, end))
-        return f"({value} >= {low_sql} AND {value} < {high_sql})"
+        low_sql, high_sql = (cast(cast(bind(params, datetime.combine(d, time())), "timestamp"),
+                                  "timestamptz") for d in (start, end))
+        return _between(cast(column, "timestamptz"), low_sql, high_sql)
 
-    def first_last(self, value: str, t: str, condition: str, which: str) -> str:
+    def first_last(self, value: exp.Expr, t: exp.Expr, condition: exp.Expr,
+                   which: str) -> exp.Expr:
         raise NotImplementedError
 
     def setup(self, timezone: str) -> list[str]:
         """Statements to run on the connection before the query."""
         return []
 
-    case_sensitive_names = False  # how the engine resolves quoted identifiers
-
-    def raw_time(self, column: str, type_name: str) -> str:
-        """The raw time value of the quoted ``column`` of type ``type_name`` ("" if unknown)."""
+    def raw_time(self, column: exp.Expr, type_name: str) -> exp.Expr:
+        """The raw time value of the ``column`` of type ``type_name`` ("" if unknown)."""
         return column
 
-    def time_missing(self, raw: str) -> str:
+    def time_missing(self, raw: exp.Expr) -> exp.Expr:
         """A row condition: the time ``raw`` gives no instant (the row fits no period)."""
-        return f"{raw} IS NULL"
+        from sqlglot import exp
 
-    def render(self, sql: str, raw: tuple[str, ...] = ()) -> str:
-        """The query built by ``_sql`` as this engine's SQL. DuckDB's, PostgreSQL's and SQLite's
-        is the built text itself; the other engines' is rendered by sqlglot (``_glot``).
-        ``raw``: project-owner SQL inside it, to keep as written."""
-        return sql
+        return is_null(raw.copy())
+
+    def ordered(self, node: exp.Expr, desc: bool | None = None) -> exp.Ordered:
+        """``node ASC|DESC`` with the engine's own NULL placement, so nothing more is written
+        (the order of a NULL key never matters here, and MySQL or SQL Server cannot say it);
+        ``desc`` None: no direction written (ascending)."""
+        import sqlglot
+        from sqlglot import exp
+
+        default = _NULLS_FIRST_BY_DEFAULT.get(sqlglot.Dialect.get_or_raise(self.glot).NULL_ORDERING,
+                                              lambda d: not d)
+        return exp.Ordered(this=node, desc=desc, nulls_first=default(bool(desc)))
+
+    def render(self, tree: exp.Expr) -> str:
+        """The query tree as this engine's SQL, every identifier quoted (Oracle and Snowflake
+        would otherwise fold ``__p`` to upper case)."""
+        return tree.sql(dialect=self.glot, identify=True)
+
+
+def _between(column: exp.Expr, low: exp.Expr, high: exp.Expr) -> exp.Expr:
+    """``(column >= low AND column < high)``: a half-open range on the bare column."""
+    from sqlglot import exp
+
+    return paren(and_(compare(column, ">=", low), compare(column.copy(), "<", high)))
 
 
 class DuckDBDialect(Dialect):
     """DuckDB: ``$p`` parameters, the session ``TimeZone``, ``arg_min``/``arg_max`` for first/last."""
 
     name = "duckdb"
+    glot = "duckdb"
     param_style = "dollar"
-    float_type = "DOUBLE"
 
-    def local_time(self, column: str, request: SourceRequest, params: Params,
-                   span: tuple[datetime, datetime] | None) -> str:
+    def local_time(self, column: exp.Expr, request: SourceRequest, params: Params,
+                   span: tuple[datetime, datetime] | None) -> exp.Expr:
         # CAST to TIMESTAMPTZ reads naive values in the session zone (set by setup()), and
         # timezone() then renders the instant as local wall time: naive stays, aware converts.
-        return f"timezone({params.add(request.timezone)}, CAST({column} AS TIMESTAMPTZ))"
+        return call("timezone", bind(params, request.timezone), cast(column, "timestamptz"))
 
-    def typed_local_time(self, column: str, kind: str, request: SourceRequest,
-                         params: Params) -> str | None:
+    def typed_local_time(self, column: exp.Expr, kind: str, request: SourceRequest,
+                         params: Params) -> exp.Expr | None:
         if kind == "date":  # every period_start() expression reads a DATE as it is
             return column
         if kind == "instant":  # converted once per row kept, the only conversion there is
-            return f"timezone({params.add(request.timezone)}, {column})"
+            return call("timezone", bind(params, request.timezone), column)
         return super().typed_local_time(column, kind, request, params)
 
-    def first_last(self, value: str, t: str, condition: str, which: str) -> str:
+    def first_last(self, value: exp.Expr, t: exp.Expr, condition: exp.Expr,
+                   which: str) -> exp.Expr:
+        from sqlglot import exp
+
+        usable = and_(condition, is_null(value.copy(), negate=True))
         func = "arg_min" if which == "first" else "arg_max"
-        return f"{func}({value}, {t}) FILTER (WHERE {condition} AND {value} IS NOT NULL)"
+        return exp.Filter(this=call(func, value, t), expression=exp.Where(this=usable))
 
     def setup(self, timezone: str) -> list[str]:
         return [f"SET TimeZone = {_string_literal(timezone)}"]
 
-    def raw_time(self, column: str, type_name: str) -> str:
+    def raw_time(self, column: exp.Expr, type_name: str) -> exp.Expr:
         # Text times (a CSV column with one unreadable value is typed VARCHAR) are read with
         # TRY_CAST, so an unreadable value becomes a row left out and counted, not a failed run.
         # Typed columns keep the bare column, which the Parquet reader can filter on.
-        return f"TRY_CAST({column} AS TIMESTAMPTZ)" if is_text_type(type_name) else column
+        from sqlglot import exp
+
+        if is_text_type(type_name):
+            return exp.TryCast(this=column, to=exp.DataType.build("timestamptz"))
+        return column
 
 
 class PostgresDialect(Dialect):
     """PostgreSQL: the session ``TimeZone`` and ``AT TIME ZONE``, case-sensitive quoted names."""
 
     name = "postgresql"
+    glot = "postgres"
+    case_sensitive_names = True
 
-    def local_time(self, column: str, request: SourceRequest, params: Params,
-                   span: tuple[datetime, datetime] | None) -> str:
+    def local_time(self, column: exp.Expr, request: SourceRequest, params: Params,
+                   span: tuple[datetime, datetime] | None) -> exp.Expr:
         # Same idea as DuckDB: the session TimeZone (set_config in setup) reads naive values as
         # local; AT TIME ZONE turns the instant back into local wall time.
-        return f"(CAST({column} AS TIMESTAMPTZ) AT TIME ZONE {params.add(request.timezone)})"
+        return self._at_zone(cast(column, "timestamptz"), request, params)
 
-    def typed_local_time(self, column: str, kind: str, request: SourceRequest,
-                         params: Params) -> str | None:
+    def typed_local_time(self, column: exp.Expr, kind: str, request: SourceRequest,
+                         params: Params) -> exp.Expr | None:
         if kind == "instant":
-            return f"({column} AT TIME ZONE {params.add(request.timezone)})"
+            return self._at_zone(column, request, params)
         return super().typed_local_time(column, kind, request, params)
 
-    def first_last(self, value: str, t: str, condition: str, which: str) -> str:
-        order = "ASC" if which == "first" else "DESC"
-        return (f"(array_agg({value} ORDER BY {t} {order}) "
-                f"FILTER (WHERE {condition} AND {value} IS NOT NULL))[1]")
+    @staticmethod
+    def _at_zone(value: exp.Expr, request: SourceRequest, params: Params) -> exp.Expr:
+        from sqlglot import exp
+
+        return paren(exp.AtTimeZone(this=value, zone=bind(params, request.timezone)))
+
+    def first_last(self, value: exp.Expr, t: exp.Expr, condition: exp.Expr,
+                   which: str) -> exp.Expr:
+        # (array_agg(v ORDER BY t) FILTER (WHERE ...))[1]: PostgreSQL has no arg_min
+        from sqlglot import exp
+
+        usable = and_(condition, is_null(value.copy(), negate=True))
+        ordered = exp.Order(this=value, expressions=[self.ordered(t, which == "last")])
+        picked = exp.Filter(this=exp.ArrayAgg(this=ordered), expression=exp.Where(this=usable))
+        return exp.Bracket(this=paren(picked), expressions=[exp.Literal.number(1)], offset=1)
 
     def setup(self, timezone: str) -> list[str]:
         return [f"SELECT set_config('TimeZone', {_string_literal(timezone)}, false)"]
-
-    case_sensitive_names = True
-
-
-def _aware_text(c: str) -> str:
-    return f"({c} LIKE '%Z' OR (substr({c}, -6, 1) IN ('+', '-') AND substr({c}, -3, 1) = ':'))"
-
-
-class SqliteDialect(Dialect):
-    """SQLite: no time-zone data (an offset ``CASE`` over the queried span), text datetimes,
-    epoch numbers, window functions for first/last."""
-
-    name = "sqlite"
-    text_type = "TEXT"
-    float_type = "REAL"
-    window_first_last = True
-
-    def local_time(self, column: str, request: SourceRequest, params: Params,
-                   span: tuple[datetime, datetime] | None) -> str:
-        c = column
-        utc_text = f"datetime({c})"
-        utc_number = f"datetime({c}, 'unixepoch')"
-        return (f"(CASE WHEN typeof({c}) IN ('integer', 'real') THEN "
-                f"{self._to_local(utc_number, request.timezone, span, params)} "
-                f"WHEN typeof({c}) = 'text' AND {_aware_text(c)} THEN "
-                f"{self._to_local(utc_text, request.timezone, span, params)} "
-                f"ELSE datetime({c}) END)")
-
-    def raw_range(self, column: str, start: date, end: date, low: datetime, high: datetime,
-                  params: Params) -> str:
-        # The same three kinds of value as local_time(), each compared without the offset CASE:
-        # epoch numbers with epoch bounds, aware text (datetime() gives UTC) with UTC bounds,
-        # naive text, already local, with the local midnights.
-        c = column
-
-        def text(value: datetime) -> str:
-            return params.add(value.strftime("%Y-%m-%d %H:%M:%S"))
-
-        utc_low, utc_high = (v.astimezone(timezone.utc) for v in (low, high))
-        local_low, local_high = (datetime.combine(d, time()) for d in (start, end))
-        return (f"(CASE WHEN typeof({c}) IN ('integer', 'real') THEN "
-                f"{c} >= {params.add(int(low.timestamp()))} AND {c} < {params.add(int(high.timestamp()))} "
-                f"WHEN typeof({c}) = 'text' AND {_aware_text(c)} THEN "
-                f"datetime({c}) >= {text(utc_low)} AND datetime({c}) < {text(utc_high)} "
-                f"ELSE datetime({c}) >= {text(local_low)} AND datetime({c}) < {text(local_high)} END)")
-
-    def time_kind(self, type_name: str) -> str:
-        # A declared type does not bind SQLite's values (a DATE column may hold epoch numbers or
-        # aware text): every column is read by the general CASE.
-        return ""
-
-    def time_missing(self, raw: str) -> str:
-        # numbers are epoch seconds, always readable; text datetime() cannot read gives NULL
-        return f"(typeof({raw}) NOT IN ('integer', 'real') AND datetime({raw}) IS NULL)"
-
-    @staticmethod
-    def _to_local(utc: str, tz: str, span: tuple[datetime, datetime] | None, params: Params) -> str:
-        if span is None:  # no rows at all: any constant offset gives the same (empty) answer
-            span = (datetime(2000, 1, 1), datetime(2000, 1, 2))
-        first, last = span
-        initial, changes = utc_offset_changes(tz, first - timedelta(days=2), last + timedelta(days=2))
-        if not changes:
-            return f"datetime({utc}, {params.add(_modifier(initial))})"
-        branches = []
-        current = initial
-        for instant, offset in changes:
-            branches.append(f"WHEN {utc} < {params.add(instant.strftime('%Y-%m-%d %H:%M:%S'))} "
-                            f"THEN {params.add(_modifier(current))}")
-            current = offset
-        return f"datetime({utc}, CASE {' '.join(branches)} ELSE {params.add(_modifier(current))} END)"
-
-    def period_start(self, t: str, grain: str, week_start: int) -> str:
-        if grain == "day":
-            return f"date({t})"
-        if grain == "week":
-            # strftime('%w'): 0 = Sunday .. 6 = Saturday
-            return (f"date({t}, '-' || ((CAST(strftime('%w', {t}) AS INTEGER) + {13 - week_start}) % 7)"
-                    f" || ' days')")
-        if grain == "month":
-            return f"strftime('%Y-%m-01', {t})"
-        if grain == "quarter":
-            return (f"printf('%s-%02d-01', strftime('%Y', {t}), "
-                    f"((CAST(strftime('%m', {t}) AS INTEGER) - 1) / 3) * 3 + 1)")
-        return f"strftime('%Y-01-01', {t})"
-
-    def time_bound(self, t: str, op: str, value: datetime, params: Params) -> str:
-        # datetime() renders 'YYYY-MM-DD HH:MM:SS', so text comparison is chronological
-        return f"{t} {op} {params.add(value.strftime('%Y-%m-%d %H:%M:%S'))}"
-
-    def first_last(self, value: str, t: str, condition: str, which: str) -> str:  # pragma: no cover
-        raise NotImplementedError("SQLite uses window functions for first/last")
-
-
-def _modifier(offset: timedelta) -> str:
-    seconds = int(offset.total_seconds())
-    return f"{'+' if seconds >= 0 else '-'}{abs(seconds)} seconds"
 
 
 def _string_literal(text: str) -> str:
     # Only used where the engine cannot bind a parameter (SET); the zone name was validated.
     zone(text)
     return "'" + text.replace("'", "''") + "'"
+

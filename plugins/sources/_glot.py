@@ -1,50 +1,41 @@
-"""Every other SQL dialect, through sqlglot: MySQL / MariaDB, BigQuery, Snowflake, Redshift,
-Trino / Athena, Spark / Databricks, ClickHouse, SQL Server (tsql) and Oracle.
+"""The engines whose pieces are written per engine: MySQL / MariaDB, BigQuery, Snowflake,
+Redshift, Trino / Athena, Spark / Databricks, ClickHouse, SQL Server (tsql) and Oracle.
 
-How. ``_sql`` writes the request's ONE aggregate query as text in a *canonical* form: ANSI /
-PostgreSQL syntax (quoted identifiers, ``CAST``, ``CASE``, window functions, ``:p0``
-placeholders), with the few engine-specific pieces written as marker functions
-(``KF_PERIOD_WEEK(t, 0)``, ``KF_PERIOD_MONTH(t)``, ``KF_LOCAL(t, :p1)``). :meth:`GlotDialect.render`
-parses it with sqlglot into an expression tree and transforms the tree for the target: each
-marker becomes the target's own expression (parsed from a template in the target's syntax, so
-it is exactly what that engine documents), placeholders stay ``:name`` (SQLAlchemy's ``text()``
-binds them for every driver), ``NULLS FIRST/LAST`` orderings are set to the target's default
-(the order of a NULL key never matters here, and MySQL or SQL Server cannot say it), and every
-identifier is quoted (Oracle and Snowflake would otherwise fold ``__p`` to upper case). sqlglot
-then renders the tree: types (``VARCHAR`` -> ``CHAR`` / ``STRING`` / ``NVARCHAR``), quoting,
-aliases, ``%`` -> ``MOD``.
-
-Why parse a canonical form rather than build the tree with ``sqlglot.exp`` builders: the query
-is already assembled in one place for DuckDB, PostgreSQL and SQLite (``_sql`` and
-``_dialects``), whose SQL is kept byte for byte (its behaviour and its speed are tested and
-benchmarked; DuckDB's is the hot path, and a parse would add nothing to it). The canonical
-text is that same builder's output, so every dialect gets the same plan (shared aggregates,
-filter flags, the missing-time count in the same scan) and only the pieces that really differ
-are written per engine. Some of sqlglot's generic transpilations are wrong for a target
-(``(array_agg(x ORDER BY t) FILTER (...))[1]`` for MySQL, ``DATE_SUB`` for SQL Server): first
-and last are window functions (``FIRST_VALUE ... OVER``) on every one of these engines, and
-periods come from the per-engine templates below, not from sqlglot's ``DATE_TRUNC`` mapping.
+The query is the same tree for every engine (``_sql``); what differs between these ones is
+small and written here as templates in the target's own syntax, read once by sqlglot into
+expressions, the request's nodes put in their place: the ISO day of the week, a date minus N
+days, the start of a month / quarter / year, an instant as local wall time. Parsing the
+template in the target's syntax means it is exactly what that engine documents; sqlglot then
+renders the whole tree for the engine (types: ``VARCHAR`` -> ``CHAR`` / ``STRING`` /
+``NVARCHAR``, quoting, aliases, ``%`` -> ``MOD``). Some of sqlglot's generic translations are
+wrong for a target (``(array_agg(x ORDER BY t) FILTER (...))[1]`` for MySQL, ``DATE_SUB`` for
+SQL Server): first and last are window functions (``FIRST_VALUE ... OVER``) on every one of
+these engines, and periods come from the templates, not from sqlglot's ``DATE_TRUNC`` mapping.
 
 Time columns. A DATE and a naive timestamp are local wall time: bucketed and filtered as they
 are, with plain bounds (pushable). A column with a time zone is converted once per row kept
-(``KF_LOCAL``) and filtered on that local time. A column of unknown type (a ``query:``) is read
-as a naive local timestamp. MySQL and MariaDB have no zone-aware type: ``TIMESTAMP`` values are
-rendered in the session ``time_zone``, which :meth:`GlotDialect.setup` sets to the project's
-zone (the server needs its time-zone tables: ``mysql_tzinfo_to_sql``); so both types are local.
+(the ``_LOCAL`` template) and filtered, unconverted, against the instants at which the local
+days start. A column of unknown type (a ``query:``) is read as a naive local timestamp. MySQL
+and MariaDB have no zone-aware type: ``TIMESTAMP`` values are rendered in the session
+``time_zone``, which :meth:`GlotDialect.setup` sets to the project's zone (the server needs its
+time-zone tables: ``mysql_tzinfo_to_sql``); so both types are local. ClickHouse's ``DateTime``
+and ``DateTime64`` are instants whatever their display zone (see ``_clickhouse_kind``).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import date, datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from kpiforge.errors import SourceError
 from kpiforge.sources import SourceRequest, zone
 
-from ._dialects import Dialect, Params
+from ._dialects import Dialect, DuckDBDialect, Params, PostgresDialect
+from ._sqltree import and_, bind, cast, paren
 
-if TYPE_CHECKING:  # sqlglot takes 0.2 s to import: only a query for these engines imports it
+if TYPE_CHECKING:  # sqlglot is imported when a query is built, not when the plugins load
     from sqlglot import exp
 
 __all__ = ["GLOT_TARGETS", "GlotDialect", "inline_parameters", "named_dialect", "sqlglot_name"]
@@ -106,16 +97,11 @@ _LOCAL = {
     "tsql": "CAST(T AT TIME ZONE Z AS DATETIME2)",
     "oracle": "CAST(T AT TIME ZONE Z AS TIMESTAMP)",
 }
-_NULL_ORDERING_DEFAULT: dict[str, Callable[[bool], bool]] = {
-    "nulls_are_small": lambda desc: not desc,
-    "nulls_are_large": lambda desc: desc,
-    "nulls_are_last": lambda desc: False,
-}
-_RAW = "__kf_raw_"
 
 
 class GlotDialect(Dialect):
-    """A dialect rendered by sqlglot from the canonical query (see the module docstring)."""
+    """A dialect whose engine-specific pieces come from the templates above, in the target's
+    own syntax (see the module docstring)."""
 
     param_style = "colon"
     window_first_last = True
@@ -125,48 +111,65 @@ class GlotDialect(Dialect):
         if name not in GLOT_TARGETS:
             raise SourceError(f"unknown SQL dialect {name!r}")
         self.name = name
-        self.target = GLOT_TARGETS[name]
+        self.target = self.glot = GLOT_TARGETS[name]
         self.case_sensitive_names = self.target in ("oracle", "snowflake", "trino", "athena")
         # a bare VARCHAR is VARCHAR(30) in SQL Server and invalid in Oracle
         self.text_type = "VARCHAR(4000)" if self.target in ("tsql", "oracle") else "VARCHAR"
 
-    # -- canonical pieces (markers, replaced by render()) ------------------------------------
-    def local_time(self, column: str, request: SourceRequest, params: Params,
-                   span: tuple[datetime, datetime] | None) -> str:  # pragma: no cover
+    def local_time(self, column: exp.Expr, request: SourceRequest, params: Params,
+                   span: tuple[datetime, datetime] | None) -> exp.Expr:  # pragma: no cover
         raise NotImplementedError("time_kind() always gives a kind")
 
     def time_kind(self, type_name: str) -> str:
+        if self.target == "clickhouse":
+            kind = _clickhouse_kind(type_name)
+            if kind:
+                return kind
         # a column of unknown type (a query:, text) is read as a naive local timestamp
         return super().time_kind(type_name) or "unknown"
 
-    def typed_local_time(self, column: str, kind: str, request: SourceRequest,
-                         params: Params) -> str | None:
+    def typed_local_time(self, column: exp.Expr, kind: str, request: SourceRequest,
+                         params: Params) -> exp.Expr | None:
         if kind == "instant":  # converted once per row kept, the only conversion there is
-            return f"KF_LOCAL({column}, {params.add(request.timezone)})"
+            return self._template(_LOCAL, T=column, Z=bind(params, request.timezone))
         if kind == "unknown":
-            return f"CAST({column} AS TIMESTAMP)"
+            return cast(column, "timestamp")
         return column
 
-    def typed_range(self, column: str, kind: str, start: date, end: date,
-                    params: Params) -> str | None:
+    def typed_range(self, column: exp.Expr, kind: str, start: date, end: date,
+                    params: Params) -> exp.Expr | None:
         if kind == "instant":
             return None  # raw_range(): the raw instants against the instants of the bounds
         if kind == "unknown":
-            return super().typed_range(f"CAST({column} AS TIMESTAMP)", "local", start, end, params)
+            return super().typed_range(cast(column, "timestamp"), "local", start, end, params)
         return super().typed_range(column, kind, start, end, params)
 
-    def raw_range(self, column: str, start: date, end: date, low: datetime, high: datetime,
-                  params: Params) -> str:
+    def raw_range(self, column: exp.Expr, start: date, end: date, low: datetime,
+                  high: datetime, params: Params) -> exp.Expr:
         # Only a column with a time zone gets here: compared, unconverted (pushable), with the
         # UTC instants at which the local days start (exactness: see day_start()).
-        low_sql, high_sql = (f"CAST({params.add(v.astimezone(timezone.utc).isoformat(sep=' '))} "
-                             f"AS TIMESTAMPTZ)" for v in (low, high))
-        return f"({column} >= {low_sql} AND {column} < {high_sql})"
+        from sqlglot import exp
 
-    def period_start(self, t: str, grain: str, week_start: int) -> str:
+        low_sql, high_sql = (cast(bind(params, v.astimezone(timezone.utc).isoformat(sep=" ")),
+                                  "timestamptz") for v in (low, high))
+        return paren(and_(exp.GTE(this=column, expression=low_sql),
+                                  exp.LT(this=column.copy(), expression=high_sql)))
+
+    def period_start(self, t: exp.Expr, grain: str, week_start: int) -> exp.Expr:
+        from sqlglot import exp
+
+        if grain == "day":
+            return self._date(t)
         if grain == "week":
-            return f"KF_PERIOD_WEEK({t}, {int(week_start)})"
-        return f"KF_PERIOD_{grain.upper()}({t})"
+            dow = self._template(_ISODOW, T=t)
+            # days back to the week's first day: (ISO day + 6 - week_start) mod 7, as in _dialects
+            shifted = paren(exp.Add(this=paren(dow), expression=exp.Literal.number(6 - week_start)))
+            back = paren(exp.Mod(this=shifted, expression=exp.Literal.number(7)))
+            return self._template(_MINUS_DAYS, D=self._date(t), N=back)
+        if self.target in _TRUNC:
+            return self._template({self.target: _TRUNC[self.target][grain]}, T=t)
+        day = cast(t.copy(), "date")
+        return cast(exp.DateTrunc(unit=exp.var(grain.upper()), this=day), "date")
 
     def setup(self, timezone: str) -> list[str]:
         if self.target in ("mysql", "spark", "databricks"):
@@ -177,89 +180,50 @@ class GlotDialect(Dialect):
             return [f"SET TIME ZONE '{timezone}'"]
         return []
 
-    # -- rendering ---------------------------------------------------------------------------
-    def render(self, sql: str, raw: tuple[str, ...] = ()) -> str:
-        """The canonical ``sql`` as this dialect's SQL. ``raw``: trusted project-owner SQL in
-        it (a ``query:``, an ``expression:``), written in the target's own syntax: kept out of
-        the parse and put back as written."""
-        import sqlglot
-
-        for i, text in enumerate(raw):
-            sql = sql.replace(text, f'"{_RAW}{i}"')
-        tree = sqlglot.parse_one(sql, read="postgres")
-        tree = tree.transform(self._transform)
-        out = tree.sql(dialect=self.target, identify=True)
-        quote = sqlglot.Dialect.get_or_raise(self.target).IDENTIFIER_START
-        end = sqlglot.Dialect.get_or_raise(self.target).IDENTIFIER_END
-        for i, text in enumerate(raw):
-            out = out.replace(f"{quote}{_RAW}{i}{end}", text)
-        return out
-
-    def _template(self, table: dict[str, str], **nodes: exp.Expression) -> exp.Expression:
-        import sqlglot
+    def _template(self, table: dict[str, str], **nodes: exp.Expr) -> exp.Expr:
         from sqlglot import exp
 
-        tree = sqlglot.parse_one(table[self.target], read=self.target)
-
-        def put(node: exp.Expression) -> exp.Expression:
+        def put(node: exp.Expr) -> exp.Expr:
             if isinstance(node, exp.Column) and not node.table and node.name in nodes:
                 return nodes[node.name].copy()
             return node
 
-        return tree.transform(put)
+        return _parsed(self.target, table[self.target]).transform(put)
 
-    def _date(self, t: exp.Expression) -> exp.Expression:
-        from sqlglot import exp
-
+    def _date(self, t: exp.Expr) -> exp.Expr:
         if self.target in _DATE:
             return self._template(_DATE, T=t)
-        return exp.cast(t.copy(), exp.DataType.build("date"))
+        return cast(t.copy(), "date")
 
-    def _period(self, grain: str, t: exp.Expression, week_start: int) -> exp.Expression:
-        from sqlglot import exp
 
-        if grain == "day":
-            return self._date(t)
-        if grain == "week":
-            dow = self._template(_ISODOW, T=t)
-            # days back to the week's first day: (ISO day + 6 - week_start) mod 7, as in _dialects
-            shifted = exp.paren(exp.Add(this=exp.paren(dow), expression=exp.Literal.number(6 - week_start)))
-            back = exp.paren(exp.Mod(this=shifted, expression=exp.Literal.number(7)))
-            return self._template(_MINUS_DAYS, D=self._date(t), N=back)
-        if self.target in _TRUNC:
-            return self._template({self.target: _TRUNC[self.target][grain]}, T=t)
-        day = exp.cast(t.copy(), exp.DataType.build("date"))
-        return exp.cast(exp.DateTrunc(unit=exp.var(grain.upper()), this=day), exp.DataType.build("date"))
+# ClickHouse's own type names: Date / Date32 are days; DateTime and DateTime64 always hold an
+# instant (seconds since the epoch), with or without a display zone, so they are converted
+# explicitly (toTimeZone, which only changes how the instant is read) rather than trusting a
+# server or session zone that an HTTP connection may not keep between queries.
+_CLICKHOUSE_WRAPPED = re.compile(r"^(?:Nullable|LowCardinality)\((.*)\)$")
+_CLICKHOUSE_DATETIME = re.compile(r"^DateTime(?:64)?(?:\(.*\))?$", re.IGNORECASE)
 
-    def _transform(self, node: exp.Expression) -> exp.Expression:
-        import sqlglot
-        from sqlglot import exp
 
-        if isinstance(node, exp.Placeholder) and node.name:
-            return exp.var(f":{node.name}")
-        if isinstance(node, exp.Ordered):
-            ordering = sqlglot.Dialect.get_or_raise(self.target).NULL_ORDERING
-            desc = bool(node.args.get("desc"))
-            node.set("nulls_first", _NULL_ORDERING_DEFAULT.get(ordering, lambda d: not d)(desc))
-            return node
-        if isinstance(node, exp.Anonymous) and str(node.this).upper().startswith("KF_"):
-            # the template's own nodes (the marker's arguments inside it) are transformed too
-            return self._marker(node).transform(self._transform)
-        return node
+def _clickhouse_kind(type_name: str) -> str:
+    name = type_name.strip()
+    while (wrapped := _CLICKHOUSE_WRAPPED.match(name)) is not None:
+        name = wrapped.group(1).strip()
+    if name.lower() in ("date", "date32"):
+        return "date"
+    return "instant" if _CLICKHOUSE_DATETIME.match(name) else ""
 
-    def _marker(self, node: exp.Anonymous) -> exp.Expression:
-        name = str(node.this).upper()
-        args = node.expressions
-        if name == "KF_LOCAL":
-            return self._template(_LOCAL, T=args[0], Z=args[1])
-        if name == "KF_PERIOD_WEEK":
-            return self._period("week", args[0], int(args[1].name))
-        return self._period(name.removeprefix("KF_PERIOD_").lower(), args[0], 0)
+
+@lru_cache(maxsize=256)
+def _parsed(target: str, template: str) -> exp.Expr:
+    """A template read in the target's own syntax, once (``transform`` copies it for each use)."""
+    import sqlglot
+
+    return sqlglot.parse_one(template, read=target)
 
 
 def named_dialect(name: str) -> Dialect:
     """The dialect called ``name`` (``duckdb``, ``postgres``, ``mysql``, ``bigquery``, ...)."""
-    from ._dialects import DuckDBDialect, PostgresDialect, SqliteDialect
+    from ._sqlite import SqliteDialect
 
     classic: dict[str, type[Dialect]] = {"duckdb": DuckDBDialect, "sqlite": SqliteDialect,
                                          "postgres": PostgresDialect, "postgresql": PostgresDialect}
@@ -273,9 +237,7 @@ def named_dialect(name: str) -> Dialect:
 
 def sqlglot_name(dialect: Dialect) -> str:
     """The sqlglot dialect that reads and writes ``dialect``'s SQL."""
-    if isinstance(dialect, GlotDialect):
-        return dialect.target
-    return {"postgresql": "postgres"}.get(dialect.name, dialect.name)
+    return dialect.glot
 
 
 def inline_parameters(sql: str, values: dict[str, Any], dialect: Dialect) -> str:
@@ -290,7 +252,7 @@ def inline_parameters(sql: str, values: dict[str, Any], dialect: Dialect) -> str
     return re.sub(r"(?<![\w:$])[:$](p\d+)\b", literal, sql)
 
 
-def _literal(value: Any) -> exp.Expression:
+def _literal(value: Any) -> exp.Expr:
     from sqlglot import exp
 
     """A bound value as a SQL literal (for a query printed to be run as it is)."""

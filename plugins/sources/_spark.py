@@ -23,6 +23,7 @@ from kpiforge.errors import SourceError
 
 from ._dialects import Dialect, Params, quote_qualified
 from ._glot import GlotDialect
+from ._sql import empty_select_sql
 from ._sqlsource import SqlSource
 
 __all__ = ["SPARK_SETTINGS_SCHEMA", "SparkSource"]
@@ -110,8 +111,7 @@ class _SparkSession:
         return {name: [row[i] for row in rows] for i, name in enumerate(names)}
 
     def describe(self, relation: str, params: Mapping[str, Any]) -> dict[str, str]:
-        raw = (relation,) if relation.startswith("(") else ()  # a query: as written
-        sql = self.dialect.render(f"SELECT * FROM {relation} AS __src LIMIT 0", raw)
+        sql = empty_select_sql(relation, self.dialect)
         schema = self.spark.sql(sql).schema
         return {f.name: f.dataType.simpleString().upper() for f in schema.fields}
 

@@ -6,6 +6,15 @@ only ever sees the aggregated columns. Names are quoted identifiers and values b
 are inserted as written: they are as trusted as the project file itself, which is why the
 project file never holds secrets (``${VAR}`` expands environment variables in settings instead).
 
+The query is ONE sqlglot expression tree, the same for every engine: the layers below are
+assembled here, the pieces that differ between engines come from the :class:`Dialect` (local
+time, period starts, first / last, range bounds), and the dialect renders the tree with
+sqlglot's generator for its engine. Layers: the rows kept by the range (local time ``__t``,
+dimensions as text, input values ``__v``, filter flags ``__c``), then their period ``__p``
+(computed once per row, in its own subquery, so that a ``COUNT(DISTINCT)`` reads a column, not
+an expression), then one ``GROUP BY`` period and dimensions, then the inputs under the names
+``fetch()`` expects.
+
 The time range is NOT filtered on local time: converting every row before filtering is most of
 the cost of a query over a large file, and it hides the filter from the reader (no Parquet
 row-group skipping, no index). The raw column is compared, as an instant, with the instants at
@@ -22,49 +31,81 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from kpiforge.sources import Condition, InputSpec, SourceRequest, day_start
 
-from ._dialects import Dialect, Params, quote_identifier
+from ._dialects import Dialect, Params
+from ._sqltree import (
+    alias,
+    and_,
+    bind,
+    cast,
+    column,
+    condition_tree,
+    count,
+    from_item,
+    is_null,
+    or_,
+    paren,
+    select_from,
+    star,
+    verbatim,
+    when,
+)
 
-__all__ = ["build_aggregate_query", "build_latest_query", "relation_rows_sql"]
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+__all__ = ["build_aggregate_query", "build_latest_query", "empty_select_sql", "relation_rows_sql"]
 
 
-def _filter_sql(filters: Mapping[str, Any], params: Params) -> str:
-    parts = []
-    for column, value in filters.items():
-        col = quote_identifier(column)
+def _filter_tree(filters: Mapping[str, Any], params: Params) -> list[exp.Expr]:
+    from sqlglot import exp
+
+    parts: list[exp.Expr] = []
+    for name, value in filters.items():
+        col = column(name)
         if isinstance(value, tuple):
             present = [v for v in value if v is not None]
-            alternatives = []
+            alternatives: list[exp.Expr] = []
             if present:
-                alternatives.append(f"{col} IN ({', '.join(params.add(v) for v in present)})")
+                alternatives.append(exp.In(this=col, expressions=[bind(params, v) for v in present]))
             if len(present) != len(value):
-                alternatives.append(f"{col} IS NULL")
-            parts.append("(" + " OR ".join(alternatives) + ")")
+                alternatives.append(is_null(col.copy()))
+            parts.append(paren(or_(*alternatives)))
         elif value is None:
-            parts.append(f"{col} IS NULL")
+            parts.append(is_null(col))
         else:
-            parts.append(f"{col} = {params.add(value)}")
-    return " AND ".join(parts) if parts else "1 = 1"
+            parts.append(exp.EQ(this=col, expression=bind(params, value)))
+    return parts
 
 
-def _flag_sql(filters: Mapping[str, Any], condition: Condition | None, dialect: Dialect,
-              params: Params) -> str:
+def _flag_tree(filters: Mapping[str, Any], condition: Condition | None, params: Params) -> exp.Expr:
     """A project's ``filter`` and a definition's row condition, both true."""
-    parts = [_filter_sql(filters, params)] if filters else []
+    from sqlglot import exp
+
+    parts = _filter_tree(filters, params)
     if condition is not None:
-        parts.append(condition.sql(params.add, quote_identifier, dialect.float_type))
-    return " AND ".join(parts)
+        parts.append(condition_tree(condition, params))
+    return and_(*parts)
 
 
-def _value_sql(spec: InputSpec) -> str:
+def _value_key(spec: InputSpec) -> tuple[str, str]:
     if spec.expression is not None:
-        return f"({spec.expression})"  # trusted project-owner SQL, see the module docstring
+        return ("sql", f"({spec.expression})")  # trusted project-owner SQL, see the docstring
     if spec.column == "*":
-        return "1"
-    return quote_identifier(spec.column or spec.name)
+        return ("one", "1")
+    return ("column", spec.column or spec.name)
+
+
+def _value_tree(key: tuple[str, str]) -> exp.Expr:
+    from sqlglot import exp
+
+    kind, text = key
+    if kind == "sql":
+        return verbatim(text)
+    return exp.Literal.number(1) if kind == "one" else column(text)
 
 
 def _typed(value: Any) -> Any:
@@ -81,7 +122,7 @@ class _Plan:
     aggregate; values and filter flags are each computed once per row however many inputs use
     them."""
 
-    values: list[str] = field(default_factory=list)  # __v<i>: value SQL per row
+    values: list[tuple[str, str]] = field(default_factory=list)  # __v<i>: what each row reads
     # __c<i>: filter and row condition per row
     flags: list[tuple[Mapping[str, Any], Condition | None]] = field(default_factory=list)
     aggregates: list[tuple[str, int, int | None, bool]] = field(default_factory=list)
@@ -90,14 +131,14 @@ class _Plan:
     @classmethod
     def of(cls, specs: Sequence[InputSpec]) -> "_Plan":
         plan = cls()
-        values: dict[str, int] = {}
+        values: dict[tuple[str, str], int] = {}
         flags: dict[Any, int] = {}
         aggregates: dict[tuple[str, int, int | None, bool], int] = {}
         for spec in specs:
-            value_sql = _value_sql(spec)
-            v = values.setdefault(value_sql, len(values))
+            value_key = _value_key(spec)
+            v = values.setdefault(value_key, len(values))
             if v == len(plan.values):
-                plan.values.append(value_sql)
+                plan.values.append(value_key)
             f = None
             if spec.filter or spec.where is not None:
                 key = (tuple(sorted((k, _typed(x)) for k, x in spec.filter.items())), spec.where)
@@ -112,25 +153,63 @@ class _Plan:
         return plan
 
 
-def _time_filter(column: str, request: SourceRequest, dialect: Dialect,
-                 params: Params, time_kind: str = "") -> tuple[str | None, bool]:
-    """The WHERE on the raw time value ``column`` (SQL) for ``request.ranges`` (None: all time)
-    and whether it is exact (see :func:`day_start`)."""
+def _node(sql: str | exp.Expr, dialect: Dialect) -> exp.Expr:
+    """A piece of SQL given as text by a caller of the public functions, read in the dialect."""
+    if not isinstance(sql, str):
+        return sql
+    import sqlglot
+
+    return sqlglot.parse_one(sql, read=dialect.glot)
+
+
+def _time_filter(raw: exp.Expr, request: SourceRequest, dialect: Dialect,
+                 params: Params, time_kind: str = "") -> tuple[exp.Expr | None, bool]:
+    """The WHERE on the raw time value for ``request.ranges`` (None: all time) and whether it
+    is exact (see :func:`day_start`)."""
+    from sqlglot import exp
+
     if not request.ranges:
         return None, True
-    typed = [dialect.typed_range(column, time_kind, start, end, params)
+    typed = [dialect.typed_range(raw.copy(), time_kind, start, end, params)
              for start, end in request.ranges] if time_kind else []
     plain = [r for r in typed if r is not None]
     if typed and len(plain) == len(typed):  # local bounds on local times: exact
-        return "(" + " OR ".join(plain) + ")", True
+        return paren(or_(*plain)), True
     exact = True
     ranges = []
     for start, end in request.ranges:
         low, low_exact = day_start(start, request.timezone)
         high, high_exact = day_start(end, request.timezone)
         exact = exact and low_exact and high_exact
-        ranges.append(dialect.raw_range(column, start, end, low, high, params))
-    return "(" + " OR ".join(ranges) + ")", exact
+        ranges.append(dialect.raw_range(raw.copy(), start, end, low, high, params))
+    return paren(or_(*ranges)), exact
+
+
+def _rows(relation: str | exp.Expr, time_column: str, request: SourceRequest,
+          dialect: Dialect, params: Params, span: tuple[datetime, datetime] | None,
+          dims: Sequence[str] = (), plan: _Plan | None = None,
+          where: exp.Expr | None = None, time_sql: str | exp.Expr | None = None,
+          time_kind: str = "") -> exp.Select:
+    """Layer 1: local time, dimensions as text, input values and filter flags, per row kept
+    by ``where`` (a condition on the raw columns)."""
+    from sqlglot import exp
+
+    raw = _node(time_sql, dialect) if time_sql is not None else column(time_column)
+    local = dialect.typed_local_time(raw.copy(), time_kind, request, params) if time_kind else None
+    if local is None:
+        local = dialect.local_time(raw.copy(), request, params, span)
+    selects = [alias(local, "__t")]
+    for i, dim in enumerate(dims):
+        selects.append(alias(cast(column(dim), dialect.text_type), f"__d{i}"))
+    if plan is not None:
+        selects.extend(alias(_value_tree(key), f"__v{i}")
+                       for i, key in enumerate(plan.values))
+        for i, (filters, condition) in enumerate(plan.flags):
+            flag = when((_flag_tree(filters, condition, params), exp.Literal.number(1)),
+                        otherwise=exp.Literal.number(0))
+            selects.append(alias(flag, f"__c{i}"))
+    query = select_from(selects, from_item(relation, "__src"))
+    return query.where(where, copy=False) if where is not None else query
 
 
 def relation_rows_sql(relation: str, time_column: str, request: SourceRequest, dialect: Dialect,
@@ -138,28 +217,18 @@ def relation_rows_sql(relation: str, time_column: str, request: SourceRequest, d
                       dims: Sequence[str] = (), plan: _Plan | None = None,
                       where: str | None = None, time_sql: str | None = None,
                       time_kind: str = "") -> str:
-    """Layer 1: local time, dimensions as text, input values and filter flags, per row kept
-    by ``where`` (a condition on the raw columns). ``time_sql`` is the raw time value (default:
-    the quoted ``time_column``), ``time_kind`` its :meth:`Dialect.time_kind` ("": unknown)."""
-    raw_time = time_sql or quote_identifier(time_column)
-    local = dialect.typed_local_time(raw_time, time_kind, request, params) if time_kind else None
-    if local is None:
-        local = dialect.local_time(raw_time, request, params, span)
-    columns = [f"{local} AS __t"]
-    for i, dim in enumerate(dims):
-        columns.append(f"CAST({quote_identifier(dim)} AS {dialect.text_type}) AS __d{i}")
-    if plan is not None:
-        columns.extend(f"{value} AS __v{i}" for i, value in enumerate(plan.values))
-        columns.extend(f"CASE WHEN {_flag_sql(filters, condition, dialect, params)} THEN 1 "
-                       f"ELSE 0 END AS __c{i}" for i, (filters, condition) in enumerate(plan.flags))
-    sql = f"SELECT {', '.join(columns)} FROM {relation} AS __src"
-    return f"{sql} WHERE {where}" if where else sql
-
+    """Layer 1 as SQL: local time ``__t``, dimensions as text, input values and filter flags,
+    per row kept by ``where`` (a condition on the raw columns, in the dialect's SQL).
+    ``time_sql`` is the raw time value (default: the quoted ``time_column``), ``time_kind`` its
+    :meth:`Dialect.time_kind` ("": unknown)."""
+    kept = _node(where, dialect) if where is not None else None
+    return dialect.render(_rows(relation, time_column, request, dialect, params, span, dims, plan,
+                                kept, time_sql, time_kind))
 
 def build_aggregate_query(relation: str, time_column: str, request: SourceRequest,
                           dialect: Dialect, *, span: tuple[datetime, datetime] | None = None,
-                          params: Params | None = None, time_sql: str | None = None,
-                          missing_sql: str | None = None, time_kind: str = ""
+                          params: Params | None = None, time_sql: str | exp.Expr | None = None,
+                          missing_sql: str | exp.Expr | None = None, time_kind: str = ""
                           ) -> tuple[str, dict[str, Any], list[str]]:
     """The ONE aggregate query of a request: ``(sql, params, input names in column order)``.
 
@@ -174,89 +243,130 @@ def build_aggregate_query(relation: str, time_column: str, request: SourceReques
     With ``missing_sql`` (a condition on a raw row: its time is NULL or unreadable), those rows
     are kept by the same scan and end in groups whose ``__p`` is NULL, with their row count in
     the extra column ``__n``: the caller counts and drops them, without a second query.
+    ``time_sql`` and ``missing_sql`` are sqlglot expressions, or SQL text of the dialect.
     """
+    tree, params, names = _aggregate_tree(relation, time_column, request, dialect, span, params,
+                                          time_sql, missing_sql, time_kind)
+    return dialect.render(tree), params.values, names
+
+
+def _aggregate_tree(relation: str, time_column: str, request: SourceRequest, dialect: Dialect,
+                    span: tuple[datetime, datetime] | None, params: Params | None,
+                    time_sql: str | exp.Expr | None, missing_sql: str | exp.Expr | None,
+                    time_kind: str) -> tuple[exp.Select, Params, list[str]]:
+    from sqlglot import exp
+
     params = params or Params(dialect.param_style)
     specs = list(request.inputs.values())
     dims = list(request.dims)
     plan = _Plan.of(specs)
-    raw_time = time_sql or quote_identifier(time_column)
-    raw_where, exact = _time_filter(raw_time, request, dialect, params, time_kind)
+    raw = _node(time_sql, dialect) if time_sql is not None else column(time_column)
+    missing = _node(missing_sql, dialect) if missing_sql is not None else None
+    raw_where, exact = _time_filter(raw, request, dialect, params, time_kind)
     kept = raw_where
-    if missing_sql is not None and raw_where is not None:
-        kept = f"({raw_where} OR {missing_sql})"
-    rows = relation_rows_sql(relation, time_column, request, dialect, params, span, dims, plan,
-                             kept, time_sql, time_kind)
+    if missing is not None and raw_where is not None:
+        kept = paren(or_(raw_where, missing))
+    rows = _rows(relation, time_column, request, dialect, params, span, dims, plan, kept, raw,
+                 time_kind)
 
-    where = []
-    if (raw_where is None or not exact) and missing_sql is None:
-        where.append("__t IS NOT NULL")
+    t = column("__t")
+    where: list[exp.Expr] = []
+    if (raw_where is None or not exact) and missing is None:
+        where.append(is_null(t.copy(), negate=True))
     if raw_where is not None and not exact:
-        ranges = []
+        ranges: list[exp.Expr] = []
+        if missing is not None:
+            ranges.append(is_null(t.copy()))
         for start, end in request.ranges:
-            low = dialect.time_bound("__t", ">=", datetime.combine(start, time()), params)
-            high = dialect.time_bound("__t", "<", datetime.combine(end, time()), params)
-            ranges.append(f"({low} AND {high})")
-        keep_missing = "__t IS NULL OR " if missing_sql is not None else ""
-        where.append("(" + keep_missing + " OR ".join(ranges) + ")")
-    dim_cols = [f"__d{i}" for i in range(len(dims))]
-    periods = (f"SELECT {dialect.period_start('__t', request.grain, request.week_start)} AS __p, "
-               f"__rows.* FROM ({rows}) AS __rows")
+            low = dialect.time_bound(t.copy(), ">=", datetime.combine(start, time()), params)
+            high = dialect.time_bound(t.copy(), "<", datetime.combine(end, time()), params)
+            ranges.append(paren(and_(low, high)))
+        where.append(paren(or_(*ranges)))
+    dim_cols = [column(f"__d{i}") for i in range(len(dims))]
+    period = dialect.period_start(t.copy(), request.grain, request.week_start)
+    periods = select_from([alias(period, "__p"), star("__rows")], rows, "__rows")
     if where:
-        periods += f" WHERE {' AND '.join(where)}"
+        periods = periods.where(and_(*where), copy=False)
 
-    windows = []
-    aggregates = []
-    for k, (agg, v, f, star) in enumerate(plan.aggregates):
-        value = f"__v{v}"
-        condition = f"__c{f} = 1" if f is not None else "1 = 1"
+    windows: list[exp.Expr] = []
+    aggregates: list[exp.Expr] = []
+    for k, (agg, v, f, rows_counted) in enumerate(plan.aggregates):
+        value = column(f"__v{v}")
+        one = exp.Literal.number(1)
+        condition = exp.EQ(this=column(f"__c{f}") if f is not None else one.copy(), expression=one)
         if agg in ("first", "last") and dialect.window_first_last:
-            usable = f"({condition} AND {value} IS NOT NULL)"
-            order = "ASC" if agg == "first" else "DESC"
-            partition = ", ".join(["__p", *dim_cols, f"CASE WHEN {usable} THEN 1 ELSE 0 END"])
-            windows.append(f"FIRST_VALUE({value}) OVER (PARTITION BY {partition} ORDER BY __t {order} "
-                           f"ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS __w{k}")
-            expr = f"MAX(CASE WHEN {usable} THEN __w{k} END)"
+            usable = paren(and_(condition, is_null(value.copy(), negate=True)))
+            one_or_zero = when((usable, exp.Literal.number(1)), otherwise=exp.Literal.number(0))
+            window = exp.Window(
+                this=exp.FirstValue(this=value.copy()),
+                partition_by=[column("__p"), *(d.copy() for d in dim_cols), one_or_zero],
+                order=exp.Order(expressions=[dialect.ordered(t.copy(), agg == "last")]),
+                spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING",
+                                    end="UNBOUNDED", end_side="FOLLOWING"))
+            windows.append(alias(window, f"__w{k}"))
+            expr: exp.Expr = exp.Max(this=when((usable.copy(), column(f"__w{k}"))))
         elif agg in ("first", "last"):
-            expr = dialect.first_last(value, "__t", condition, agg)
+            expr = dialect.first_last(value, t.copy(), condition, agg)
         else:
-            expr = _aggregate(agg, star, value, condition if f is not None else None)
-        aggregates.append(f"CAST({expr} AS {dialect.float_type}) AS __a{k}")
-    source = f"({periods}) AS __periods"
+            expr = _aggregate(agg, rows_counted, value, condition if f is not None else None)
+        aggregates.append(alias(cast(expr, dialect.float_type), f"__a{k}"))
+    source, name = periods, "__periods"
     if windows:
-        source = f"(SELECT __periods.*, {', '.join(windows)} FROM {source}) AS __windows"
-    group = ", ".join(["__p", *dim_cols])
-    counted = [f"CAST(COUNT(*) AS {dialect.float_type}) AS __n"] if missing_sql is not None else []
-    grouped = (f"SELECT {', '.join(['__p', *dim_cols, *aggregates, *counted])} FROM {source} "
-               f"GROUP BY {group}")
+        source, name = select_from([star("__periods"), *windows], periods, "__periods"), "__windows"
+    group = [column("__p"), *dim_cols]
+    counted = [alias(cast(count(), dialect.float_type), "__n")] if missing is not None else []
+    grouped = (select_from([*(c.copy() for c in group), *aggregates, *counted], source, name)
+               .group_by(*(c.copy() for c in group), copy=False))
     # each input is a copy of its shared aggregate, under the column name fetch() expects
-    outputs = [f"__a{k} AS __i{i}" for i, k in enumerate(plan.columns)]
+    outputs = [alias(column(f"__a{k}"), f"__i{i}") for i, k in enumerate(plan.columns)]
     if counted:
-        outputs.append("__n")
-    sql = f"SELECT {', '.join(['__p', *dim_cols, *outputs])} FROM ({grouped}) AS __grouped ORDER BY {group}"
-    return sql, params.values, [s.name for s in specs]
+        outputs.append(column("__n"))
+    query = (select_from([*(c.copy() for c in group), *outputs], grouped, "__grouped")
+             .order_by(*(dialect.ordered(c.copy()) for c in group), copy=False))
+    return query, params, [s.name for s in specs]
 
 
-def _aggregate(agg: str, star: bool, value: str, condition: str | None) -> str:
-    picked = f"CASE WHEN {condition} THEN {value} END" if condition else value
-    if agg == "count" and star:
-        return f"COUNT(CASE WHEN {condition} THEN 1 END)" if condition else "COUNT(*)"
+def _aggregate(agg: str, rows_counted: bool, value: exp.Expr, condition: exp.Expr | None
+               ) -> exp.Expr:
+    from sqlglot import exp
+
+    picked = when((condition, value)) if condition is not None else value
+    if agg == "count" and rows_counted:  # column "*"
+        if condition is None:
+            return count()
+        return count(when((condition, exp.Literal.number(1))))
     if agg == "count":
-        return f"COUNT({picked})"
+        return count(picked)
     if agg == "count_distinct":
-        return f"COUNT(DISTINCT {picked})"
+        return count(exp.Distinct(expressions=[picked]))
     if agg == "sum":
         # rows exist for this period/slice but none matches the filter: zero, not unknown
-        return f"COALESCE(SUM({picked}), 0)" if condition else f"SUM({picked})"
-    return f"{agg.upper()}({picked})"
+        total = exp.Sum(this=picked)
+        if condition is None:
+            return total
+        return exp.Coalesce(this=total, expressions=[exp.Literal.number(0)])
+    return {"min": exp.Min, "max": exp.Max, "avg": exp.Avg}[agg](this=picked)
 
 
 def build_latest_query(relation: str, time_column: str, request: SourceRequest, dialect: Dialect,
                        *, span: tuple[datetime, datetime] | None = None,
-                       params: Params | None = None, time_sql: str | None = None,
+                       params: Params | None = None, time_sql: str | exp.Expr | None = None,
                        time_kind: str = "") -> tuple[str, dict[str, Any]]:
     """The query of the newest local time of the relation's rows, as ``__latest``: ``(sql,
     params)``; arguments as for :func:`build_aggregate_query`."""
+    from sqlglot import exp
+
     params = params or Params(dialect.param_style)
-    rows = relation_rows_sql(relation, time_column, request, dialect, params, span,
-                             time_sql=time_sql, time_kind=time_kind)
-    return f"SELECT MAX(__t) AS __latest FROM ({rows}) AS __rows", params.values
+    rows = _rows(relation, time_column, request, dialect, params, span, time_sql=time_sql,
+                 time_kind=time_kind)
+    query = select_from([alias(exp.Max(this=column("__t")), "__latest")], rows, "__rows")
+    return dialect.render(query), params.values
+
+
+def empty_select_sql(relation: str, dialect: Dialect) -> str:
+    """``SELECT * FROM relation LIMIT 0`` in the dialect (``TOP 0`` in SQL Server, ``FETCH
+    FIRST 0 ROWS`` in Oracle): the relation's columns, without reading a row."""
+    from sqlglot import exp
+
+    query = select_from([exp.Star()], from_item(relation, "__src")).limit(0, copy=False)
+    return dialect.render(query)

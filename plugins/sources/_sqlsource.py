@@ -15,9 +15,10 @@ from kpiforge.errors import SourceError, did_you_mean
 from kpiforge.sources import SourceFrame, SourceRequest, float_column, require_setting, source_inputs
 
 from ._checks import check_columns, is_text_type, translate
-from ._dialects import Dialect, Params, quote_identifier, quote_qualified
+from ._dialects import Dialect, Params, quote_qualified
 from ._glot import inline_parameters, named_dialect, sqlglot_name
 from ._sql import build_aggregate_query, build_latest_query
+from ._sqltree import column
 
 __all__ = ["SqlSource", "dbapi_columns", "table_or_query"]
 
@@ -200,11 +201,10 @@ class SqlSource:
         """The aggregate query of ``request`` (``time_type``: the time column's type)."""
         params = Params(self.dialect.param_style)  # the relation binds first (file paths)
         relation = self.relation(params)
-        raw = self.dialect.raw_time(quote_identifier(self.time), time_type)
-        sql, values, names = build_aggregate_query(
+        raw = self.dialect.raw_time(column(self.time), time_type)
+        return build_aggregate_query(
             relation, self.time, request, self.dialect, span=span, params=params, time_sql=raw,
             missing_sql=self.dialect.time_missing(raw), time_kind=self.dialect.time_kind(time_type))
-        return self.dialect.render(sql, _owner_sql(relation, request)), values, names
 
     def aggregate_sql(self, request: SourceRequest, dialect: str | None = None
                       ) -> tuple[str, tuple[str, ...], list[str], str]:
@@ -237,11 +237,10 @@ class SqlSource:
             params = Params(self.dialect.param_style)
             relation = self.relation(params)
             time_type = self._time_type(described)
-            raw = self.dialect.raw_time(quote_identifier(self.time), time_type)
-            sql, values = build_latest_query(relation, self.time, request, self.dialect, span=span,
-                                             params=params, time_sql=raw,
-                                             time_kind=self.dialect.time_kind(time_type))
-            return self.dialect.render(sql, _owner_sql(relation, bare)), values
+            raw = self.dialect.raw_time(column(self.time), time_type)
+            return build_latest_query(relation, self.time, request, self.dialect, span=span,
+                                      params=params, time_sql=raw,
+                                      time_kind=self.dialect.time_kind(time_type))
 
         columns = self._run(bare, build)
         values = columns["__latest"]
@@ -259,14 +258,6 @@ class SqlSource:
         if isinstance(value, date) and not isinstance(value, datetime):
             value = datetime.combine(value, datetime.min.time())
         return value
-
-
-def _owner_sql(relation: str, request: SourceRequest) -> tuple[str, ...]:
-    """The project owner's SQL in a query (a ``query:``, ``expression:``s), as it is written
-    there: sqlglot renders the rest for the engine, not these (see ``Dialect.render``)."""
-    raw = [relation] if relation.startswith("(") else []
-    raw.extend(f"({s.expression})" for s in request.inputs.values() if s.expression is not None)
-    return tuple(sorted(set(raw), key=len, reverse=True))  # the longest first: no part replaced alone
 
 
 def _drop_missing_times(columns: dict[str, Any]) -> tuple[dict[str, Any], int]:

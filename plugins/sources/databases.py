@@ -33,9 +33,11 @@ from kpiforge.errors import SourceError
 from kpiforge.hookspecs import SourceContext, SourceFactory, SourceTypeRegister, hookimpl
 from kpiforge.sources import SourceRequest, require_setting
 
-from ._dialects import Dialect, DuckDBDialect, Params, PostgresDialect, SqliteDialect, quote_identifier
+from ._dialects import Dialect, DuckDBDialect, Params, PostgresDialect
 from ._duckdb import check_select, duckdb_session
 from ._glot import GlotDialect
+from ._sql import empty_select_sql
+from ._sqlite import SqliteDialect
 from ._sqlsource import SqlSource, dbapi_columns, table_or_query
 
 __all__ = ["DuckDBSource", "SqlAlchemySource", "SqliteSource", "kpiforge_register_source_types",
@@ -59,11 +61,8 @@ class _SqliteSpan(SqlSource):
             return (datetime.combine(request.start, datetime.min.time()),
                     datetime.combine(request.end, datetime.min.time()))
         params = Params("colon")
-        column = quote_identifier(self.time)
-        as_utc = (f"CASE WHEN typeof({column}) IN ('integer', 'real') "
-                  f"THEN datetime({column}, 'unixepoch') ELSE datetime({column}) END")
-        sql = (f"SELECT MIN({as_utc}) AS lo, MAX({as_utc}) AS hi "
-               f"FROM {self.relation(params)} AS __src")
+        dialect = SqliteDialect()
+        sql = dialect.render(dialect.span_query(self.relation(params), self.time))
         try:
             columns = self._query(sql, params.values, ())
         except SourceError:
@@ -129,7 +128,7 @@ class _DbapiSession:
 
     def describe(self, relation: str, params: Mapping[str, Any]) -> dict[str, str]:
         # SQLite types values, not columns: names only (an empty type is "unknown")
-        cursor = self.connection.execute(f"SELECT * FROM {relation} AS __src LIMIT 0", dict(params))
+        cursor = self.connection.execute(empty_select_sql(relation, SqliteDialect()), dict(params))
         return {d[0]: "" for d in cursor.description}
 
     def tables(self) -> list[str]:
@@ -279,7 +278,7 @@ class _SqlAlchemySession:
             columns = self.sa.inspect(self.connection).get_columns(name, schema=schema)
             return {c["name"]: _type_name(c["type"]) for c in columns}
         # LIMIT is not SQL Server's or Oracle's: the other engines get the sqlglot rendering
-        sql = self.dialect.render(f"SELECT * FROM {relation} AS __src LIMIT 0", (relation,))
+        sql = empty_select_sql(relation, self.dialect)
         result = self.connection.execute(self.sa.text(sql), dict(params))
         return {name: "" for name in result.keys()}
 
