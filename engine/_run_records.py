@@ -15,7 +15,7 @@ import numpy as np
 from ._engine import Engine
 from ._model import Status
 from ._periods import Period
-from ._records import Record, frozen_slice
+from ._records import Record, frozen_slice, make_records
 
 __all__ = ["build_records"]
 
@@ -83,5 +83,5 @@ def build_records(engine: Engine, kpis: Sequence[str], results: Any, current: Se
         for mode in sorted(modes, key=lambda m: both and m == "year"):  # previous first
             previous = values[kpi][compared_rows[mode]]
             columns += [_objects(previous, np.isnan(previous)), _change_pct(value, previous)]
-        records.extend(map(Record, *columns))
+        records.extend(make_records(columns))
     return records

@@ -1,4 +1,5 @@
-"""The run's grid, laid out with numpy, agrees with a plain row-by-row layout (property test).
+"""The run's grid, laid out with numpy, agrees with a plain row-by-row layout (property test),
+and records made from columns equal records made by the class.
 
 The reference below is the layout as it was written before it was vectorised: slices are the
 dimension tuples seen in the current periods, sorted with None last per dimension, and each
@@ -129,3 +130,35 @@ def test_a_period_and_slice_given_twice_is_refused_alike(case):
         assert str(raised.value) == str(exc)
     else:
         assert lay_out_grid(plan, frames, dims, current, all_periods).slices == expected[0]
+
+
+# ----------------------------------------------------------------------------- records
+def test_the_slots_are_the_record_fields_in_order_with_none_defaults():
+    import dataclasses
+
+    from kpiforge._records import Record
+
+    fields = dataclasses.fields(Record)
+    assert tuple(f.name for f in fields) == Record.__slots__
+    assert [f.default for f in fields[7:]] == [None] * 5  # reason and the comparisons
+    assert all(f.default is dataclasses.MISSING for f in fields[:7])
+
+
+@pytest.mark.parametrize("width", [8, 10, 12])
+def test_records_made_from_columns_equal_records_made_by_the_class(width):
+    import dataclasses
+    from types import MappingProxyType
+
+    from kpiforge import Reason, Status
+    from kpiforge._records import Record, make_records
+
+    slice_ = MappingProxyType({"channel": "email"})
+    rows = [("ctr", "2026-10", slice_, 1.5, "percent", None, Status.GOOD, None, 1.0, 50.0, 3.0, -50.0),
+            ("aov", "2026-W40", slice_, None, "currency", "EUR", Status.UNKNOWN,
+             Reason("no_data", "no data"), None, None, 0.0, None)]
+    columns = [[row[i] for row in rows] for i in range(width)]
+    made = list(make_records(columns))
+    assert made == [Record(*row[:width]) for row in rows]
+    assert [r.to_dict(year=True) for r in made] == [Record(*row[:width]).to_dict(year=True) for row in rows]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made[0].value = 2.0  # still frozen
