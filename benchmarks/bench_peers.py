@@ -3,6 +3,8 @@
     python benchmarks/bench_peers.py                   # 1e4, 1e6 and 1e7 ad rows, 3 runs each
     python benchmarks/bench_peers.py --quick           # 1e4 rows only
     python benchmarks/bench_peers.py --sizes 1000000 --only floor,kpiforge-cli,metricflow
+    python benchmarks/bench_peers.py --sizes 1e7 --only kpiforge   # kpiforge and the floor only
+    python benchmarks/bench_peers.py --no-install      # peers only if their venvs are cached
 
 The job: 5 KPIs (CTR, CPC, conversion rate, CPA, ROAS) by channel and ISO week over 90 days of
 ad statistics (one Parquet file per size, cached in ``benchmarks/_data/``: columns day (DATE),
@@ -67,6 +69,7 @@ N_CAMPAIGNS = 40
 KPIS = ["ctr", "cpc", "cvr", "cpa", "roas"]
 SIZES = [10_000, 1_000_000, 10_000_000]
 CONTENDERS = ["floor", "kpiforge-cli", "kpiforge-api", "metricflow", "metricflow-api", "kpi-engine"]
+KPIFORGE_CONTENDERS = ["kpiforge-cli", "kpiforge-api"]  # what --only kpiforge means
 TOLERANCE = 1e-9
 # What each peer's venv gets from the registry; the venv is rebuilt when this changes.
 PEER_REQUIREMENTS = {
@@ -471,12 +474,16 @@ def venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def ensure_venv(venv: Path, requirements: list[str], log: Any = print, stamp_extra: str = "") -> Path:
-    """A venv at ``venv`` with ``requirements`` pip-installed; reused when its stamp matches."""
+def ensure_venv(venv: Path, requirements: list[str], log: Any = print, stamp_extra: str = "",
+                create: bool = True) -> Path:
+    """A venv at ``venv`` with ``requirements`` pip-installed; reused when its stamp matches.
+    ``create=False``: a VenvError instead of creating or rebuilding it."""
     stamp = venv / ".bench-peers-requirements"
     wanted = "\n".join([*requirements, stamp_extra]) + "\n"
     if stamp.exists() and stamp.read_text() == wanted and venv_python(venv).exists():
         return venv_python(venv)
+    if not create:
+        raise VenvError(f"no cached venv with {' '.join(requirements)} in {venv} (--no-install)")
     if venv.exists():
         shutil.rmtree(venv)
     log(f"creating {venv} with pip install {' '.join(requirements)} (once; cached)")
@@ -686,7 +693,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed runs per contender and size (0: only check the answers)")
     parser.add_argument("--only", type=lambda s: s.split(","), default=CONTENDERS,
-                        help=f"contenders, comma-separated, from {','.join(CONTENDERS)}")
+                        help=f"contenders, comma-separated, from {','.join(CONTENDERS)} "
+                             "('kpiforge' is both kpiforge contenders)")
+    parser.add_argument("--no-install", action="store_true",
+                        help="never create a peer's venv: a peer whose venv is not cached is "
+                             "reported as not run")
     parser.add_argument("--venvs", type=Path, default=DATA / "venvs",
                         help="where the peers' virtual environments are cached")
     parser.add_argument("--data", type=Path, default=DATA, help="where the data files are cached")
@@ -696,6 +707,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes = [10_000]
+    args.only = list(dict.fromkeys(
+        n for name in args.only for n in (KPIFORGE_CONTENDERS if name == "kpiforge" else [name])))
     unknown = [name for name in args.only if name not in CONTENDERS]
     if unknown:
         parser.error(f"unknown contender {', '.join(unknown)}; choose from {', '.join(CONTENDERS)}")
@@ -719,7 +732,8 @@ def interpreters(names: list[str], args: argparse.Namespace) -> tuple[dict[str, 
         if not set(users[name]) & set(names):
             continue
         try:
-            pythons[name] = ensure_venv(args.venvs / name, requirements)
+            pythons[name] = ensure_venv(args.venvs / name, requirements,
+                                        create=not args.no_install)
         except (VenvError, OSError) as error:
             for user in users[name]:
                 problems[user] = f"could not install {' '.join(requirements)}: {error}"
