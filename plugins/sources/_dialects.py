@@ -83,6 +83,9 @@ class Dialect:
     text_type = "VARCHAR"
     float_type = "DOUBLE PRECISION"
     window_first_last = False  # True: first/last via a window function (no arg_min in SQL)
+    # True: a row's filter flag is a boolean column (NULL counts as false), read as it is;
+    # False: 1/0, compared with 1 (engines with no boolean values: SQL Server, Oracle)
+    boolean_flags = False
 
     def local_time(self, column: str, request: SourceRequest, params: Params,
                    span: tuple[datetime, datetime] | None) -> str:
@@ -181,6 +184,7 @@ class DuckDBDialect(Dialect):
     name = "duckdb"
     param_style = "dollar"
     float_type = "DOUBLE"
+    boolean_flags = True
 
     def local_time(self, column: str, request: SourceRequest, params: Params,
                    span: tuple[datetime, datetime] | None) -> str:
