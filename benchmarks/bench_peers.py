@@ -3,6 +3,8 @@
     python benchmarks/bench_peers.py                   # 1e4, 1e6 and 1e7 ad rows, 3 runs each
     python benchmarks/bench_peers.py --quick           # 1e4 rows only
     python benchmarks/bench_peers.py --sizes 1000000 --only floor,kpiforge-cli,metricflow
+    python benchmarks/bench_peers.py --sizes 1e7 --only kpiforge   # kpiforge and the floor only
+    python benchmarks/bench_peers.py --no-install      # peers only if their venvs are cached
 
 The job: 5 KPIs (CTR, CPC, conversion rate, CPA, ROAS) by channel and ISO week over 90 days of
 ad statistics (one Parquet file per size, cached in ``benchmarks/_data/``: columns day (DATE),
@@ -11,8 +13,11 @@ have a zero denominator (email has no cost and no traffic in its first two weeks
 converts), so the answer has undefined values: those are null, never 0.
 
 Each contender is a whole process (interpreter start, imports, reading the file, computing and
-printing the answer), timed from the outside; the figure is the median of ``--repeats`` runs,
-taken round robin after a warm-up run, with the floor measured in the same run:
+printing the answer), timed from the outside: its wall time and its process time (the user +
+system CPU seconds of all its threads, from ``os.wait4``; the issue's 1.3x target against the
+floor is judged on it, since other work on a shared machine disturbs it far less). Each figure
+is the median of ``--repeats`` runs, taken round robin after a warm-up run, with the floor
+measured in the same run:
 
 * floor: one DuckDB query, written the way a person would (the week computed once per row in a
   subquery, the sums in the outer query, NULLIF for the denominators);
@@ -67,6 +72,7 @@ N_CAMPAIGNS = 40
 KPIS = ["ctr", "cpc", "cvr", "cpa", "roas"]
 SIZES = [10_000, 1_000_000, 10_000_000]
 CONTENDERS = ["floor", "kpiforge-cli", "kpiforge-api", "metricflow", "metricflow-api", "kpi-engine"]
+KPIFORGE_CONTENDERS = ["kpiforge-cli", "kpiforge-api"]  # what --only kpiforge means
 TOLERANCE = 1e-9
 # What each peer's venv gets from the registry; the venv is rebuilt when this changes.
 PEER_REQUIREMENTS = {
@@ -456,6 +462,7 @@ class Setup:
 class Outcome:
     name: str
     times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # process time: user + system CPU seconds
     peak: int = 0
     problem: str | None = None  # why it could not run
     finding: str | None = None  # how its numbers differ from the floor's
@@ -471,12 +478,16 @@ def venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def ensure_venv(venv: Path, requirements: list[str], log: Any = print, stamp_extra: str = "") -> Path:
-    """A venv at ``venv`` with ``requirements`` pip-installed; reused when its stamp matches."""
+def ensure_venv(venv: Path, requirements: list[str], log: Any = print, stamp_extra: str = "",
+                create: bool = True) -> Path:
+    """A venv at ``venv`` with ``requirements`` pip-installed; reused when its stamp matches.
+    ``create=False``: a VenvError instead of creating or rebuilding it."""
     stamp = venv / ".bench-peers-requirements"
     wanted = "\n".join([*requirements, stamp_extra]) + "\n"
     if stamp.exists() and stamp.read_text() == wanted and venv_python(venv).exists():
         return venv_python(venv)
+    if not create:
+        raise VenvError(f"no cached venv with {' '.join(requirements)} in {venv} (--no-install)")
     if venv.exists():
         shutil.rmtree(venv)
     log(f"creating {venv} with pip install {' '.join(requirements)} (once; cached)")
@@ -520,6 +531,18 @@ def kpiforge_python(venvs: Path, force_venv: bool, log: Any = print) -> tuple[Pa
     # the stamp carries the checkout's state, so that an edit reinstalls it
     python = ensure_venv(venvs / "kpiforge", [str(REPO)], log, stamp_extra=checkout_fingerprint())
     return python, f"non-editable install of the checkout in {venvs / 'kpiforge'}"
+
+
+def compile_checkout() -> None:
+    """Byte-compile the checkout's packages, as installing kpiforge does. With
+    PYTHONDONTWRITEBYTECODE set (as on some CI machines) an editable install never writes its
+    .pyc files, so every kpiforge process would compile all of its modules again (about 0.15 s
+    of CPU here), which no installed kpiforge does; the peers' and DuckDB's installed packages
+    are compiled by pip."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "engine", "plugins"], cwd=REPO, check=True,
+                   capture_output=True)
+    print("kpiforge: byte-compiled the checkout (PYTHONDONTWRITEBYTECODE is set; an install is "
+          "compiled)")
 
 
 # -- parsing each contender's answer -----------------------------------------------------------
@@ -609,8 +632,9 @@ def compare(floor: Table, other: Table, tolerance: float = TOLERANCE) -> str | N
 
 
 # -- running ----------------------------------------------------------------------------------
-def run_once(setup: Setup, scratch: Path) -> tuple[float, int, str]:
-    """(wall seconds of the whole process, its peak RSS in bytes, its stdout)."""
+def run_once(setup: Setup, scratch: Path) -> tuple[float, int, str, float]:
+    """(wall seconds of the whole process, its peak RSS in bytes, its stdout, its CPU seconds:
+    user + system, of all its threads)."""
     env = {**os.environ, **(setup.env or {})}
     # fresh files per process: a grandchild that outlives its parent (a library's background
     # helper) may still hold and write the previous process's files
@@ -629,7 +653,7 @@ def run_once(setup: Setup, scratch: Path) -> tuple[float, int, str]:
     if child.returncode != 0:
         message = (err_file.read_text() or text).strip()
         raise RuntimeError(f"exit {child.returncode}: {message[-1500:]}")
-    return elapsed, usage.ru_maxrss * 1024, text
+    return elapsed, usage.ru_maxrss * 1024, text, usage.ru_utime + usage.ru_stime
 
 
 def prepare(name: str, path: Path, args: argparse.Namespace, pythons: dict[str, Path],
@@ -686,7 +710,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed runs per contender and size (0: only check the answers)")
     parser.add_argument("--only", type=lambda s: s.split(","), default=CONTENDERS,
-                        help=f"contenders, comma-separated, from {','.join(CONTENDERS)}")
+                        help=f"contenders, comma-separated, from {','.join(CONTENDERS)} "
+                             "('kpiforge' is both kpiforge contenders)")
+    parser.add_argument("--no-install", action="store_true",
+                        help="never create a peer's venv: a peer whose venv is not cached is "
+                             "reported as not run")
     parser.add_argument("--venvs", type=Path, default=DATA / "venvs",
                         help="where the peers' virtual environments are cached")
     parser.add_argument("--data", type=Path, default=DATA, help="where the data files are cached")
@@ -696,6 +724,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes = [10_000]
+    args.only = list(dict.fromkeys(
+        n for name in args.only for n in (KPIFORGE_CONTENDERS if name == "kpiforge" else [name])))
     unknown = [name for name in args.only if name not in CONTENDERS]
     if unknown:
         parser.error(f"unknown contender {', '.join(unknown)}; choose from {', '.join(CONTENDERS)}")
@@ -711,6 +741,8 @@ def interpreters(names: list[str], args: argparse.Namespace) -> tuple[dict[str, 
     try:
         pythons["kpiforge"], how = kpiforge_python(args.venvs, args.kpiforge_venv)
         print(f"kpiforge: {how}")
+        if pythons["kpiforge"] == Path(sys.executable) and sys.flags.dont_write_bytecode:
+            compile_checkout()
     except (VenvError, OSError) as error:
         for name in ("floor", "kpiforge-cli", "kpiforge-api"):
             problems[name] = f"kpiforge could not be installed: {error}"
@@ -719,7 +751,8 @@ def interpreters(names: list[str], args: argparse.Namespace) -> tuple[dict[str, 
         if not set(users[name]) & set(names):
             continue
         try:
-            pythons[name] = ensure_venv(args.venvs / name, requirements)
+            pythons[name] = ensure_venv(args.venvs / name, requirements,
+                                        create=not args.no_install)
         except (VenvError, OSError) as error:
             for user in users[name]:
                 problems[user] = f"could not install {' '.join(requirements)}: {error}"
@@ -749,7 +782,7 @@ def run_size(rows: int, args: argparse.Namespace, pythons: dict[str, Path],
             setups[name] = prepare(name, path, args, pythons, scratch)
             if setups[name].cwd:  # no answer left from an earlier run
                 (setups[name].cwd / "mf_out.csv").unlink(missing_ok=True)
-            _, _, out = run_once(setups[name], scratch)  # warm-up: the file in the page cache
+            _, _, out, _ = run_once(setups[name], scratch)  # warm-up: the file in the page cache
             try:
                 tables[name] = setups[name].parse(out, setups[name].cwd)
                 if setups[name].parse is parse_rows:
@@ -769,12 +802,13 @@ def run_size(rows: int, args: argparse.Namespace, pythons: dict[str, Path],
     for _ in range(args.repeats):  # round robin: a change of machine load hits all alike
         for name, setup in list(setups.items()):
             try:
-                seconds, peak, _ = run_once(setup, scratch)
+                seconds, peak, _, cpu = run_once(setup, scratch)
             except Exception as error:  # noqa: BLE001
                 outcomes[name].problem = f"{type(error).__name__}: {error}"
                 setups.pop(name)
                 continue
             outcomes[name].times.append(seconds)
+            outcomes[name].cpu.append(cpu)
             outcomes[name].peak = max(outcomes[name].peak, peak)
     shutil.rmtree(scratch, ignore_errors=True)
     # as it goes, so that a long run that is stopped still leaves its figures
@@ -790,29 +824,32 @@ def size(rows: int) -> str:
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
-def median(outcome: Outcome | None) -> float | None:
+def median(outcome: Outcome | None, what: str = "times") -> float | None:
+    """The median wall time (``what="cpu"``: process time) of ``outcome``'s runs."""
     if outcome is None or outcome.problem or not outcome.times:
         return None
-    return statistics.median(outcome.times)
+    return statistics.median(getattr(outcome, what))
 
 
 def report(results: dict[int, dict[str, Outcome]], names: list[str]) -> list[tuple[str, float | None, bool | None]]:
     """Print the table and the findings; return the targets as (label, ratio, met)."""
     width = max(14, *(len(n) + 2 for n in names))
-    print(f"\nseconds per whole process, median of the runs (x = ratio to the floor in the same run)")
-    print(f"{'ad rows':>10}" + "".join(f"{n:>{width + 8}}" for n in names))
-    for rows, outcomes in results.items():
-        floor = median(outcomes.get("floor"))
-        cells = []
-        for name in names:
-            seconds = median(outcomes.get(name))
-            if seconds is None:
-                cells.append(f"{'n/a':>{width + 8}}")
-                continue
-            ratio = f"{seconds / floor:.2f}x" if floor else "?"
-            mark = " !" if outcomes[name].finding else ""
-            cells.append(f"{f'{seconds:.3f} s {ratio:>6}{mark}':>{width + 8}}")
-        print(f"{size(rows):>10}" + "".join(cells))
+    for what, title in (("times", "seconds per whole process (wall)"),
+                        ("cpu", "process time per whole process (user + system CPU seconds)")):
+        print(f"\n{title}, median of the runs (x = ratio to the floor in the same run)")
+        print(f"{'ad rows':>10}" + "".join(f"{n:>{width + 8}}" for n in names))
+        for rows, outcomes in results.items():
+            floor = median(outcomes.get("floor"), what)
+            cells = []
+            for name in names:
+                seconds = median(outcomes.get(name), what)
+                if seconds is None:
+                    cells.append(f"{'n/a':>{width + 8}}")
+                    continue
+                ratio = f"{seconds / floor:.2f}x" if floor else "?"
+                mark = " !" if outcomes[name].finding else ""
+                cells.append(f"{f'{seconds:.3f} s {ratio:>6}{mark}':>{width + 8}}")
+            print(f"{size(rows):>10}" + "".join(cells))
     print("(! = numbers differ from the floor's, see below)")
     print("\nresults against the floor (relative tolerance 1e-9, undefined = null):")
     for rows, outcomes in results.items():
@@ -832,10 +869,14 @@ def report(results: dict[int, dict[str, Outcome]], names: list[str]) -> list[tup
                       f"e.g. {lines[0].strip()[:90]!r}")
     targets: list[tuple[str, float | None, bool | None]] = []
     big = max(results)
+    # the issue's 1.3x is in process time (CPU), which other work on a shared machine
+    # disturbs far less than wall time; the wall ratio is in the label
     for name in ("kpiforge-cli", "kpiforge-api"):
-        k, f = median(results[big].get(name)), median(results[big].get("floor"))
+        k, f = median(results[big].get(name), "cpu"), median(results[big].get("floor"), "cpu")
         ratio = k / f if k and f else None
-        targets.append((f"{name} / floor at {size(big)} rows <= 1.30", ratio,
+        wall_k, wall_f = median(results[big].get(name)), median(results[big].get("floor"))
+        wall = f", wall {wall_k / wall_f:.2f}x" if wall_k and wall_f else ""
+        targets.append((f"{name} / floor at {size(big)} rows, process time{wall} <= 1.30", ratio,
                         None if ratio is None else ratio <= 1.3))
     # MetricFlow as a whole process: the faster of its CLI and its Python API, the best a
     # MetricFlow user would get
@@ -851,7 +892,7 @@ def report(results: dict[int, dict[str, Outcome]], names: list[str]) -> list[tup
     for label, ratio, met in targets:
         shown = "not measured" if ratio is None else f"{ratio:.2f}x"
         verdict = "not measured" if met is None else ("met" if met else "missed")
-        print(f"target {label:<48}: measured {shown} -> {verdict}")
+        print(f"target {label:<62}: measured {shown} -> {verdict}")
     if big < 10_000_000:
         print(f"(the issue's 1.3x target is at 1e7 rows; this run's largest size is {size(big)})")
     return targets

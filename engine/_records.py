@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ._model import Status
 from ._objectives_progress import ObjectiveProgress
@@ -75,6 +75,45 @@ class Record:
             data["previous_year"] = self.previous_year
             data["change_pct_year"] = self.change_pct_year
         return data
+
+
+def make_records(columns: Sequence[Iterable[Any]]) -> Iterator[Record]:
+    """Records from columns in field order (the first eight given, the comparisons optional),
+    equal to ``map(Record, *columns)``, at about half the cost per record.
+
+    The dataclass's ``__init__`` sets each field through ``object.__setattr__`` (the class is
+    frozen), a looked-up call per field per record, and a run makes one record per KPI x
+    period x slice: this sets the slots through their descriptors, bound once."""
+    return map(_record, *columns)
+
+
+def _slot_setters() -> tuple[Any, ...]:
+    # in field order: a test checks that the slots are the fields and every default is None
+    return tuple(getattr(Record, name).__set__ for name in Record.__slots__)
+
+
+(_KPI, _PERIOD, _SLICE, _VALUE, _UNIT, _CURRENCY, _STATUS, _REASON, _PREVIOUS, _CHANGE,
+ _PREVIOUS_YEAR, _CHANGE_YEAR) = _slot_setters()
+
+
+def _record(kpi: str, period: str, slice: Mapping[str, Any], value: float | None, unit: str,
+            currency: str | None, status: Status, reason: str | None,
+            previous: float | None = None, change_pct: float | None = None,
+            previous_year: float | None = None, change_pct_year: float | None = None) -> Record:
+    record = object.__new__(Record)
+    _KPI(record, kpi)
+    _PERIOD(record, period)
+    _SLICE(record, slice)
+    _VALUE(record, value)
+    _UNIT(record, unit)
+    _CURRENCY(record, currency)
+    _STATUS(record, status)
+    _REASON(record, reason)
+    _PREVIOUS(record, previous)
+    _CHANGE(record, change_pct)
+    _PREVIOUS_YEAR(record, previous_year)
+    _CHANGE_YEAR(record, change_pct_year)
+    return record
 
 
 def frozen_slice(items: Iterable[tuple[str, Any]]) -> Mapping[str, Any]:

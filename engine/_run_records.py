@@ -1,9 +1,13 @@
 """The records of a run: one per KPI x current period x slice, each with the comparisons
-asked for (the value of the previous / year-earlier period and the change in percent)."""
+asked for (the value of the previous / year-earlier period and the change in percent).
+
+A KPI's columns (value, status, reason, comparisons) are taken off the grid with numpy and
+turned into Python objects once per column; the records are then made by ``map`` over those
+columns, so the only work per record is the record itself."""
 
 from __future__ import annotations
 
-import math
+from itertools import repeat
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -11,19 +15,35 @@ import numpy as np
 from ._engine import Engine
 from ._model import Status
 from ._periods import Period
-from ._records import Record, frozen_slice
+from ._records import Record, frozen_slice, make_records
 
 __all__ = ["build_records"]
 
-
-def _plain(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
+_STATUSES = np.array(list(Status), dtype=object)
 
 
-def _change(value: float | None, previous: float | None) -> float | None:
-    if value is None or previous is None or previous == 0:
-        return None
-    return (value - previous) / abs(previous) * 100.0
+def _objects(values: np.ndarray, null: np.ndarray) -> list[Any]:
+    """``values`` as Python floats, None where ``null``."""
+    out = values.astype(object)
+    out[null] = None
+    return out.tolist()
+
+
+def _table(items: Sequence[Any]) -> np.ndarray:
+    """An object array holding ``items`` as they are (never broadcast into)."""
+    out = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        out[i] = item
+    return out
+
+
+def _change_pct(value: np.ndarray, previous: np.ndarray) -> list[float | None]:
+    """The change in percent from ``previous`` to ``value`` (NaN: no value), None where either
+    is missing or ``previous`` is 0."""
+    undefined = np.isnan(value) | np.isnan(previous) | (previous == 0)
+    with np.errstate(all="ignore"):
+        change = (value - previous) / np.abs(previous) * 100.0
+    return _objects(change, undefined)
 
 
 def build_records(engine: Engine, kpis: Sequence[str], results: Any, current: Sequence[Period],
@@ -37,32 +57,31 @@ def build_records(engine: Engine, kpis: Sequence[str], results: Any, current: Se
     :func:`attach_reasons` gives them."""
     records: list[Record] = []
     both = len(modes) == 2
+    # the grid rows of the records, in record order: period by period, slice by slice
     # a label is computed, not stored: once per period here, not once per KPI x slice
-    labels = [period.label for period in current]
-    bases = [period_index[label] * n_slices for label in labels]
-    compare_bases = [{m: period_index[shifted[m][period].label] * n_slices for m in modes}
-                     for period in current]
-    frozen = [frozen_slice(zip(dims, key)) for key in slices]
-    by_code = list(Status)
+    period_labels = [period.label for period in current]
+    offsets = np.arange(len(slices), dtype=np.intp)
+    rows = (np.array([period_index[label] for label in period_labels], dtype=np.intp)[:, None]
+            * n_slices + offsets).reshape(-1)
+    compared_rows = {m: (np.array([period_index[shifted[m][p].label] for p in current],
+                                  dtype=np.intp)[:, None] * n_slices + offsets).reshape(-1)
+                     for m in modes}
+    count = len(rows)
+    labels = [label for label in period_labels for _ in slices]
+    frozen = [frozen_slice(zip(dims, key)) for key in slices] * len(current)
     for kpi in kpis:
         unit = results[kpi].unit
         currency = engine.definitions[kpi].currency if unit == "currency" else None
-        value_list = values[kpi].tolist()
-        status_list = statuses[kpi].tolist()
+        value = values[kpi][rows]
+        null = np.isnan(value)
         reason_codes, table = reasons[kpi]
-        reason_list = reason_codes.tolist()
-        for label, base, compared in zip(labels, bases, compare_bases):
-            for s in range(len(slices)):
-                row = base + s
-                value = _plain(value_list[row])
-                compared_values: dict[str, Any] = {}
-                for mode in modes:
-                    previous = _plain(value_list[compared[mode] + s])
-                    suffix = "_year" if both and mode == "year" else ""
-                    compared_values["previous" + suffix] = previous
-                    compared_values["change_pct" + suffix] = _change(value, previous)
-                records.append(Record(kpi, label, frozen[s], value, unit, currency,
-                                      by_code[status_list[row]],
-                                      table[reason_list[row]] if value is None else None,
-                                      **compared_values))
+        reason = _table(table)[reason_codes[rows]]
+        reason[~null] = None
+        columns: list[Any] = [repeat(kpi, count), labels, frozen, _objects(value, null),
+                              repeat(unit, count), repeat(currency, count),
+                              _STATUSES[statuses[kpi][rows]].tolist(), reason.tolist()]
+        for mode in sorted(modes, key=lambda m: both and m == "year"):  # previous first
+            previous = values[kpi][compared_rows[mode]]
+            columns += [_objects(previous, np.isnan(previous)), _change_pct(value, previous)]
+        records.extend(make_records(columns))
     return records

@@ -31,8 +31,18 @@ def test_arguments(bench):
     assert args.only == ["floor", "kpiforge-api"]  # the floor is always measured
     assert bench.parse_args(["--sizes", "1e4,1e6"]).sizes == [10_000, 1_000_000]
     assert bench.parse_args([]).sizes == [10_000, 1_000_000, 10_000_000]
+    assert bench.parse_args(["--only", "kpiforge"]).only == ["floor", "kpiforge-cli", "kpiforge-api"]
     with pytest.raises(SystemExit):
         bench.parse_args(["--only", "pandas"])
+
+
+def test_no_install_reports_a_peer_without_a_cached_venv_and_creates_nothing(bench, tmp_path):
+    args = bench.parse_args(["--only", "kpiforge-api,kpi-engine", "--no-install",
+                             "--venvs", str(tmp_path / "venvs")])
+    pythons, problems = bench.interpreters(args.only, args)
+    assert "kpi-engine" not in pythons and "--no-install" in problems["kpi-engine"]
+    assert "kpiforge-api" not in problems
+    assert not (tmp_path / "venvs").exists()
 
 
 def test_the_data_is_deterministic_and_has_zero_denominators(bench, tmp_path):

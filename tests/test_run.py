@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from kpiforge import Engine, Project, ProjectError, RunError, RunResult, SourceError, UnknownKpiError
-from kpiforge._run_records import _change
+from kpiforge._run_records import _change_pct
 
 DEFINITIONS = """\
 currency: EUR
@@ -263,7 +263,12 @@ def test_a_previous_value_of_zero_gives_no_change_pct(project):
     (110.0, 100.0, 10.0), (90.0, -100.0, 190.0), (None, 1.0, None), (1.0, None, None), (1.0, 0.0, None),
 ])
 def test_change_pct(value, previous, expected):
-    assert _change(value, previous) == expected
+    import numpy as np
+
+    def column(x):
+        return np.array([np.nan if x is None else x])
+
+    assert _change_pct(column(value), column(previous)) == [expected]
 
 
 # ----------------------------------------------------------------------------- evaluation shape

@@ -95,6 +95,9 @@ class Dialect:
     float_type = "DOUBLE"
     window_first_last = False  # True: first/last via a window function (no arg_min in SQL)
     case_sensitive_names = False  # how the engine resolves quoted identifiers
+    # True: a row's filter flag is a boolean column (NULL counts as false), read as it is;
+    # False: 1/0, compared with 1 (engines with no boolean values: SQL Server, Oracle)
+    boolean_flags = False
 
     def local_time(self, column: exp.Expr, request: SourceRequest, params: Params,
                    span: tuple[datetime, datetime] | None) -> exp.Expr:
@@ -215,6 +218,7 @@ class DuckDBDialect(Dialect):
     name = "duckdb"
     glot = "duckdb"
     param_style = "dollar"
+    boolean_flags = True
 
     def local_time(self, column: exp.Expr, request: SourceRequest, params: Params,
                    span: tuple[datetime, datetime] | None) -> exp.Expr:
