@@ -15,7 +15,6 @@ import functools
 import os
 import re
 import stat
-from importlib import resources
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -47,6 +46,8 @@ _REFERENCE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+\Z")
 
 
 def bundled_definitions_dir() -> Path:
+    from importlib import resources  # with tempfile, zipfile ...: not for --help
+
     return Path(str(resources.files("kpiforge.definitions")))
 
 

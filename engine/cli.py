@@ -13,7 +13,6 @@ import warnings
 from typing import TYPE_CHECKING, Any, Sequence
 
 import click
-from rich.table import Table
 
 from ._cli_common import (Context, definitions_option, fail, format_option, lang_option,
                           pass_context, print_csv, print_diagnostics, print_json, project_option,
@@ -23,7 +22,9 @@ from ._plugins import Plugins, load_plugins
 from ._terminal import clean, text
 from .errors import DefinitionError, KpiforgeError, PluginWarning, did_you_mean
 
-if TYPE_CHECKING:  # imported by the commands that need it: --help must not load numpy
+if TYPE_CHECKING:  # imported by the commands that need it: --help must not load numpy, rich
+    from rich.table import Table
+
     from ._engine import Engine
 
 __all__ = ["Context", "build_cli", "fail", "main", "print_csv", "print_diagnostics", "print_json",
@@ -75,6 +76,7 @@ def _new_group() -> click.Group:
 def list_(context: Context, definitions: tuple[str, ...], project_file: str | None,
           category: str | None, lang: str, fmt: str) -> None:
     """List the loaded KPIs."""
+    from rich.table import Table
     engine = context.engine(definitions, project_file)
     categories = sorted({d.category for d in engine.definitions.values()})
     if category is not None and category not in categories:
@@ -105,6 +107,7 @@ def list_(context: Context, definitions: tuple[str, ...], project_file: str | No
 def show(context: Context, kpi_id: str, definitions: tuple[str, ...], project_file: str | None,
          lang: str, fmt: str) -> None:
     """Show one KPI: definition, formula, dependencies, thresholds, labels."""
+    from rich.table import Table
     engine = context.engine(definitions, project_file)
     try:
         d = engine[kpi_id]
@@ -191,6 +194,7 @@ RESULT_COLUMNS = ("kpi", "value", "unit", "status", "reason")
 
 def result_table(records: list[dict[str, Any]], engine: Engine, *, title: str,
                  extra: Sequence[str] = (), lang: str = "en") -> Table:
+    from rich.table import Table
     table = Table(title=text(title))
     table.add_column("KPI")
     table.add_column("name")
