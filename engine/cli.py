@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import click
 
+from . import __version__
 from ._cli_common import (Context, definitions_option, fail, format_option, lang_option,
                           pass_context, print_csv, print_diagnostics, print_json, project_option,
                           stderr, stdout, warn)
@@ -53,7 +54,8 @@ def _root_callback(ctx: click.Context, plugins_dir: str | None, debug: bool) -> 
 def _new_group() -> click.Group:
     """A group per invocation (plugin commands are added to it): a second main() starts afresh."""
     callback = click.pass_context(_root_callback)
-    callback = click.version_option(package_name="kpiforge")(callback)
+    # the version kpiforge carries: asking the installed metadata imports importlib.metadata
+    callback = click.version_option(__version__, package_name="kpiforge")(callback)
     callback = click.option("--debug", is_flag=True, help="On a data error, also show the "
                             "generated SQL and the engine's own message.")(callback)
     callback = click.option(

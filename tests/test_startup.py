@@ -44,6 +44,14 @@ def test_help_and_version_import_no_schema_checker_sql_engine_nor_sink_client(ar
     assert not imported & set(NOT_FOR_HELP), sorted(imported & set(NOT_FOR_HELP))
 
 
+def test_version_is_the_installed_distributions():
+    import importlib.metadata
+
+    proc = subprocess.run([sys.executable, "-m", "kpiforge", "--version"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.stdout.strip() == f"kpiforge, version {importlib.metadata.version('kpiforge')}"
+
+
 def test_the_deferred_builtins_only_register_functions_and_types():
     """With ``lazy=True`` only COMMAND_PLUGINS are imported at once: any other built-in must
     implement nothing but the register hooks, which are called when a registry is read."""
