@@ -40,10 +40,17 @@ HELP_TARGET_MS = BEFORE_HELP_MS / 2
 VALIDATE_TARGET_MS = 150.0
 
 
+# Bytecode is cached, as after any install (pip compiles a wheel's modules; an editable
+# install writes them on first run): with PYTHONDONTWRITEBYTECODE set, every run of a changed
+# module would compile it again and the benchmark would measure the compiler.
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run_once(argv: list[str], cwd: str) -> tuple[float, float]:
     """(cpu seconds, wall seconds) of one fresh process running ARGV to completion."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=CHILD_ENV)
     assert proc.stderr is not None
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -58,7 +65,7 @@ def measure(commands: dict[str, list[str]], repeats: int, cwd: str) -> dict[str,
     """Median (cpu, wall) per command; the commands take turns so load drifts hit all alike."""
     cpu: dict[str, list[float]] = {name: [] for name in commands}
     wall: dict[str, list[float]] = {name: [] for name in commands}
-    for name, argv in commands.items():  # warm the OS file cache once, untimed
+    for name, argv in commands.items():  # warm the OS file cache and bytecode once, untimed
         run_once(argv, cwd)
     for _ in range(repeats):
         for name, argv in commands.items():

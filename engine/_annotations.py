@@ -8,7 +8,6 @@ fails the build must also look like an error in the pull request.
 from __future__ import annotations
 
 from dataclasses import replace
-from importlib import metadata
 from typing import Any, Iterable
 from urllib.parse import quote
 
@@ -52,6 +51,8 @@ def github_lines(diagnostics: Iterable[Diagnostic]) -> list[str]:
 
 
 def _version() -> str:
+    from importlib import metadata  # for SARIF only: every validate would pay for it
+
     try:
         return metadata.version("kpiforge")
     except metadata.PackageNotFoundError:  # running from a source tree that is not installed

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.table import Table
 
 from ._cli_common import (fail, format_option, load_project_or_fail, loaded_engine,
                           print_json, project_option, stderr, stdout)
@@ -54,6 +53,7 @@ def ab_command(context: Any, project_file: str, kpi: str, variant: str, control:
     two-proportion z-test, a sum over units Welch's t-test, a ratio of two sums the delta
     method. Each row of the source is one unit. Several variants: Holm-adjusted p-values.
     """
+    from rich.table import Table
     if period is not None and (start is not None or end is not None):
         fail("use --period or --from/--to, not both", 2)
     shares = _split(split) if split is not None else None

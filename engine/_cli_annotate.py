@@ -7,10 +7,12 @@ they are listed and deleted: the dashboard stays read-only.
 
 from __future__ import annotations
 
-from typing import Any, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 import click
-from rich.table import Table
+
+if TYPE_CHECKING:  # rich is imported when output is drawn: --help does not need it
+    from rich.table import Table
 
 from ._cli_common import (fail, format_option, load_project_or_fail, loaded_engine, print_json,
                           project_option, stdout)
@@ -125,6 +127,8 @@ def annotate_command(context: Any, note: str | None, project_file: str, kpis: Se
 
 
 def annotations_table(found: Sequence[Any]) -> Table:
+    from rich.table import Table
+
     table = Table(title=text(f"{len(found)} annotation{'s' if len(found) != 1 else ''}"),
                   title_justify="left")
     for column in ("id", "KPI", "period", "slice", "text", "author", "created"):

@@ -14,7 +14,6 @@ The options mean the same thing on every command:
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -22,8 +21,6 @@ import sys
 from typing import TYPE_CHECKING, Any, Iterable, NoReturn, Sequence, cast
 
 import click
-from rich.console import Console
-from rich.text import Text
 
 from ._format import plural
 from ._plugins import Plugins
@@ -31,24 +28,59 @@ from ._terminal import clean, echo
 from .errors import DefinitionError, Diagnostic, ProjectError
 
 if TYPE_CHECKING:  # loaded when a command loads definitions: --help must not load numpy
+    from rich.console import Console
+
     from ._engine import Engine
 
 __all__ = ["Context", "definitions_option", "fail", "format_option", "lang_option",
            "load_project_or_fail", "loaded_engine", "pass_context", "print_csv", "print_diagnostics",
-           "print_json", "project_option", "quiet_option", "stderr", "stdout", "strict_option", "warn"]
+           "print_json", "project_option", "quiet_option", "real_console", "stderr", "stdout",
+           "strict_option", "warn"]
+
+
+class _LazyConsole:
+    """A rich ``Console`` made on first use: importing rich is a third of what ``--help``
+    would cost, and most commands print through click alone."""
+
+    def __init__(self, **options: Any):
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+    @property
+    def console(self) -> Console:
+        """The console itself, for what takes one (a progress bar enters it as a context)."""
+        console = self._console
+        if console is None:
+            from rich.console import Console
+
+            console = self._console = Console(**self._options)
+        return console
+
 
 # Piped output (make demo, CI logs) would otherwise be cut at 80 columns.
-stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else
-                 int(os.environ.get("COLUMNS", "120")))
-stderr = Console(stderr=True, soft_wrap=True)
+stdout = cast("Console", _LazyConsole(soft_wrap=True, width=None if sys.stdout.isatty() else
+                                      int(os.environ.get("COLUMNS", "120"))))
+stderr = cast("Console", _LazyConsole(stderr=True, soft_wrap=True))
+
+
+def real_console(console: Console) -> Console:
+    """``stdout`` or ``stderr`` as a rich ``Console`` made now, for an API that needs one."""
+    return console.console if isinstance(console, _LazyConsole) else console
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
+    from rich.text import Text
+
     stderr.print(Text.assemble(("error:", "bold red"), " ", clean(message)), highlight=False)
     raise SystemExit(code)
 
 
 def warn(message: str) -> None:
+    from rich.text import Text
+
     stderr.print(Text.assemble(("warning:", "yellow"), " ", clean(message)), highlight=False)
 
 
@@ -57,6 +89,8 @@ def print_json(data: Any) -> None:
 
 
 def print_csv(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    import csv
+
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()

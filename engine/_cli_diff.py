@@ -8,7 +8,6 @@ version increase, a KPI removed without being deprecated first), or with ``--str
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -93,6 +92,8 @@ def diff_command(context: Context, old: str, new: str, fmt: str, strict: bool) -
     definitions), a reference such as kpiforge:standard, or git:REV / git:REV:PATH of this
     repository (git:REV alone: the other side's path at REV). A breaking change (formula,
     inputs, unit, currency, direction, id) needs a version increase."""
+    import tempfile  # for a diff only: --help does not need it
+
     from ._annotations import github_lines, sarif_log
     from ._annotations import strict as make_strict
     from ._diff import compare, summary

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import click
-from rich.table import Table
+
+if TYPE_CHECKING:  # rich is imported when output is drawn: --help does not need it
+    from rich.table import Table
 
 from ._cli_common import (fail, format_option, load_project_or_fail, print_csv,
                           print_diagnostics, print_json, project_option, stderr, stdout)
@@ -84,6 +86,7 @@ def history_command(context: Any, kpi_id: str, project_file: str, by: Sequence[s
 
 def history_table(records: list[dict[str, Any]], engine: Any, dims: Sequence[str],
                   notes: Mapping[int, Any] | None = None) -> Table:
+    from rich.table import Table
     definition = engine.definitions.get(records[0]["kpi"])
     label = definition.label() if definition is not None else ""
     table = Table(title=text(f"{records[0]['kpi']} — {label}" if label else records[0]["kpi"]),

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from ._cli_common import Context, fail, pass_context, print_diagnostics, project_option
 from ._format import plural
@@ -23,6 +22,8 @@ _IMPORTED = "# Imported from MetricFlow metric"  # marks the files an import may
 
 
 def _dump(data: Any) -> str:
+    import yaml  # only for an export or import: --help does not need it
+
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 

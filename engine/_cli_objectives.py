@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:  # rich is imported when output is drawn: --help does not need it
+    from rich.table import Table
+    from rich.text import Text
 
 from ._format import format_value
 from ._terminal import text
@@ -37,6 +38,8 @@ def objectives_table(engine: Any, result: Any, lang: str = "en") -> Table | None
     """One row per objective target measured by the run, None when there is none. The owner
     sits under the objective's name and the note is shown only when a verdict is missing, so
     the table fits a terminal like the KPI table above it."""
+    from rich.table import Table
+    from rich.text import Text
     rows = result.objective_progress
     if not rows:
         return None

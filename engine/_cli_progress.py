@@ -11,9 +11,7 @@ import contextlib
 import os
 from typing import Callable, Iterator
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-
-from ._cli_common import stderr
+from ._cli_common import real_console, stderr
 from ._terminal import clean
 
 __all__ = ["ProgressCallback", "progress_display"]
@@ -31,8 +29,11 @@ def progress_display(description: str, *, quiet: bool = False) -> Iterator[Progr
     if not _shown(quiet):
         yield None
         return
+    # imported only when a bar is drawn: --help and piped output do not need it
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+
     bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                   MofNCompleteColumn(), console=stderr, transient=True)
+                   MofNCompleteColumn(), console=real_console(stderr), transient=True)
     task = bar.add_task(clean(description), total=None)
 
     def report(step: str, done: int, total: int) -> None:

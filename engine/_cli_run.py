@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 import click
 from click.core import ParameterSource
-from rich.table import Table
-from rich.text import Text
+
+if TYPE_CHECKING:  # rich is imported when output is drawn: --help does not need it
+    from rich.table import Table
+    from rich.text import Text
 
 from ._cli_common import (fail, format_option, load_project_or_fail, loaded_engine,
                           print_csv, print_diagnostics, print_json, project_option,
@@ -82,6 +84,7 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
     warning); 2 a usage error; 3 computed, but some notification is left undelivered in the
     outbox (kpiforge alerts retry); 4 --fail-on matched. The smallest that applies wins.
     """
+    from rich.text import Text
 
     if sum(x is not None for x in (period, start if start is not None else end, last)) > 1:
         fail("use one of --period, --from/--to and --last", 2)
@@ -146,6 +149,7 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
 
 def fail_with_debug(exc: BaseException, context: Any) -> NoReturn:
     """The error on stderr (exit 1); with --debug, first the SQL and the engine's own words."""
+    from rich.text import Text
     if getattr(context, "debug", False):
         seen: BaseException | None = exc
         while seen is not None:
@@ -184,6 +188,7 @@ def print_csv_records(records: list[dict[str, Any]], result: Any) -> None:
 def dispatch_alerts(project: Any, result: Any, *, dry_run: bool,
                     lang: str | None = None) -> Any:
     """Alerts for this run's records; the summary goes to stderr so stdout stays data."""
+    from rich.text import Text
 
     try:
         report = project.dispatch(result, dry_run=dry_run, lang=lang)
@@ -231,6 +236,7 @@ def collapsed_notes(records: list[dict[str, Any]], engine: Any) -> list[Text]:
 
 def _kpi_cell(kpi: str, definition: Any, lang: str, row: int, rows: int) -> Text:
     """The id on a KPI's first row, its name in ``lang`` on the second (or under the id)."""
+    from rich.text import Text
     label = definition.label(lang) if definition is not None else ""
     if row == 0:
         return Text.assemble(text(kpi), "\n", text(label, "dim")) if rows == 1 and label else text(kpi)
@@ -240,6 +246,7 @@ def _kpi_cell(kpi: str, definition: Any, lang: str, row: int, rows: int) -> Text
 def run_table(records: list[dict[str, Any]], engine: Any, result: Any,
               compare_columns: Sequence[str], lang: str = "en") -> Table:
     """One section per KPI, one row per period and slice; periods and slices only when they vary."""
+    from rich.table import Table
     periods = list(dict.fromkeys(r["period"] for r in records))
     title = "KPIs for " + (periods[0] if len(periods) == 1 else f"{periods[0]} … {periods[-1]}")
     if result.by:

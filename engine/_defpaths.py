@@ -12,12 +12,12 @@ regular file is reported instead of opened.
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import re
 import stat
-from importlib import resources
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from ._files import is_inside
 from ._packs import Pack
@@ -33,6 +33,7 @@ __all__ = [
     "is_reference",
     "known_packs",
     "pack_of",
+    "package_folder",
     "resolve_definition_path",
     "unknown_reference",
     "with_required_packs",
@@ -46,8 +47,19 @@ _TEST_SUFFIXES = (".test.yaml", ".test.yml")
 _REFERENCE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+\Z")
 
 
+def package_folder(package: str) -> Any:
+    """The folder of ``package``: its own when it lies on disk (what importlib.resources would
+    give; importing that, with tempfile, would cost every command), else importlib's."""
+    locations = list(getattr(importlib.import_module(package), "__path__", ()))
+    if len(locations) == 1 and os.path.isdir(locations[0]):
+        return Path(locations[0])
+    from importlib import resources
+
+    return resources.files(package)
+
+
 def bundled_definitions_dir() -> Path:
-    return Path(str(resources.files("kpiforge.definitions")))
+    return Path(str(package_folder("kpiforge.definitions")))
 
 
 @functools.lru_cache(maxsize=1)

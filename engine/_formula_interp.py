@@ -16,13 +16,22 @@ asteval traps handled here and in ``Formula`` (each has a test in ``tests/test_f
   does neither;
 * an Interpreter is not thread-safe: one per thread (``threading.local``);
 * with numpy installed results are ``numpy.float64``: scalar results are converted to ``float``.
+
+Two of asteval's handlers are replaced by leaner ones with the same meaning (issue 11: on one
+scalar formula they were half of the time spent in asteval): ``name`` reads the symbol table
+directly, and ``binop`` reads the names and numbers among its operands without a recursive
+``run()`` each, applying asteval's own operator table (its ``safe_*`` functions included).
+Everything that can fail still runs inside asteval's ``run()``, which records the error.
 """
 
 from __future__ import annotations
 
+import ast
 import threading
+from typing import Any
 
 from asteval import Interpreter
+from asteval.astutils import OPERATORS
 
 from ._reasons import Reason, reason_of
 
@@ -52,7 +61,36 @@ def _new_interpreter() -> Interpreter:
     # silently yields None and the reason is lost
     interp.expr = "<formula>"
     interp.symtable = {}  # drop the 'print' asteval adds even to a table we pass in
+    _lean_handlers(interp)
     return interp
+
+
+def _lean_handlers(interp: Interpreter) -> None:
+    """asteval's ``name`` and ``binop`` handlers without the per-node overhead (see above)."""
+    own_name = interp.node_handlers["name"]
+    run = interp.run
+    name_type, constant_type = ast.Name, ast.Constant
+
+    def on_name(node: ast.Name) -> Any:
+        try:
+            return interp.symtable[node.id]
+        except KeyError:  # asteval's own handler says what is wrong (NameError)
+            return own_name(node)
+
+    def operand(node: ast.expr) -> Any:
+        kind = type(node)
+        if kind is name_type:
+            return on_name(node)  # type: ignore[arg-type]
+        if kind is constant_type:
+            return node.value  # type: ignore[attr-defined]
+        return run(node)
+
+    def on_binop(node: ast.BinOp) -> Any:
+        func = OPERATORS[type(node.op)]
+        return func(operand(node.left), operand(node.right))
+
+    interp.node_handlers["name"] = on_name
+    interp.node_handlers["binop"] = on_binop
 
 
 def _interpreter() -> Interpreter:

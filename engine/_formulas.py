@@ -76,6 +76,7 @@ _NAN64 = np.float64("nan")
 _ndarray = np.ndarray
 _float64 = np.float64
 _UNGUARDED = contextlib.nullcontext()
+_ABSENT: Any = object()  # not in the namespace (None is in it, and missing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,20 @@ class Evaluation:
 
     value: float | None | np.ndarray
     reason: str | None | np.ndarray = None
+
+
+_new_object = object.__new__
+_slots: Mapping[str, Any] = vars(Evaluation)  # the slot descriptors set what __init__ would
+_set_value, _set_reason = _slots["value"].__set__, _slots["reason"].__set__
+
+
+def _evaluation(value: Any, reason: Any) -> Evaluation:
+    """``Evaluation(value, reason)`` without the frozen dataclass's ``__init__`` (it sets each
+    field through ``object.__setattr__``): half the cost, on the scalar path's every call."""
+    e = _new_object(Evaluation)
+    _set_value(e, value)
+    _set_reason(e, reason)
+    return e
 
 
 def function_specs(registrations: Mapping[str, Any]) -> dict[str, FunctionSpec]:
@@ -193,40 +208,45 @@ class Formula:
         a null value with a reason; only programming errors (text, complex numbers or dates
         as inputs, arrays of unequal length) raise :class:`InputError`.
         """
-        if size is None:
-            st = self._scalar_base.copy()
-            get = namespace.get
-            missing = False
-            for name in self._sorted:
-                v = get(name)
-                t = type(v)
-                if t is float:
-                    st[name] = v
-                    if v != v:
-                        missing = True
-                elif v is None:
-                    st[name] = _NAN
+        if size is not None:
+            return self._evaluate_array(namespace, size)
+        st = self._scalar_base.copy()
+        get = namespace.get
+        missing = False
+        seen = 0  # the namespace's names this loop checked: when all of them, no scan below
+        for name in self._sorted:
+            v = get(name, _ABSENT)
+            t = type(v)
+            if t is float:
+                seen += 1
+                if v != v:
                     missing = True
-                elif t is _ndarray:
-                    if v.ndim:
-                        return self._evaluate_array(namespace, None)
-                    st[name] = v = _to_float(name, v.item())
-                    missing = missing or v != v
-                else:
-                    st[name] = v = _to_float(name, v)
-                    missing = missing or v != v
-            if _ndarray in map(type, namespace.values()):
-                return self._evaluate_array(namespace, None)
-            if missing:  # the first missing input the formula always needs: no need to run
-                for name in self._needed:
-                    v = st[name]
-                    if v != v:
-                        return Evaluation(None, missing_input(name))
-            value, reason = self._run_scalar(st)
-            return Evaluation(value, reason)
-        return self._evaluate_array(namespace, size)
-
-    def _run_scalar(self, st: dict[str, Any]) -> tuple[float | None, str | None]:
+            elif v is _ABSENT or v is None:
+                seen += v is None
+                v = _NAN
+                missing = True
+            elif t is _ndarray:
+                if v.ndim:
+                    return self._evaluate_array(namespace, None)
+                seen = -1  # a 0-d array: the scan below decides, as for any other array
+                v = _to_float(name, v.item())
+                missing = missing or v != v
+            else:
+                seen += 1
+                v = _to_float(name, v)
+                missing = missing or v != v
+            st[name] = v
+        # an array anywhere in the namespace selects array mode; a namespace of exactly the
+        # formula's inputs (what Engine passes) was checked by the loop
+        if seen != len(namespace) and _ndarray in map(type, namespace.values()):
+            return self._evaluate_array(namespace, None)
+        if missing:  # the first missing input the formula always needs: no need to run
+            for name in self._needed:
+                v = st[name]
+                if v != v:
+                    return _evaluation(None, missing_input(name))
+        # the common case inline (a call or a tuple per evaluation is a tenth of asteval's
+        # own walk): a finite float; anything else goes through _scalar_result
         interp = _interpreter()
         if interp.error:
             _reset(interp)
@@ -236,9 +256,16 @@ class Formula:
         except Exception:
             fallback = _reason_from_error(interp)
             _reset(interp)
-            return self._explain_one(st, fallback)
-        finally:
-            interp.symtable = {}  # do not keep inputs alive between evaluations
+            interp.symtable = {}
+            return _evaluation(*self._explain_one(st, fallback))
+        interp.symtable = {}  # do not keep inputs alive between evaluations
+        if type(r) is float and r - r == 0.0:
+            return _evaluation(r, None)
+        return _evaluation(*self._scalar_result(r, st, interp))
+
+    def _scalar_result(self, r: Any, st: dict[str, Any], interp: Any
+                       ) -> tuple[float | None, str | None]:
+        """Value and reason of a scalar run that gave ``r``, which is not a finite float."""
         if type(r) is not float:
             if r is None or isinstance(r, (complex, _ndarray)) or not isinstance(
                     r, (int, float, np.number, np.bool_)):

@@ -20,10 +20,12 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Iterator
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Iterator
 
 from .errors import PeriodError
+
+if TYPE_CHECKING:  # zoneinfo is imported when a zone is named: --help needs only GRAINS
+    from zoneinfo import ZoneInfo
 
 __all__ = [
     "GRAINS",
@@ -70,6 +72,8 @@ def week_start_index(week_start: str | int | None) -> int:
 
 def zone(name: str) -> ZoneInfo:
     """The IANA time zone ``name``; :class:`PeriodError` if the tz database does not know it."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:

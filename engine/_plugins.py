@@ -10,7 +10,6 @@ and the others keep working.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import importlib.util
 import keyword
 import os
@@ -27,6 +26,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from ._entry_points import entry_points
 from ._packs import Pack, checked_pack
 from ._plugin_types import checked_type
 from .errors import PluginError, PluginWarning
@@ -300,7 +300,7 @@ def load_plugins(plugins_dir: str | os.PathLike[str] | None = None,
         else:
             add_builtin(dotted)
 
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for ep in entry_points(ENTRY_POINT_GROUP):
         if allowed is not None and ep.name not in allowed:
             continue
         try:

@@ -8,19 +8,25 @@ every command, ``--help`` included.
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import json
 from collections.abc import Mapping
 from typing import Any
+
+from ._defpaths import package_folder
 
 __all__ = ["SCHEMA_PACKAGE", "read_schema", "schema_names"]
 
 SCHEMA_PACKAGE = "kpiforge.schemas"
 
 
+@functools.lru_cache(maxsize=1)
+def _root() -> Any:
+    return package_folder(SCHEMA_PACKAGE)
+
+
 def schema_names() -> list[str]:
     """File names of the JSON schemas shipped in :mod:`kpiforge.schemas`, sorted."""
-    root = importlib.resources.files(SCHEMA_PACKAGE)
+    root = _root()
     return sorted(entry.name for entry in root.iterdir() if entry.name.endswith(".json") and entry.is_file())
 
 
@@ -28,7 +34,7 @@ def schema_names() -> list[str]:
 def _read_schema(name: str) -> dict[str, Any]:
     if "/" in name or "\\" in name or not name.endswith(".json"):
         raise ValueError(f"not a schema file name: {name!r}")
-    entry = importlib.resources.files(SCHEMA_PACKAGE).joinpath(name)
+    entry = _root().joinpath(name)
     if not entry.is_file():
         raise LookupError(f"no schema named {name!r} (have: {', '.join(schema_names()) or 'none'})")
     schema = json.loads(entry.read_text(encoding="utf-8"))

@@ -10,10 +10,12 @@ character) and reaches rich as a :class:`rich.text.Text`, which rich never parse
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.text import Text
+
+if TYPE_CHECKING:  # imported when text is drawn: --help does not need rich
+    from rich.text import Text
 
 __all__ = ["clean", "echo", "text"]
 
@@ -32,6 +34,7 @@ def clean(value: Any) -> str:
 
 def text(value: Any, style: str = "") -> Text:
     """A rich ``Text`` of ``value``: printed literally (no markup), control characters cleaned."""
+    from rich.text import Text
     return Text(clean(value), style=style)
 
 

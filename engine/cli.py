@@ -13,8 +13,8 @@ import warnings
 from typing import TYPE_CHECKING, Any, Sequence
 
 import click
-from rich.table import Table
 
+from . import __version__
 from ._cli_common import (Context, definitions_option, fail, format_option, lang_option,
                           pass_context, print_csv, print_diagnostics, print_json, project_option,
                           stderr, stdout, warn)
@@ -23,7 +23,9 @@ from ._plugins import Plugins, load_plugins
 from ._terminal import clean, text
 from .errors import DefinitionError, KpiforgeError, PluginWarning, did_you_mean
 
-if TYPE_CHECKING:  # imported by the commands that need it: --help must not load numpy
+if TYPE_CHECKING:  # imported by the commands that need it: --help must not load numpy, rich
+    from rich.table import Table
+
     from ._engine import Engine
 
 __all__ = ["Context", "build_cli", "fail", "main", "print_csv", "print_diagnostics", "print_json",
@@ -52,7 +54,8 @@ def _root_callback(ctx: click.Context, plugins_dir: str | None, debug: bool) -> 
 def _new_group() -> click.Group:
     """A group per invocation (plugin commands are added to it): a second main() starts afresh."""
     callback = click.pass_context(_root_callback)
-    callback = click.version_option(package_name="kpiforge")(callback)
+    # the version kpiforge carries: asking the installed metadata imports importlib.metadata
+    callback = click.version_option(__version__, package_name="kpiforge")(callback)
     callback = click.option("--debug", is_flag=True, help="On a data error, also show the "
                             "generated SQL and the engine's own message.")(callback)
     callback = click.option(
@@ -75,6 +78,7 @@ def _new_group() -> click.Group:
 def list_(context: Context, definitions: tuple[str, ...], project_file: str | None,
           category: str | None, lang: str, fmt: str) -> None:
     """List the loaded KPIs."""
+    from rich.table import Table
     engine = context.engine(definitions, project_file)
     categories = sorted({d.category for d in engine.definitions.values()})
     if category is not None and category not in categories:
@@ -105,6 +109,7 @@ def list_(context: Context, definitions: tuple[str, ...], project_file: str | No
 def show(context: Context, kpi_id: str, definitions: tuple[str, ...], project_file: str | None,
          lang: str, fmt: str) -> None:
     """Show one KPI: definition, formula, dependencies, thresholds, labels."""
+    from rich.table import Table
     engine = context.engine(definitions, project_file)
     try:
         d = engine[kpi_id]
@@ -191,6 +196,7 @@ RESULT_COLUMNS = ("kpi", "value", "unit", "status", "reason")
 
 def result_table(records: list[dict[str, Any]], engine: Engine, *, title: str,
                  extra: Sequence[str] = (), lang: str = "en") -> Table:
+    from rich.table import Table
     table = Table(title=text(title))
     table.add_column("KPI")
     table.add_column("name")

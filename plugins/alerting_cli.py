@@ -8,8 +8,6 @@ never stops anyone from silencing or retrying alerts; sinks and routes are check
 
 from __future__ import annotations
 
-import getpass
-import secrets
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -254,6 +252,9 @@ def silence_add(kpi: str | None, matches: tuple[str, ...], duration: str, commen
         raise click.BadParameter(str(exc), param_hint="--for") from None
     if seconds <= 0:
         raise click.BadParameter("must be longer than 0", param_hint="--for")
+    import getpass  # here rather than at the top: every command, --help too, loads this plugin
+    import secrets
+
     if author is None:
         try:
             author = getpass.getuser()

@@ -44,6 +44,14 @@ def test_help_and_version_import_no_schema_checker_sql_engine_nor_sink_client(ar
     assert not imported & set(NOT_FOR_HELP), sorted(imported & set(NOT_FOR_HELP))
 
 
+def test_version_is_the_installed_distributions():
+    import importlib.metadata
+
+    proc = subprocess.run([sys.executable, "-m", "kpiforge", "--version"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.stdout.strip() == f"kpiforge, version {importlib.metadata.version('kpiforge')}"
+
+
 def test_the_deferred_builtins_only_register_functions_and_types():
     """With ``lazy=True`` only COMMAND_PLUGINS are imported at once: any other built-in must
     implement nothing but the register hooks, which are called when a registry is read."""
@@ -103,7 +111,18 @@ def test_a_lazy_load_reports_a_failing_registration_when_it_collects():
 
 def test_a_command_that_needs_the_engine_still_gets_it():
     imported = top_level(imported_modules("list", "--format", "json"))
-    assert {"numpy", "jsonschema"} <= imported
+    assert "numpy" in imported
+    # valid files are vouched for without jsonschema (_schema_fast); an invalid one needs it
+    assert "jsonschema" not in imported
+
+
+def test_an_invalid_file_is_checked_by_jsonschema(tmp_path):
+    (tmp_path / "bad.yaml").write_text("id: bad\nname: Bad\nformula: x\ndirection: sideways\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPROFILEIMPORTTIME"}
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "kpiforge", "validate",
+                           str(tmp_path)], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 1
+    assert "| jsonschema" in proc.stderr and "direction" in proc.stderr
 
 
 def test_the_public_names_resolve_on_first_use():

@@ -7,20 +7,15 @@ server). Credentials are never sent over an unencrypted connection to another ho
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import socket
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 from typing import TYPE_CHECKING, Any, Mapping
-
-from markupsafe import Markup, escape
 
 from kpiforge.hookspecs import SinkTypeRegister, hookimpl
 from kpiforge.sinks import SinkContext, SinkError, render_template
 
 if TYPE_CHECKING:
     import smtplib
+    from email.message import EmailMessage
 
     from kpiforge.sinks import Alert
 
@@ -33,6 +28,8 @@ _COLOR = {"critical": "#b91c1c", "warning": "#b45309", "info": "#1d4ed8"}
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
+    import ipaddress  # here and below, imported when needed: every command loads this plugin
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -64,6 +61,8 @@ def default_subject(alert: Alert) -> str:
 
 
 def html_body(alert: Alert) -> str:
+    from markupsafe import Markup, escape
+
     resolved = alert.state == "resolved"
     color = "#15803d" if resolved else _COLOR.get(alert.severity, "#374151")
     rows = [("KPI", alert.kpi), ("Value", alert.value_text), ("Status", alert.status),
@@ -143,6 +142,9 @@ class EmailSink:
         return " ".join(subject.split())[:250]
 
     def message(self, alert: Alert) -> EmailMessage:
+        from email.message import EmailMessage
+        from email.utils import formatdate, make_msgid
+
         msg = EmailMessage()
         msg["Subject"] = self._subject(alert)
         msg["From"] = self.sender
@@ -174,6 +176,7 @@ class EmailSink:
 
     def send(self, alert: Alert) -> None:
         import smtplib
+        import socket
         import ssl
 
         msg = self.message(alert)

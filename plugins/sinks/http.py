@@ -7,15 +7,9 @@ importing kpiforge stays fast. Failures map onto :class:`SinkError`: timeouts, c
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import ipaddress
 import json
 import re
 import time
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urlsplit
 
@@ -32,6 +26,8 @@ _LABEL = re.compile(r"\w(?:[\w-]*\w)?\Z")
 def _well_formed_host(host: str) -> bool:
     """A DNS name (internationalised too), an IPv4 address or an IPv6 one (brackets stripped)."""
     if ":" in host:
+        import ipaddress  # here and below, imported when needed: every command loads this plugin
+
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
@@ -93,6 +89,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     try:
         seconds = float(value)
     except ValueError:
+        from email.utils import parsedate_to_datetime
+
         try:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
@@ -134,6 +132,9 @@ def decode_secret(secret: str) -> bytes:
     if not secret.startswith(SECRET_PREFIX):
         raise SinkError("secret must be a Standard Webhooks secret: 'whsec_' followed by base64",
                         setting="secret")
+    import base64
+    import binascii
+
     try:
         key = base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
     except (binascii.Error, ValueError):
@@ -147,6 +148,10 @@ def decode_secret(secret: str) -> bytes:
 
 def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     """``v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` (Standard Webhooks)."""
+    import base64
+    import hashlib
+    import hmac
+
     signed = f"{msg_id}.{timestamp}.".encode() + body
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
