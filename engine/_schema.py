@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # imported when a document needs jsonschema's verdict (see ab
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
-__all__ = ["CheckedSchema", "DIALECT", "check_schema", "compile_checked", "compile_schema",
+__all__ = ["DIALECT", "CheckedSchema", "check_schema", "compile_checked", "compile_schema",
            "load_schema", "read_schema", "schema_names", "validate"]
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"

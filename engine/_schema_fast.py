@@ -27,13 +27,12 @@ Verdict = bool | None  # True: valid; False: invalid; None: not sure (ask jsonsc
 _ANNOTATIONS = frozenset({"title", "description", "$comment", "default", "examples",
                           "deprecated", "readOnly", "writeOnly", "$schema", "$defs"})
 _RE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)  # jsonschema's, with fromisoformat
-# what loaded YAML is made of; jsonschema's checks are isinstance-based, so a subclass (a dict
-# subclass is an "object" to it) is left to jsonschema
-_PLAIN = frozenset({dict, list, str, int, float, bool, type(None)})
 
 
 def _is_type(instance: Any, name: str) -> Verdict:
     kind = type(instance)
+    if kind not in (dict, list, str, int, float, bool, type(None)):
+        return None  # jsonschema's checks are isinstance-based: leave others to it
     if name == "object":
         return kind is dict
     if name == "array":
@@ -73,7 +72,7 @@ def is_valid(schema: Any, instance: Any, root: Mapping[str, Any] | None = None) 
         return True
     if schema is False:
         return False
-    if type(schema) is not dict or type(instance) not in _PLAIN:
+    if type(schema) is not dict:
         return None
     if root is None:
         root = schema
