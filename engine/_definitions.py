@@ -23,7 +23,7 @@ from ._graph import find_cycles, topological_order
 from ._definition_build import build_definition, build_objective
 from ._model import Definition, Objective
 from ._objectives_check import check_targets
-from ._schema import compile_checked, load_schema, validate
+from ._schema import compile_schema, load_schema, validate
 from ._status import threshold_order_problem
 from ._lifecycle_check import check_lifecycle
 from ._measure_check import check_measures
@@ -81,10 +81,10 @@ def _kpi_validator(kind: str) -> Any:
     full = _inline_refs(load_schema("kpi.schema.json"))
     base = {k: v for k, v in full.items() if k not in ("oneOf", "title", "description")}
     if kind == "single":
-        return compile_checked({**base, "$ref": "#/$defs/kpi"})
+        return compile_schema({**base, "$ref": "#/$defs/kpi"})
     file_schema = full["oneOf"][1]
     any_items = {k: v for k, v in file_schema["properties"]["kpis"].items() if k != "items"}
-    return compile_checked({**base, **file_schema,
+    return compile_schema({**base, **file_schema,
                            "properties": {**file_schema["properties"], "kpis": any_items}})
 
 

@@ -8,10 +8,6 @@ branch the user most plausibly meant (:mod:`._schema_explain`).
 
 Schemas ship in ``kpiforge.schemas``; ``$ref`` between them resolves through a local registry
 keyed by ``$id``, never over the network.
-
-A document :mod:`._schema_fast` can vouch for is valid without jsonschema, which is imported and
-run only for the others (and for schemas given as dicts or validators): jsonschema's import and
-walk were a third of ``kpiforge validate``.
 """
 
 from __future__ import annotations
@@ -20,21 +16,23 @@ import copy
 import functools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 from urllib.parse import urlsplit
 
-from ._schema_fast import is_valid
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource, Unresolvable
+from referencing.jsonschema import DRAFT202012
+
+from ._schema_explain import Explainer
 from ._schema_files import SCHEMA_PACKAGE, _read_schema, read_schema, schema_names
+from ._schema_messages import shorten
 from ._yamlio import Document, field_name
 from .errors import Diagnostic
 
-if TYPE_CHECKING:  # imported when a document needs jsonschema's verdict (see above)
-    from jsonschema import Draft202012Validator
-    from referencing import Registry, Resource
-
-__all__ = ["DIALECT", "CheckedSchema", "check_schema", "compile_checked", "compile_schema",
-           "load_schema", "read_schema", "schema_names", "validate"]
+__all__ = ["DIALECT", "check_schema", "compile_schema", "load_schema", "read_schema", "schema_names",
+           "validate"]
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -52,8 +50,6 @@ def load_schema(name: str) -> dict[str, Any]:
 
 def _retrieve(uri: str) -> Resource:
     """Refuse every URI not in the registry: schemas are never fetched over the network."""
-    from referencing.exceptions import NoSuchResource
-
     # positional, as mypy knows no attrs fields of referencing's classes (see _registry);
     # ``ref`` is NoSuchResource's only one
     raise NoSuchResource(uri)
@@ -61,9 +57,6 @@ def _retrieve(uri: str) -> Resource:
 
 @functools.lru_cache(maxsize=1)
 def _registry() -> Registry:
-    from referencing import Registry, Resource
-    from referencing.jsonschema import DRAFT202012
-
     resources = []
     for name in schema_names():
         schema = _read_schema(name)
@@ -82,54 +75,28 @@ def compile_schema(schema: dict[str, Any]) -> Draft202012Validator:
 
 
 def _validator(schema: dict[str, Any]) -> Draft202012Validator:
-    from jsonschema import Draft202012Validator
-
     return Draft202012Validator(
         schema, registry=_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER
     )
 
 
-@dataclass(frozen=True, eq=False)
-class CheckedSchema:
-    """A schema whose valid documents need no jsonschema; its validator is built when a
-    document is not one of them, once."""
-
-    schema: dict[str, Any]
-    _built: list[Draft202012Validator] = field(default_factory=list, repr=False)
-
-    @property
-    def validator(self) -> Draft202012Validator:
-        if not self._built:
-            self._built.append(_validator(self.schema))
-        return self._built[0]
-
-
-def compile_checked(schema: dict[str, Any]) -> CheckedSchema:
-    """Like :func:`compile_schema`, for :func:`validate` only: valid documents are vouched for
-    by :mod:`._schema_fast` and jsonschema is imported for the others."""
-    return CheckedSchema(schema)
-
-
 @functools.lru_cache(maxsize=None)
-def _named_checked(name: str) -> CheckedSchema:
-    return CheckedSchema(_read_schema(name))
+def _named_validator(name: str) -> Draft202012Validator:
+    return _validator(_read_schema(name))
 
 
 def validate(
-    document: Document, schema: str | dict[str, Any] | Draft202012Validator | CheckedSchema, *,
+    document: Document, schema: str | dict[str, Any] | Draft202012Validator, *,
     base_path: Sequence[str | int] = ()
 ) -> list[Diagnostic]:
     """Every schema violation in ``document`` (or in its value at ``base_path``), sorted.
 
-    ``schema`` is a file name in :mod:`kpiforge.schemas`, a schema dict, a validator from
-    :func:`compile_schema` or a :class:`CheckedSchema`. Paths in the diagnostics are relative
-    to the document root, so they stay right with ``base_path``.
+    ``schema`` is a file name in :mod:`kpiforge.schemas`, a schema dict or a validator from
+    :func:`compile_schema`. Paths in the diagnostics are relative to the document root, so they
+    stay right with ``base_path``.
     """
-    checked: CheckedSchema | None = None
     if isinstance(schema, str):
-        checked = _named_checked(schema)
-    elif isinstance(schema, CheckedSchema):
-        checked = schema
+        validator = _named_validator(schema)
     elif isinstance(schema, dict):
         validator = _validator(schema)
     else:
@@ -141,12 +108,6 @@ def validate(
             instance = instance[part]
         except (KeyError, IndexError, TypeError):
             raise LookupError(f"{document.path}: nothing at {field_name(base[: step + 1])}") from None
-    if checked is not None:
-        if is_valid(checked.schema, instance) is True:
-            return []
-        validator = checked.validator
-    from ._schema_explain import Explainer
-
     explainer = Explainer(document, base)
     found: set[Diagnostic] = set()
     for error in validator.iter_errors(instance):
@@ -160,13 +121,6 @@ def check_schema(schema: str | dict[str, Any]) -> list[str]:
     It must declare draft 2020-12, be valid under that metaschema, carry an absolute, versioned
     ``$id`` (so documents can pin the version they were written for), and resolve every ``$ref``.
     """
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
-    from referencing import Resource
-    from referencing.exceptions import Unresolvable
-
-    from ._schema_messages import shorten
-
     if isinstance(schema, str):
         schema = _read_schema(schema)
     problems = []
