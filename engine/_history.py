@@ -224,6 +224,8 @@ def open_history(path: str, *, create: bool) -> sqlite3.Connection | None:
                     raise StateError(f"{path}: history written by a newer kpiforge")
                 if version < _VERSION and create:
                     _migrate(conn)
+                if create and conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    _prefer_wal(conn)
         except BaseException:
             conn.close()
             raise
@@ -248,7 +250,19 @@ def _create_schema(conn: sqlite3.Connection, path: str) -> None:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-    conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+    _prefer_wal(conn)
+
+
+def _prefer_wal(conn: sqlite3.Connection) -> None:
+    """WAL, so that readers never wait for a writer. Switching needs the file to itself, and
+    SQLite refuses at once (no busy wait) while another connection reads it: then a later
+    writer switches it, and until then the file works as it is."""
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", None) not in (sqlite3.SQLITE_BUSY,
+                                                          sqlite3.SQLITE_LOCKED):
+            raise
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
