@@ -10,6 +10,7 @@ import numpy as np
 
 from ._engine import Engine
 from ._model import Status
+from ._baselines import Expected
 from ._periods import Period
 from ._records import Record, frozen_slice
 
@@ -31,10 +32,12 @@ def build_records(engine: Engine, kpis: Sequence[str], results: Any, current: Se
                   statuses: Mapping[str, np.ndarray],
                   reasons: Mapping[str, tuple[np.ndarray, list[Any]]],
                   shifted: Mapping[str, Mapping[Period, Period]], modes: Sequence[str],
-                  period_index: Mapping[str, int], n_slices: int) -> list[Record]:
+                  period_index: Mapping[str, int], n_slices: int,
+                  expected: Mapping[str, Sequence[Expected]] | None = None) -> list[Record]:
     """The records of the ``current`` periods; a value and its comparisons are read off the
     grid rows (``period_index[label] * n_slices + slice``). Statuses and reasons are codes, as
-    :func:`attach_reasons` gives them."""
+    :func:`attach_reasons` gives them. ``expected`` holds the expected range of each current
+    row (``i * n_slices + slice``) of the KPIs with an anomaly rule."""
     records: list[Record] = []
     both = len(modes) == 2
     # a label is computed, not stored: once per period here, not once per KPI x slice
@@ -51,7 +54,8 @@ def build_records(engine: Engine, kpis: Sequence[str], results: Any, current: Se
         status_list = statuses[kpi].tolist()
         reason_codes, table = reasons[kpi]
         reason_list = reason_codes.tolist()
-        for label, base, compared in zip(labels, bases, compare_bases):
+        ranges = (expected or {}).get(kpi)
+        for i, (label, base, compared) in enumerate(zip(labels, bases, compare_bases)):
             for s in range(len(slices)):
                 row = base + s
                 value = _plain(value_list[row])
@@ -61,6 +65,10 @@ def build_records(engine: Engine, kpis: Sequence[str], results: Any, current: Se
                     suffix = "_year" if both and mode == "year" else ""
                     compared_values["previous" + suffix] = previous
                     compared_values["change_pct" + suffix] = _change(value, previous)
+                if ranges is not None:
+                    band = ranges[i * n_slices + s]
+                    compared_values.update(expected=band.expected, expected_low=band.low,
+                                           expected_high=band.high, expected_reason=band.reason)
                 records.append(Record(kpi, label, frozen[s], value, unit, currency,
                                       by_code[status_list[row]],
                                       table[reason_list[row]] if value is None else None,

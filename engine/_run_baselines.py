@@ -1,0 +1,68 @@
+"""The seasonal baselines of a run: which earlier periods each anomaly rule needs (added to the
+run's periods, so the sources answer them in the same query), and the expected range of each
+current value, read off the evaluated grid (see :mod:`._baselines`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ._baselines import Anomaly, Expected, anomaly_of, baseline_periods, expected_range
+from ._periods import Period
+
+__all__ = ["BaselinePlan", "expected_values", "plan_baselines"]
+
+
+@dataclass(frozen=True)
+class BaselinePlan:
+    """One KPI's anomaly rule at the run's grain: ``season`` None when it does not apply."""
+
+    rule: Anomaly
+    season: str | None
+    earlier: Mapping[Period, tuple[Period, ...]]
+    reason: str | None = None
+
+    @property
+    def periods(self) -> set[Period]:
+        return {p for ps in self.earlier.values() for p in ps}
+
+
+def plan_baselines(definitions: Mapping[str, Any], kpis: Iterable[str], grain: str,
+                   current: Sequence[Period]) -> dict[str, BaselinePlan]:
+    """The baseline of every KPI of ``kpis`` that has an anomaly rule."""
+    plans: dict[str, BaselinePlan] = {}
+    for kpi in kpis:
+        rule = anomaly_of(definitions[kpi])
+        if rule is None:
+            continue
+        season = rule.season_at(grain)
+        if season is None:
+            plans[kpi] = BaselinePlan(rule, None, {}, f"the anomaly rule applies at "
+                                                      f"{rule.describe_grains()} grain, not {grain}")
+        else:
+            plans[kpi] = BaselinePlan(rule, season, baseline_periods(current, season, rule.window))
+    return plans
+
+
+def expected_values(plans: Mapping[str, BaselinePlan], values: Mapping[str, np.ndarray],
+                    current: Sequence[Period], period_index: Mapping[str, int],
+                    n_slices: int) -> dict[str, list[Expected]]:
+    """Per KPI, the expected range of each current row (``i * n_slices + slice`` for the i-th
+    current period): from that slice's values in the earlier periods of the same season."""
+    out: dict[str, list[Expected]] = {}
+    for kpi, plan in plans.items():
+        if plan.season is None:
+            out[kpi] = [Expected(reason=plan.reason)] * (len(current) * n_slices)
+            continue
+        column = values[kpi]
+        ranges: list[Expected] = []
+        for period in current:
+            rows = [period_index[p.label] * n_slices for p in plan.earlier[period]]
+            for s in range(n_slices):
+                earlier = [float(column[r + s]) for r in rows]
+                ranges.append(expected_range([v for v in earlier if not np.isnan(v)],
+                                             plan.rule.sensitivity, plan.rule.window))
+        out[kpi] = ranges
+    return out
