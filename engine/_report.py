@@ -49,7 +49,8 @@ def _trend_run(project: Any, grain: str, period: str | None, last: int) -> Any:
                        compare=compare)
 
 
-def _kpi_entry(definition: Any, record: dict[str, Any], lang: str) -> dict[str, Any]:
+def _kpi_entry(definition: Any, record: dict[str, Any], lang: str,
+               expected: bool = False) -> dict[str, Any]:
     entry = {"kpi": definition.id, "label": definition.label(lang), "unit": str(definition.unit),
              "currency": definition.currency, "direction": str(definition.direction),
              "thresholds": definition.thresholds.to_dict(), "target": definition.target,
@@ -57,7 +58,7 @@ def _kpi_entry(definition: Any, record: dict[str, Any], lang: str) -> dict[str, 
     for key in ("value", "status", "reason", "reason_code", "previous", "change_pct",
                 "previous_year", "change_pct_year"):
         entry[key] = record.get(key)
-    if "expected" in record:  # an anomaly rule: the expected range the alert compares with
+    if expected:  # an anomaly rule: the expected range the alert compares with
         for key in _EXPECTED:
             entry[key] = record.get(key)
     return entry
@@ -126,7 +127,7 @@ def build_report(project: Any, *, grain: str, period: str | None = None, last: i
     by_kpi = {r["kpi"]: r for r in records}
     kpis: dict[str, dict[str, Any]] = {}
     for kpi, record in by_kpi.items():
-        entry = _kpi_entry(engine.definitions[kpi], record, lang)
+        entry = _kpi_entry(engine.definitions[kpi], record, lang, kpi in trend_result.baselines)
         entry["trend"] = [_trend_point(r, kpi in trend_result.baselines)
                           for r in trend_result.records if r.kpi == kpi and not r.slice]
         entry["breakdown"] = []

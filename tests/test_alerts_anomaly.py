@@ -344,3 +344,66 @@ def test_yearly_seasons_at_their_grain(grain, season, start, peaks, broken, tmp_
         record = next(r for r in result.to_records() if r["kpi"] == "orders" and r["period"] == peak)
         assert record["expected"] == pytest.approx(300.0)
         assert record["expected_low"] < record["value"] < record["expected_high"]
+
+
+def test_the_report_carries_and_draws_the_expected_band(tmp_path):
+    pytest.importorskip("altair")
+    pytest.importorskip("vl_convert")
+    from kpiforge._report import build_report, chart_domain
+    from kpiforge._report_charts import trend_svg
+
+    kpis = KPIS.replace("{anomaly: {season: day_of_week, window: 4}}",
+                        "{anomaly: {season: month_of_year, window: 3}}")
+    project = Project.load(write_project(tmp_path, kpis, peak_rows("month")))
+    report = build_report(project, grain="month", period="2026-12", alerts=False)
+    entry = report["kpis"]["orders"]
+    (record,) = [r for r in project.run(grain="month", period="2026-12", kpis=["orders"]).to_records()]
+    assert {k: entry[k] for k in ("expected", "expected_low", "expected_high")} == {
+        k: record[k] for k in ("expected", "expected_low", "expected_high")}
+    banded = [p for p in entry["trend"] if p["expected_low"] is not None]
+    # 2025-12 has two earlier Decembers of data, fewer than the three it needs: no band there
+    assert [p["period"] for p in entry["trend"] if p not in banded] == ["2025-12"]
+    assert len(banded) == 12
+    low, high = chart_domain(entry)
+    assert low <= min(p["expected_low"] for p in banded) and high >= max(p["expected_high"] for p in banded)
+    assert "expected" not in report["kpis"]["orders_fixed"]  # no rule, no band
+    svg = trend_svg(entry, "t1", {})
+    plain = trend_svg(report["kpis"]["orders_fixed"], "t2", {})
+    assert svg.count('fill="#5c6bc0"') == 1 and 'fill="#5c6bc0"' not in plain
+
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "anomalies.md"
+
+
+def doc_blocks(start: str) -> list[str]:
+    import re
+
+    return re.findall(rf"^```(?:yaml|text)\n({start}.*?)^```$", DOC.read_text("utf-8"), re.S | re.M)
+
+
+def test_the_documented_rule_runs_as_the_doc_says(tmp_path):
+    (definition,) = doc_blocks("kpis:")
+    project = Project.load(write_project(tmp_path, definition))
+    result = project.run(grain="day", start=EVALUATED[0], end=EVALUATED[1])
+    assert active_periods(project, result, "daily_orders") == [BREAK.isoformat()]
+    text = DOC.read_text("utf-8")
+    for lang in ("en", "fr"):
+        (alert,) = [n.alert for n in project.dispatch(result, dry_run=True, lang=lang).notifications
+                    if n.alert.kind == "firing"]
+        assert f"`{alert.message}`" in text
+    # the located error shown is the one kpiforge prints for that combination
+    (shown,) = doc_blocks("kpis.yaml:")
+    (tmp_path / "defs" / "kpis.yaml").write_text(
+        definition.replace("{season: day_of_week,", "{season: day_of_week, grain: month,"))
+    with pytest.raises(DefinitionError) as caught:
+        Engine.load(tmp_path / "defs")
+    assert str(caught.value).endswith("defs/" + shown.strip())
+    # and the declarative alert test passes as written
+    import yaml
+
+    (case,) = yaml.safe_load(doc_blocks("alerts:")[0])["alerts"]
+    produced = simulate(project.engine.definitions["daily_orders"], case["steps"])
+    for expectation in case["expect"]:
+        got = produced[expectation["step"] - 1]
+        assert [{k: a[k] for k in e} for a, e in zip(got, expectation["alerts"])] == expectation["alerts"]
+        assert len(got) == len(expectation["alerts"])
