@@ -42,6 +42,8 @@ __all__ = [
     "anomaly_problem",
     "baseline_periods",
     "expected_range",
+    "needed",
+    "too_few",
 ]
 
 SEASONS = ("day_of_week", "week_of_year", "month_of_year", "none")
@@ -149,15 +151,22 @@ class Expected:
 def expected_range(values: Sequence[float | None], sensitivity: float, window: int) -> Expected:
     """Median +/- sensitivity x max(1.4826 x MAD, 1% of |median|) of the non-null ``values``."""
     kept = sorted(float(v) for v in values if v is not None and math.isfinite(v))
-    need = min(3, window)
-    if len(kept) < need:
-        return Expected(count=len(kept), reason=(
-            f"baseline has {len(kept)} of {window} earlier values (needs {need})"))
+    if len(kept) < needed(window):
+        return Expected(count=len(kept), reason=too_few(len(kept), window))
     median = _median(kept)
     mad = _median(sorted(abs(v - median) for v in kept))
     spread = max(MAD_SCALE * mad, SPREAD_FLOOR * abs(median))
     return Expected(median, median - sensitivity * spread, median + sensitivity * spread,
                     len(kept))
+
+
+def needed(window: int) -> int:
+    """How many baseline values a range needs: three, or all of a shorter window."""
+    return min(3, window)
+
+
+def too_few(count: int, window: int) -> str:
+    return f"baseline has {count} of {window} earlier values (needs {needed(window)})"
 
 
 def _median(ordered: Sequence[float]) -> float:

@@ -18,6 +18,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kpiforge import DefinitionError, Engine, Project
 from kpiforge._format import format_value
@@ -407,3 +409,30 @@ def test_the_documented_rule_runs_as_the_doc_says(tmp_path):
         got = produced[expectation["step"] - 1]
         assert [{k: a[k] for k in e} for a, e in zip(got, expectation["alerts"])] == expectation["alerts"]
         assert len(got) == len(expectation["alerts"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 3), st.sampled_from([0.5, 1.0, 3.0]),
+       st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False)), min_size=60, max_size=60))
+def test_the_run_path_and_the_one_list_rule_agree(window, n_slices, k, pool):
+    """The vectorised ranges of a run equal :func:`expected_range` on each list of values."""
+    from kpiforge._run_baselines import BaselinePlan, expected_values
+
+    current = [parse_period("2026-10-28"), parse_period("2026-10-29")]
+    rule = Anomaly("none", window, k)
+    plan = BaselinePlan(rule, "none", baseline_periods(current, "none", window))
+    periods = sorted({*current, *plan.periods})
+    index = {p.label: i for i, p in enumerate(periods)}
+    column = np.array([np.nan if v is None else v for v in pool[:len(periods) * n_slices]])
+    got = expected_values({"x": plan}, {"x": column}, current, index, n_slices)["x"]
+    for i, period in enumerate(current):
+        for s in range(n_slices):
+            earlier = [column[index[p.label] * n_slices + s] for p in plan.earlier[period]]
+            want = expected_range([None if np.isnan(v) else v for v in earlier], k, window)
+            have = got[i * n_slices + s]
+            assert (have.count, have.reason) == (want.count, want.reason)
+            if want.reason is None:
+                assert (have.expected, have.low, have.high) == pytest.approx(
+                    (want.expected, want.low, want.high), rel=1e-9, abs=1e-9)
+            else:
+                assert (have.expected, have.low, have.high) == (None, None, None)
