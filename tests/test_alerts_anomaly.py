@@ -9,6 +9,7 @@ run's values, per slice, and a first run (no history, no state) already has them
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -436,3 +437,16 @@ def test_the_run_path_and_the_one_list_rule_agree(window, n_slices, k, pool):
                     (want.expected, want.low, want.high), rel=1e-9, abs=1e-9)
             else:
                 assert (have.expected, have.low, have.high) == (None, None, None)
+
+
+@pytest.mark.parametrize("fmt, shown", [
+    ("csv", "orders,2026-10-28,747.42,count,ok,,,1451.13455,1540.8954500000002,1496.015,"),
+    ("table", "│ orders         │ 747.42 │ ok       │     1,451.13 │      1,540.90 │        │"),
+])
+def test_the_command_line_shows_the_expected_range(fmt, shown, project_file):
+    done = subprocess.run([sys.executable, "-m", "kpiforge", "run", "--grain", "day", "--period",
+                           "2026-10-28", "--format", fmt, "--no-alerts"],
+                          cwd=project_file.parent, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "120"})
+    assert done.returncode == 0, done.stderr
+    assert shown in done.stdout.splitlines(), done.stdout
