@@ -182,7 +182,7 @@ def test_the_expected_range_is_the_median_and_mad_of_the_same_weekday(project, b
 
 def test_a_first_run_with_no_history_and_no_state_already_has_the_baseline(tmp_path):
     root = write_project(tmp_path)
-    assert not (tmp_path / "state").exists()
+    assert not (tmp_path / "state").exists() and not (tmp_path / ".kpiforge").exists()
     done = subprocess.run([sys.executable, "-m", "kpiforge", "run", "--grain", "day", "--period",
                            "2026-11-04", "--kpi", "orders", "--format", "json", "--no-alerts"],
                           cwd=root.parent, capture_output=True, text=True, timeout=120)
