@@ -373,6 +373,12 @@ def test_the_report_carries_and_draws_the_expected_band(tmp_path):
     svg = trend_svg(entry, "t1", {})
     plain = trend_svg(report["kpis"]["orders_fixed"], "t2", {})
     assert svg.count('fill="#5c6bc0"') == 1 and 'fill="#5c6bc0"' not in plain
+    done = subprocess.run([sys.executable, "-m", "kpiforge", "report", "--grain", "month",
+                           "--period", "2026-12", "--no-alerts", "-o", str(tmp_path / "out")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (page,) = (tmp_path / "out").glob("*.html")
+    assert page.read_text("utf-8").count('fill="#5c6bc0"') == 1
 
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "anomalies.md"
