@@ -134,7 +134,23 @@ def baseline_periods(current: Sequence[Period], season: str,
                      window: int) -> dict[Period, tuple[Period, ...]]:
     """For each current period, its ``window`` earlier periods of the same season, newest first."""
     window = max(1, min(int(window), MAX_WINDOW))
-    return {p: tuple(_earlier(p, season, k) for k in range(1, window + 1)) for p in current}
+    if not current:
+        return {}
+    if season == "week_of_year":
+        return {p: tuple(_earlier(p, season, k) for k in range(1, window + 1)) for p in current}
+    # a fixed step back: one timeline from the oldest period needed, each period made once
+    # (a year of days with a window of 52 would otherwise make 19,000 periods for 730)
+    step = _STEP[season]
+    newest = max(current)
+    timeline = [min(current).shift(-step * window)]
+    while timeline[-1] < newest:
+        timeline.append(timeline[-1].shift(1))
+    position = {p: i for i, p in enumerate(timeline)}
+    return {p: tuple(timeline[position[p] - step * k] for k in range(1, window + 1))
+            for p in current}
+
+
+_STEP = {"day_of_week": 7, "month_of_year": 12, "none": 1}
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,8 +60,9 @@ def expected_values(plans: Mapping[str, BaselinePlan], values: Mapping[str, np.n
         if plan.season is None:
             out[kpi] = [Expected(reason=plan.reason)] * (len(current) * n_slices)
             continue
-        rows = np.array([[period_index[p.label] * n_slices for p in plan.earlier[period]]
-                         for period in current], dtype=np.intp)
+        row_of = {p: period_index[p.label] * n_slices for p in plan.periods}  # a label each
+        rows = np.array([[row_of[p] for p in plan.earlier[period]] for period in current],
+                        dtype=np.intp)
         # earlier[i, k, s]: slice s of the k-th earlier period of current period i
         earlier = values[kpi][rows[:, :, None] + np.arange(n_slices, dtype=np.intp)]
         count = np.count_nonzero(~np.isnan(earlier), axis=1)

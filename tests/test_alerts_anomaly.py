@@ -456,3 +456,33 @@ def test_the_command_line_shows_the_expected_range(fmt, shown, project_file):
                           env={**os.environ, "COLUMNS": "120"})
     assert done.returncode == 0, done.stderr
     assert shown in done.stdout.splitlines(), done.stdout
+
+
+@pytest.mark.parametrize("grain, season", [("day", "day_of_week"), ("month", "month_of_year"),
+                                           ("week", "none"), ("quarter", "none"), ("day", "none")])
+@given(st.integers(0, 2000), st.integers(1, 40), st.integers(1, 52))
+@settings(max_examples=30, deadline=None)
+def test_the_timeline_gives_the_periods_stepped_back_one_by_one(grain, season, offset, count, window):
+    from kpiforge._baselines import _earlier
+    from kpiforge._periods import period_of
+
+    first = period_of(date(2020, 1, 1) + timedelta(days=offset), grain)
+    current = [first.shift(i) for i in range(count)]
+    assert baseline_periods(current, season, window) == {
+        p: tuple(_earlier(p, season, k) for k in range(1, window + 1)) for p in current}
+
+
+def test_the_baseline_comes_with_the_same_single_query_per_source(project, monkeypatch):
+    from kpiforge.sources import DuckDBSession
+
+    calls = []
+    real = DuckDBSession.query
+
+    def query(self, sql, params):
+        calls.append(sql)
+        return real(self, sql, params)
+
+    monkeypatch.setattr(DuckDBSession, "query", query)
+    result = project.run(grain="day", start=EVALUATED[0], end=EVALUATED[1], by=["channel"])
+    assert len([r for r in result.to_records() if r["expected"] is not None]) == 35 * 2
+    assert len(calls) == 1, calls  # the 35 days and their 4 x 35 earlier weekdays, in one query
