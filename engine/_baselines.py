@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from ._periods import GRAINS, Period
+from .errors import AlertConfigError
 
 __all__ = [
     "DEFAULT_SEASON",
@@ -87,13 +88,28 @@ class Anomaly:
 
 def anomaly_of(definition: Any) -> Anomaly | None:
     """The anomaly rule of a definition (its ``alerts.anomaly``), None without one or when the
-    KPI's alerts are disabled. The block was validated by the KPI schema."""
+    KPI's alerts are disabled. The block was validated by the KPI schema; a value of the wrong
+    kind (a definition built by hand) is still refused, naming its field."""
     block = getattr(definition, "alerts", None) or {}
     raw = block.get("anomaly")
     if block.get("enabled") is False or not isinstance(raw, Mapping):
         return None
-    return Anomaly(season=raw.get("season"), window=int(raw.get("window", DEFAULT_WINDOW)),
-                   sensitivity=float(raw.get("sensitivity", DEFAULT_SENSITIVITY)),
+    window = raw.get("window", DEFAULT_WINDOW)
+    sensitivity = raw.get("sensitivity", DEFAULT_SENSITIVITY)
+    checks = (
+        ("season", raw.get("season") in (None, *SEASONS), f"one of {', '.join(SEASONS)}"),
+        ("grain", raw.get("grain") in (None, *GRAINS), f"one of {', '.join(GRAINS)}"),
+        ("window", type(window) is int and 1 <= window <= MAX_WINDOW,
+         f"a whole number from 1 to {MAX_WINDOW}"),
+        ("sensitivity", isinstance(sensitivity, (int, float)) and not isinstance(sensitivity, bool)
+         and 0 < sensitivity <= 100, "a number above 0, at most 100"),
+        ("direction", raw.get("direction", "both") in DIRECTIONS, f"one of {', '.join(DIRECTIONS)}"),
+    )
+    for key, ok, wanted in checks:
+        if not ok:
+            raise AlertConfigError(f"{getattr(definition, 'id', '?')}: alerts.anomaly.{key} must "
+                                   f"be {wanted}, got {raw.get(key)!r}", field=f"alerts.anomaly.{key}")
+    return Anomaly(season=raw.get("season"), window=window, sensitivity=float(sensitivity),
                    grain=raw.get("grain"), direction=str(raw.get("direction", "both")))
 
 

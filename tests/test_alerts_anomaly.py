@@ -486,3 +486,21 @@ def test_the_baseline_comes_with_the_same_single_query_per_source(project, monke
     result = project.run(grain="day", start=EVALUATED[0], end=EVALUATED[1], by=["channel"])
     assert len([r for r in result.to_records() if r["expected"] is not None]) == 35 * 2
     assert len(calls) == 1, calls  # the 35 days and their 4 x 35 earlier weekdays, in one query
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"window": "4"}, "x: alerts.anomaly.window must be a whole number from 1 to 52, got '4'"),
+    ({"window": 100}, "x: alerts.anomaly.window must be a whole number from 1 to 52, got 100"),
+    ({"sensitivity": True}, "x: alerts.anomaly.sensitivity must be a number above 0, at most 100, got True"),
+    ({"season": "weekly"}, "x: alerts.anomaly.season must be one of day_of_week, week_of_year, "
+                           "month_of_year, none, got 'weekly'"),
+    ({"direction": "down"}, "x: alerts.anomaly.direction must be one of both, below, above, got 'down'"),
+])
+def test_a_rule_built_by_hand_with_wrong_values_is_refused(raw, message):
+    from types import SimpleNamespace
+
+    from kpiforge import AlertConfigError
+
+    with pytest.raises(AlertConfigError) as caught:
+        anomaly_of(SimpleNamespace(id="x", alerts={"anomaly": raw}))
+    assert str(caught.value) == message
