@@ -67,14 +67,14 @@ sinks:
 """
 
 
-def daily_rows() -> list[tuple[date, str, float]]:
+def daily_rows(noise: float = 0.01) -> list[tuple[date, str, float]]:
     rng = np.random.default_rng(13)
     rows = []
     for i in range(DAYS):
         day = FIRST + timedelta(days=i)
         for channel, level in LEVEL.items():
             value = level * (WEEKEND if day.weekday() >= 5 else 1.0)
-            value *= 1 + rng.uniform(-0.01, 0.01)  # noise well inside the 1% spread floor x 3
+            value *= 1 + rng.uniform(-noise, noise)
             if day == BREAK:
                 value *= 0.5
             rows.append((day, channel, round(value, 2)))
@@ -95,6 +95,12 @@ def write_project(root: Path, kpis: str = KPIS, rows=None, project: str = PROJEC
 @pytest.fixture(scope="module")
 def project_file(tmp_path_factory):
     return write_project(tmp_path_factory.mktemp("anomaly"))
+
+
+@pytest.fixture(scope="module")
+def noisy(tmp_path_factory):
+    """Noise of +/-4%: most ranges come from the MAD, not from the 1% floor."""
+    return Project.load(write_project(tmp_path_factory.mktemp("noisy"), rows=daily_rows(0.04)))
 
 
 @pytest.fixture(scope="module")
@@ -163,12 +169,13 @@ def hand_range(values, k=3.0):
     return median, median - k * spread, median + k * spread
 
 
-@pytest.mark.parametrize("by", [(), ("channel",)])
-def test_the_expected_range_is_the_median_and_mad_of_the_same_weekday(project, by):
+@pytest.mark.parametrize("by, from_mad", [((), 14), (("channel",), 48)])
+def test_the_expected_range_is_the_median_and_mad_of_the_same_weekday(noisy, by, from_mad):
+    project = noisy
     everything = project.run(grain="day", start=FIRST, end=EVALUATED[1], kpis=["orders"], by=by)
     value = {(r["period"], tuple(r["slice"].values())): r["value"] for r in everything.to_records()}
     evaluated = project.run(grain="day", start=EVALUATED[0], end=EVALUATED[1], kpis=["orders"], by=by)
-    checked = 0
+    checked = used_mad = 0
     for r in evaluated.to_records():
         day = date.fromisoformat(r["period"])
         earlier = [value[((day - timedelta(weeks=k)).isoformat(), tuple(r["slice"].values()))]
@@ -177,7 +184,10 @@ def test_the_expected_range_is_the_median_and_mad_of_the_same_weekday(project, b
             hand_range(earlier), rel=1e-12), r
         assert r["expected_reason"] is None
         checked += 1
+        mad_spread = 1.4826 * np.median(np.abs(np.asarray(earlier) - np.median(earlier)))
+        used_mad += mad_spread > 0.01 * abs(r["expected"])
     assert checked == 35 * (len(LEVEL) if by else 1)
+    assert used_mad == from_mad  # the MAD is what is tested here, not only the floor
 
 
 def test_a_first_run_with_no_history_and_no_state_already_has_the_baseline(tmp_path):
