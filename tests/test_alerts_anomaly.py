@@ -388,7 +388,11 @@ def test_the_report_carries_and_draws_the_expected_band(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     (page,) = (tmp_path / "out").glob("*.html")
-    assert page.read_text("utf-8").count('fill="#5c6bc0"') == 1
+    html = page.read_text("utf-8")
+    assert html.count('fill="#5c6bc0"') == 1
+    shown = f"{format_value(entry['expected_low'], 'count')} – {format_value(entry['expected_high'], 'count')}"
+    assert f'<span class="expected">expected {shown}</span>' in html
+    assert html.count("; shaded: the expected range</figcaption>") == 1
 
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "anomalies.md"
