@@ -38,7 +38,7 @@ from ._objectives_progress import run_progress
 from ._records import Record, RunResult
 from ._run_grid import lay_out_grid
 from ._run_periods import day_ranges, select_periods, shift_periods
-from ._run_baselines import expected_values, plan_baselines
+from ._run_baselines import all_baseline_periods, expected_values, plan_baselines
 from ._run_plan import (
     COMPARE_MODES,
     evaluate_overrides,
@@ -93,7 +93,7 @@ def run(engine: Engine, project: RunProject, *, grain: str | None = None,
     # an anomaly rule's earlier periods are fetched with the others: the same single query
     baselines = plan_baselines(engine.definitions, plan.wanted, grain, current)
     all_periods = sorted(set(current).union(*(m.values() for m in shifted.values()),
-                                            *(b.periods for b in baselines.values())))
+                                            all_baseline_periods(baselines)))
 
     frames, warnings = fetch_frames(project, sources, plan, grain, day_ranges(all_periods), dims,
                                     progress)

@@ -441,7 +441,8 @@ def test_the_run_path_and_the_one_list_rule_agree(window, n_slices, k, pool):
 
     current = [parse_period("2026-10-28"), parse_period("2026-10-29")]
     rule = Anomaly("none", window, k)
-    plan = BaselinePlan(rule, "none", baseline_periods(current, "none", window))
+    earlier = baseline_periods(current, "none", window)
+    plan = BaselinePlan(rule, "none", earlier, None, frozenset(p for ps in earlier.values() for p in ps))
     periods = sorted({*current, *plan.periods})
     index = {p.label: i for i, p in enumerate(periods)}
     column = np.array([np.nan if v is None else v for v in pool[:len(periods) * n_slices]])
@@ -518,3 +519,22 @@ def test_a_rule_built_by_hand_with_wrong_values_is_refused(raw, message):
     with pytest.raises(AlertConfigError) as caught:
         anomaly_of(SimpleNamespace(id="x", alerts={"anomaly": raw}))
     assert str(caught.value) == message
+
+
+def test_kpis_with_the_same_rule_share_one_set_of_periods():
+    """Definitions are untrusted: 500 KPIs with a 52-week window cost one set of 52 x 365
+    periods, not 500."""
+    from types import SimpleNamespace
+
+    from kpiforge._periods import periods_between
+    from kpiforge._run_baselines import all_baseline_periods, plan_baselines
+
+    definitions = {f"k{i}": SimpleNamespace(id=f"k{i}", alerts={"anomaly": {"window": 52}})
+                   for i in range(500)}
+    definitions["m"] = SimpleNamespace(id="m", alerts={"anomaly": {"window": 2}})
+    current = periods_between(date(2026, 1, 1), date(2026, 12, 31), "day")
+    plans = plan_baselines(definitions, definitions, "day", current)
+    assert len({id(p.earlier) for p in plans.values()}) == 2
+    periods = all_baseline_periods(plans)
+    # 364 days before the first day up to 7 days before the last: 722 days, each once
+    assert (min(periods).label, max(periods).label, len(periods)) == ("2025-01-02", "2026-12-24", 722)
