@@ -176,13 +176,16 @@ def compare_columns_of(result: Any) -> list[str]:
     columns = ["previous", "change_pct"] if result.compare else []
     if len(result.compare) == 2:
         columns += ["previous_year", "change_pct_year"]
+    if getattr(result, "baselines", ()):  # a KPI with an anomaly rule: its expected range
+        columns += ["expected_low", "expected_high"]
     return columns
 
 
 def print_csv_records(records: list[dict[str, Any]], result: Any) -> None:
     rows = [{**{k: v for k, v in r.items() if k != "slice"}, **r["slice"]} for r in records]
+    extra = ["expected", "expected_reason"] if getattr(result, "baselines", ()) else []
     print_csv(rows, ["kpi", "period", *result.by, "value", "unit", "status", "reason",
-                     "reason_code", *compare_columns_of(result)])
+                     "reason_code", *compare_columns_of(result), *extra])
 
 
 def dispatch_alerts(project: Any, result: Any, *, dry_run: bool,

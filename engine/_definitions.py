@@ -25,6 +25,7 @@ from ._model import Definition, Objective
 from ._objectives_check import check_targets
 from ._schema import compile_schema, load_schema, validate
 from ._status import threshold_order_problem
+from ._baselines import anomaly_problem
 from ._lifecycle_check import check_lifecycle
 from ._measure_check import check_measures
 from ._totals import input_of, is_total
@@ -206,6 +207,10 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
         problem = threshold_order_problem(definition.direction, definition.thresholds)
         if problem:
             state.diagnostics.append(_diag(doc, where + ("thresholds",), "threshold-order", problem))
+        season_problem = anomaly_problem(definition.alerts)
+        if season_problem:
+            state.diagnostics.append(_diag(doc, where + season_problem[0], "anomaly-season",
+                                           season_problem[1]))
         try:
             formula = compile_formula(definition.formula, functions=functions)
         except FormulaError as exc:

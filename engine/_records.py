@@ -23,6 +23,10 @@ __all__ = ["RECORD_FIELDS", "Record", "RunResult"]
 RECORD_FIELDS = ("kpi", "period", "slice", "value", "unit", "currency", "status", "reason",
                  "reason_code", "previous", "change_pct")
 _YEAR_FIELDS = ("previous_year", "change_pct_year")
+# the expected range, when a KPI of the run has an anomaly rule (docs: _baselines.py)
+_EXPECTED_FIELDS = ("expected", "expected_low", "expected_high", "expected_reason")
+_NUMERIC = ("value", "previous", "change_pct", *_YEAR_FIELDS, "expected", "expected_low",
+            "expected_high")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +38,10 @@ class Record:
     ``reason_code``; tools match on the code, people read the text). ``currency`` is the ISO code for a ``currency`` KPI, else None.
     ``previous``/``change_pct`` hold the compared value and its change in percent: the previous
     period, or a year earlier when only ``compare="year"`` was asked; with both comparisons the
-    year-earlier ones are ``previous_year``/``change_pct_year``.
+    year-earlier ones are ``previous_year``/``change_pct_year``. For a KPI with an anomaly rule
+    (``alerts.anomaly``), ``expected`` is the median of the same season in the earlier periods
+    and ``expected_low``/``expected_high`` the range the value is expected in; all three are
+    None when they cannot be built, and ``expected_reason`` says why.
     """
 
     kpi: str
@@ -49,6 +56,10 @@ class Record:
     change_pct: float | None = None
     previous_year: float | None = None
     change_pct_year: float | None = None
+    expected: float | None = None
+    expected_low: float | None = None
+    expected_high: float | None = None
+    expected_reason: str | None = None
 
     @property
     def reason_code(self) -> str | None:
@@ -56,8 +67,10 @@ class Record:
         is there; see :data:`kpiforge.REASON_CODES`."""
         return self.reason.code if isinstance(self.reason, Reason) else None
 
-    def to_dict(self, *, year: bool = False) -> dict[str, Any]:
-        """The JSON-ready dict; ``year`` adds ``previous_year``/``change_pct_year``."""
+    def to_dict(self, *, year: bool = False, expected: bool = False) -> dict[str, Any]:
+        """The JSON-ready dict; ``year`` adds ``previous_year``/``change_pct_year``, ``expected``
+        the expected range (``expected``, ``expected_low``, ``expected_high``,
+        ``expected_reason``)."""
         data = {
             "kpi": self.kpi,
             "period": self.period,
@@ -74,11 +87,14 @@ class Record:
         if year:
             data["previous_year"] = self.previous_year
             data["change_pct_year"] = self.change_pct_year
+        if expected:
+            data.update(expected=self.expected, expected_low=self.expected_low,
+                        expected_high=self.expected_high, expected_reason=self.expected_reason)
         return data
 
 
 def make_records(columns: Sequence[Iterable[Any]]) -> Iterator[Record]:
-    """Records from columns in field order (the first eight given, the comparisons optional),
+    """Records from columns in field order (the first eight given, the rest optional),
     equal to ``map(Record, *columns)``, at about half the cost per record.
 
     The dataclass's ``__init__`` sets each field through ``object.__setattr__`` (the class is
@@ -93,13 +109,16 @@ def _slot_setters() -> tuple[Any, ...]:
 
 
 (_KPI, _PERIOD, _SLICE, _VALUE, _UNIT, _CURRENCY, _STATUS, _REASON, _PREVIOUS, _CHANGE,
- _PREVIOUS_YEAR, _CHANGE_YEAR) = _slot_setters()
+ _PREVIOUS_YEAR, _CHANGE_YEAR, _EXPECTED, _EXPECTED_LOW, _EXPECTED_HIGH,
+ _EXPECTED_REASON) = _slot_setters()
 
 
 def _record(kpi: str, period: str, slice: Mapping[str, Any], value: float | None, unit: str,
             currency: str | None, status: Status, reason: str | None,
             previous: float | None = None, change_pct: float | None = None,
-            previous_year: float | None = None, change_pct_year: float | None = None) -> Record:
+            previous_year: float | None = None, change_pct_year: float | None = None,
+            expected: float | None = None, expected_low: float | None = None,
+            expected_high: float | None = None, expected_reason: str | None = None) -> Record:
     record = object.__new__(Record)
     _KPI(record, kpi)
     _PERIOD(record, period)
@@ -113,6 +132,10 @@ def _record(kpi: str, period: str, slice: Mapping[str, Any], value: float | None
     _CHANGE(record, change_pct)
     _PREVIOUS_YEAR(record, previous_year)
     _CHANGE_YEAR(record, change_pct_year)
+    _EXPECTED(record, expected)
+    _EXPECTED_LOW(record, expected_low)
+    _EXPECTED_HIGH(record, expected_high)
+    _EXPECTED_REASON(record, expected_reason)
     return record
 
 
@@ -140,7 +163,8 @@ class RunResult:
     no date and was left out``). Iterating a RunResult yields the records.
     ``objective_progress`` measures each objective target whose KPI was computed, on the
     un-sliced value of the latest period (empty when the run is split with ``by``: a target
-    is for the whole business, not for one slice).
+    is for the whole business, not for one slice). ``baselines`` lists the KPIs with an anomaly
+    rule; with any, each record also has the expected-range fields.
     """
 
     records: tuple[Record, ...]
@@ -151,6 +175,7 @@ class RunResult:
     compare: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     objective_progress: tuple[ObjectiveProgress, ...] = ()
+    baselines: tuple[str, ...] = ()
 
     def __iter__(self) -> Iterator[Record]:
         return iter(self.records)
@@ -161,13 +186,14 @@ class RunResult:
     @property
     def fields(self) -> tuple[str, ...]:
         """The keys of each of :meth:`to_records`, in order."""
-        return RECORD_FIELDS + (_YEAR_FIELDS if len(self.compare) == 2 else ())
+        return (RECORD_FIELDS + (_YEAR_FIELDS if len(self.compare) == 2 else ())
+                + (_EXPECTED_FIELDS if self.baselines else ()))
 
     def to_records(self) -> list[dict[str, Any]]:
         """Plain JSON-ready dicts (fresh copies, safe to modify): the ``results`` of
         ``kpiforge run --format json``."""
-        year = len(self.compare) == 2
-        return [r.to_dict(year=year) for r in self.records]
+        year, expected = len(self.compare) == 2, bool(self.baselines)
+        return [r.to_dict(year=year, expected=expected) for r in self.records]
 
     def to_dict(self) -> dict[str, Any]:
         return {"results": self.to_records(), "warnings": list(self.warnings),
@@ -186,7 +212,8 @@ class RunResult:
         return out
 
     def _dimension_columns(self) -> list[str]:
-        return [f"slice.{d}" if d in RECORD_FIELDS or d in _YEAR_FIELDS else d for d in self.by]
+        reserved = (*RECORD_FIELDS, *_YEAR_FIELDS, *_EXPECTED_FIELDS)
+        return [f"slice.{d}" if d in reserved else d for d in self.by]
 
     def _table(self) -> dict[str, list[Any]]:
         """Column name -> values, one per record."""
@@ -205,7 +232,7 @@ class RunResult:
         pd = _require("pandas", "dataframe", "to_pandas")
         table = self._table()
         frame = pd.DataFrame(table, columns=list(table))
-        for name in ("value", "previous", "change_pct", *_YEAR_FIELDS):
+        for name in _NUMERIC:
             if name in frame:  # None -> NaN, so an all-null column is still numeric
                 frame[name] = frame[name].astype("float64")
         return frame
@@ -214,7 +241,7 @@ class RunResult:
         """A ``polars.DataFrame``, one row per record (needs ``kpiforge[polars]``)."""
         pl = _require("polars", "polars", "to_polars")
         table = self._table()
-        numeric = {"value", "previous", "change_pct", *_YEAR_FIELDS}
+        numeric = set(_NUMERIC)
         return pl.DataFrame({name: pl.Series(name, values, dtype=pl.Float64 if name in numeric
                                              else None, strict=False)
                              for name, values in table.items()})
@@ -223,6 +250,6 @@ class RunResult:
         """A ``pyarrow.Table``, one row per record (needs ``kpiforge[dataframe]``)."""
         pa = _require("pyarrow", "dataframe", "to_arrow")
         table = self._table()
-        numeric = {"value", "previous", "change_pct", *_YEAR_FIELDS}
+        numeric = set(_NUMERIC)
         return pa.table({name: pa.array(values, type=pa.float64() if name in numeric else None)
                          for name, values in table.items()})

@@ -14,6 +14,10 @@ two or three runs of the engine, never by re-aggregating in Python:
 The annotations (``kpiforge annotate``) about the report's KPIs that cover a day of the trend
 are read from the history, numbered by first day; each says whether it covers the report's
 period and at which trend period its chart draws it (``at``: none when it began earlier).
+
+A KPI with an anomaly rule also has its expected range (``expected``, ``expected_low``,
+``expected_high``) in its entry and in each trend point: the run's numbers, which the trend
+chart draws as a band and the alerts compare with.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ __all__ = ["DEFAULT_LAST", "REPORT_GRAINS", "build_report", "chart_domain", "sli
            "threshold_bands"]
 
 REPORT_GRAINS = ("week", "month", "quarter")
+_EXPECTED = ("expected", "expected_low", "expected_high", "expected_reason")
 # a trend long enough to show the same period a year earlier
 DEFAULT_LAST = {"week": 13, "month": 13, "quarter": 8}
 
@@ -48,7 +53,8 @@ def _trend_run(project: Any, grain: str, period: str | None, last: int) -> Any:
                        compare=compare)
 
 
-def _kpi_entry(definition: Any, record: dict[str, Any], lang: str) -> dict[str, Any]:
+def _kpi_entry(definition: Any, record: dict[str, Any], lang: str,
+               expected: bool = False) -> dict[str, Any]:
     entry = {"kpi": definition.id, "label": definition.label(lang), "unit": str(definition.unit),
              "currency": definition.currency, "direction": str(definition.direction),
              "thresholds": definition.thresholds.to_dict(), "target": definition.target,
@@ -56,7 +62,18 @@ def _kpi_entry(definition: Any, record: dict[str, Any], lang: str) -> dict[str, 
     for key in ("value", "status", "reason", "reason_code", "previous", "change_pct",
                 "previous_year", "change_pct_year"):
         entry[key] = record.get(key)
+    if expected:  # an anomaly rule: the expected range the alert compares with
+        for key in _EXPECTED:
+            entry[key] = record.get(key)
     return entry
+
+
+def _trend_point(record: Any, expected: bool) -> dict[str, Any]:
+    point = {"period": record.period, "value": record.value, "status": str(record.status)}
+    if expected:  # the band the trend chart draws: the run's own numbers
+        point.update(expected=record.expected, expected_low=record.expected_low,
+                     expected_high=record.expected_high)
+    return point
 
 
 def _alerts(project: Any, result: Any, period: str, lang: str) -> tuple[list[dict[str, Any]], str | None]:
@@ -139,8 +156,8 @@ def build_report(project: Any, *, grain: str, period: str | None = None, last: i
     by_kpi = {r["kpi"]: r for r in records}
     kpis: dict[str, dict[str, Any]] = {}
     for kpi, record in by_kpi.items():
-        entry = _kpi_entry(engine.definitions[kpi], record, lang)
-        entry["trend"] = [{"period": r.period, "value": r.value, "status": str(r.status)}
+        entry = _kpi_entry(engine.definitions[kpi], record, lang, kpi in trend_result.baselines)
+        entry["trend"] = [_trend_point(r, kpi in trend_result.baselines)
                           for r in trend_result.records if r.kpi == kpi and not r.slice]
         entry["breakdown"] = []
         entry["annotations"] = []
@@ -231,8 +248,9 @@ def _boundaries(entry: Mapping[str, Any]) -> list[float]:
 
 
 def chart_domain(entry: Mapping[str, Any]) -> tuple[float, float]:
-    """The y range of a KPI's trend: its values and its thresholds, with some room."""
-    values = [p["value"] for p in entry["trend"] if p["value"] is not None]
+    """The y range of a KPI's trend: its values, expected range and thresholds, with some room."""
+    values = [p[k] for p in entry["trend"] for k in ("value", "expected_low", "expected_high")
+              if p.get(k) is not None]
     values += _boundaries(entry)
     if not values:
         return 0.0, 1.0

@@ -4,9 +4,11 @@ when a chart is drawn, so ``kpiforge report --format json`` and the rest of kpif
 need them.
 
 A trend is a line over the last periods on top of the KPI's status bands (each band classified
-by the engine's own rule, :func:`kpiforge._report.threshold_bands`); a breakdown is one bar per
-slice, coloured by its status. Annotations (kpiforge annotate) are dashed vertical rules at
-their periods, numbered as the report's "Context" list numbers them. The SVG is made to scale (``viewBox``, no fixed size) and its
+by the engine's own rule, :func:`kpiforge._report.threshold_bands`) and, for a KPI with an
+anomaly rule, the expected range as a shaded area; a breakdown is one bar per slice, coloured
+by its status. Annotations (kpiforge annotate) are dashed vertical rules at their periods,
+numbered as the report's "Context" list numbers them. The SVG is made to scale (``viewBox``, no
+fixed size) and its
 ids are prefixed, so that many charts can sit in one HTML page.
 """
 
@@ -70,7 +72,8 @@ def trend_svg(entry: Mapping[str, Any], chart_id: str, labels: Mapping[str, str]
     dots = (alt.Chart(alt.Data(values=[p for p in points if p["value"] is not None]))
             .mark_point(filled=True, size=45, opacity=1)
             .encode(x=x, y=alt.Y("value:Q", scale=scale), color=colour))
-    chart = _config(alt, alt.layer(bands, *annotation_layer(alt, x, annotations), line, dots)
+    chart = _config(alt, alt.layer(bands, *_expected_band(alt, points, x, scale),
+                                   *annotation_layer(alt, x, annotations), line, dots)
                     .properties(description=labels.get("trend", "trend")))
     return _portable(vlc.vegalite_to_svg(chart.to_dict()), chart_id)
 
@@ -96,6 +99,19 @@ def annotation_layer(alt: Any, x: Any, annotations: Sequence[Mapping[str, str]])
                         color=ANNOTATION_COLOUR)
              .encode(x=x, y=alt.value(0), text="label:N", description="description:N"))
     return [rule, label]
+
+
+def _expected_band(alt: Any, points: list[Mapping[str, Any]], x: Any, scale: Any) -> list[Any]:
+    """The expected range of a KPI with an anomaly rule, as an area under the line (none when
+    no period has one): the value is outside the band exactly when the anomaly rule fires."""
+    band = [p for p in points if p.get("expected_low") is not None
+            and p.get("expected_high") is not None]
+    if not band:
+        return []
+    return [alt.Chart(alt.Data(values=band), description="expected range")
+            .mark_area(color="#5c6bc0", opacity=0.18, interpolate="linear")
+            .encode(x=x, y=alt.Y("expected_low:Q", scale=scale, title=None),
+                    y2="expected_high:Q")]
 
 
 def breakdown_svg(entry: Mapping[str, Any], chart_id: str, labels: Mapping[str, str]) -> str:

@@ -90,6 +90,10 @@ def _view(data: Mapping[str, Any]) -> dict[str, Any]:
             "change_year": _localise(format_change(e["change_pct_year"]), lang),
             "previous": _value(e["previous"], e, lang),
             "previous_year": _value(e["previous_year"], e, lang),
+            # a KPI with an anomaly rule: the range its value is expected in (else "")
+            "expected_range": ("" if e.get("expected_low") is None or e.get("expected_high") is None
+                               else f"{_value(e['expected_low'], e, lang)} – "
+                                    f"{_value(e['expected_high'], e, lang)}"),
             "breakdown": [{"slice": ", ".join("∅" if v is None else str(v)
                                               for v in b["slice"].values()),
                            "value": _value(b["value"], e, lang),

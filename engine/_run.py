@@ -12,7 +12,9 @@ The steps, each done once per run and each a function of its own module:
 5. post-process the reasons row by row: ``source 'shop' cannot be split by campaign`` when an
    input comes from such a source, ``no source provides input 'x'`` when nobody provides it,
    ``no data`` when none of the KPI's inputs has a row there, else the engine's own reason
-   (``missing input: x``, ``division by zero``, ...).
+   (``missing input: x``, ``division by zero``, ...);
+6. for a KPI with an anomaly rule, its expected range from the same grid: the rule's earlier
+   periods of the same season were added to the periods of step 1 (:mod:`._run_baselines`).
 
 Ratios are therefore computed from aggregated inputs of the whole period (sum of clicks over
 sum of impressions), ``count_distinct`` is recomputed by the database at each grain, and a
@@ -36,6 +38,7 @@ from ._objectives_progress import run_progress
 from ._records import Record, RunResult
 from ._run_grid import lay_out_grid
 from ._run_periods import day_ranges, select_periods, shift_periods
+from ._run_baselines import all_baseline_periods, expected_values, plan_baselines
 from ._run_plan import (
     COMPARE_MODES,
     evaluate_overrides,
@@ -87,7 +90,10 @@ def run(engine: Engine, project: RunProject, *, grain: str | None = None,
     if not current:
         return RunResult((), grain, (), dims, plan.wanted, modes)
     shifted = shift_periods(current, modes)
-    all_periods = sorted(set(current).union(*(m.values() for m in shifted.values())))
+    # an anomaly rule's earlier periods are fetched with the others: the same single query
+    baselines = plan_baselines(engine.definitions, plan.wanted, grain, current)
+    all_periods = sorted(set(current).union(*(m.values() for m in shifted.values()),
+                                            all_baseline_periods(baselines)))
 
     frames, warnings = fetch_frames(project, sources, plan, grain, day_ranges(all_periods), dims,
                                     progress)
@@ -104,10 +110,13 @@ def run(engine: Engine, project: RunProject, *, grain: str | None = None,
     blocked = {**not_additive_reasons(engine.definitions, project.sources, plan, grain, dims),
                **unanswered}
     values, statuses, reasons = attach_reasons(plan, results, grid, blocked)
+    expected = expected_values(baselines, values, current, grid.period_index, len(grid.slices))
     records = build_records(engine, plan.wanted, results, current, grid.slices, dims, values,
-                            statuses, reasons, shifted, modes, grid.period_index, len(grid.slices))
+                            statuses, reasons, shifted, modes, grid.period_index, len(grid.slices),
+                            expected)
     labels = tuple(p.label for p in current)
     warnings = [*getattr(project, "binding_warnings", ()), *warnings,  # former input names
                 *deprecated_uses(engine.definitions, plan.wanted)]
     return RunResult(tuple(records), grain, labels, dims, plan.wanted, modes, tuple(warnings),
-                     run_progress(engine, records, labels[-1], current[-1].end, dims))
+                     run_progress(engine, records, labels[-1], current[-1].end, dims),
+                     tuple(k for k in plan.wanted if k in baselines))

@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ._baselines import Expected
 from ._engine import Engine
 from ._model import Status
 from ._periods import Period
@@ -51,10 +52,12 @@ def build_records(engine: Engine, kpis: Sequence[str], results: Any, current: Se
                   statuses: Mapping[str, np.ndarray],
                   reasons: Mapping[str, tuple[np.ndarray, list[Any]]],
                   shifted: Mapping[str, Mapping[Period, Period]], modes: Sequence[str],
-                  period_index: Mapping[str, int], n_slices: int) -> list[Record]:
+                  period_index: Mapping[str, int], n_slices: int,
+                  expected: Mapping[str, Sequence[Expected]] | None = None) -> list[Record]:
     """The records of the ``current`` periods; a value and its comparisons are read off the
     grid rows (``period_index[label] * n_slices + slice``). Statuses and reasons are codes, as
-    :func:`attach_reasons` gives them."""
+    :func:`attach_reasons` gives them. ``expected`` holds the expected range of each current
+    row (``i * n_slices + slice``) of the KPIs with an anomaly rule."""
     records: list[Record] = []
     both = len(modes) == 2
     # the grid rows of the records, in record order: period by period, slice by slice
@@ -83,5 +86,14 @@ def build_records(engine: Engine, kpis: Sequence[str], results: Any, current: Se
         for mode in sorted(modes, key=lambda m: both and m == "year"):  # previous first
             previous = values[kpi][compared_rows[mode]]
             columns += [_objects(previous, np.isnan(previous)), _change_pct(value, previous)]
+        ranges = (expected or {}).get(kpi)
+        if ranges is not None:
+            # grid rows of the current periods, in record order, are i * n_slices + slice
+            # the comparisons not asked (one iterator each: map() advances every one per record)
+            columns += [repeat(None, count) for _ in range(12 - len(columns))]
+            bands = [ranges[i * n_slices + s] for i in range(len(current))
+                     for s in range(len(slices))]
+            columns += [[b.expected for b in bands], [b.low for b in bands],
+                        [b.high for b in bands], [b.reason for b in bands]]
         records.extend(make_records(columns))
     return records

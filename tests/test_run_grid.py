@@ -140,11 +140,12 @@ def test_the_slots_are_the_record_fields_in_order_with_none_defaults():
 
     fields = dataclasses.fields(Record)
     assert tuple(f.name for f in fields) == Record.__slots__
-    assert [f.default for f in fields[7:]] == [None] * 5  # reason and the comparisons
+    # reason, the comparisons and the expected range
+    assert [f.default for f in fields[7:]] == [None] * 9
     assert all(f.default is dataclasses.MISSING for f in fields[:7])
 
 
-@pytest.mark.parametrize("width", [8, 10, 12])
+@pytest.mark.parametrize("width", [8, 10, 12, 16])
 def test_records_made_from_columns_equal_records_made_by_the_class(width):
     import dataclasses
     from types import MappingProxyType
@@ -153,12 +154,15 @@ def test_records_made_from_columns_equal_records_made_by_the_class(width):
     from kpiforge._records import Record, make_records
 
     slice_ = MappingProxyType({"channel": "email"})
-    rows = [("ctr", "2026-10", slice_, 1.5, "percent", None, Status.GOOD, None, 1.0, 50.0, 3.0, -50.0),
+    rows = [("ctr", "2026-10", slice_, 1.5, "percent", None, Status.GOOD, None, 1.0, 50.0, 3.0, -50.0,
+             1.4, 1.2, 1.6, None),
             ("aov", "2026-W40", slice_, None, "currency", "EUR", Status.UNKNOWN,
-             Reason("no_data", "no data"), None, None, 0.0, None)]
+             Reason("no_data", "no data"), None, None, 0.0, None, None, None, None,
+             "baseline has 1 of 4 earlier values (needs 3)")]
     columns = [[row[i] for row in rows] for i in range(width)]
     made = list(make_records(columns))
     assert made == [Record(*row[:width]) for row in rows]
-    assert [r.to_dict(year=True) for r in made] == [Record(*row[:width]).to_dict(year=True) for row in rows]
+    assert ([r.to_dict(year=True, expected=True) for r in made]
+            == [Record(*row[:width]).to_dict(year=True, expected=True) for row in rows])
     with pytest.raises(dataclasses.FrozenInstanceError):
         made[0].value = 2.0  # still frozen

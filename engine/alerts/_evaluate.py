@@ -68,7 +68,7 @@ class Settings:
 
 def build_alert(definition: Any, rule: Rule, record: Mapping[str, Any], row: Mapping[str, Any],
                 kind: str, change: float | None, now: float, lang: str,
-                messages: Messages) -> Alert:
+                messages: Messages, causes: tuple[str, ...] = ()) -> Alert:
     state = AlertState.RESOLVED if kind == "resolved" else AlertState.FIRING
     value = finite(record.get("value"))
     unit = str(record.get("unit") or definition.unit.value)
@@ -86,6 +86,8 @@ def build_alert(definition: Any, rule: Rule, record: Mapping[str, Any], row: Map
         previous=finite(record.get("previous")), change_pct=change,
         starts_at=iso(row.get("fired_at")), ends_at=iso(row.get("resolved_at")) if state is AlertState.RESOLVED else None,
         timestamp=iso(now) or "",
+        expected=finite(record.get("expected")), expected_low=finite(record.get("expected_low")),
+        expected_high=finite(record.get("expected_high")), causes=causes,
     )
     words = alert_strings(lang)
     context = {
@@ -98,12 +100,23 @@ def build_alert(definition: Any, rule: Rule, record: Mapping[str, Any], row: Map
         "previous_text": localise_number(
             format_value(finite(record.get("previous")), unit, currency), lang),
         "reason": record.get("reason") or "",
+        # an anomaly: the value left its expected range (the run's, so the same numbers)
+        "anomaly": "anomaly" in causes and state is not AlertState.RESOLVED,
+        "expected_text": _range_text(base, unit, currency, lang),
         "description": definition.text(lang),
         "lang": lang,
         "resolved": state is AlertState.RESOLVED,
     }
     message = messages.render(rule.message, context, resolved=state is AlertState.RESOLVED)
     return Alert(message=message, message_html=str(escape(message)), **base)
+
+
+def _range_text(base: Mapping[str, Any], unit: str, currency: str | None, lang: str) -> str:
+    low, high = base["expected_low"], base["expected_high"]
+    if low is None or high is None:
+        return ""
+    return localise_number(f"{format_value(low, unit, currency)} – "
+                           f"{format_value(high, unit, currency)}", lang)
 
 
 def step_key(record: Mapping[str, Any], now: float) -> str:
@@ -159,7 +172,7 @@ def evaluate(store: AlertRows, records: Iterable[Mapping[str, Any]],
             mark_notified(updated, "resolved", now)  # a kind: what was last told
         elif kind is not None:
             alert = build_alert(definition, rule, record, updated, kind, condition.change_pct,
-                                now, settings.lang, messages)
+                                now, settings.lang, messages, condition.causes)
             is_silenced = silenced(alert, silences)
             if is_silenced:
                 report.silenced += 1  # state kept; told nothing, so it is told when unsilenced

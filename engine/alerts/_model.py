@@ -91,10 +91,15 @@ class Alert:
     ends_at: str | None = None
     timestamp: str = ""
     id: str = ""
+    expected: float | None = None
+    expected_low: float | None = None
+    expected_high: float | None = None
+    causes: tuple[str, ...] = ()  # the rules that made it fire: status, change, anomaly
 
     def __post_init__(self) -> None:
         # Outbox payloads and sinks' own tests give the state as its stored string.
         object.__setattr__(self, "state", AlertState(self.state))
+        object.__setattr__(self, "causes", tuple(self.causes))  # a JSON list from the outbox
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (the outbox payload): the state is its string value."""
@@ -103,6 +108,7 @@ class Alert:
         data["slice"] = dict(self.slice)
         data["thresholds"] = dict(self.thresholds)
         data["labels"] = dict(self.labels)
+        data["causes"] = list(self.causes)
         return data
 
     @classmethod
@@ -146,6 +152,10 @@ class Alert:
                 "change_pct": self.change_pct,
                 "starts_at": self.starts_at,
                 "ends_at": self.ends_at,
+                "causes": list(self.causes),
+                "expected": self.expected,
+                "expected_low": self.expected_low,
+                "expected_high": self.expected_high,
             },
         }
 

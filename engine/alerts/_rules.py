@@ -14,12 +14,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, TypeGuard
 
+from .._baselines import Anomaly, anomaly_of
 from ..errors import AlertConfigError
 
 __all__ = [
     "SEVERITIES",
     "Condition",
     "Rule",
+    "anomaly_side",
     "fingerprint",
     "parse_duration",
     "rule_for",
@@ -96,6 +98,7 @@ class Condition:
     severity: str
     reasons: tuple[str, ...] = ()
     change_pct: float | None = None
+    causes: tuple[str, ...] = ()  # which rules hold: status, change, anomaly
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,7 @@ class Rule:
     for_: int = 0
     keep_firing_for: int = 0
     change: Change | None = None
+    anomaly: Anomaly | None = None
     severity: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     message: str | None = None
@@ -119,9 +123,11 @@ class Rule:
         status = str(record.get("status") or "unknown")
         reasons: list[str] = []
         severities: list[str] = []
+        causes: list[str] = []
         if status in self.on:
             reasons.append(f"status {status}")
             severities.append(_STATUS_SEVERITY.get(status, "info"))
+            causes.append("status")
         pct = None
         if self.change is not None:
             pct = change_pct(record, self.change.vs)
@@ -132,9 +138,18 @@ class Rule:
                 if self.change.rise_pct is not None and pct >= self.change.rise_pct:
                     reasons.append(f"rose {pct:.1f}% vs {self.change.vs}")
                     severities.append("warning")
+            if len(reasons) > len(causes):
+                causes.append("change")
+        if self.anomaly is not None:
+            outside = anomaly_side(record, self.anomaly.direction)
+            if outside is not None:
+                reasons.append(f"{outside} the expected range")
+                severities.append("warning")
+                causes.append("anomaly")
         if not reasons:
             return Condition(False, self.severity or "info", (), pct)
-        return Condition(True, self.severity or max_severity(*severities), tuple(reasons), pct)
+        return Condition(True, self.severity or max_severity(*severities), tuple(reasons), pct,
+                         tuple(causes))
 
 
 def change_pct(record: Mapping[str, Any], vs: str) -> float | None:
@@ -149,6 +164,20 @@ def change_pct(record: Mapping[str, Any], vs: str) -> float | None:
         return (float(value) - float(previous)) / abs(float(previous)) * 100.0
     given = record.get("change_pct" if vs == "previous" else "change_pct_year")
     return float(given) if _finite(given) else None
+
+
+def anomaly_side(record: Mapping[str, Any], direction: str = "both") -> str | None:
+    """``below``/``above`` when the record's value is outside its expected range on a side
+    ``direction`` watches, else None (also when the range or the value is unknown: a rule
+    without a baseline never guesses)."""
+    value, low, high = (record.get(k) for k in ("value", "expected_low", "expected_high"))
+    if not (_finite(value) and _finite(low) and _finite(high)):
+        return None
+    if value < low and direction in ("both", "below"):
+        return "below"
+    if value > high and direction in ("both", "above"):
+        return "above"
+    return None
 
 
 def _finite(value: Any) -> TypeGuard[float]:
@@ -180,7 +209,8 @@ def rule_for(definition: Any) -> Rule | None:
         on = tuple(str(s) for s in block["on"])
     else:
         on = DEFAULT_ON if has_thresholds else ()
-    if not on and change is None:
+    anomaly = anomaly_of(definition)
+    if not on and change is None and anomaly is None:
         return None
     severity = block.get("severity")
     if severity is not None and severity not in SEVERITIES:
@@ -192,6 +222,7 @@ def rule_for(definition: Any) -> Rule | None:
         for_=int(block.get("for", 0) or 0),
         keep_firing_for=int(block.get("keep_firing_for", 0) or 0),
         change=change,
+        anomaly=anomaly,
         severity=severity,
         labels={str(k): str(v) for k, v in (block.get("labels") or {}).items()},
         message=block.get("message"),

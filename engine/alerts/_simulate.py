@@ -33,7 +33,8 @@ def simulate(definition: Any, steps: Sequence[Mapping[str, Any]],
     """The notifications each step would produce, for declarative alert tests. Pure: in memory.
 
     A step is ``{period, value, status, previous}`` and optionally ``slice``, ``change_pct``,
-    ``previous_year``, ``change_pct_year`` and ``now``/``at`` (ISO date-time: the clock for
+    ``previous_year``, ``change_pct_year``, ``expected_low``/``expected_high`` (the expected
+    range an anomaly rule compares with) and ``now``/``at`` (ISO date-time: the clock for
     ``repeat_interval``; without it the clock stands still, so repeats only appear when steps
     say when they happen). ``status`` defaults to the KPI's thresholds applied to ``value``;
     ``period`` defaults to the step number. The result has one list per step: empty means
@@ -49,7 +50,8 @@ def simulate(definition: Any, steps: Sequence[Mapping[str, Any]],
         for i, step in enumerate(steps):
             clock = _step_time(step, clock)
             record = {k: step[k] for k in ("value", "status", "previous", "change_pct",
-                                           "previous_year", "change_pct_year", "reason")
+                                           "previous_year", "change_pct_year", "reason", "expected",
+                                           "expected_low", "expected_high")
                       if k in step}
             record["kpi"] = definition.id
             record["period"] = str(step["period"]) if step.get("period") is not None else f"step-{i + 1:04d}"
