@@ -11,6 +11,7 @@ before anything is expanded) are in ``_yaml_compose``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -63,6 +64,8 @@ class Document:
     positions: Mapping[KeyPath, Position] = field(default_factory=dict)
     key_positions: Mapping[KeyPath, Position] = field(default_factory=dict)
     problems: tuple[Diagnostic, ...] = ()  # errors kept with keep_going=True (see load_document)
+    # hex sha256 of the text loaded (what a verdict of ._verdicts is about); "" when unknown
+    sha256: str = field(default="", compare=False, repr=False)
 
     def position(self, path: Sequence[str | int]) -> Position:
         """Position of the value at ``path``, else of its nearest known ancestor, else (1, 1)."""
@@ -170,4 +173,5 @@ def _load(text: str, path: str, keep_going: bool = False) -> Document:
         MappingProxyType(builder.positions),
         MappingProxyType(builder.key_positions),
         tuple(builder.diagnostics),
+        hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
