@@ -23,7 +23,7 @@ from ._graph import find_cycles, topological_order
 from ._definition_build import build_definition, build_objective
 from ._model import Definition, Objective
 from ._objectives_check import check_targets
-from ._status import threshold_order_problem
+from ._threshold_order import threshold_order_problem
 from ._lifecycle_check import check_lifecycle
 from ._measure_check import check_measures
 from ._totals import input_of, is_total
