@@ -43,8 +43,7 @@ from ._project_sources import EMPTY as _EMPTY
 from ._project_sources import SourceConfig, factory_settings, source_configs
 from ._project_sources import freeze as _freeze
 from ._run import RunResult, run as run_kpis
-from ._schema import validate
-from ._settings import project_validator
+from ._settings import project_schema_problems
 from ._yamlio import Document, load_document
 from .errors import AlertConfigError, DefinitionError, Diagnostic, ProjectError, SourceError
 
@@ -351,7 +350,7 @@ def project_from_dict(data: Mapping[str, Any], *, root: str | os.PathLike[str] |
 def _build(document: Document, root: Path, path: Path | None, plugins: Plugins,
            environ: Mapping[str, str] | None) -> Project:
     data = document.data
-    diagnostics = validate(document, project_validator(plugins))
+    diagnostics = project_schema_problems(document, plugins)
     if not isinstance(data, dict):
         raise ProjectError(diagnostics or [document.diagnostic((), "schema", "expected a mapping")])
     diagnostics.extend(check_values(document, root, plugins, environ))

@@ -214,3 +214,63 @@ def test_the_cache_is_never_written_next_to_the_definitions(tmp_path, monkeypatc
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in folder.rglob("*")) == before
     assert (home / ".cache" / "kpiforge" / "schema-verdicts").is_file()
+
+
+# ------------------------------------------------------------------ the project file
+
+
+def project_calls(tmp_path: Path, text: str, calls: list[str], times: int = 2) -> list[str]:
+    from kpiforge import Project, ProjectError
+
+    path = tmp_path / "kpiforge.yaml"
+    path.write_text(text)
+    messages = []
+    for _ in range(times):
+        try:
+            Project.load(path)
+            messages.append("")
+        except ProjectError as exc:
+            messages.append(str(exc))
+    return messages
+
+
+def test_an_accepted_project_file_is_not_validated_again(tmp_path, cache, calls):
+    assert project_calls(tmp_path, "currency: EUR\n", calls) == ["", ""]
+    assert calls == ["kpiforge.yaml"]
+
+
+def test_an_invalid_project_file_always_goes_to_jsonschema(tmp_path, cache, calls):
+    first, second = project_calls(tmp_path, "currency: EUR\nsoruces: {}\n", calls)
+    assert "unknown field 'soruces'" in first and second == first
+    assert calls == ["kpiforge.yaml", "kpiforge.yaml"]
+
+
+def test_a_project_verdict_is_about_the_composed_schema(tmp_path, cache, calls):
+    """Another plugin set composes another project schema: its verdicts are its own."""
+    from kpiforge import Project
+    from kpiforge._plugins import load_plugins
+
+    import kpiforge
+
+    class Extra:
+        __name__ = "extra"
+
+        @kpiforge.hookimpl
+        def kpiforge_register_sink_types(self, register):
+            register("extra_sink", lambda *a, **k: None, settings_schema={
+                "type": "object", "properties": {"url": {"type": "string"}}})
+
+    path = tmp_path / "kpiforge.yaml"
+    path.write_text("currency: EUR\n")
+    Project.load(path)
+    Project.load(path, plugins=load_plugins(extra=(Extra(),)))
+    Project.load(path, plugins=load_plugins(extra=(Extra(),)))
+    assert calls == ["kpiforge.yaml", "kpiforge.yaml"]
+
+
+def test_a_project_from_a_dict_is_always_validated(tmp_path, cache, calls):
+    from kpiforge import Project
+
+    for _ in range(2):
+        Project.from_dict({"currency": "EUR"}, root=tmp_path)
+    assert len(calls) == 2
