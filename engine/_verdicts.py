@@ -25,6 +25,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import threading
 from pathlib import Path
 
 from . import __version__
@@ -87,6 +88,10 @@ class Verdicts:
     def open(cls) -> Verdicts:
         return cls(cache_dir())
 
+    @property
+    def enabled(self) -> bool:
+        return self._folder is not None
+
     def key(self, check: str, document: str) -> str | None:
         """The key of ``check`` on the document whose sha256 is ``document`` (hex, see
         ``Document.sha256``); None without a cache or without a digest."""
@@ -115,7 +120,8 @@ class Verdicts:
         known.update(self._new)
         keys = list(known)[-MAX_ENTRIES:]
         text = _HEADER + "".join(f"{k}\n" for k in keys)
-        tmp = self._folder / f".{_FILE}.{os.getpid()}.tmp"
+        # one temporary file per writer (process and thread), renamed over the cache at once
+        tmp = self._folder / f".{_FILE}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
             self._folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

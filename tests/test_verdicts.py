@@ -274,3 +274,21 @@ def test_a_project_from_a_dict_is_always_validated(tmp_path, cache, calls):
     for _ in range(2):
         Project.from_dict({"currency": "EUR"}, root=tmp_path)
     assert len(calls) == 2
+
+
+def test_concurrent_writers_leave_a_whole_cache(tmp_path, cache):
+    """Each writer renames its own temporary file over the cache: the last one wins whole."""
+    import os
+
+    folders = []
+    for name in ("a", "b"):
+        folders.append(definitions(tmp_path / name))
+    env = {**os.environ, _verdicts.CACHE_DIR_ENV: str(cache)}
+    procs = [subprocess.Popen([sys.executable, "-m", "kpiforge", "validate", str(f)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for f in folders * 2]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
+    keys = entries(cache)
+    assert 4 <= len(keys) <= 8 and all(len(k) == 64 for k in keys)
+    assert not [p for p in cache.iterdir() if p.name.endswith(".tmp")]
