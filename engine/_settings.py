@@ -17,6 +17,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._digest import sha256
 from ._schema_files import read_schema
 from ._verdicts import Verdicts
 
@@ -130,11 +131,9 @@ def project_schema_digest(plugins: "Plugins") -> str:
     project file is about (see ``._verdicts``); built once per plugin set."""
     cached = plugins.cache.get("project_schema_digest")
     if cached is None:
-        import hashlib
-
         # default=repr: a third-party schema holding something JSON cannot write still digests
         text = json.dumps(project_schema(plugins), sort_keys=True, default=repr)
-        cached = plugins.cache["project_schema_digest"] = hashlib.sha256(text.encode()).hexdigest()
+        cached = plugins.cache["project_schema_digest"] = sha256(text.encode()).hexdigest()
     return cached
 
 

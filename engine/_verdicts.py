@@ -22,13 +22,13 @@ turns it off.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import os
 import threading
 from pathlib import Path
 
 from . import __version__
+from ._digest import sha256
 from ._schema_files import _root, schema_names
 
 __all__ = ["CACHE_DIR_ENV", "FORMAT", "MAX_ENTRIES", "NO_CACHE_ENV", "Verdicts", "cache_dir"]
@@ -58,7 +58,7 @@ def cache_dir() -> Path | None:
 @functools.lru_cache(maxsize=1)
 def _context() -> bytes:
     """The digest of what every verdict depends on besides the document (see above)."""
-    digest = hashlib.sha256(f"{_HEADER}{__version__}\n".encode())
+    digest = sha256(f"{_HEADER}{__version__}\n".encode())
     root = _root()
     for name in schema_names():
         content = root.joinpath(name).read_bytes()
@@ -97,7 +97,7 @@ class Verdicts:
         ``Document.sha256``); None without a cache or without a digest."""
         if self._folder is None or not document:
             return None
-        return hashlib.sha256(_context() + f"\0{check}\0{document}".encode()).hexdigest()
+        return sha256(_context() + f"\0{check}\0{document}".encode()).hexdigest()
 
     def accepted(self, key: str | None) -> bool:
         """Whether jsonschema accepted this very check on these very bytes before."""

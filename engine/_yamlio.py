@@ -11,13 +11,13 @@ before anything is expanded) are in ``_yaml_compose``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
+from ._digest import sha256
 from ._files import FileRefused, FileTooLarge, read_user_file
 from ._yaml_compose import (
     _LOADER,
@@ -173,5 +173,5 @@ def _load(text: str, path: str, keep_going: bool = False) -> Document:
         MappingProxyType(builder.positions),
         MappingProxyType(builder.key_positions),
         tuple(builder.diagnostics),
-        hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        sha256(text.encode("utf-8")).hexdigest(),
     )
