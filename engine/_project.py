@@ -38,7 +38,7 @@ from ._measures import bind_sources
 from ._periods import week_start_index
 from ._plugins import Plugins, load_plugins
 from ._project_checks import check_alerting_settings, check_values
-from ._project_checks import definition_path as _definition_path  # plugins/alerting_cli.py reads it here
+from ._project_checks import definition_path as _definition_path  # plugins/_alerting_commands.py reads it here
 from ._project_sources import EMPTY as _EMPTY
 from ._project_sources import SourceConfig, factory_settings, source_configs
 from ._project_sources import freeze as _freeze
