@@ -293,13 +293,7 @@ class SliceCodes:
 @functools.cache
 def _status_by_code() -> np.ndarray:  # see _status.STATUSES
     import numpy as np
-
     return np.array(list(Status), dtype=object)
-
-
-def _is_ndarray(value: Any) -> bool:
-    numpy = sys.modules.get("numpy")  # no array exists before numpy is imported
-    return numpy is not None and isinstance(value, numpy.ndarray)
 
 
 _STATUS_TEXT = [str(s) for s in Status]
@@ -355,7 +349,8 @@ class Result:
 
     @property
     def is_array(self) -> bool:
-        return _is_ndarray(self.value)
+        numpy = sys.modules.get("numpy")  # no array exists before numpy is imported
+        return numpy is not None and isinstance(self.value, numpy.ndarray)
 
     def __len__(self) -> int:
         return len(self.value) if self.is_array else 1
@@ -376,7 +371,6 @@ class Result:
         fields = [_reason_fields(r) for r in codes.table]
         why = codes.reason.tolist() if codes.reason is not None else [0] * len(codes.status)
         import numpy as np
-
         values = np.asarray(self.value, dtype=np.float64).tolist()  # v - v: NaN for NaN, inf
         return [{"kpi": self.kpi, "index": i, "value": v if v - v == 0.0 else None,
                  "unit": self.unit, "status": _STATUS_TEXT[s], **fields[r]}
