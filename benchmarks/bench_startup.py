@@ -5,7 +5,10 @@ runs in its own fresh process, N times, and the median is kept; the floors are m
 same run with the same interpreter, so the ratios are meaningful on any machine:
 
 * ``kpiforge --help``, ``kpiforge --version`` and ``kpiforge validate`` (the bundled catalog,
-  run in an empty folder so no project is found);
+  run in an empty folder so no project is found). ``validate`` runs with the schema verdict
+  cache (docs/cli.md) warm, as after any earlier ``validate`` of the same files: the untimed
+  warm-up run fills it, in a cache folder of this run's own. ``validate (no cache)``
+  (``KPIFORGE_NO_CACHE=1``) is what a changed file costs: jsonschema checks every file;
 * floors: ``python -c pass`` (the interpreter alone) and ``python -c "import click"`` (the
   least a click command line can cost).
 
@@ -46,11 +49,17 @@ VALIDATE_TARGET_MS = 150.0
 CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def run_once(argv: list[str], cwd: str) -> tuple[float, float]:
+# commands run with these variables set on top of CHILD_ENV
+NO_CACHE = {"KPIFORGE_NO_CACHE": "1"}
+COMMAND_ENV: dict[str, dict[str, str]] = {"kpiforge validate (no cache)": NO_CACHE,
+                                          "before: kpiforge validate": NO_CACHE}
+
+
+def run_once(argv: list[str], cwd: str, env: dict[str, str] | None = None) -> tuple[float, float]:
     """(cpu seconds, wall seconds) of one fresh process running ARGV to completion."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=CHILD_ENV)
+                            env={**CHILD_ENV, **(env or {})})
     assert proc.stderr is not None
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -66,10 +75,10 @@ def measure(commands: dict[str, list[str]], repeats: int, cwd: str) -> dict[str,
     cpu: dict[str, list[float]] = {name: [] for name in commands}
     wall: dict[str, list[float]] = {name: [] for name in commands}
     for name, argv in commands.items():  # warm the OS file cache and bytecode once, untimed
-        run_once(argv, cwd)
+        run_once(argv, cwd, COMMAND_ENV.get(name))
     for _ in range(repeats):
         for name, argv in commands.items():
-            c, w = run_once(argv, cwd)
+            c, w = run_once(argv, cwd, COMMAND_ENV.get(name))
             cpu[name].append(c)
             wall[name].append(w)
     return {name: (statistics.median(cpu[name]), statistics.median(wall[name])) for name in commands}
@@ -99,11 +108,14 @@ def main(argv: list[str] | None = None) -> int:
         "kpiforge --help": kpiforge + ["--help"],
         "kpiforge --version": kpiforge + ["--version"],
         "kpiforge validate (catalog)": kpiforge + ["validate"],
+        "kpiforge validate (no cache)": kpiforge + ["validate"],
     }
     if args.before:
         commands["before: kpiforge --help"] = [args.before, "--help"]
         commands["before: kpiforge validate"] = [args.before, "validate"]
     with tempfile.TemporaryDirectory() as empty:  # no kpiforge.yaml here: the bundled catalog
+        # the verdict cache of this run's own, never the user's (the before side has none)
+        CHILD_ENV["KPIFORGE_CACHE_DIR"] = os.path.join(empty, ".cache")
         medians = measure(commands, repeats, empty)
 
     floor, click_floor = medians["python -c pass"][0], medians['python -c "import click"'][0]
@@ -133,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{ratio:.2f}x -> {'met' if ratio < 0.5 else 'missed'}")
         ratio = validate_ms / (medians["before: kpiforge validate"][0] * 1e3)
         print(f"info kpiforge validate vs before (both measured in this run): {ratio:.2f}x")
+        ratio = medians["kpiforge validate (no cache)"][0] / medians["before: kpiforge validate"][0]
+        print(f"info kpiforge validate (no cache) vs before (both measured in this run): "
+              f"{ratio:.2f}x")
     return 0
 
 

@@ -17,19 +17,20 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, cast
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Callable, Mapping, cast
 
 from ._formula_check import check_formula
 from .errors import FormulaError
+
+if TYPE_CHECKING:  # imported by evaluate: checking a definition's conditions needs no numpy
+    import numpy as np
 
 __all__ = ["Condition", "compile_condition"]
 
 _OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 _CMP = {ast.Eq: "=", ast.NotEq: "<>", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
-_NP_CMP = {ast.Eq: np.equal, ast.NotEq: np.not_equal, ast.Lt: np.less, ast.LtE: np.less_equal,
-           ast.Gt: np.greater, ast.GtE: np.greater_equal}
+_NP_CMP = {ast.Eq: "equal", ast.NotEq: "not_equal", ast.Lt: "less", ast.LtE: "less_equal",
+           ast.Gt: "greater", ast.GtE: "greater_equal"}  # numpy's ufuncs, by name
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,8 @@ class Condition:
     def evaluate(self, data: Mapping[str, Any]) -> np.ndarray:
         """Which rows the condition keeps, given ``data`` (column -> array): a bool array,
         False wherever SQL would give NULL."""
+        import numpy as np
+
         columns, values = dict(self.columns), dict(self.values)
         n = len(next(iter(data.values()))) if data else 1
 
@@ -142,7 +145,7 @@ class Condition:
                 for op, comparator in zip(node.ops, node.comparators):
                     right = number(comparator)
                     known = ~np.isnan(left) & ~np.isnan(right)
-                    results.append((_NP_CMP[type(op)](left, right) & known, known))
+                    results.append((getattr(np, _NP_CMP[type(op)])(left, right) & known, known))
                     left = right
                 if len(results) == 1:
                     return results[0]

@@ -23,13 +23,13 @@ from ._graph import find_cycles, topological_order
 from ._definition_build import build_definition, build_objective
 from ._model import Definition, Objective
 from ._objectives_check import check_targets
-from ._schema import compile_schema, load_schema, validate
-from ._status import threshold_order_problem
 from ._baselines import anomaly_problem
+from ._threshold_order import threshold_order_problem
 from ._lifecycle_check import check_lifecycle
 from ._measure_check import check_measures
 from ._totals import input_of, is_total
 from ._unit_check import check_units
+from ._verdicts import Verdicts
 from ._yamlio import Document, load_document
 from .errors import (MAX_DIAGNOSTICS_PER_FILE, DefinitionError, Diagnostic, FormulaError,
                      did_you_mean, limit_per_file, shorten)
@@ -74,11 +74,20 @@ def _dotted(path: tuple[str | int, ...]) -> str:
     return text
 
 
+def _validate(doc: Document, schema: Any, base_path: tuple[str | int, ...] = ()) -> list[Diagnostic]:
+    # imported here: with every file's verdict cached (._verdicts), jsonschema is not needed
+    from ._schema import validate
+
+    return validate(doc, schema, base_path=base_path)
+
+
 @functools.lru_cache(maxsize=None)
 def _kpi_validator(kind: str) -> Any:
     """The published schema re-rooted at one KPI, or at a `kpis:` file whose items are checked
     one by one, so errors name the field instead of a failed oneOf and one bad KPI of a list
     does not hide the others. Built once: a file may hold thousands of KPIs."""
+    from ._schema import compile_schema, load_schema
+
     full = _inline_refs(load_schema("kpi.schema.json"))
     base = {k: v for k, v in full.items() if k not in ("oneOf", "title", "description")}
     if kind == "single":
@@ -113,6 +122,7 @@ class _Loading:
     default_currency: str
     display: Any
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    verdicts: Verdicts = field(default_factory=Verdicts.open)
     raw: list[tuple[Document, tuple[str | int, ...], dict[str, Any], str | None]] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)  # display path -> the file
 
@@ -126,8 +136,17 @@ class _Loading:
         self.files[doc.path] = file
         found = len(doc.problems)
         data = doc.data
-        if isinstance(data, dict) and "kpis" in data:
-            problems = validate(doc, _kpi_validator("list"))
+        is_list = isinstance(data, dict) and "kpis" in data
+        key = None if found else self.verdicts.key("kpi-file", doc.sha256)
+        if self.verdicts.accepted(key):  # what jsonschema's "no error" below leads to
+            if is_list:
+                for i, item in enumerate(data["kpis"]):
+                    self.raw.append((doc, ("kpis", i), item, data.get("currency")))
+            else:
+                self.raw.append((doc, (), data, None))
+            return
+        if is_list:
+            problems = _validate(doc, _kpi_validator("list"))
             self.diagnostics.extend(problems)
             if problems:
                 return
@@ -143,13 +162,16 @@ class _Loading:
                         f"KPI{'s' if left != 1 else ''} of this file not checked", "note"))
                     break
                 found += self.check_kpi(doc, ("kpis", i), item, data.get("currency"))
-        else:
-            self.check_kpi(doc, (), data, None)
+            else:
+                if not found:
+                    self.verdicts.remember(key)
+        elif not self.check_kpi(doc, (), data, None):
+            self.verdicts.remember(key)
 
     def check_kpi(self, doc: Document, where: tuple[str | int, ...], data: Any,
                   file_currency: str | None) -> int:
         """Check one KPI's schema (and formula); the number of diagnostics it got."""
-        problems = validate(doc, _kpi_validator("single"), base_path=where)
+        problems = _validate(doc, _kpi_validator("single"), where)
         self.diagnostics.extend(problems)
         if not problems:
             self.raw.append((doc, where, data, file_currency))
@@ -264,6 +286,7 @@ def load_catalog(paths: Iterable[str | os.PathLike[str]] | None = None, *,
                                        "dependency cycle: " + " -> ".join(cycle)))
 
     objectives = _load_objectives(objective_files, definitions, built, state)
+    state.verdicts.save()
     catalog = Catalog(
         definitions=MappingProxyType(definitions),
         formulas=MappingProxyType(formulas),
@@ -298,10 +321,13 @@ def _load_objectives(files: list[Path], definitions: dict[str, Definition],
         except DefinitionError as exc:
             state.diagnostics.extend(exc.diagnostics)
             continue
-        problems = validate(doc, "objectives.schema.json")
-        state.diagnostics.extend(problems)
-        if problems:
-            continue
+        key = None if doc.problems else state.verdicts.key("objectives-file", doc.sha256)
+        if not state.verdicts.accepted(key):
+            problems = _validate(doc, "objectives.schema.json")
+            state.diagnostics.extend(problems)
+            if problems:
+                continue
+            state.verdicts.remember(key)
         for i, item in enumerate(doc.data["objectives"]):
             where: tuple[str | int, ...] = ("objectives", i)
             if item["id"] in objectives:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import sys
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from ._reasons import reason_objects
 from ._thresholds import ThresholdSource, Thresholds
+
+if TYPE_CHECKING:  # numpy is imported when a result is built from arrays: loading a
+    import numpy as np  # catalog (kpiforge validate) needs these classes, not numpy
 
 __all__ = [
     "AlertState",
@@ -287,7 +290,12 @@ class SliceCodes:
     table: tuple[Any, ...] = (None,)
 
 
-_STATUS_BY_CODE = np.array(list(Status), dtype=object)  # see _status.STATUSES
+@functools.cache
+def _status_by_code() -> np.ndarray:  # see _status.STATUSES
+    import numpy as np
+    return np.array(list(Status), dtype=object)
+
+
 _STATUS_TEXT = [str(s) for s in Status]
 
 
@@ -317,7 +325,7 @@ class Result:
     @property
     def status(self) -> Any:
         if self._status is None and self._codes is not None:
-            object.__setattr__(self, "_status", _STATUS_BY_CODE[self._codes.status])
+            object.__setattr__(self, "_status", _status_by_code()[self._codes.status])
         return self._status
 
     @property
@@ -325,6 +333,8 @@ class Result:
         codes = self._codes
         if self._reason is None and codes is not None:
             if codes.reason is None:
+                import numpy as np
+
                 reason = np.empty(len(codes.status), dtype=object)
             else:
                 reason = reason_objects(codes.table)[codes.reason]
@@ -339,7 +349,8 @@ class Result:
 
     @property
     def is_array(self) -> bool:
-        return isinstance(self.value, np.ndarray)
+        numpy = sys.modules.get("numpy")  # no array exists before numpy is imported
+        return numpy is not None and isinstance(self.value, numpy.ndarray)
 
     def __len__(self) -> int:
         return len(self.value) if self.is_array else 1
@@ -359,6 +370,7 @@ class Result:
         # from the codes: each code's texts made once, no object arrays (same records as above)
         fields = [_reason_fields(r) for r in codes.table]
         why = codes.reason.tolist() if codes.reason is not None else [0] * len(codes.status)
+        import numpy as np
         values = np.asarray(self.value, dtype=np.float64).tolist()  # v - v: NaN for NaN, inf
         return [{"kpi": self.kpi, "index": i, "value": v if v - v == 0.0 else None,
                  "unit": self.unit, "status": _STATUS_TEXT[s], **fields[r]}

@@ -40,7 +40,10 @@ def checked_type(plugin: str, kind: str, name: str, settings_schema: Any, secret
         problems = check_settings_schema(kind, settings_schema, metaschema=not builtin)
         if problems:
             raise PluginError(f"plugin {plugin!r}: {kind} {name!r}: {'; '.join(problems)}")
-        schema = MappingProxyType(copy.deepcopy(dict(settings_schema)))
+        # a copy, so that a plugin changing its dict later changes nothing here; a built-in's
+        # schemas are constants of kpiforge's own, and copying them was most of loading plugins
+        schema = MappingProxyType(dict(settings_schema) if builtin
+                                  else copy.deepcopy(dict(settings_schema)))
     caps = frozenset([capabilities] if isinstance(capabilities, str) else capabilities)
     unknown = sorted(str(c) for c in caps if c not in known_capabilities)
     if unknown:

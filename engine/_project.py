@@ -38,13 +38,12 @@ from ._measures import bind_sources
 from ._periods import week_start_index
 from ._plugins import Plugins, load_plugins
 from ._project_checks import check_alerting_settings, check_values
-from ._project_checks import definition_path as _definition_path  # plugins/alerting_cli.py reads it here
+from ._project_checks import definition_path as _definition_path  # plugins/_alerting_commands.py reads it here
 from ._project_sources import EMPTY as _EMPTY
 from ._project_sources import SourceConfig, factory_settings, source_configs
 from ._project_sources import freeze as _freeze
 from ._run import RunResult, run as run_kpis
-from ._schema import validate
-from ._settings import project_validator
+from ._settings import project_schema_problems
 from ._yamlio import Document, load_document
 from .errors import AlertConfigError, DefinitionError, Diagnostic, ProjectError, SourceError
 
@@ -351,7 +350,7 @@ def project_from_dict(data: Mapping[str, Any], *, root: str | os.PathLike[str] |
 def _build(document: Document, root: Path, path: Path | None, plugins: Plugins,
            environ: Mapping[str, str] | None) -> Project:
     data = document.data
-    diagnostics = validate(document, project_validator(plugins))
+    diagnostics = project_schema_problems(document, plugins)
     if not isinstance(data, dict):
         raise ProjectError(diagnostics or [document.diagnostic((), "schema", "expected a mapping")])
     diagnostics.extend(check_values(document, root, plugins, environ))

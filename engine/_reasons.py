@@ -9,9 +9,10 @@ a reason's ``code`` and ``subject``, never its text: the text is for people and 
 from __future__ import annotations
 
 import ast
-from typing import Any, Mapping, Sequence, cast
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, cast
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from .errors import ArgumentError
 
@@ -86,6 +87,8 @@ def depends_on(dep: str, upstream: str) -> Reason:
 def reason_objects(table: Sequence[Any]) -> np.ndarray:
     """A table of reasons (None at code 0) as an object array, to index with reason codes.
     Filled item by item: ``np.array``/``np.full`` may turn a Reason into a plain str."""
+    import numpy as np  # here: compiling a formula needs this module, not numpy
+
     out = np.empty(len(table), dtype=object)
     for i, reason in enumerate(table):
         out[i] = reason

@@ -17,14 +17,19 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._digest import sha256
 from ._schema_files import read_schema
+from ._verdicts import Verdicts
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
 
     from ._plugins import Plugins, Registration
+    from ._yamlio import Document
+    from .errors import Diagnostic
 
-__all__ = ["SCHEMA", "check_settings_schema", "core_keys", "project_schema", "project_validator"]
+__all__ = ["SCHEMA", "check_settings_schema", "core_keys", "project_schema", "project_schema_digest",
+           "project_schema_problems", "project_validator"]
 
 SCHEMA = "project.schema.json"
 _DEF = {"source": "source", "sink": "sink"}
@@ -108,9 +113,7 @@ def _branch(kind: str, reg: "Registration") -> dict[str, Any]:
 
 def project_schema(plugins: "Plugins") -> dict[str, Any]:
     """``project.schema.json`` with the settings of every registered source and sink type."""
-    from ._schema import load_schema
-
-    schema = load_schema(SCHEMA)
+    schema = copy.deepcopy(dict(read_schema(SCHEMA)))  # load_schema's copy, without jsonschema
     for kind, types in (("source", plugins.source_types), ("sink", plugins.sink_types)):
         target = schema["$defs"][_DEF[kind]]
         branches = [_branch(kind, reg) for reg in types.values()]
@@ -123,6 +126,17 @@ def project_schema(plugins: "Plugins") -> dict[str, Any]:
     return schema
 
 
+def project_schema_digest(plugins: "Plugins") -> str:
+    """The sha256 of :func:`project_schema` (canonical JSON), what a cached verdict on a
+    project file is about (see ``._verdicts``); built once per plugin set."""
+    cached = plugins.cache.get("project_schema_digest")
+    if cached is None:
+        # default=repr: a third-party schema holding something JSON cannot write still digests
+        text = json.dumps(project_schema(plugins), sort_keys=True, default=repr)
+        cached = plugins.cache["project_schema_digest"] = sha256(text.encode()).hexdigest()
+    return cached
+
+
 def project_validator(plugins: "Plugins") -> Draft202012Validator:
     """The compiled :func:`project_schema` of ``plugins``, built once per plugin set."""
     from ._schema import compile_schema
@@ -131,3 +145,21 @@ def project_validator(plugins: "Plugins") -> Draft202012Validator:
     if cached is None:
         cached = plugins.cache["project_validator"] = compile_schema(project_schema(plugins))
     return cached
+
+
+def project_schema_problems(document: "Document", plugins: "Plugins") -> list["Diagnostic"]:
+    """jsonschema's errors in the project file; none, without asking it, when it accepted these
+    very bytes against this very composed schema before (``._verdicts``)."""
+    verdicts = Verdicts.open()
+    key = None
+    if verdicts.enabled and document.sha256 and not document.problems:  # a file, not a dict
+        key = verdicts.key(f"project {project_schema_digest(plugins)}", document.sha256)
+    if verdicts.accepted(key):
+        return []
+    from ._schema import validate
+
+    problems = validate(document, project_validator(plugins))
+    if not problems:
+        verdicts.remember(key)
+        verdicts.save()
+    return problems

@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-import click
-
 if TYPE_CHECKING:  # imported when text is drawn: --help does not need rich
     from rich.text import Text
 
@@ -40,4 +38,6 @@ def text(value: Any, style: str = "") -> Text:
 
 def echo(message: Any = "", *, err: bool = False, nl: bool = True) -> None:
     """``click.echo`` of a message that may hold data or user text."""
+    import click  # here: the sinks clean text with this module, and a library run needs no click
+
     click.echo(clean(message), err=err, nl=nl)

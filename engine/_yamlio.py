@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
+from ._digest import sha256
 from ._files import FileRefused, FileTooLarge, read_user_file
 from ._yaml_compose import (
     _LOADER,
@@ -63,6 +64,8 @@ class Document:
     positions: Mapping[KeyPath, Position] = field(default_factory=dict)
     key_positions: Mapping[KeyPath, Position] = field(default_factory=dict)
     problems: tuple[Diagnostic, ...] = ()  # errors kept with keep_going=True (see load_document)
+    # hex sha256 of the text loaded (what a verdict of ._verdicts is about); "" when unknown
+    sha256: str = field(default="", compare=False, repr=False)
 
     def position(self, path: Sequence[str | int]) -> Position:
         """Position of the value at ``path``, else of its nearest known ancestor, else (1, 1)."""
@@ -170,4 +173,5 @@ def _load(text: str, path: str, keep_going: bool = False) -> Document:
         MappingProxyType(builder.positions),
         MappingProxyType(builder.key_positions),
         tuple(builder.diagnostics),
+        sha256(text.encode("utf-8")).hexdigest(),
     )

@@ -6,6 +6,7 @@ failed check", 2 a usage error (click's convention).
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import sys
@@ -61,11 +62,22 @@ def _new_group() -> click.Group:
     callback = click.option(
         "--plugins-dir", type=click.Path(file_okay=False), envvar=PLUGINS_DIR_ENV,
         help="Also load plugins from the .py files in this folder.")(callback)
-    group = click.group(name="kpiforge",
+    group = click.group(name="kpiforge", cls=_BuiltinsGroup,
                         context_settings={"help_option_names": ["-h", "--help"]})(callback)
-    for name, command in _builtin_commands().items():
-        group.add_command(command, name)
     return group
+
+
+class _BuiltinsGroup(click.Group):
+    """A group whose built-in commands are imported when one is asked for: a command imports
+    its own module only (``--help``, which lists them all, imports them all)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *_BUILTINS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _BUILTINS:
+            self.add_command(_builtin(cmd_name), cmd_name)
+        return self.commands.get(cmd_name)
 
 
 @click.command(name="list")
@@ -264,7 +276,7 @@ def build_cli(plugins: Plugins) -> click.Group:
     """A fresh group with the built-in commands, then every plugin's; a name clash names the
     plugin instead of overwriting."""
     cli = _new_group()
-    existing = set(cli.commands)
+    existing = set(cli.commands) | set(_BUILTINS)
     for impl in plugins.manager.hook.kpiforge_register_commands.get_hookimpls():
         name = impl.plugin_name
         probe = click.Group()
@@ -315,25 +327,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         fail(str(exc))
 
 
-def _builtin_commands() -> dict[str, click.Command]:
-    from ._cli_ab import ab_command
-    from ._cli_annotate import annotate_command
-    from ._cli_catalog import catalog_command
-    from ._cli_diff import diff_command
-    from ._cli_history import history_command
-    from ._cli_init import init_command
-    from ._cli_metricflow import export_group, import_group
-    from ._cli_plugins import packs_command, plugins_command
-    from ._cli_report import report_command
-    from ._cli_run import run_command
-    from ._cli_serve import serve_command
-    from ._cli_sql import sql_command
-    from ._cli_test import test_command
-    from ._cli_validate import validate
+# command name -> (module, attribute); None: this module. Each module is imported when its
+# command is first asked for (see _BuiltinsGroup)
+_BUILTINS: dict[str, tuple[str | None, str]] = {
+    "validate": ("_cli_validate", "validate"), "list": (None, "list_"), "show": (None, "show"),
+    "eval": (None, "eval_"), "plugins": ("_cli_plugins", "plugins_command"),
+    "packs": ("_cli_plugins", "packs_command"), "catalog": ("_cli_catalog", "catalog_command"),
+    "init": ("_cli_init", "init_command"), "run": ("_cli_run", "run_command"),
+    "test": ("_cli_test", "test_command"), "history": ("_cli_history", "history_command"),
+    "report": ("_cli_report", "report_command"), "diff": ("_cli_diff", "diff_command"),
+    "import": ("_cli_metricflow", "import_group"), "export": ("_cli_metricflow", "export_group"),
+    "sql": ("_cli_sql", "sql_command"), "serve": ("_cli_serve", "serve_command"),
+    "ab": ("_cli_ab", "ab_command"), "annotate": ("_cli_annotate", "annotate_command")}
 
-    return {"validate": validate, "list": list_, "show": show, "eval": eval_,
-            "plugins": plugins_command, "packs": packs_command, "catalog": catalog_command,
-            "init": init_command, "run": run_command, "test": test_command,
-            "history": history_command, "report": report_command, "diff": diff_command,
-            "import": import_group, "export": export_group, "sql": sql_command,
-            "serve": serve_command, "ab": ab_command, "annotate": annotate_command}
+
+def _builtin(name: str) -> click.Command:
+    module, attribute = _BUILTINS[name]
+    command = getattr(importlib.import_module(f"{__package__}.{module}") if module
+                      else sys.modules[__name__], attribute)
+    assert isinstance(command, click.Command), name
+    return command
+
+
+def _builtin_commands() -> dict[str, click.Command]:
+    """Every built-in command by name, imported now."""
+    return {name: _builtin(name) for name in _BUILTINS}

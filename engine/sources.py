@@ -32,18 +32,18 @@ from __future__ import annotations
 import functools
 import importlib
 import math
+import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
-
-import numpy as np
 
 from ._conditions import Condition
 from ._periods import GRAINS, period_of, utc_offset_changes, zone
 from .errors import SourceError
 
 if TYPE_CHECKING:  # what the lazy names below are, for type checkers
+    import numpy as np  # imported where a column is converted
     from .plugins.sources._checks import check_columns, is_text_type, translate
     from .plugins.sources._dialects import (
         Dialect,
@@ -233,7 +233,8 @@ def _as_date(value: Any) -> date:
         return value.date()
     if isinstance(value, date):
         return value
-    if isinstance(value, np.datetime64):
+    numpy = sys.modules.get("numpy")  # a numpy value exists only once numpy is imported
+    if numpy is not None and isinstance(value, numpy.datetime64):
         return value.astype("datetime64[D]").item()
     if isinstance(value, str):
         return date.fromisoformat(value[:10])
@@ -243,6 +244,8 @@ def _as_date(value: Any) -> date:
 def period_labels(values: Iterable[Any], grain: str, week_start: int = 0) -> np.ndarray:
     """Labels of the periods that start on (or hold) each value; few distinct values, so the
     label of each distinct value is computed once."""
+    import numpy as np  # here: registering the source plugins must not import numpy
+
     if np.ma.isMaskedArray(values) and np.ma.getmaskarray(values).any():
         raise SourceError("a period start is NULL")
     array = np.asarray(values if isinstance(values, np.ndarray) else list(values))
@@ -258,6 +261,8 @@ def period_labels(values: Iterable[Any], grain: str, week_start: int = 0) -> np.
 
 def text_column(values: Iterable[Any]) -> np.ndarray:
     """A dimension column: an object array of text, ``None`` for NULL, NaN or a masked value."""
+    import numpy as np
+
     if np.ma.isMaskedArray(values):
         mask = np.ma.getmaskarray(values)
         data = np.asarray(np.ma.getdata(values), dtype=object)
@@ -279,6 +284,8 @@ def _text(value: Any) -> str | None:
 
 def float_column(values: Iterable[Any]) -> np.ndarray:
     """An input column: float64, NaN for NULL (``None`` or a masked value)."""
+    import numpy as np
+
     if np.ma.isMaskedArray(values):
         return np.ma.filled(values.astype(np.float64), np.nan)
     if isinstance(values, np.ndarray) and values.dtype != object:

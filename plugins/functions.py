@@ -17,13 +17,16 @@ the result is null with a reason (:class:`kpiforge.errors.ArgumentError`).
 from __future__ import annotations
 
 import math
+import sys
 from functools import reduce
-from typing import Any
-
-import numpy as np
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from kpiforge.errors import ArgumentError
 from kpiforge.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "abs_",
@@ -40,14 +43,26 @@ __all__ = [
     "where",
 ]
 
-_ndarray = np.ndarray
-_np_log, _np_exp = np.log, np.exp
 _NAN = float("nan")
+
+
+# numpy is imported on the first call that needs it, not with the plugin: registering these
+# functions is part of `kpiforge validate`, which computes nothing. No array can exist before
+# numpy is imported, so a float (the hot path) is told from an array without numpy.
+def _np() -> ModuleType:
+    import numpy  # a dictionary look-up once imported
+
+    return numpy
+
+
+def _is_array(x: Any) -> bool:
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and type(x) is numpy.ndarray
 
 
 def _has_array(args: tuple[Any, ...]) -> bool:
     for a in args:
-        if type(a) is _ndarray:
+        if type(a) is not float and _is_array(a):
             return True
     return False
 
@@ -59,7 +74,7 @@ def _floats(args: tuple[Any, ...]) -> list[float]:
 def min_(*args: Any) -> Any:
     """Smallest argument, slice by slice; a missing or failed argument makes it null."""
     if _has_array(args):
-        return reduce(np.minimum, args)
+        return reduce(_np().minimum, args)
     values = _floats(args)
     for v in values:
         if v != v:
@@ -70,7 +85,7 @@ def min_(*args: Any) -> Any:
 def max_(*args: Any) -> Any:
     """Largest argument, slice by slice; a missing or failed argument makes it null."""
     if _has_array(args):
-        return reduce(np.maximum, args)
+        return reduce(_np().maximum, args)
     values = _floats(args)
     for v in values:
         if v != v:
@@ -82,8 +97,8 @@ def abs_(x: Any) -> Any:
     """Absolute value."""
     if type(x) is float:
         return abs(x)
-    if type(x) is _ndarray:
-        return np.abs(x)
+    if _is_array(x):
+        return _np().abs(x)
     return abs(float(x))
 
 
@@ -104,10 +119,11 @@ def round_(x: Any, ndigits: Any = 0.0) -> Any:
     """Round half to even to ``ndigits`` decimals, a whole number from -15 to 15 (negative
     rounds to tens, hundreds...); other digits give null with a reason. Columns and single
     values are rounded by the same steps, so they agree to the last bit."""
-    if type(ndigits) is _ndarray:
-        return _round_columns(np.asarray(x, dtype=np.float64), ndigits)
+    if type(ndigits) is not float and _is_array(ndigits):
+        return _round_columns(_np().asarray(x, dtype=float), ndigits)
     d = _round_digits(ndigits)
-    if type(x) is _ndarray:
+    if type(x) is not float and _is_array(x):
+        np = _np()
         f = _POW10[abs(d)]
         r = np.rint(x * f) / f if d >= 0 else np.rint(x / f) * f
         # numpy's fmax/fmin skip NaN: two cheap reductions in the common case instead of a
@@ -130,6 +146,7 @@ def round_(x: Any, ndigits: Any = 0.0) -> Any:
 def _round_columns(x: np.ndarray, ndigits: np.ndarray) -> np.ndarray:
     # digits that vary by slice; a slice with bad digits is NaN, explained per slice by the
     # engine (the scalar call raises the reason)
+    np = _np()
     d = np.asarray(ndigits, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         ok = (np.abs(d) <= ROUND_DIGITS) & (d == np.rint(d))
@@ -146,8 +163,8 @@ def sqrt(x: Any) -> Any:
     """Square root; negative input is a math domain error."""
     if type(x) is float:
         return math.sqrt(x)
-    if type(x) is _ndarray:
-        return np.sqrt(x)
+    if _is_array(x):
+        return _np().sqrt(x)
     return math.sqrt(float(x))
 
 
@@ -156,30 +173,33 @@ def log(x: Any, base: Any = None) -> Any:
     # math raises for the domain errors the engine names; the value itself comes from numpy on
     # both paths, because numpy's SIMD log and exp may differ from libm's by one ulp and
     # scalar and array evaluation must agree to the last bit
+    np = _np()
     if base is None:
-        if type(x) is _ndarray:
+        if _is_array(x):
             return np.log(x)
         math.log(float(x))
-        return float(_np_log(float(x)))
-    if type(x) is _ndarray or type(base) is _ndarray:
+        return float(np.log(float(x)))
+    if _is_array(x) or _is_array(base):
         lb = np.log(base)
         # a base of 0 has log -inf, and x / -inf would read as 0: a domain error, as for math
         return np.log(x) / np.where(lb == -np.inf, np.nan, lb)
     math.log(float(x), float(base))
-    return float(_np_log(float(x)) / _np_log(float(base)))
+    return float(np.log(float(x)) / np.log(float(base)))
 
 
 def exp(x: Any) -> Any:
     """e ** x; overflow is reported as a non-finite result."""
-    if type(x) is _ndarray:
+    np = _np()
+    if _is_array(x):
         return np.exp(x)
     math.exp(float(x))  # OverflowError, as the engine reports it; the value as numpy's (see log)
-    return float(_np_exp(float(x)))
+    return float(np.exp(float(x)))
 
 
 def clip(x: Any, lo: Any, hi: Any) -> Any:
     """``x`` limited to ``[lo, hi]`` (``hi`` wins if ``lo > hi``); NaN in any argument gives NaN."""
     if _has_array((x, lo, hi)):
+        np = _np()
         return np.minimum(np.maximum(x, lo), hi)
     x, lo, hi = _floats((x, lo, hi))
     if x != x or lo != lo or hi != hi:
@@ -195,6 +215,7 @@ def safe_div(a: Any, b: Any, default: Any = 0.0) -> Any:
     """``a / b``, or ``default`` where ``b == 0``, ``a`` or ``b`` is not a finite number (a
     missing input, a failed computation) or the quotient is not finite."""
     if _has_array((a, b, default)):
+        np = _np()
         with np.errstate(all="ignore"):
             q = np.divide(a, b)
             ok = np.isfinite(q) & (np.asarray(b) != 0) & np.isfinite(a) & np.isfinite(b)
@@ -215,7 +236,7 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     """``a`` where ``cond`` is non-zero, else ``b``, exactly like ``a if cond else b``: the branch
     not chosen never makes the result null (``where(n > 0, x / n, 0)`` is 0 for n = 0)."""
     if _has_array((cond, a, b)):
-        return np.where(cond, a, b)
+        return _np().where(cond, a, b)
     return float(a) if cond else float(b)
 
 
@@ -223,6 +244,7 @@ def coalesce(*args: Any) -> Any:
     """The first argument that is a finite number, slice by slice: a missing input or a failed
     computation (``sqrt(-1)``, ``1 / 0``) is skipped; null if no argument is."""
     if _has_array(args):
+        np = _np()
         arrays = np.broadcast_arrays(*[np.asarray(a, dtype=np.float64) for a in args])
         out = arrays[0].copy()
         for nxt in arrays[1:]:

@@ -59,7 +59,8 @@ def _imports(path: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "engine").glob("_cli*.py"))
-                         + [ROOT / "plugins" / "alerting_cli.py"], ids=lambda p: p.name)
+                         + [ROOT / "plugins" / "alerting_cli.py"]
+                         + sorted((ROOT / "plugins").glob("_alerting_*.py")), ids=lambda p: p.name)
 def test_command_modules_do_not_import_cli_py(path):
     assert not _imports(path) & {".cli", "kpiforge.cli", "engine.cli"}
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
-
 from kpiforge.errors import SourceError, did_you_mean
 from kpiforge.sources import SourceFrame, SourceRequest, float_column, require_setting, source_inputs
 
@@ -243,6 +241,8 @@ class SqlSource:
                                       time_kind=self.dialect.time_kind(time_type))
 
         columns = self._run(bare, build)
+        import numpy as np  # here: registering the source plugins must not import numpy
+
         values = columns["__latest"]
         value = values[0] if len(values) else None
         if np.ma.isMaskedArray(values) and np.ma.getmaskarray(values)[0]:
@@ -263,6 +263,8 @@ class SqlSource:
 def _drop_missing_times(columns: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Rows of groups without a period (their time was missing) removed, and how many rows
     of data they held (``__n``)."""
+    import numpy as np
+
     periods = columns["__p"]
     if np.ma.isMaskedArray(periods):
         missing = np.ma.getmaskarray(periods)
