@@ -17,6 +17,8 @@ from ._serve_api import (GRAINS, ApiError, annotations_view, history_view, kpi_v
 
 __all__ = ["create_app", "load_serve_libraries"]
 
+_BAND = ("expected", "expected_low", "expected_high")  # a trend point's expected range
+
 LANGS = ("en", "fr")
 
 
@@ -145,7 +147,9 @@ def create_app(project: Any) -> Any:
         grain = query.get("grain") or None
         trend = run_view(project, {"grain": grain or "", "last": query.get("last", "13"),
                                    "kpis": kpi})
-        points = [{"period": r["period"], "value": r["value"], "status": r["status"]}
+        # with an anomaly rule the run's records carry the expected range: the chart's band
+        points = [{"period": r["period"], "value": r["value"], "status": r["status"],
+                   **{k: r[k] for k in _BAND if k in r}}
                   for r in trend["results"] if not r["slice"]]
         by = query.get("by") or ""
         breakdown = run_view(project, {"grain": grain or "", "period": query.get("period", ""),

@@ -549,3 +549,19 @@ def test_the_expected_range_is_the_same_with_comparisons_asked(project, result, 
     plain = [{k: r[k] for k in keys} for r in result.to_records() if r["kpi"] == "orders"]
     assert len(plain) == 35
     assert [{k: r[k] for k in keys} for r in compared.to_records() if r["kpi"] == "orders"] == plain
+
+
+def test_the_dashboard_draws_the_expected_band_on_the_kpi_page(project):
+    """``kpiforge serve`` draws the report's trend chart: with the run's expected range."""
+    pytest.importorskip("starlette")
+    pytest.importorskip("altair")
+    pytest.importorskip("vl_convert")
+    import httpx
+
+    from tests.serve_server import running
+
+    with running(project) as base:
+        page = httpx.get(f"{base}/kpi/orders", params={"grain": "day"}, timeout=60).text
+        plain = httpx.get(f"{base}/kpi/orders_fixed", params={"grain": "day"}, timeout=60).text
+    assert page.count('fill="#5c6bc0"') == 1
+    assert 'fill="#5c6bc0"' not in plain
