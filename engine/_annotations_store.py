@@ -29,7 +29,7 @@ from datetime import date, datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping, Sequence
 
-from ._history import History, has_table, history_errors, open_history
+from ._history import History, has_table, history_errors, open_history, write_transaction
 from ._periods import GRAINS, Period, finer, parse_period, period_of
 from .errors import AnnotationError, PeriodError, StateError, UnknownKpiError, did_you_mean
 
@@ -184,8 +184,7 @@ def add_annotations(path: str, kpis: Sequence[str], period: Period, slice_: Mapp
     made = []
     try:
         with history_errors(path):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with write_transaction(conn):
                 for kpi in kpis:
                     cursor = conn.execute(
                         "INSERT INTO annotations (kpi, grain, period, first_day, last_day, slice, "
@@ -195,10 +194,6 @@ def add_annotations(path: str, kpis: Sequence[str], period: Period, slice_: Mapp
                     made.append(Annotation(int(cursor.lastrowid or 0), kpi, period.grain,
                                            period.label, period.start, last,
                                            MappingProxyType(dict(slice_)), text, author, stamp))
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
     finally:
         conn.close()
     return tuple(made)
@@ -250,15 +245,10 @@ def delete_annotation(path: str, annotation_id: int) -> Annotation:
         try:
             with history_errors(path):
                 if has_table(conn, "annotations"):
-                    conn.execute("BEGIN IMMEDIATE")
-                    found = conn.execute(f"SELECT {_COLUMNS} FROM annotations WHERE id = ?",
-                                         (annotation_id,)).fetchall()
-                    conn.execute("DELETE FROM annotations WHERE id = ?", (annotation_id,))
-                    conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+                    with write_transaction(conn):
+                        found = conn.execute(f"SELECT {_COLUMNS} FROM annotations WHERE id = ?",
+                                             (annotation_id,)).fetchall()
+                        conn.execute("DELETE FROM annotations WHERE id = ?", (annotation_id,))
         finally:
             conn.close()
     if not found:

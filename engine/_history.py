@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # the annotations store reads this file: no import back at ru
 
 __all__ = ["APPLICATION_ID", "HISTORY_FILE", "History", "HistoryRecord", "definition_hash",
            "has_table", "history_errors", "history_path", "open_history", "read_history",
-           "record_history"]
+           "record_history", "write_transaction"]
 
 # "KPFH": distinct from the alert state's "KPFG"
 APPLICATION_ID = 0x4B504648
@@ -186,6 +186,19 @@ def history_errors(path: str) -> Iterator[None]:
                          "kpiforge has not changed it") from exc
 
 
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` (the write lock first, so two writers never deadlock on upgrading a
+    read lock) ... ``COMMIT``; rolled back on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def open_history(path: str, *, create: bool) -> sqlite3.Connection | None:
     """A connection to the history at ``path``; None when it does not exist and not ``create``.
 
@@ -267,16 +280,11 @@ def _prefer_wal(conn: sqlite3.Connection) -> None:
 
 def _migrate(conn: sqlite3.Connection) -> None:
     """Bring an older file to :data:`_VERSION`, once even when two processes open it at once."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(conn):
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         for step in range(version + 1, _VERSION + 1):
             _execute(conn, _MIGRATIONS[step])
         conn.execute(f"PRAGMA user_version={_VERSION}")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def _execute(conn: sqlite3.Connection, script: str) -> None:
@@ -323,16 +331,11 @@ def record_history(path: str, engine: Any, result: Any, *, now: float | None = N
     assert conn is not None
     try:
         with history_errors(path):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with write_transaction(conn):
                 conn.executemany("DELETE FROM history WHERE kpi = ? AND period = ? AND dims = ?",
                                  sorted(groups))
                 conn.executemany("INSERT OR REPLACE INTO history VALUES "
                                  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
     finally:
         conn.close()
     return len(rows)
