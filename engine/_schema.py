@@ -26,7 +26,7 @@ from referencing.exceptions import NoSuchResource, Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from ._schema_explain import Explainer
-from ._schema_files import SCHEMA_PACKAGE, _read_schema, read_schema, schema_names
+from ._schema_files import _read_schema, read_schema, schema_names
 from ._schema_messages import shorten
 from ._yamlio import Document, field_name
 from .errors import Diagnostic

@@ -184,8 +184,6 @@ class Dialect:
 
     def time_missing(self, raw: exp.Expr) -> exp.Expr:
         """A row condition: the time ``raw`` gives no instant (the row fits no period)."""
-        from sqlglot import exp
-
         return is_null(raw.copy())
 
     def ordered(self, node: exp.Expr, desc: bool | None = None) -> exp.Ordered:
@@ -207,8 +205,6 @@ class Dialect:
 
 def _between(column: exp.Expr, low: exp.Expr, high: exp.Expr) -> exp.Expr:
     """``(column >= low AND column < high)``: a half-open range on the bare column."""
-    from sqlglot import exp
-
     return paren(and_(compare(column, ">=", low), compare(column.copy(), "<", high)))
 
 

@@ -83,8 +83,6 @@ def _filter_tree(filters: Mapping[str, Any], params: Params) -> list[exp.Expr]:
 
 def _flag_tree(filters: Mapping[str, Any], condition: Condition | None, params: Params) -> exp.Expr:
     """A project's ``filter`` and a definition's row condition, both true."""
-    from sqlglot import exp
-
     parts = _filter_tree(filters, params)
     if condition is not None:
         parts.append(condition_tree(condition, params))
@@ -166,8 +164,6 @@ def _time_filter(raw: exp.Expr, request: SourceRequest, dialect: Dialect,
                  params: Params, time_kind: str = "") -> tuple[exp.Expr | None, bool]:
     """The WHERE on the raw time value for ``request.ranges`` (None: all time) and whether it
     is exact (see :func:`day_start`)."""
-    from sqlglot import exp
-
     if not request.ranges:
         return None, True
     typed = [dialect.typed_range(raw.copy(), time_kind, start, end, params)

@@ -85,8 +85,6 @@ class SqliteDialect(Dialect):
         # The same three kinds of value as local_time(), each compared without the offset CASE:
         # epoch numbers with epoch bounds, aware text (datetime() gives UTC) with UTC bounds,
         # naive text, already local, with the local midnights.
-        from sqlglot import exp
-
         c = column
 
         def text(value: datetime) -> exp.Expr:
