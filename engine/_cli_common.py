@@ -50,6 +50,20 @@ class _LazyConsole:
         return getattr(self.console, name)
 
     @property
+    def is_terminal(self) -> bool:
+        """rich's answer, without making the console for a stream that is no terminal (piped
+        output is what scripts and benchmarks see): rich says True there only when
+        TTY_COMPATIBLE or FORCE_COLOR tells it to."""
+        if self._console is None and not ({"TTY_COMPATIBLE", "FORCE_COLOR"} & os.environ.keys()):
+            stream = sys.stderr if self._options.get("stderr") else sys.stdout
+            try:
+                if not stream.isatty():
+                    return False
+            except (AttributeError, ValueError):  # no stream, or a closed one: no terminal
+                return False
+        return bool(self.console.is_terminal)
+
+    @property
     def console(self) -> Console:
         """The console itself, for what takes one (a progress bar enters it as a context)."""
         console = self._console

@@ -84,8 +84,6 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
     warning); 2 a usage error; 3 computed, but some notification is left undelivered in the
     outbox (kpiforge alerts retry); 4 --fail-on matched. The smallest that applies wins.
     """
-    from rich.text import Text
-
     if sum(x is not None for x in (period, start if start is not None else end, last)) > 1:
         fail("use one of --period, --from/--to and --last", 2)
     project = load_project_or_fail(project_file, context.plugins)
@@ -104,6 +102,8 @@ def run_command(context: Any, project_file: str, grain: str | None, period: str 
         fail_with_debug(exc, context)
     records = result.to_records()
     for warning in result.warnings:
+        from rich.text import Text  # only for a warning: JSON and CSV output need no rich
+
         label = ("error:", "bold red") if strict else ("warning:", "yellow")
         stderr.print(Text.assemble(label, " ", text(warning)), highlight=False)
     if not records and fmt == "table":

@@ -265,7 +265,7 @@ class Project:
     @property
     def history_path(self) -> str:
         from ._history import history_path
-        from .alerts import resolve_state_path
+        from ._state_path import resolve_state_path
 
         return history_path(resolve_state_path(self.root, self.state))
 

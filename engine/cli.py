@@ -314,6 +314,11 @@ def _plugins_dir_from_argv(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    if "numpy" not in sys.modules:
+        # kpiforge does no linear algebra, and the worker threads OpenBLAS starts when numpy
+        # is imported spin for about 0.1 s of CPU (a third of a small run); the user's own
+        # OPENBLAS_NUM_THREADS wins. The library leaves the embedding process's setting alone.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = list(sys.argv[1:] if argv is None else argv)
     plugins_dir = _plugins_dir_from_argv(args)
     try:

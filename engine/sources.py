@@ -80,6 +80,7 @@ __all__ = [
     "dbapi_columns",
     "duckdb_session",
     "float_column",
+    "is_masked",
     "is_text_type",
     "period_labels",
     "quote_identifier",
@@ -241,12 +242,20 @@ def _as_date(value: Any) -> date:
     raise SourceError(f"cannot read a period start from {value!r}")
 
 
+def is_masked(values: Any) -> bool:
+    """Whether ``values`` is a numpy masked array (what DuckDB's ``fetchnumpy`` gives for a
+    column with NULLs), without importing ``numpy.ma``: that costs 12 ms, and no array can be
+    masked before something imported it."""
+    ma = sys.modules.get("numpy.ma")
+    return ma is not None and isinstance(values, ma.MaskedArray)
+
+
 def period_labels(values: Iterable[Any], grain: str, week_start: int = 0) -> np.ndarray:
     """Labels of the periods that start on (or hold) each value; few distinct values, so the
     label of each distinct value is computed once."""
     import numpy as np  # here: registering the source plugins must not import numpy
 
-    if np.ma.isMaskedArray(values) and np.ma.getmaskarray(values).any():
+    if is_masked(values) and np.ma.getmaskarray(values).any():
         raise SourceError("a period start is NULL")
     array = np.asarray(values if isinstance(values, np.ndarray) else list(values))
     if array.size == 0:
@@ -263,7 +272,7 @@ def text_column(values: Iterable[Any]) -> np.ndarray:
     """A dimension column: an object array of text, ``None`` for NULL, NaN or a masked value."""
     import numpy as np
 
-    if np.ma.isMaskedArray(values):
+    if is_masked(values):
         mask = np.ma.getmaskarray(values)
         data = np.asarray(np.ma.getdata(values), dtype=object)
         items = [None if m else v for v, m in zip(data.tolist(), mask.tolist())]
@@ -286,7 +295,7 @@ def float_column(values: Iterable[Any]) -> np.ndarray:
     """An input column: float64, NaN for NULL (``None`` or a masked value)."""
     import numpy as np
 
-    if np.ma.isMaskedArray(values):
+    if is_masked(values):
         return np.ma.filled(values.astype(np.float64), np.nan)
     if isinstance(values, np.ndarray) and values.dtype != object:
         return values.astype(np.float64)

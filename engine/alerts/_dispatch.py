@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .._model import AlertState
+from .._state_path import DEFAULT_STATE_PATH, resolve_state_path
 from ..errors import AlertConfigError, KpiforgeError, SinkError, StateError
 from ._delivery import RetryPolicy, deliver, failpoint, send_with_retries
 from ._evaluate import Settings, evaluate
@@ -31,25 +32,8 @@ __all__ = [
     "send_test",
 ]
 
-DEFAULT_STATE_PATH = ".kpiforge/state.db"
 # Delivered outbox rows are kept this long (duplicate analysis, ``alerts pending`` history).
 _KEEP_DELIVERED = 30 * 86400
-
-
-def resolve_state_path(project_dir: str | Path, state: Any) -> str:
-    """The state database path: ``state:`` (a path, or ``{path: ...}``) relative to the project."""
-    if isinstance(state, Mapping):
-        state = state.get("path")
-    if state in (None, ""):
-        state = DEFAULT_STATE_PATH
-    if not isinstance(state, (str, Path)):
-        raise AlertConfigError(f"state: expected a file path, got {state!r}", field="state")
-    if str(state) == ":memory:":
-        return ":memory:"
-    path = Path(state).expanduser()
-    if not path.is_absolute():
-        path = Path(project_dir) / path
-    return str(path)
 
 
 def _sink_types(plugins: Any) -> Mapping[str, Any]:

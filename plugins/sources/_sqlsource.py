@@ -10,7 +10,8 @@ from datetime import date, datetime
 from typing import Any, Callable, Mapping, Sequence
 
 from kpiforge.errors import SourceError, did_you_mean
-from kpiforge.sources import SourceFrame, SourceRequest, float_column, require_setting, source_inputs
+from kpiforge.sources import (SourceFrame, SourceRequest, float_column, is_masked, require_setting,
+                              source_inputs)
 
 from ._checks import check_columns, is_text_type, translate
 from ._dialects import Dialect, Params, quote_qualified
@@ -245,7 +246,7 @@ class SqlSource:
 
         values = columns["__latest"]
         value = values[0] if len(values) else None
-        if np.ma.isMaskedArray(values) and np.ma.getmaskarray(values)[0]:
+        if is_masked(values) and np.ma.getmaskarray(values)[0]:
             return None
         if value is None:
             return None
@@ -266,7 +267,7 @@ def _drop_missing_times(columns: dict[str, Any]) -> tuple[dict[str, Any], int]:
     import numpy as np
 
     periods = columns["__p"]
-    if np.ma.isMaskedArray(periods):
+    if is_masked(periods):
         missing = np.ma.getmaskarray(periods)
     else:
         missing = np.array([v is None for v in periods], dtype=bool)
