@@ -158,3 +158,38 @@ def test_the_startup_benchmark_runs_and_prints_its_targets():
     assert "kpiforge --help" in targets[0] and "kpiforge validate" in targets[1]
     for floor in ("python -c pass", 'python -c "import click"'):
         assert floor in proc.stdout
+
+
+def test_a_plain_run_to_a_pipe_imports_no_alerting_rich_or_masked_arrays(tmp_path):
+    """`kpiforge run --format json --no-alerts` (what scripts and the peers benchmark run)
+    needs neither the alerting package (jinja2 templates), rich (nothing is drawn on a pipe)
+    nor numpy.ma (no column has a NULL)."""
+    (tmp_path / "ads.csv").write_text("day,clicks,impressions\n2026-10-01,5,100\n"
+                                      "2026-10-02,7,120\n", encoding="utf-8")
+    (tmp_path / "kpis.yaml").write_text(
+        "kpis:\n  - id: ctr\n    name: CTR\n    formula: clicks / impressions * 100\n"
+        "    inputs: {clicks: {unit: count}, impressions: {unit: count}}\n"
+        "    unit: percent\n    direction: higher_is_better\n", encoding="utf-8")
+    (tmp_path / "kpiforge.yaml").write_text(
+        "definitions: [kpis.yaml]\nsources:\n  ads:\n    type: csv\n    path: ads.csv\n"
+        "    time: day\n    inputs: {clicks: {agg: sum}, impressions: {agg: sum}}\n",
+        encoding="utf-8")
+    names = imported_modules("run", "--period", "2026-10", "--format", "json", "--no-alerts",
+                             cwd=tmp_path, KPIFORGE_CACHE_DIR=str(tmp_path / "cache"))
+    assert "duckdb" in top_level(names) and "kpiforge._run" in names  # it did run
+    unwanted = {"kpiforge.alerts", "jinja2", "rich", "numpy.ma"}
+    assert not (names | top_level(names)) & unwanted, sorted((names | top_level(names)) & unwanted)
+
+
+@pytest.mark.parametrize("given, expected", [(None, "1"), ("4", "4")])
+def test_the_command_line_starts_openblas_with_one_thread_unless_told_otherwise(given, expected):
+    code = ("import os, sys\nfrom kpiforge.cli import main\nsys.argv = ['kpiforge', '--version']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(os.environ.get('OPENBLAS_NUM_THREADS'))")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == expected
