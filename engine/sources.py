@@ -36,7 +36,8 @@ import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import (TYPE_CHECKING, Any, Iterable, Mapping, Protocol, Sequence, TypeGuard,
+                    runtime_checkable)
 
 from ._conditions import Condition
 from ._periods import GRAINS, period_of, utc_offset_changes, zone
@@ -242,7 +243,7 @@ def _as_date(value: Any) -> date:
     raise SourceError(f"cannot read a period start from {value!r}")
 
 
-def is_masked(values: Any) -> bool:
+def is_masked(values: Any) -> TypeGuard[np.ma.MaskedArray[Any, Any]]:
     """Whether ``values`` is a numpy masked array (what DuckDB's ``fetchnumpy`` gives for a
     column with NULLs), without importing ``numpy.ma``: that costs 12 ms, and no array can be
     masked before something imported it."""
