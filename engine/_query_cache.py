@@ -60,8 +60,8 @@ def encode(value: Any) -> Any:
         return ["m", [[k, encode(v)] for k, v in value.items()]]
     if kind is date:
         return ["d", value.isoformat()]
-    if kind is datetime and value.tzinfo is None and not value.fold:
-        return ["dt", value.isoformat()]
+    if kind is datetime and value.tzinfo is None:
+        return ["dt1" if value.fold else "dt", value.isoformat()]  # isoformat() loses fold
     raise TypeError(f"{kind.__name__} is not cached")
 
 
@@ -81,11 +81,11 @@ def decode(data: Any) -> Any:
         return {_text(k): decode(v) for k, v in (_pair(p) for p in body)}
     if tag == "d" and type(body) is str:
         return date.fromisoformat(body)
-    if tag == "dt" and type(body) is str:
+    if tag in ("dt", "dt1") and type(body) is str:
         value = datetime.fromisoformat(body)
         if value.tzinfo is not None:
             raise ValueError("an aware datetime")
-        return value
+        return value.replace(fold=1) if tag == "dt1" else value
     raise ValueError(f"unknown tag {tag!r}")
 
 
@@ -102,7 +102,8 @@ def _text(value: Any) -> str:
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(encode(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    # ASCII only: any text (lone surrogates too) is written and read back exactly
+    return json.dumps(encode(value), separators=(",", ":"), allow_nan=False)
 
 
 @functools.lru_cache(maxsize=1)
@@ -180,7 +181,7 @@ class QueryCache:
         except (OSError, ValueError):
             return None
         try:
-            header, stored, body = raw.decode("utf-8").split("\n", 2)
+            header, stored, body = raw.decode("ascii").split("\n", 2)
             if f"{header}\n" != _HEADER or stored != key or len(raw) > MAX_BYTES:
                 return None
             entry = decode(json.loads(body))
@@ -203,7 +204,7 @@ class QueryCache:
             text = f"{_HEADER}{key}\n{_dump({'sql': sql, 'params': dict(params)})}\n"
         except (TypeError, ValueError):
             return
-        data = text.encode("utf-8")
+        data = text.encode("ascii")
         if len(data) > MAX_BYTES:
             return
         tmp = self._folder / f".{key}.{os.getpid()}.{threading.get_ident()}.tmp"
