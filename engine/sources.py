@@ -24,7 +24,8 @@ base class: give it a dialect, a FROM item and a session), the dialects (:class:
 :func:`quote_qualified`, :func:`table_or_query`, :func:`dbapi_columns`, and DuckDB's locked-down
 :func:`duckdb_session` and :func:`check_select`. They live with the built-in source plugins
 (``kpiforge.plugins.sources``) and are imported on first use, so importing this module costs
-neither duckdb nor the SQL builders.
+neither duckdb nor the SQL builders. :class:`QueryCache` remembers a rendered query between runs
+(``SqlSource`` uses it, so that a warm run renders nothing and imports no sqlglot).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from typing import (TYPE_CHECKING, Any, Iterable, Mapping, Protocol, Sequence, T
 
 from ._conditions import Condition
 from ._periods import GRAINS, period_of, utc_offset_changes, zone
+from ._query_cache import QueryCache
 from .errors import SourceError
 
 if TYPE_CHECKING:  # what the lazy names below are, for type checkers
@@ -68,6 +70,7 @@ __all__ = [
     "InputSpec",
     "Params",
     "PostgresDialect",
+    "QueryCache",
     "Source",
     "SourceFrame",
     "SourceRequest",

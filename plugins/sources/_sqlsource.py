@@ -17,6 +17,7 @@ from ._checks import check_columns, is_text_type, translate
 from ._dialects import Dialect, Params, quote_qualified
 from ._glot import inline_parameters, named_dialect, sqlglot_name
 from ._sql import build_aggregate_query, build_latest_query
+from ._sqlcache import cached_query
 from ._sqltree import column
 
 __all__ = ["SqlSource", "dbapi_columns", "table_or_query"]
@@ -197,13 +198,18 @@ class SqlSource:
 
     def _build(self, request: SourceRequest, span: tuple[datetime, datetime] | None,
                time_type: str = "") -> tuple[str, dict[str, Any], list[str]]:
-        """The aggregate query of ``request`` (``time_type``: the time column's type)."""
-        params = Params(self.dialect.param_style)  # the relation binds first (file paths)
-        relation = self.relation(params)
-        raw = self.dialect.raw_time(column(self.time), time_type)
-        return build_aggregate_query(
-            relation, self.time, request, self.dialect, span=span, params=params, time_sql=raw,
-            missing_sql=self.dialect.time_missing(raw), time_kind=self.dialect.time_kind(time_type))
+        """The aggregate query of ``request`` (``time_type``: the time column's type), rendered
+        once and then read from the query cache (``_sqlcache``): a hit imports no sqlglot."""
+        def render(params: Params, relation: str) -> tuple[str, dict[str, Any]]:
+            raw = self.dialect.raw_time(column(self.time), time_type)
+            sql, values, _ = build_aggregate_query(
+                relation, self.time, request, self.dialect, span=span, params=params,
+                time_sql=raw, missing_sql=self.dialect.time_missing(raw),
+                time_kind=self.dialect.time_kind(time_type))
+            return sql, values
+
+        sql, values = cached_query(self, "aggregate", request, span, time_type, render)
+        return sql, values, [spec.name for spec in request.inputs.values()]
 
     def aggregate_sql(self, request: SourceRequest, dialect: str | None = None
                       ) -> tuple[str, tuple[str, ...], list[str], str]:
@@ -233,13 +239,15 @@ class SqlSource:
         bare = SourceRequest(request.grain, request.timezone, request.week_start)
 
         def build(described: Mapping[str, str]) -> tuple[str, Mapping[str, Any]]:
-            params = Params(self.dialect.param_style)
-            relation = self.relation(params)
             time_type = self._time_type(described)
-            raw = self.dialect.raw_time(column(self.time), time_type)
-            return build_latest_query(relation, self.time, request, self.dialect, span=span,
-                                      params=params, time_sql=raw,
-                                      time_kind=self.dialect.time_kind(time_type))
+
+            def render(params: Params, relation: str) -> tuple[str, dict[str, Any]]:
+                raw = self.dialect.raw_time(column(self.time), time_type)
+                return build_latest_query(relation, self.time, request, self.dialect, span=span,
+                                          params=params, time_sql=raw,
+                                          time_kind=self.dialect.time_kind(time_type))
+
+            return cached_query(self, "latest", request, span, time_type, render)
 
         columns = self._run(bare, build)
         import numpy as np  # here: registering the source plugins must not import numpy
