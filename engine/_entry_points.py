@@ -17,7 +17,7 @@ import sys
 from importlib.machinery import PathFinder
 from typing import Any
 
-__all__ = ["entry_points"]
+__all__ = ["entry_points", "may_declare"]
 
 _METADATA_DIRS = (".dist-info", ".egg-info")
 
@@ -25,14 +25,15 @@ _METADATA_DIRS = (".dist-info", ".egg-info")
 def entry_points(group: str) -> list[Any]:
     """``importlib.metadata.entry_points(group=group)`` as a list (empty without a look at
     importlib.metadata when no distribution on ``sys.path`` can declare the group)."""
-    if not _may_declare(group):
+    if not may_declare(group):
         return []
     import importlib.metadata
 
     return list(importlib.metadata.entry_points(group=group))
 
 
-def _may_declare(group: str) -> bool:
+def may_declare(group: str) -> bool:
+    """Whether a distribution on ``sys.path`` may declare entry points of ``group``."""
     for finder in sys.meta_path:
         if finder is not PathFinder and getattr(finder, "find_distributions", None) is not None:
             return True  # distributions this look does not see

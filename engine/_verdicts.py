@@ -28,13 +28,12 @@ import threading
 from pathlib import Path
 
 from . import __version__
+from ._cache_home import CACHE_DIR_ENV, NO_CACHE_ENV, cache_folder
 from ._digest import sha256
 from ._schema_files import _root, schema_names
 
 __all__ = ["CACHE_DIR_ENV", "FORMAT", "MAX_ENTRIES", "NO_CACHE_ENV", "Verdicts", "cache_dir"]
 
-CACHE_DIR_ENV = "KPIFORGE_CACHE_DIR"
-NO_CACHE_ENV = "KPIFORGE_NO_CACHE"
 FORMAT = 1
 MAX_ENTRIES = 4096  # ~260 KB: the oldest verdicts are dropped past it
 _FILE = "schema-verdicts"
@@ -43,16 +42,8 @@ _HEADER = f"kpiforge schema verdicts {FORMAT}\n"
 
 def cache_dir() -> Path | None:
     """The folder of kpiforge's caches; None when caching is turned off."""
-    if os.environ.get(NO_CACHE_ENV, "").strip() not in ("", "0"):
-        return None
-    given = os.environ.get(CACHE_DIR_ENV)
-    if given:
-        return Path(given)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg and os.path.isabs(xdg):  # the XDG spec: a relative value is to be ignored
-        return Path(xdg) / "kpiforge"
-    home = os.path.expanduser("~")
-    return None if home == "~" else Path(home) / ".cache" / "kpiforge"
+    folder = cache_folder()
+    return None if folder is None else Path(folder)
 
 
 @functools.lru_cache(maxsize=1)

@@ -29,8 +29,8 @@ if TYPE_CHECKING:  # imported by the commands that need it: --help must not load
 
     from ._engine import Engine
 
-__all__ = ["Context", "build_cli", "fail", "main", "print_csv", "print_diagnostics", "print_json",
-           "stderr", "stdout", "warn"]
+__all__ = ["Context", "build_cli", "fail", "help_text", "main", "print_csv", "print_diagnostics",
+           "print_json", "stderr", "stdout", "warn"]
 
 PLUGINS_DIR_ENV = "KPIFORGE_PLUGINS_DIR"
 
@@ -311,6 +311,17 @@ def _plugins_dir_from_argv(argv: Sequence[str]) -> str | None:
         if arg.startswith("--plugins-dir="):
             return arg.split("=", 1)[1]
     return os.environ.get(PLUGINS_DIR_ENV)
+
+
+def help_text() -> str | None:
+    """What ``kpiforge --help`` prints with the built-in plugins only (what ``_launch`` caches);
+    None when a plugin failed to load or another one loaded (its commands are not the code's)."""
+    plugins = _load_plugins(None)
+    group = build_cli(plugins)
+    if plugins.failures or any(o != "builtin" for o in plugins.origins.values()):
+        return None
+    with group.make_context("kpiforge", [], resilient_parsing=True, obj=plugins) as ctx:
+        return ctx.get_help() + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

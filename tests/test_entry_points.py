@@ -44,7 +44,7 @@ def test_the_look_up_agrees_with_importlib_metadata(name, tmp_path, monkeypatch)
         dist(tmp_path, *d)
     monkeypatch.setattr(sys, "path", [str(tmp_path)] + sys.path)
     expected = sorted((ep.name, ep.value) for ep in importlib.metadata.entry_points(group=GROUP))
-    assert _entry_points._may_declare(GROUP) is needs_metadata
+    assert _entry_points.may_declare(GROUP) is needs_metadata
     assert sorted((ep.name, ep.value) for ep in _entry_points.entry_points(GROUP)) == expected
     assert bool(expected) <= needs_metadata  # never an entry point missed
 
@@ -55,7 +55,7 @@ def test_a_zip_on_the_path_is_left_to_importlib_metadata(tmp_path, monkeypatch):
         z.writestr("z-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: z\nVersion: 1.0\n")
         z.writestr("z-1.0.dist-info/entry_points.txt", f"[{GROUP}]\nz = z_plugin\n")
     monkeypatch.setattr(sys, "path", [str(archive)] + sys.path)
-    assert _entry_points._may_declare(GROUP)
+    assert _entry_points.may_declare(GROUP)
     assert [ep.name for ep in _entry_points.entry_points(GROUP)] == ["z"]
 
 
@@ -70,4 +70,4 @@ def test_a_finder_that_provides_distributions_is_asked_through_importlib_metadat
             return iter(())
 
     monkeypatch.setattr(sys, "meta_path", sys.meta_path + [Finder()])
-    assert _entry_points._may_declare(GROUP)
+    assert _entry_points.may_declare(GROUP)
