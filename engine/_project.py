@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from . import _env
 from ._currency import check_project_currency, project_engine
 from ._defpaths import with_required_packs
-from ._dispatch import DispatchSummary
 from ._engine import Engine
 from ._measures import bind_sources
 from ._periods import week_start_index
@@ -49,6 +48,7 @@ from .errors import AlertConfigError, DefinitionError, Diagnostic, ProjectError,
 
 if TYPE_CHECKING:  # imported by the methods that use it
     from ._ab import AbResult
+    from ._dispatch import DispatchSummary
     from ._annotations_store import Annotation
     from ._history import History
 
@@ -187,6 +187,7 @@ class Project:
         :class:`kpiforge.ProjectError` for routes naming what no KPI has, and
         :class:`kpiforge.AlertConfigError` (positioned in the file) for unusable settings.
         """
+        from ._dispatch import DispatchSummary
         from .alerts import dispatch
         from .alerts._lang import alert_language
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 from ._model import Status
-from ._objectives_progress import ObjectiveProgress
 from ._reasons import Reason
 from .errors import MissingExtraError
+
+if TYPE_CHECKING:  # a run without objectives does not import their module
+    from ._objectives_progress import ObjectiveProgress
 
 __all__ = ["RECORD_FIELDS", "Record", "RunResult"]
 

@@ -29,12 +29,12 @@ It only orders the steps: :mod:`._run_plan` (options, KPIs, inputs, sources),
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ._additivity import not_additive_reasons
 from ._engine import Engine
 from ._lifecycle_check import deprecated_uses
-from ._objectives_progress import run_progress
 from ._records import Record, RunResult
 from ._run_grid import lay_out_grid
 from ._run_periods import day_ranges, select_periods, shift_periods
@@ -118,5 +118,15 @@ def run(engine: Engine, project: RunProject, *, grain: str | None = None,
     warnings = [*getattr(project, "binding_warnings", ()), *warnings,  # former input names
                 *deprecated_uses(engine.definitions, plan.wanted)]
     return RunResult(tuple(records), grain, labels, dims, plan.wanted, modes, tuple(warnings),
-                     run_progress(engine, records, labels[-1], current[-1].end, dims),
+                     _progress(engine, records, labels[-1], current[-1].end, dims),
                      tuple(k for k in plan.wanted if k in baselines))
+
+
+def _progress(engine: Engine, records: list[Record], period: str, period_end: date,
+              dims: tuple[str, ...]) -> tuple[Any, ...]:
+    """``run_progress``; its module is imported only when there are objectives to report on."""
+    if dims or not engine.objectives:
+        return ()
+    from ._objectives_progress import run_progress
+
+    return run_progress(engine, records, period, period_end, dims)
