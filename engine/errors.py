@@ -8,7 +8,6 @@ not be delivered. Third-party exceptions are translated at the boundary with ``r
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
@@ -97,6 +96,8 @@ def did_you_mean(word: Any, choices: Iterable[Any]) -> str:
     # against thousands of choices (difflib would build a matcher for each).
     size = len(word)
     names = [c for c in choices if isinstance(c, str) and 2 * min(size, len(c)) >= 0.6 * (size + len(c))]
+    import difflib  # here: only a mistake needs it, and every command imports this module
+
     close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
     if not close:  # case slips ("Sum") score low with difflib but are the commonest typo
         close = [c for c in names if c.lower() == word.lower()][:1]
