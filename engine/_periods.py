@@ -16,7 +16,6 @@ one is converted, and a period starts at local midnight of its first day.
 
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -94,7 +93,10 @@ def finer(a: str, b: str) -> bool:
 def _add_months(day: date, months: int) -> date:
     index = day.year * 12 + day.month - 1 + months
     year, month = divmod(index, 12)
-    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+    # the month's last day is the day before the next month's first (December: 31, also in 9999);
+    # no `calendar`, which imports locale, for this
+    last = 31 if month == 11 else (date(year, month + 2, 1) - timedelta(days=1)).day
+    return date(year, month + 1, min(day.day, last))
 
 
 def _week_start_of(day: date, start: int) -> date:
