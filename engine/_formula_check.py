@@ -10,7 +10,6 @@ the construct and its column.
 from __future__ import annotations
 
 import ast
-import difflib
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, cast
 
@@ -223,6 +222,8 @@ class _Checker:
             raise self.fail(func, f"names starting with '_' are not allowed ({name!r})")
         spec = self.functions.get(name)
         if spec is None:
+            import difflib  # here: only a mistake needs it
+
             hint = difflib.get_close_matches(name, list(self.functions), n=1)
             extra = f"; did you mean {hint[0]!r}?" if hint else ""
             raise self.fail(func, f"unknown function {name!r}{extra}", "unknown-function")
