@@ -88,7 +88,7 @@ def test_quick_run_of_the_floor_and_the_api(bench, tmp_path, capsys):
                        "--venvs", str(tmp_path / "venvs")]) == 0
     out = capsys.readouterr().out
     assert "1e4 kpiforge-api: same numbers" in out
-    assert "target kpiforge-api / floor" in out
+    assert "info kpiforge-api / floor" in out and "target kpiforge-cli / floor" in out
     assert "not measured" in out  # --repeats 0: the answers are checked, nothing is timed
     assert not (tmp_path / "venvs").exists()
 
