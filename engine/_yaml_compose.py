@@ -17,18 +17,12 @@ import math
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
-from .errors import MAX_DIAGNOSTICS_PER_FILE, Diagnostic, shorten
-
-MAX_DEPTH = 64
-# A hostile file could otherwise produce one diagnostic per alias: hundreds of thousands.
-MAX_DIAGNOSTICS = MAX_DIAGNOSTICS_PER_FILE
-
-KeyPath = tuple[str | int, ...]
-Position = tuple[int, int]
+from ._keypath import MAX_DEPTH, MAX_DIAGNOSTICS, KeyPath, Position, field_name
+from .errors import Diagnostic, shorten
 
 _YAML_TAG = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL = (_YAML_TAG + t for t in ("str", "int", "float", "bool", "null"))
@@ -42,7 +36,6 @@ _FLOAT_RE = re.compile(
     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))\Z"
 )
-_PLAIN_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*\Z")
 
 
 class _CoreSchemaLoader(yaml.SafeLoader):
@@ -70,21 +63,6 @@ if hasattr(yaml, "CSafeLoader"):
     _LOADER: type = _FastCoreSchemaLoader
 else:  # pragma: no cover - depends on how PyYAML was built
     _LOADER = _CoreSchemaLoader
-
-
-def field_name(path: Sequence[str | int]) -> str:
-    """Render a key path the way users write it: ``kpis[2].formula``, ``inputs["a.b"]``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            continue
-        part = shorten(part)  # a key is source text too: a 100 kB one must not be echoed
-        if _PLAIN_FIELD.match(part):
-            out += f".{part}" if out else part
-        else:
-            out += f"[{json.dumps(part, ensure_ascii=False)}]"
-    return out
 
 
 # Numbers that are no float are kept as an infinity (``_yamlio`` lets the rest of the file be

@@ -6,29 +6,25 @@ never expand aliases (billion laughs), never recurse without bound, and never le
 inside one :class:`DefinitionError`, and all of a file's problems are reported together.
 
 The YAML 1.2 core-schema data model and the event-based parsing (no recursion, aliases refused
-before anything is expanded) are in ``_yaml_compose``.
+before anything is expanded) are in ``_yaml_compose``. A document that loads without any
+diagnostic is remembered in the parse cache (``_parse_cache``) under the digest of its text, so
+loading it again parses nothing and imports no PyYAML; every message about a file still comes
+from the parser.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
+from . import _parse_cache
 from ._digest import sha256
 from ._files import FileRefused, FileTooLarge, read_user_file
-from ._yaml_compose import (
-    _LOADER,
-    MAX_DEPTH,
-    MAX_DIAGNOSTICS,
-    KeyPath,
-    Position,
-    _Builder,
-    _CoreSchemaLoader,
-    field_name,
-)
+from ._keypath import MAX_DEPTH, MAX_DIAGNOSTICS, KeyPath, Position, field_name
 from .errors import DefinitionError, Diagnostic
 
 __all__ = [
@@ -44,11 +40,14 @@ __all__ = [
 
 MAX_FILE_BYTES = 1_000_000
 
-# Everything the YAML spec forbids in a stream; checked up front so the position is exact and
-# the same with libyaml and with the pure-Python reader.
-_NON_PRINTABLE = re.compile(
-    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
-)
+
+@functools.cache
+def _non_printable() -> re.Pattern[str]:
+    """Everything the YAML spec forbids in a stream; checked up front so the position is exact
+    and the same with libyaml and with the pure-Python reader (compiled on the first parse: a
+    document from the parse cache passed it already)."""
+    return re.compile(
+        "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True)
@@ -150,11 +149,21 @@ _RECOVERABLE = frozenset({"non-finite", "number-too-large"})
 def _load(text: str, path: str, keep_going: bool = False) -> Document:
     if text.startswith("\ufeff"):
         text = text[1:]
-    bad = _NON_PRINTABLE.search(text)
+    digest = sha256(text.encode("utf-8"))
+    # the loader PyYAML would give, told without importing it (see _parse_cache)
+    predicted = _parse_cache.key(digest.digest(), _loader_name(_parse_cache.yaml_fingerprint()[1]))
+    cached = _parse_cache.read(predicted) if predicted is not None else None
+    if cached is not None:
+        data, positions, key_positions = cached
+        return Document(path, data, MappingProxyType(positions), MappingProxyType(key_positions),
+                        (), digest.hexdigest())
+    bad = _non_printable().search(text)
     if bad:
         line, column = _text_position(text, bad.start())
         message = f"control character U+{ord(bad.group()):04X} is not allowed in YAML"
         raise DefinitionError([Diagnostic(path, line, column, "encoding", message)])
+    from ._yaml_compose import _LOADER, _Builder, _CoreSchemaLoader
+
     builder = _Builder(path)
     builder.build(text, _LOADER)
     if builder.retry_without_libyaml:
@@ -167,11 +176,20 @@ def _load(text: str, path: str, keep_going: bool = False) -> Document:
     errors = [d for d in builder.diagnostics if d.is_error]
     if errors and not (keep_going and all(d.code in _RECOVERABLE for d in errors)):
         raise DefinitionError(builder.diagnostics)
+    if not builder.diagnostics:  # only a clean parse is remembered: messages come from the parser
+        key = _parse_cache.key(digest.digest(), _LOADER.__name__)
+        if key is not None:
+            _parse_cache.write(key, builder.root, builder.positions, builder.key_positions)
     return Document(
         path,
         builder.root,
         MappingProxyType(builder.positions),
         MappingProxyType(builder.key_positions),
         tuple(builder.diagnostics),
-        sha256(text.encode("utf-8")).hexdigest(),
+        digest.hexdigest(),
     )
+
+
+def _loader_name(libyaml: bool) -> str:
+    # the names of _yaml_compose's loader classes: with libyaml, its fast one
+    return "_FastCoreSchemaLoader" if libyaml else "_CoreSchemaLoader"
