@@ -257,8 +257,9 @@ def test_every_name_of_kpiforge_sources_is_the_one_the_built_in_sources_use():
     import kpiforge.sources as sources
     from kpiforge.plugins.sources import _dialects, _sql, _sqlsource, databases, files, records
 
-    assert sources.SqlSource is _sqlsource.SqlSource is files.SqlSource is records.SqlSource
-    assert sources.DuckDBDialect is _dialects.DuckDBDialect is databases.DuckDBDialect
+    assert sources.SqlSource is _sqlsource.SqlSource is files.FileSource.__mro__[1] \
+        is records.RecordsSource.__mro__[1]
+    assert sources.DuckDBDialect is _dialects.DuckDBDialect is type(databases.DuckDBSource.dialect)
     assert sources.build_aggregate_query is _sql.build_aggregate_query
     assert issubclass(files.FileSource, sources.SqlSource)
     for name in sources.__all__:

@@ -1,25 +1,9 @@
-"""Database sources: ``duckdb`` and ``sqlite`` files, and ``sql`` (any SQLAlchemy URL).
+"""The database sources' implementation (``databases`` registers them and documents them).
 
-Each reads a ``table`` (quoted; ``schema.table`` allowed) or a ``query`` (trusted project-owner
-SQL) and runs one aggregate ``GROUP BY`` per request in the database itself.
-
-* ``duckdb``: opened read-only with the duckdb package.
-* ``sqlite``: opened read-only with the standard library's sqlite3 and aggregated in SQLite's
-  own SQL (``strftime`` for periods). DuckDB's sqlite extension would need a download, and
-  SQLite is perfectly able to aggregate by itself.
-* ``sql``: ``url: postgresql+psycopg://user:${PG_PASSWORD}@host:5432/db``. SQLAlchemy is
-  imported only when such a source is used; the SQL is generated per dialect (PostgreSQL:
-  ``AT TIME ZONE``, ``date_trunc``; SQLite URLs reuse the sqlite dialect). Values of ``${VAR}``
-  never appear in error messages.
-
-The time range is compared with the raw time column, before any conversion to local time (see
-``kpiforge.sources``): an index on a ``timestamptz`` column serves it, and with a ``query`` it
-applies to the query's result. A ``date`` or ``timestamp`` (without time zone) column is local
-time already: it is bucketed as it is, and its range is two plain bounds; only ``timestamptz``
-is converted. That needs the column's type: a ``table`` of ``duckdb`` and ``sql`` has it (for
-SQLAlchemy, from the inspector); a ``sql`` ``query`` and SQLite do not, and read every value
-the general way, which gives the same periods.
+Imported when a database source is made, not when the plugin registers its types: ``kpiforge
+validate`` and ``--help`` need the registration only.
 """
+
 
 from __future__ import annotations
 
@@ -30,7 +14,6 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from kpiforge.errors import SourceError
-from kpiforge.hookspecs import SourceContext, SourceFactory, SourceTypeRegister, hookimpl
 from kpiforge.sources import SourceRequest, require_setting
 
 from ._dialects import Dialect, DuckDBDialect, Params, PostgresDialect
@@ -40,8 +23,7 @@ from ._sql import empty_select_sql
 from ._sqlite import SqliteDialect
 from ._sqlsource import SqlSource, dbapi_columns, table_or_query
 
-__all__ = ["DuckDBSource", "SqlAlchemySource", "SqliteSource", "kpiforge_register_source_types",
-           "sql_dialect"]
+__all__ = ["DuckDBSource", "SqlAlchemySource", "SqliteSource", "sql_dialect"]
 
 SQL_EXTRA_HINT = "pip install 'kpiforge[sql]'"
 
@@ -296,64 +278,3 @@ def _type_name(type_: Any) -> str:
     if getattr(type_, "timezone", False) and "TIME ZONE" not in name.upper():
         return f"{name} WITH TIME ZONE"
     return name
-
-
-def _factory(cls: type[SqlSource]) -> SourceFactory:
-    def make(name: str, settings: Mapping[str, Any], context: SourceContext) -> SqlSource:
-        return cls(name, settings, context.project_dir)  # type: ignore[call-arg]
-
-    make.__name__ = f"{cls.kind}_source"
-    return make
-
-
-_PROJECT = "https://kpiforge.dev/schemas/v1/project.schema.json#/$defs/"
-_TABLE_OR_QUERY: dict[str, Any] = {
-    "table": {"type": "string", "minLength": 1, "maxLength": 256,
-              "description": "The table (or schema.table) to aggregate."},
-    "query": {"$ref": _PROJECT + "sql",
-              "description": "A SELECT (trusted project-owner SQL) to aggregate instead of a table."},
-}
-_ONE_OF_TABLE_QUERY = [{"required": ["table"]}, {"required": ["query"]}]
-FILE_SETTINGS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["path"],
-    "properties": {"path": {"$ref": _PROJECT + "path",
-                            "description": "The database file, relative to the project file."},
-                   **_TABLE_OR_QUERY},
-    "oneOf": _ONE_OF_TABLE_QUERY,
-}
-SQL_SETTINGS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["url"],
-    "properties": {"url": {"type": "string", "minLength": 1,
-                           "description": "SQLAlchemy URL; write the password as ${VAR}."},
-                   **_TABLE_OR_QUERY},
-    "oneOf": _ONE_OF_TABLE_QUERY,
-}
-
-
-def _spark_source(name: str, settings: Mapping[str, Any], context: SourceContext) -> SqlSource:
-    from ._spark import SparkSource
-
-    return SparkSource(name, settings, context.project_dir)
-
-
-def _spark_schema() -> dict[str, Any]:
-    from ._spark import SPARK_SETTINGS_SCHEMA
-
-    return SPARK_SETTINGS_SCHEMA
-
-
-@hookimpl
-def kpiforge_register_source_types(register: SourceTypeRegister) -> None:
-    register("duckdb", _factory(DuckDBSource), settings_schema=FILE_SETTINGS_SCHEMA, secrets=(),
-             doc="A DuckDB database file (table or query), opened read-only.")
-    register("sqlite", _factory(SqliteSource), settings_schema=FILE_SETTINGS_SCHEMA, secrets=(),
-             doc="A SQLite database file (table or query), aggregated by SQLite itself.")
-    register("spark", _spark_source, settings_schema=_spark_schema(), secrets=(),
-             doc="A table, files or a query of a SparkSession (local[*] or a cluster), "
-                 "aggregated by Spark; needs kpiforge[spark].")
-    register("sql", _factory(SqlAlchemySource), settings_schema=SQL_SETTINGS_SCHEMA,
-             secrets={"url": "url"},
-             doc="Any SQLAlchemy URL (PostgreSQL, MySQL/MariaDB, BigQuery, Snowflake, ...); "
-                 "needs kpiforge[sql] and the engine's driver.")

@@ -1,12 +1,8 @@
-"""In-memory sources for embedding: ``dataframe`` and ``records``.
+"""The in-memory sources' implementation (``records`` registers them and documents them).
 
-Pass the table to :meth:`kpiforge.Engine.run` with ``data={"events": table}`` (or under the
-source's ``data`` key in a dict project). Accepted: a pandas or polars DataFrame, a pyarrow
-Table or RecordBatch, or a list of dicts (``records``, which may also be written inline in the
-project file). DuckDB scans the object in place through a registered view and aggregates it
-with the same single ``GROUP BY`` as the file sources; nothing is copied row by row in Python
-except a list of dicts, which has to become a table first.
+Imported when such a source is made, not when the plugin registers its types.
 """
+
 
 from __future__ import annotations
 
@@ -14,13 +10,12 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from kpiforge.errors import SourceError
-from kpiforge.hookspecs import SourceContext, SourceFactory, SourceTypeRegister, hookimpl
 
 from ._dialects import DuckDBDialect, Params
 from ._duckdb import duckdb_session
 from ._sqlsource import SqlSource
 
-__all__ = ["RecordsSource", "kpiforge_register_source_types", "to_table"]
+__all__ = ["RecordsSource", "to_table"]
 
 DATAFRAME_EXTRA_HINT = "pip install 'kpiforge[dataframe]'"
 _VIEW = "__kpiforge_data"
@@ -81,25 +76,3 @@ class RecordsSource(SqlSource):
 
     def _session(self, setup: Sequence[str]) -> Any:
         return duckdb_session(setup=setup, register={_VIEW: self.table})
-
-
-def _factory(kind: str) -> SourceFactory:
-    def make(name: str, settings: Mapping[str, Any], context: SourceContext) -> RecordsSource:
-        return RecordsSource(name, settings, context.project_dir, kind)
-
-    make.__name__ = f"{kind}_source"
-    return make
-
-
-# nothing but the table, which the core hands over as ``data`` (the "data" capability)
-SETTINGS_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
-
-
-@hookimpl
-def kpiforge_register_source_types(register: SourceTypeRegister) -> None:
-    register("dataframe", _factory("dataframe"), settings_schema=SETTINGS_SCHEMA, secrets=(),
-             capabilities=("data",),
-             doc="An in-memory pandas/polars DataFrame or pyarrow Table passed to Project.run(data=...).")
-    register("records", _factory("records"), settings_schema=SETTINGS_SCHEMA, secrets=(),
-             capabilities=("data",),
-             doc="A list of dicts passed to Project.run(data=...) or written under 'data:'.")

@@ -24,13 +24,13 @@ from kpiforge.errors import SourceError
 from ._dialects import Dialect, Params, quote_qualified
 from ._glot import GlotDialect
 from ._sql import empty_select_sql
+from ._spark_settings import SPARK_FORMATS, SPARK_SETTINGS_SCHEMA
 from ._sqlsource import SqlSource
 
 __all__ = ["SPARK_SETTINGS_SCHEMA", "SparkSource"]
 
 SPARK_HINT = "pip install 'kpiforge[spark]'"
 _VIEW = "__kpiforge_files"
-_FORMATS = ("parquet", "csv", "json", "delta", "orc")
 
 
 class SparkSource(SqlSource):
@@ -47,9 +47,9 @@ class SparkSource(SqlSource):
         self.table_name = table
         self.query = query.strip().rstrip(";") if isinstance(query, str) else None
         self.format = str(settings.get("format") or "parquet")
-        if self.format not in _FORMATS:
+        if self.format not in SPARK_FORMATS:
             raise SourceError(f"source '{name}': format '{self.format}' is not one of "
-                              f"{', '.join(_FORMATS)}", field=("format",))
+                              f"{', '.join(SPARK_FORMATS)}", field=("format",))
         paths = [path] if isinstance(path, str) else list(path or [])
         self.paths = [str(Path(project_dir) / p) if "://" not in p else p for p in paths]
         self.database = f"Spark ({self.master})"
@@ -114,21 +114,3 @@ class _SparkSession:
         sql = empty_select_sql(relation, self.dialect)
         schema = self.spark.sql(sql).schema
         return {f.name: f.dataType.simpleString().upper() for f in schema.fields}
-
-
-SPARK_SETTINGS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "master": {"type": "string", "minLength": 1,
-                   "description": "Spark master: local[*] (default), spark://..., yarn, or Spark "
-                                  "Connect sc://host:port."},
-        "table": {"type": "string", "minLength": 1, "description": "A table of the session's catalog."},
-        "path": {"description": "File(s) or folder(s) to read, relative to the project file.",
-                 "oneOf": [{"type": "string", "minLength": 1},
-                           {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}]},
-        "format": {"enum": list(_FORMATS), "description": "The files' format (default parquet)."},
-        "query": {"type": "string", "minLength": 1,
-                  "description": "A Spark SQL SELECT to aggregate (trusted project-owner SQL)."},
-    },
-    "oneOf": [{"required": ["table"]}, {"required": ["path"]}, {"required": ["query"]}],
-}
