@@ -25,7 +25,8 @@ if hasattr(_yaml_compose, "_FastCoreSchemaLoader"):
 
 @pytest.fixture(autouse=True, params=LOADERS)
 def loader(request, monkeypatch):
-    monkeypatch.setattr(_yamlio, "_LOADER", request.param)
+    monkeypatch.setattr(_yaml_compose, "_LOADER", request.param)
+    monkeypatch.setenv("KPIFORGE_NO_CACHE", "1")  # each loader parses: nothing from the parse cache
     return request.param
 
 
