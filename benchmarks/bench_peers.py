@@ -1,6 +1,6 @@
 """Peers benchmark: kpiforge against MetricFlow, kpi-engine and one hand-written DuckDB query.
 
-    python benchmarks/bench_peers.py                   # 1e4, 1e6 and 1e7 ad rows, 3 runs each
+    python benchmarks/bench_peers.py                   # 1e4, 1e6 and 1e7 ad rows, 5 runs each
     python benchmarks/bench_peers.py --quick           # 1e4 rows only
     python benchmarks/bench_peers.py --sizes 1000000 --only floor,kpiforge-cli,metricflow
     python benchmarks/bench_peers.py --sizes 1e7 --only kpiforge   # kpiforge and the floor only
@@ -720,7 +720,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", type=lambda s: [int(float(x)) for x in s.split(",")],
                         default=SIZES, help="ad rows, comma-separated (1e4,1e6 works)")
     parser.add_argument("--quick", action="store_true", help="only 1e4 rows")
-    parser.add_argument("--repeats", type=int, default=3,
+    # 5: the 1.3x target sits within the run-to-run noise of a shared machine (+-0.05x with 3)
+    parser.add_argument("--repeats", type=int, default=5,
                         help="timed runs per contender and size (0: only check the answers)")
     parser.add_argument("--only", type=lambda s: s.split(","), default=CONTENDERS,
                         help=f"contenders, comma-separated, from {','.join(CONTENDERS)} "
