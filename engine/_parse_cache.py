@@ -60,7 +60,10 @@ Parsed = tuple[Any, dict[Any, Any], dict[Any, Any]]  # (data, positions, key_pos
 def yaml_fingerprint() -> tuple[str, bool]:
     """Sizes and mtimes of the installed ``yaml`` package's module files, and whether its
     libyaml extension is there; found without importing ``yaml``."""
-    spec = importlib.util.find_spec("yaml")
+    try:
+        spec = importlib.util.find_spec("yaml")
+    except (ImportError, ValueError):  # a ``yaml`` in sys.modules without a spec: unknown
+        return "", False
     folders = list(spec.submodule_search_locations or ()) if spec is not None else []
     if not folders:
         return "no yaml package", False
