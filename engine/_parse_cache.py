@@ -36,8 +36,8 @@ import time
 from typing import Any
 
 from . import __version__
-from ._digest import sha256
 from ._cache_home import cache_folder
+from ._digest import sha256
 
 __all__ = ["FOLDER", "FORMAT", "MAX_BYTES", "MAX_ENTRIES", "MAX_ENTRY_BYTES", "Parsed", "key",
            "read", "write", "yaml_fingerprint"]
