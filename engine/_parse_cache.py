@@ -14,7 +14,8 @@ at all, its data and positions are stored under the sha256 of everything the res
 * the sha256 of the document's text.
 
 A document with any diagnostic (error, warning or note) is never stored, so every message about
-a broken file still comes from the parser itself. Entries are ``marshal`` data (exact types:
+a broken file still comes from the parser itself (and ``keep_going``, which only decides what
+becomes of a file with errors, is not part of the key). Entries are ``marshal`` data (exact types:
 bools stay bools, floats floats, key paths tuples) behind a sha256 of the payload that is
 checked before anything is decoded: a missing, unreadable, cut-short or corrupt entry is a miss,
 never an error, and a folder that cannot be written is no cache. Like a ``.pyc`` file, which
