@@ -14,7 +14,8 @@ at all, its data and positions are stored under the sha256 of everything the res
 * the sha256 of the document's text.
 
 A document with any diagnostic (error, warning or note) is never stored, so every message about
-a broken file still comes from the parser itself. Entries are ``marshal`` data (exact types:
+a broken file still comes from the parser itself (and ``keep_going``, which only decides what
+becomes of a file with errors, is not part of the key). Entries are ``marshal`` data (exact types:
 bools stay bools, floats floats, key paths tuples) behind a sha256 of the payload that is
 checked before anything is decoded: a missing, unreadable, cut-short or corrupt entry is a miss,
 never an error, and a folder that cannot be written is no cache. Like a ``.pyc`` file, which
@@ -36,8 +37,8 @@ import time
 from typing import Any
 
 from . import __version__
-from ._digest import sha256
 from ._cache_home import cache_folder
+from ._digest import sha256
 
 __all__ = ["FOLDER", "FORMAT", "MAX_BYTES", "MAX_ENTRIES", "MAX_ENTRY_BYTES", "Parsed", "key",
            "read", "write", "yaml_fingerprint"]
@@ -60,7 +61,10 @@ Parsed = tuple[Any, dict[Any, Any], dict[Any, Any]]  # (data, positions, key_pos
 def yaml_fingerprint() -> tuple[str, bool]:
     """Sizes and mtimes of the installed ``yaml`` package's module files, and whether its
     libyaml extension is there; found without importing ``yaml``."""
-    spec = importlib.util.find_spec("yaml")
+    try:
+        spec = importlib.util.find_spec("yaml")
+    except (ImportError, ValueError):  # a ``yaml`` in sys.modules without a spec: unknown
+        return "", False
     folders = list(spec.submodule_search_locations or ()) if spec is not None else []
     if not folders:
         return "no yaml package", False

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,6 +34,13 @@ CLEAN = {
     "unicode": "é: ü\n\"a.b\": \"c\\td\"\nclé:\n  - 'naïve'\n  - \"日本\"\n",
     "block": "text: |\n  line one\n  line two\nfolded: >-\n  a\n  b\n",
     "bom": "\ufeffa: 1\n",
+    # finite but past any int64; zero's sign; YAML 1.1 words and dates stay strings
+    "numbers": "big: " + "9" * 300 + "\nneg: -" + "9" * 300 + "\nz: -0.0\no: 0o17\np: +1\n"
+               "q: .5\nr: 1.\ns: 1_000\nt: yes\nu: 2024-01-31\nv: 012\nw: .Inf_x\n",
+    "odd-keys": "\"1\": a\n\"true\": b\n\"\": c\n\"null\": d\n\"k y\": {\"x.y\": [e]}\n",
+    "root-list": "- 1\n- [a, {b: [[[[c]]]]}]\n- {}\n- []\n",
+    "root-scalar": "42\n",
+    "comments": "# a comment\n%YAML 1.2\n---\na: 1  # trailing\n...\n",
 }
 NOT_STORED = {  # each has a diagnostic: messages must come from the parser, every time
     "alias": "a: &x 1\nb: *x\n",
@@ -40,6 +49,13 @@ NOT_STORED = {  # each has a diagnostic: messages must come from the parser, eve
     "empty": "",
     "syntax": "a: [1, 2\n",
     "duplicate": "a: 1\na: 2\n",
+    "multi-document": "a: 1\n---\nb: 2\n",
+    "null-root": "~\n",
+    "control": "a: \x01\n",
+    "tag": "a: !!python/object x\n",
+    "nan": "a: .nan\n",
+    "int-key": "1: a\n",
+    "deep": "a: " + "[" * 80 + "]" * 80 + "\n",
 }
 
 
@@ -210,3 +226,72 @@ def test_any_document_from_the_cache_is_what_the_parser_built(data, flow):
     text = yaml.safe_dump(data, allow_unicode=True, default_flow_style=flow, sort_keys=False)
     miss, hit, folder = load_twice(text)
     assert hit == miss
+
+
+@pytest.mark.parametrize("name", sorted(CLEAN))
+def test_keep_going_changes_nothing_for_a_clean_document(name):
+    """Only clean documents are stored, and for them keep_going changes nothing: one entry."""
+    with cache_folder() as folder:
+        miss = snapshot(_yamlio.load_text(CLEAN[name], "kpis.yaml"))
+        with parser_forbidden():
+            hit = snapshot(_yamlio.load_text(CLEAN[name], "kpis.yaml", keep_going=True))
+        assert hit == miss and len(entries(folder)) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root writes into a read-only folder")
+def test_a_read_only_folder_is_no_cache(tmp_path):
+    parsed = tmp_path / _parse_cache.FOLDER
+    parsed.mkdir()
+    parsed.chmod(0o500)
+    try:
+        with cache_folder(tmp_path):
+            first = snapshot(_yamlio.load_text(CLEAN["nested"], "kpis.yaml"))
+            assert snapshot(_yamlio.load_text(CLEAN["nested"], "kpis.yaml")) == first
+        assert not list(parsed.iterdir())
+    finally:
+        parsed.chmod(0o700)
+
+
+def test_an_entry_under_another_key_is_a_miss():
+    """An entry renamed (or copied) to another document's key is foreign: its header says so."""
+    with cache_folder() as folder:
+        _yamlio.load_text("a: 1\n", "kpis.yaml")
+        (first,) = entries(folder)
+        expected = snapshot(_yamlio.load_text("a: 2\n", "kpis.yaml"))
+        second = next(p for p in entries(folder) if p != first)
+        second.write_bytes(first.read_bytes())
+        assert snapshot(_yamlio.load_text("a: 2\n", "kpis.yaml")) == expected
+
+
+WARM_VALIDATE = """
+import sys
+from kpiforge.cli import main
+try:
+    main(["validate"])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print("yaml" in sys.modules, "kpiforge._yaml_compose" in sys.modules)
+"""
+
+
+def test_a_warm_validate_imports_no_yaml(tmp_path):
+    """With every catalog file in the cache, ``kpiforge validate`` parses nothing."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env.update(KPIFORGE_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("KPIFORGE_NO_CACHE", None)
+
+    def run() -> list[str]:
+        proc = subprocess.run([sys.executable, "-c", WARM_VALIDATE], capture_output=True,
+                              text=True, timeout=120, env=env, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout.splitlines()
+
+    cold = run()
+    assert cold[-1] == "True True"  # the first run parses (and the check can see it)
+    stored = entries(tmp_path / "cache")
+    assert len(stored) >= len([p for p in CATALOG if not p.name.endswith(".test.yaml")])
+    warm = run()
+    assert warm[-1] == "False False"
+    assert warm[:-1] == cold[:-1]  # the same verdict, word for word
+    assert entries(tmp_path / "cache") == stored
