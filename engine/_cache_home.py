@@ -1,4 +1,4 @@
-"""Where kpiforge keeps its caches, found with ``os`` alone.
+"""Where kpiforge keeps its caches, found with ``os`` alone, and how an entry is written.
 
 The command line's entry point (``_launch``) reads its help cache before importing anything
 else, so this module imports nothing that a ``--help`` served from the cache would not need.
@@ -7,8 +7,9 @@ else, so this module imports nothing that a ``--help`` served from the cache wou
 from __future__ import annotations
 
 import os
+import threading
 
-__all__ = ["CACHE_DIR_ENV", "NO_CACHE_ENV", "cache_folder"]
+__all__ = ["CACHE_DIR_ENV", "NO_CACHE_ENV", "cache_folder", "write_atomically"]
 
 CACHE_DIR_ENV = "KPIFORGE_CACHE_DIR"
 NO_CACHE_ENV = "KPIFORGE_NO_CACHE"
@@ -26,3 +27,24 @@ def cache_folder() -> str | None:
         return os.path.join(xdg, "kpiforge")
     home = os.path.expanduser("~")
     return None if home == "~" else os.path.join(home, ".cache", "kpiforge")
+
+
+def write_atomically(folder: str | os.PathLike[str], name: str, data: bytes) -> bool:
+    """Write ``data`` as ``folder/name`` (made private, 0o700, if missing) in one step: a
+    temporary file of this process and thread, renamed over the entry, so a reader sees the
+    old entry or the new one, never half. False, and nothing left behind, when it cannot."""
+    target = os.path.join(folder, name)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, target)
+    except (OSError, ValueError):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return False
+    return True

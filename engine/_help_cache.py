@@ -26,7 +26,7 @@ import os
 import sys
 
 from . import __version__
-from ._cache_home import cache_folder
+from ._cache_home import cache_folder, write_atomically
 from ._digest import sha256
 
 __all__ = ["FORMAT", "MAX_ENTRIES", "help_key", "read_help", "terminal_columns", "write_help"]
@@ -144,19 +144,12 @@ def write_help(key: str, text: str) -> None:
     if folder is None or not text or not text.isascii():
         return
     folder = os.path.join(folder, _FOLDER)
-    tmp = os.path.join(folder, f".{key}.{os.getpid()}.tmp")
+    if not write_atomically(folder, key, f"{_HEADER}{key}\n{text}".encode("ascii")):
+        return
     try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(f"{_HEADER}{key}\n{text}".encode("ascii"))
-        os.replace(tmp, os.path.join(folder, key))
         entries = sorted((e.stat().st_mtime_ns, e.path) for e in os.scandir(folder)
                          if len(e.name) == 64 and e.is_file())
         for _, path in entries[:-MAX_ENTRIES]:
             os.unlink(path)
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    except OSError:  # another process pruned first
+        pass

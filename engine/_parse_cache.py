@@ -37,7 +37,7 @@ import time
 from typing import Any
 
 from . import __version__
-from ._cache_home import cache_folder
+from ._cache_home import cache_folder, write_atomically
 from ._digest import sha256
 
 __all__ = ["FOLDER", "FORMAT", "MAX_BYTES", "MAX_ENTRIES", "MAX_ENTRY_BYTES", "Parsed", "key",
@@ -159,19 +159,7 @@ def write(entry_key: str, data: Any, positions: dict[Any, Any],
     if len(payload) > MAX_ENTRY_BYTES:
         return
     blob = _MAGIC + bytes.fromhex(entry_key) + sha256(payload).digest() + payload
-    # one temporary file per writer (process and thread), renamed over the entry at once
-    tmp = os.path.join(folder, f".{entry_key}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(blob)
-        os.replace(tmp, os.path.join(folder, entry_key))
-    except (OSError, ValueError):
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    if not write_atomically(folder, entry_key, blob):
         return
     _BUDGET.add(folder, len(blob))
 

@@ -25,12 +25,12 @@ import functools
 import json
 import os
 import sys
-import threading
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Mapping
 
 from . import __version__
+from ._cache_home import write_atomically
 from ._digest import sha256
 
 __all__ = ["FORMAT", "MAX_BYTES", "MAX_ENTRIES", "QueryCache", "decode", "encode"]
@@ -207,18 +207,7 @@ class QueryCache:
         data = text.encode("ascii")
         if len(data) > MAX_BYTES:
             return
-        tmp = self._folder / f".{key}.{os.getpid()}.{threading.get_ident()}.tmp"
-        try:
-            self._folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp, self._folder / key)
-        except (OSError, ValueError):
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
+        if not write_atomically(self._folder, key, data):
             return
         self._prune()
 

@@ -24,11 +24,10 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
-import threading
 from pathlib import Path
 
 from . import __version__
-from ._cache_home import CACHE_DIR_ENV, NO_CACHE_ENV, cache_folder
+from ._cache_home import CACHE_DIR_ENV, NO_CACHE_ENV, cache_folder, write_atomically
 from ._digest import sha256
 from ._schema_files import _root, schema_names
 
@@ -111,19 +110,7 @@ class Verdicts:
         known.update(self._new)
         keys = list(known)[-MAX_ENTRIES:]
         text = _HEADER + "".join(f"{k}\n" for k in keys)
-        # one temporary file per writer (process and thread), renamed over the cache at once
-        tmp = self._folder / f".{_FILE}.{os.getpid()}.{threading.get_ident()}.tmp"
-        try:
-            self._folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="ascii") as out:
-                out.write(text)
-            os.replace(tmp, self._folder / _FILE)
-        except (OSError, ValueError):
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
+        if not write_atomically(self._folder, _FILE, text.encode("ascii")):
             return
         self._known, self._new = dict.fromkeys(keys), {}
 
