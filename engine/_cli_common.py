@@ -75,7 +75,8 @@ class _LazyConsole:
 
 
 # Piped output (make demo, CI logs) would otherwise be cut at 80 columns.
-stdout = cast("Console", _LazyConsole(soft_wrap=True, width=None if sys.stdout.isatty() else
+_TERMINAL = sys.stdout is not None and sys.stdout.isatty()  # None: started with stdout closed
+stdout = cast("Console", _LazyConsole(soft_wrap=True, width=None if _TERMINAL else
                                       int(os.environ.get("COLUMNS", "120"))))
 stderr = cast("Console", _LazyConsole(stderr=True, soft_wrap=True))
 

@@ -21,6 +21,9 @@ _HELP = ("--help", "-h")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:  # started with it closed (`>&-`): output goes nowhere
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
     args = list(sys.argv[1:] if argv is None else argv)
     # a --plugins-dir that is not a folder is an error click reports, even for --version
     if len(args) == 1 and not os.environ.get("KPIFORGE_PLUGINS_DIR"):

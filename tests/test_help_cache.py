@@ -157,3 +157,13 @@ def test_the_console_script_is_the_launcher():
     (script,) = [ep for ep in importlib.metadata.entry_points(group="console_scripts")
                  if ep.name == "kpiforge"]
     assert script.value == "kpiforge._launch:main"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["validate"]])
+def test_a_closed_stdout_is_no_traceback(tmp_path, args):
+    """`kpiforge --help >&-`: Python starts with sys.stdout None; nothing to print to, no crash."""
+    env = {**os.environ, "KPIFORGE_CACHE_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "kpiforge", *args], stderr=subprocess.PIPE,
+                          text=True, timeout=120, env=env, cwd=tmp_path,
+                          preexec_fn=lambda: os.close(1))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
