@@ -18,6 +18,7 @@ from . import __version__
 __all__ = ["main"]
 
 _HELP = ("--help", "-h")
+_PLUGINS_DIR_ENV = "KPIFORGE_PLUGINS_DIR"  # cli.PLUGINS_DIR_ENV (cli imports click; a test checks)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -26,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
     args = list(sys.argv[1:] if argv is None else argv)
     # a --plugins-dir that is not a folder is an error click reports, even for --version
-    if len(args) == 1 and not os.environ.get("KPIFORGE_PLUGINS_DIR"):
+    if len(args) == 1 and not os.environ.get(_PLUGINS_DIR_ENV):
         if args[0] == "--version":
             sys.stdout.write(f"kpiforge, version {__version__}\n")
             return

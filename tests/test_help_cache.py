@@ -145,9 +145,10 @@ def test_terminal_columns_is_shutils(monkeypatch, columns):
 
 
 def test_the_plugin_switches_are_the_ones_the_loaders_read():
-    from kpiforge import _plugins, cli
+    from kpiforge import _launch, _plugins, cli
 
     assert _help_cache._PLUGIN_ENV == (cli.PLUGINS_DIR_ENV, _plugins.LOAD_PLUGINS_ENV)
+    assert _launch._PLUGINS_DIR_ENV == cli.PLUGINS_DIR_ENV
     assert _help_cache._ENTRY_POINT_GROUP == _plugins.ENTRY_POINT_GROUP
 
 
