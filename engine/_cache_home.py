@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 
-__all__ = ["CACHE_DIR_ENV", "NO_CACHE_ENV", "cache_folder", "write_atomically"]
+__all__ = ["CACHE_DIR_ENV", "NO_CACHE_ENV", "cache_folder", "keep_newest", "write_atomically"]
 
 CACHE_DIR_ENV = "KPIFORGE_CACHE_DIR"
 NO_CACHE_ENV = "KPIFORGE_NO_CACHE"
@@ -48,3 +48,20 @@ def write_atomically(folder: str | os.PathLike[str], name: str, data: bytes) -> 
             pass
         return False
     return True
+
+
+def keep_newest(folder: str | os.PathLike[str], count: int) -> None:
+    """Remove all but the ``count`` most recently touched entries (64-character names) of
+    ``folder``; an entry another process removed first, or a folder that cannot be read, is
+    no error."""
+    try:
+        with os.scandir(folder) as entries:
+            found = [(e.stat().st_mtime_ns, e.path) for e in entries
+                     if len(e.name) == 64 and e.is_file()]
+    except OSError:
+        return
+    for _, path in sorted(found)[:-count]:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass

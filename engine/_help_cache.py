@@ -26,7 +26,7 @@ import os
 import sys
 
 from . import __version__
-from ._cache_home import cache_folder, write_atomically
+from ._cache_home import cache_folder, keep_newest, write_atomically
 from ._digest import sha256
 
 __all__ = ["FORMAT", "MAX_ENTRIES", "help_key", "read_help", "terminal_columns", "write_help"]
@@ -144,12 +144,5 @@ def write_help(key: str, text: str) -> None:
     if folder is None or not text or not text.isascii():
         return
     folder = os.path.join(folder, _FOLDER)
-    if not write_atomically(folder, key, f"{_HEADER}{key}\n{text}".encode("ascii")):
-        return
-    try:
-        entries = sorted((e.stat().st_mtime_ns, e.path) for e in os.scandir(folder)
-                         if len(e.name) == 64 and e.is_file())
-        for _, path in entries[:-MAX_ENTRIES]:
-            os.unlink(path)
-    except OSError:  # another process pruned first
-        pass
+    if write_atomically(folder, key, f"{_HEADER}{key}\n{text}".encode("ascii")):
+        keep_newest(folder, MAX_ENTRIES)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import __version__
-from ._cache_home import write_atomically
+from ._cache_home import keep_newest, write_atomically
 from ._digest import sha256
 
 __all__ = ["FORMAT", "MAX_BYTES", "MAX_ENTRIES", "QueryCache", "decode", "encode"]
@@ -214,14 +214,4 @@ class QueryCache:
     def _prune(self) -> None:
         """Keep the :data:`MAX_ENTRIES` most recently used queries (only after a write)."""
         assert self._folder is not None
-        try:
-            with os.scandir(self._folder) as entries:
-                found = [(e.stat().st_mtime_ns, e.path) for e in entries
-                         if len(e.name) == 64 and e.is_file()]
-        except OSError:
-            return
-        for _, path in sorted(found)[:-MAX_ENTRIES]:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+        keep_newest(self._folder, MAX_ENTRIES)

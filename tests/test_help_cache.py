@@ -168,3 +168,15 @@ def test_a_closed_stdout_is_no_traceback(tmp_path, args):
                           text=True, timeout=120, env=env, cwd=tmp_path,
                           preexec_fn=lambda: os.close(1))
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+
+
+def test_the_help_cache_keeps_its_newest_entries(tmp_path, monkeypatch):
+    monkeypatch.setenv("KPIFORGE_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("KPIFORGE_NO_CACHE", raising=False)
+    monkeypatch.setattr(_help_cache, "MAX_ENTRIES", 2)
+    keys = [f"{i:064x}" for i in range(4)]
+    for n, key in enumerate(keys):
+        _help_cache.write_help(key, f"help {n}\n")
+        os.utime(tmp_path / "help" / key, ns=(n * 10**9, n * 10**9))  # written in this order
+    assert sorted(p.name for p in (tmp_path / "help").iterdir()) == keys[2:]
+    assert _help_cache.read_help(keys[3]) == "help 3\n" and _help_cache.read_help(keys[0]) is None
