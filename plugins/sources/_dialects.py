@@ -98,6 +98,9 @@ class Dialect:
     # True: a row's filter flag is a boolean column (NULL counts as false), read as it is;
     # False: 1/0, compared with 1 (engines with no boolean values: SQL Server, Oracle)
     boolean_flags = False
+    # True: a request for periods longer than a day may be grouped by local day first, then by
+    # period: period_start() must then accept its own "day" result (a date) as its time
+    day_rollup = False
 
     def local_time(self, column: exp.Expr, request: SourceRequest, params: Params,
                    span: tuple[datetime, datetime] | None) -> exp.Expr:
@@ -215,6 +218,7 @@ class DuckDBDialect(Dialect):
     glot = "duckdb"
     param_style = "dollar"
     boolean_flags = True
+    day_rollup = True
 
     def local_time(self, column: exp.Expr, request: SourceRequest, params: Params,
                    span: tuple[datetime, datetime] | None) -> exp.Expr:
@@ -255,6 +259,7 @@ class DuckDBDialect(Dialect):
 class PostgresDialect(Dialect):
     """PostgreSQL: the session ``TimeZone`` and ``AT TIME ZONE``, case-sensitive quoted names."""
 
+    day_rollup = True
     name = "postgresql"
     glot = "postgres"
     case_sensitive_names = True

@@ -105,6 +105,7 @@ class GlotDialect(Dialect):
 
     param_style = "colon"
     window_first_last = True
+    day_rollup = True
     case_sensitive_names = False
 
     def __init__(self, name: str = "mysql"):

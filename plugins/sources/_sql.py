@@ -13,7 +13,9 @@ sqlglot's generator for its engine. Layers: the rows kept by the range (local ti
 dimensions as text, input values ``__v``, filter flags ``__c``), then their period ``__p``
 (computed once per row, in its own subquery, so that a ``COUNT(DISTINCT)`` reads a column, not
 an expression), then one ``GROUP BY`` period and dimensions, then the inputs under the names
-``fetch()`` expects.
+``fetch()`` expects. A request for periods longer than a day whose aggregates add up (sums,
+counts, minima, maxima) is grouped by local day first and by period over the days instead
+(:mod:`._sql_rollup`), where the dialect allows it (``Dialect.day_rollup``).
 
 The time range is NOT filtered on local time: converting every row before filtering is most of
 the cost of a query over a large file, and it hides the filter from the reader (no Parquet
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from kpiforge.sources import Condition, InputSpec, SourceRequest, day_start
 
 from ._dialects import Dialect, Params
+from ._sql_rollup import aggregate, day_rollup_tree, rolls_up_days
 from ._sqltree import (
     alias,
     and_,
@@ -283,6 +286,9 @@ def _aggregate_tree(relation: str, time_column: str, request: SourceRequest, dia
             ranges.append(paren(and_(low, high)))
         where.append(paren(or_(*ranges)))
     dim_cols = [column(f"__d{i}") for i in range(len(dims))]
+    if rolls_up_days(dialect, request, plan):
+        return day_rollup_tree(rows, where, t, dim_cols, plan, dialect, request,
+                               missing is not None), params, [s.name for s in specs]
     period = dialect.period_start(t.copy(), request.grain, request.week_start)
     periods = select_from([alias(period, "__p"), star("__rows")], rows, "__rows")
     if where:
@@ -313,7 +319,7 @@ def _aggregate_tree(relation: str, time_column: str, request: SourceRequest, dia
         elif agg in ("first", "last"):
             expr = dialect.first_last(value, t.copy(), condition, agg)
         else:
-            expr = _aggregate(agg, rows_counted, value, condition if f is not None else None)
+            expr = aggregate(agg, rows_counted, value, condition if f is not None else None)
         aggregates.append(alias(cast(expr, dialect.float_type), f"__a{k}"))
     source, name = periods, "__periods"
     if windows:
@@ -329,28 +335,6 @@ def _aggregate_tree(relation: str, time_column: str, request: SourceRequest, dia
     query = (select_from([*(c.copy() for c in group), *outputs], grouped, "__grouped")
              .order_by(*(dialect.ordered(c.copy()) for c in group), copy=False))
     return query, params, [s.name for s in specs]
-
-
-def _aggregate(agg: str, rows_counted: bool, value: exp.Expr, condition: exp.Expr | None
-               ) -> exp.Expr:
-    from sqlglot import exp
-
-    picked = when((condition, value)) if condition is not None else value
-    if agg == "count" and rows_counted:  # column "*"
-        if condition is None:
-            return count()
-        return count(when((condition, exp.Literal.number(1))))
-    if agg == "count":
-        return count(picked)
-    if agg == "count_distinct":
-        return count(exp.Distinct(expressions=[picked]))
-    if agg == "sum":
-        # rows exist for this period/slice but none matches the filter: zero, not unknown
-        total = exp.Sum(this=picked)
-        if condition is None:
-            return total
-        return exp.Coalesce(this=total, expressions=[exp.Literal.number(0)])
-    return {"min": exp.Min, "max": exp.Max, "avg": exp.Avg}[agg](this=picked)
 
 
 def build_latest_query(relation: str, time_column: str, request: SourceRequest, dialect: Dialect,

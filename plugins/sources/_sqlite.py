@@ -69,6 +69,7 @@ class SqliteDialect(Dialect):
     name = "sqlite"
     glot = "sqlite"
     window_first_last = True
+    day_rollup = True
 
     def local_time(self, column: exp.Expr, request: SourceRequest, params: Params,
                    span: tuple[datetime, datetime] | None) -> exp.Expr:
