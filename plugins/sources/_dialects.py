@@ -101,6 +101,8 @@ class Dialect:
     # True: a request for periods longer than a day may be grouped by local day first, then by
     # period: period_start() must then accept its own "day" result (a date) as its time
     day_rollup = False
+    # True: SUM(x ORDER BY y) is valid (the day roll-up then adds the days in day order)
+    ordered_aggregates = False
 
     def local_time(self, column: exp.Expr, request: SourceRequest, params: Params,
                    span: tuple[datetime, datetime] | None) -> exp.Expr:
@@ -219,6 +221,7 @@ class DuckDBDialect(Dialect):
     param_style = "dollar"
     boolean_flags = True
     day_rollup = True
+    ordered_aggregates = True
 
     def local_time(self, column: exp.Expr, request: SourceRequest, params: Params,
                    span: tuple[datetime, datetime] | None) -> exp.Expr:
@@ -260,6 +263,7 @@ class PostgresDialect(Dialect):
     """PostgreSQL: the session ``TimeZone`` and ``AT TIME ZONE``, case-sensitive quoted names."""
 
     day_rollup = True
+    ordered_aggregates = True
     name = "postgresql"
     glot = "postgres"
     case_sensitive_names = True

@@ -77,7 +77,13 @@ def day_rollup_tree(rows: exp.Select, where: Sequence[exp.Expr], t: exp.Expr,
             condition = column(f"__c{f}") if dialect.boolean_flags else exp.EQ(
                 this=column(f"__c{f}"), expression=one.copy())
         per_day.append(alias(aggregate(agg, rows_counted, column(f"__v{v}"), condition), f"__a{k}"))
-        total = getattr(exp, _ROLL_UP[agg])(this=column(f"__a{k}"))
+        part: exp.Expr = column(f"__a{k}")
+        if agg == "sum" and dialect.ordered_aggregates:
+            # the days' sums added in day order: a parallel engine hands the days over in any
+            # order, and a sum of doubles in another order may differ in its last bit; the
+            # one-level query gave the same answer on every run of a small table, so does this
+            part = exp.Order(this=part, expressions=[exp.Ordered(this=column("__day"))])
+        total = getattr(exp, _ROLL_UP[agg])(this=part)
         per_period.append(alias(cast(total, dialect.float_type), f"__a{k}"))
     if counted:
         per_day.append(alias(count(), "__n"))

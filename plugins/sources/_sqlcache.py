@@ -78,7 +78,8 @@ def _parts(source: SqlSource, kind: str, request: SourceRequest,
          list(span) if span is not None else None],
         [_name(type(dialect)), dialect.name, dialect.glot, dialect.param_style, dialect.text_type,
          dialect.float_type, dialect.window_first_last, dialect.case_sensitive_names,
-         dialect.boolean_flags, dialect.day_rollup, dict(vars(dialect))],
+         dialect.boolean_flags, dialect.day_rollup, dialect.ordered_aggregates,
+         dict(vars(dialect))],
         _request(request),
     ]
 
