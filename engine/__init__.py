@@ -25,9 +25,6 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ re
         Objective,
         ObjectiveTarget,
         Parameter,
-        Result,
-        Results,
-        SliceCodes,
         Status,
         Thresholds,
         Unit,
@@ -36,6 +33,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ re
     from ._project import Project
     from ._reasons import REASON_CODES, Reason
     from ._records import Record, RunResult
+    from ._results import Result, Results, SliceCodes
     from ._thresholds import ThresholdSource
     from .errors import (
         AlertConfigError,
@@ -147,12 +145,12 @@ _EXPORTS: dict[str, str] = {
     "REASON_CODES": "_reasons",
     "Reason": "_reasons",
     "Record": "_records",
-    "Result": "_model",
-    "Results": "_model",
+    "Result": "_results",
+    "Results": "_results",
     "RunError": "errors",
     "RunResult": "_records",
     "SinkError": "errors",
-    "SliceCodes": "_model",
+    "SliceCodes": "_results",
     "SourceError": "errors",
     "StateError": "errors",
     "Status": "_model",

@@ -13,7 +13,8 @@ from ._aliases import input_aliases, with_aliases
 from ._definitions import Catalog, load_catalog
 from ._formulas import Formula, function_specs
 from ._guards import all_finite
-from ._model import Definition, Objective, Result, Results, SliceCodes, Status
+from ._model import Definition, Objective, Status
+from ._results import Result, Results, SliceCodes
 from ._plugins import Plugins, load_plugins
 from ._reasons import Reason, depends_on, input_not_finite, missing_input
 from ._inputs import input_array, input_number
