@@ -54,8 +54,7 @@ def parse_filter(filters: Any) -> dict[str, Any] | str:
         return "a filter must be text or a list of texts"
     found: dict[str, Any] = {}
     for text in texts:
-        # an AND inside a quoted value would split wrongly: such a part then fails to match
-        for part in _AND.split(text.strip()):
+        for part in _conjuncts(text.strip()):
             match = _CONDITION.match(part)
             if match is None:
                 return f"not a simple equality on a dimension: {part.strip()!r}"
@@ -65,6 +64,23 @@ def parse_filter(filters: Any) -> dict[str, Any] | str:
                 return f"{ref} is filtered twice"
             found[ref] = value[0] if isinstance(value, list) and len(value) == 1 else value
     return found
+
+
+def _conjuncts(text: str) -> list[str]:
+    """``text`` split at each AND outside a quoted value (``'a AND b'`` is one value)."""
+    quoted = [False] * len(text)
+    inside = False
+    for i, char in enumerate(text):
+        if char == "'":  # a doubled quote inside a value closes and reopens: still inside
+            inside = not inside
+        quoted[i] = inside
+    parts, start = [], 0
+    for match in _AND.finditer(text):
+        if not quoted[match.start()]:
+            parts.append(text[start:match.start()])
+            start = match.end()
+    parts.append(text[start:])
+    return parts
 
 
 def _render_literal(value: Any) -> str:

@@ -220,6 +220,12 @@ def test_filters_render_and_parse_back(filters):
     assert parsed == {f"model__{k}": v for k, v in filters.items()}
 
 
+@pytest.mark.parametrize("filters", [  # found by the test above: an AND inside a value
+    {"a": " AND "}, {"a": "x' and 'y", "b": [" AND ", 3]}, {"a": "''", "b": " and ''"}])
+def test_an_and_inside_a_quoted_value_does_not_split_the_filter(filters):
+    assert parse_filter(render_filter("model", filters)) == {f"model__{k}": v for k, v in filters.items()}
+
+
 @pytest.mark.parametrize("text", [
     "{{ Dimension('a__b') }} > 3",
     "{{ Dimension('a__b') }} = 'x' OR {{ Dimension('a__c') }} = 'y'",
