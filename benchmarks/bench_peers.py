@@ -167,14 +167,16 @@ def last_day() -> date:
 # The best query a person would write: the week is computed once per row in a subquery (a DATE
 # is already local time, so there is nothing to convert), the sums are taken once per week and
 # channel, and each KPI divides the sums with NULLIF so that a zero denominator is null.
-FLOOR_SQL = """
+# the five KPIs from the sums: shared by both hand-written queries
+KPI_SELECT = """
 SELECT week, channel,
        clicks / NULLIF(impressions, 0) * 100 AS ctr,
        cost / NULLIF(clicks, 0) AS cpc,
        conversions / NULLIF(clicks, 0) * 100 AS cvr,
        cost / NULLIF(conversions, 0) AS cpa,
        revenue / NULLIF(cost, 0) AS roas
-FROM (
+FROM ("""
+FLOOR_SQL = KPI_SELECT + """
   SELECT week, channel,
          CAST(sum(impressions) AS DOUBLE) AS impressions, CAST(sum(clicks) AS DOUBLE) AS clicks,
          sum(cost) AS cost, CAST(sum(conversions) AS DOUBLE) AS conversions,
@@ -192,14 +194,7 @@ ORDER BY week, channel
 # channel, not once per row. This is what kpiforge's query does (SQL sources group by local day
 # first when every aggregate adds up); measured beside the floor so that the README can say how
 # much of kpiforge's ratio a hand-written query could get back.
-FLOOR_BY_DAY_SQL = """
-SELECT week, channel,
-       clicks / NULLIF(impressions, 0) * 100 AS ctr,
-       cost / NULLIF(clicks, 0) AS cpc,
-       conversions / NULLIF(clicks, 0) * 100 AS cvr,
-       cost / NULLIF(conversions, 0) AS cpa,
-       revenue / NULLIF(cost, 0) AS roas
-FROM (
+FLOOR_BY_DAY_SQL = KPI_SELECT + """
   SELECT date_trunc('week', day) AS week, channel,
          CAST(sum(impressions) AS DOUBLE) AS impressions, CAST(sum(clicks) AS DOUBLE) AS clicks,
          sum(cost) AS cost, CAST(sum(conversions) AS DOUBLE) AS conversions,

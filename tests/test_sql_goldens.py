@@ -1,6 +1,7 @@
 """Golden SQL per dialect: the one aggregate query of a representative request, as each engine
 gets it (tests/fixtures/sql/<dialect>.sql; ``UPDATE_GOLDEN=1`` rewrites them), and each parses
-back with sqlglot in its own dialect.
+back with sqlglot in its own dialect; the same for a request grouped by day first, then by week
+(tests/fixtures/sql/rollup/<dialect>.sql).
 
 The request has a dimension, a range, a ``filter`` with a list and NULL, a definition's row
 condition, first and last, a distinct count and a week grain starting on Sunday, over a column
@@ -41,45 +42,55 @@ INPUTS = {
 }
 REQUEST = SourceRequest("week", "Europe/Berlin", 6, ((date(2026, 1, 1), date(2026, 4, 1)),),
                         ("channel",), INPUTS)
+# only aggregates whose days add up: grouped by day, then by week (tests/test_sql_rollup.py)
+ROLLUP_REQUEST = SourceRequest("week", "Europe/Berlin", 6, REQUEST.ranges, ("channel",), {
+    k: v for k, v in INPUTS.items() if v.agg in ("sum", "count")} | {
+    "cheapest": InputSpec("cheapest", "min", column="amount"),
+    "largest": InputSpec("largest", "max", column="amount", filter={"status": "paid"}),
+    "items": InputSpec("items", "sum", column="quantity")})
+GOLDENS = {"": REQUEST, "rollup": ROLLUP_REQUEST}  # folder under fixtures/sql -> request
 
 
-def query(dialect: Dialect, time_type: str) -> tuple[str, dict]:
+def query(dialect: Dialect, time_type: str, request: SourceRequest = REQUEST) -> tuple[str, dict]:
     params = Params(dialect.param_style)
     raw = dialect.raw_time(column("ordered_at"), time_type)
-    sql, values, _ = build_aggregate_query('"shop"."orders"', "ordered_at", REQUEST, dialect,
+    sql, values, _ = build_aggregate_query('"shop"."orders"', "ordered_at", request, dialect,
                                            params=params, time_sql=raw,
                                            missing_sql=dialect.time_missing(raw),
                                            time_kind=dialect.time_kind(time_type))
     return sql, values
 
 
-def golden_text(dialect: Dialect) -> str:
+def golden_text(dialect: Dialect, request: SourceRequest = REQUEST) -> str:
     parts = []
     for time_type in ("TIMESTAMP WITH TIME ZONE", "DATE"):
-        sql, values = query(dialect, time_type)
+        sql, values = query(dialect, time_type, request)
         parts.append(f"-- time column: {time_type}; parameters: {values!r}\n{sql};\n")
     return "\n".join(parts)
 
 
+@pytest.mark.parametrize("folder", sorted(GOLDENS))
 @pytest.mark.parametrize("name", sorted(DIALECTS))
-def test_golden_sql(name):
+def test_golden_sql(name, folder):
     dialect, _ = DIALECTS[name]
-    path = GOLDEN / f"{name}.sql"
-    text = golden_text(dialect)
+    path = GOLDEN / folder / f"{name}.sql"
+    text = golden_text(dialect, GOLDENS[folder])
     if os.environ.get("UPDATE_GOLDEN"):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     assert text == path.read_text(), f"SQL differs from {path} (UPDATE_GOLDEN=1 rewrites it)"
 
 
+@pytest.mark.parametrize("folder, groups", [("", 1), ("rollup", 2)])
 @pytest.mark.parametrize("name", sorted(DIALECTS))
-def test_each_golden_parses_back_in_its_dialect(name):
+def test_each_golden_parses_back_in_its_dialect(name, folder, groups):
     _, read = DIALECTS[name]
-    statements = [s for s in (GOLDEN / f"{name}.sql").read_text().split(";\n") if s.strip()]
+    statements = [s for s in (GOLDEN / folder / f"{name}.sql").read_text().split(";\n") if s.strip()]
     assert len(statements) == 2
     for statement in statements:
         tree = sqlglot.parse_one(statement, read=read)
-        assert tree.find(sqlglot.exp.Group) is not None  # the one GROUP BY
+        # the one GROUP BY; rolled up: by day, then by period
+        assert len(list(tree.find_all(sqlglot.exp.Group))) == groups
         names = {c.alias_or_name for c in tree.selects}
         assert {"__p", "__d0", "__i0", "__i5", "__n"} <= names
 

@@ -5,20 +5,17 @@ maxima is grouped by local day first, then by period over the days. It must give
 the one-level query on every engine: checked here with hypothesis on DuckDB (DATE, naive
 TIMESTAMP and TIMESTAMPTZ columns) and SQLite (date and naive text), with NULL times (counted
 and left out), NULL values, filters, row conditions and every week start. The golden SQL of the
-rolled-up query per dialect is in ``tests/fixtures/sql/rollup/`` (``UPDATE_GOLDEN=1`` rewrites).
+rolled-up query per dialect is checked by ``tests/test_sql_goldens.py``.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import sqlite3
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import duckdb
 import pytest
-import sqlglot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,7 +33,6 @@ from kpiforge.sources import (
     build_aggregate_query,
 )
 
-GOLDEN = Path(__file__).parent / "fixtures" / "sql" / "rollup"
 FIRST = date(2025, 11, 3)
 BIG = Condition("qty >= 3", (("qty", "qty"),))
 INPUTS = {
@@ -171,34 +167,3 @@ def test_rolled_up_numbers_are_the_one_level_numbers(engine, dialect, type_name,
     low, high = RANGE[0]
     kept = [t for t, *_ in rows if t is None or low <= (t.date() if isinstance(t, datetime) else t) < high]
     assert bool(rolled) == bool(kept)  # groups were compared, not two empty answers
-
-
-# -- the rolled-up SQL per dialect ------------------------------------------------------------
-DIALECTS: dict[str, tuple[Dialect, str]] = {
-    "duckdb": (DuckDBDialect(), "duckdb"), "sqlite": (SqliteDialect(), "sqlite"),
-    "postgres": (PostgresDialect(), "postgres"),
-    **{name: (GlotDialect(name), target) for name, target in GLOT_TARGETS.items() if name != "mariadb"},
-}
-
-
-def golden_text(dialect: Dialect) -> str:
-    parts = []
-    for type_name in ("TIMESTAMP WITH TIME ZONE", "DATE"):
-        sql, values = sql_of(dialect, request("week", 6), type_name)
-        parts.append(f"-- time column: {type_name}; parameters: {values!r}\n{sql};\n")
-    return "\n".join(parts)
-
-
-@pytest.mark.parametrize("name", sorted(DIALECTS))
-def test_golden_rolled_up_sql(name):
-    dialect, read = DIALECTS[name]
-    path = GOLDEN / f"{name}.sql"
-    text = golden_text(dialect)
-    if os.environ.get("UPDATE_GOLDEN"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert text == path.read_text(), f"SQL differs from {path} (UPDATE_GOLDEN=1 rewrites it)"
-    for statement in (s for s in text.split(";\n") if s.strip()):
-        tree = sqlglot.parse_one(statement, read=read)
-        assert len(list(tree.find_all(sqlglot.exp.Group))) == 2  # by day, then by period
-        assert {c.alias_or_name for c in tree.selects} >= {"__p", "__d0", "__i0", "__i7", "__n"}
