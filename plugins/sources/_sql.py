@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from kpiforge.sources import Condition, InputSpec, SourceRequest, day_start
 
 from ._dialects import Dialect, Params
-from ._sql_rollup import aggregate, day_rollup_tree, rolls_up_days
+from ._sql_rollup import aggregate, day_rollup_tree, flag_condition, rolls_up_days
 from ._sqltree import (
     alias,
     and_,
@@ -298,13 +298,7 @@ def _aggregate_tree(relation: str, time_column: str, request: SourceRequest, dia
     aggregates: list[exp.Expr] = []
     for k, (agg, v, f, rows_counted) in enumerate(plan.aggregates):
         value = column(f"__v{v}")
-        one = exp.Literal.number(1)
-        condition: exp.Expr
-        if f is not None and dialect.boolean_flags:
-            condition = column(f"__c{f}")
-        else:
-            condition = exp.EQ(this=column(f"__c{f}") if f is not None else one.copy(),
-                               expression=one)
+        condition = flag_condition(f, dialect)
         if agg in ("first", "last") and dialect.window_first_last:
             usable = paren(and_(condition, is_null(value.copy(), negate=True)))
             one_or_zero = when((usable, exp.Literal.number(1)), otherwise=exp.Literal.number(0))

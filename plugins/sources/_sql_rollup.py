@@ -20,7 +20,7 @@ from ._sqltree import alias, and_, cast, column, count, select_from, star, when
 if TYPE_CHECKING:
     from sqlglot import exp
 
-__all__ = ["aggregate", "day_rollup_tree", "rolls_up_days"]
+__all__ = ["aggregate", "day_rollup_tree", "flag_condition", "rolls_up_days"]
 
 
 def aggregate(agg: str, rows_counted: bool, value: exp.Expr, condition: exp.Expr | None
@@ -43,6 +43,17 @@ def aggregate(agg: str, rows_counted: bool, value: exp.Expr, condition: exp.Expr
             return total
         return exp.Coalesce(this=total, expressions=[exp.Literal.number(0)])
     return {"min": exp.Min, "max": exp.Max, "avg": exp.Avg}[agg](this=picked)
+
+
+def flag_condition(f: int | None, dialect: Dialect) -> exp.Expr:
+    """How an aggregate reads filter flag ``__c<f>``: the boolean column itself, or its 1/0
+    compared with 1 on engines without booleans; ``1 = 1`` when there is no filter."""
+    from sqlglot import exp
+
+    one = exp.Literal.number(1)
+    if f is not None and dialect.boolean_flags:
+        return column(f"__c{f}")
+    return exp.EQ(this=column(f"__c{f}") if f is not None else one.copy(), expression=one)
 
 
 # aggregate of the days' aggregates that gives the period's: exact for these (integer counts and
@@ -68,14 +79,10 @@ def day_rollup_tree(rows: exp.Select, where: Sequence[exp.Expr], t: exp.Expr,
     from sqlglot import exp
 
     day = dialect.period_start(t.copy(), "day", request.week_start)
-    one = exp.Literal.number(1)
     per_day: list[exp.Expr] = []
     per_period: list[exp.Expr] = []
     for k, (agg, v, f, rows_counted) in enumerate(plan.aggregates):
-        condition: exp.Expr | None = None
-        if f is not None:
-            condition = column(f"__c{f}") if dialect.boolean_flags else exp.EQ(
-                this=column(f"__c{f}"), expression=one.copy())
+        condition = flag_condition(f, dialect) if f is not None else None
         per_day.append(alias(aggregate(agg, rows_counted, column(f"__v{v}"), condition), f"__a{k}"))
         part: exp.Expr = column(f"__a{k}")
         if agg == "sum" and dialect.ordered_aggregates:
