@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from kpiforge.sources import Condition, InputSpec, SourceRequest, day_start
 
 from ._dialects import Dialect, Params
-from ._sql_rollup import aggregate, day_rollup_tree, flag_condition, rolls_up_days
+from ._sql_rollup import aggregate, day_rollup_tree, flag_condition, output_query, rolls_up_days
 from ._sqltree import (
     alias,
     and_,
@@ -322,13 +322,8 @@ def _aggregate_tree(relation: str, time_column: str, request: SourceRequest, dia
     counted = [alias(cast(count(), dialect.float_type), "__n")] if missing is not None else []
     grouped = (select_from([*(c.copy() for c in group), *aggregates, *counted], source, name)
                .group_by(*(c.copy() for c in group), copy=False))
-    # each input is a copy of its shared aggregate, under the column name fetch() expects
-    outputs = [alias(column(f"__a{k}"), f"__i{i}") for i, k in enumerate(plan.columns)]
-    if counted:
-        outputs.append(column("__n"))
-    query = (select_from([*(c.copy() for c in group), *outputs], grouped, "__grouped")
-             .order_by(*(dialect.ordered(c.copy()) for c in group), copy=False))
-    return query, params, [s.name for s in specs]
+    return (output_query(grouped, group, plan, bool(counted), dialect), params,
+            [s.name for s in specs])
 
 
 def build_latest_query(relation: str, time_column: str, request: SourceRequest, dialect: Dialect,

@@ -20,7 +20,7 @@ from ._sqltree import alias, and_, cast, column, count, select_from, star, when
 if TYPE_CHECKING:
     from sqlglot import exp
 
-__all__ = ["aggregate", "day_rollup_tree", "flag_condition", "rolls_up_days"]
+__all__ = ["aggregate", "day_rollup_tree", "flag_condition", "output_query", "rolls_up_days"]
 
 
 def aggregate(agg: str, rows_counted: bool, value: exp.Expr, condition: exp.Expr | None
@@ -106,6 +106,13 @@ def day_rollup_tree(rows: exp.Select, where: Sequence[exp.Expr], t: exp.Expr,
     group = [column("__p"), *dim_cols]
     grouped = (select_from([*(c.copy() for c in group), *per_period], periods, "__periods")
                .group_by(*(c.copy() for c in group), copy=False))
+    return output_query(grouped, group, plan, counted, dialect)
+
+
+def output_query(grouped: exp.Select, group: Sequence[exp.Expr], plan: Any, counted: bool,
+                 dialect: Dialect) -> exp.Select:
+    """The last layer of both queries: each input a copy of its shared aggregate, under the
+    column name ``fetch()`` expects, ordered by period and slice."""
     outputs = [alias(column(f"__a{k}"), f"__i{i}") for i, k in enumerate(plan.columns)]
     if counted:
         outputs.append(column("__n"))
